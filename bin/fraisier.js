@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// The `fraisier` command. Runs the compiled package (dist/, built by `npm run build` and on install).
+// Modules load lazily so that `fraisier --version` and `fraisier history` start fast: the built-in
+// providers and strategies (and the SSH stack under them) load only for commands that use them.
+import { readFileSync } from 'node:fs';
+
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`fraisier ${pkg.version}\n`);
+  process.exit(0);
+}
+const needsBuiltins = ['deploy', 'rollback', 'status', 'unlock'].includes(argv.find((a) => !a.startsWith('-')) ?? '');
+if (needsBuiltins) await import('../dist/index.js');
+const { runFraisierCli } = await import('../dist/core/cli.js');
+runFraisierCli(argv).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,187 @@
+import { realpathSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Clock } from './clock.js';
+import { Deployer, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
+import { FraisierError } from './errors.js';
+import type { HealthPolicy } from './health.js';
+import type { LogSink } from './log.js';
+import { Locks, type LockInfo, type LockOwner } from './state/lock.js';
+import { openStore, type Deployment, type StateStore, type Stats } from './state/store.js';
+import type { DeployResult, Plugin, Provider, Strategy } from './types.js';
+
+/** One environment of a fraise: where it runs and how it is rolled out. */
+export interface EnvironmentDefinition {
+  /** Puts releases on targets: `bareMetal({...})`. */
+  provider: Provider;
+  /** Order and gates across targets: `rolling({...})`. */
+  strategy: Strategy;
+  /** Health checks after each target's activation; a failure rolls back (see `rollback`). */
+  health?: HealthPolicy;
+  /** What happens when a deployment fails. Default: roll every touched target back. */
+  rollback?: RollbackPolicy;
+  /** Plugins for this environment only (after the fraise-wide ones). */
+  plugins?: Plugin[];
+}
+
+/** Where the history and locks are kept. */
+export interface StateOptions {
+  /** SQLite file. Default `.fraisier/state.db` next to the deploy script (or the fraises.yaml). */
+  path?: string;
+}
+
+/** A fraise: one deployable service and its environments. */
+export interface DeployDefinition<E extends string = string> {
+  /** The fraise's name, as the history shows it: `api`. */
+  name: string;
+  environments: Record<E, EnvironmentDefinition>;
+  /** Plugins for every environment. */
+  plugins?: Plugin[];
+  state?: StateOptions;
+}
+
+/** Per-call runtime options for embedding: output sinks, clock, store. */
+export interface RuntimeOptions {
+  /** Where output lines go. Default: stdout. */
+  sinks?: LogSink[];
+  clock?: Clock;
+  /** Use this store instead of opening the configured one. */
+  store?: StateStore;
+  owner?: LockOwner;
+  handleSignals?: boolean;
+}
+
+/**
+ * A fraise's deployments, as an API. `defineDeploy()` returns one; the `fraisier` command builds one per
+ * fraise from fraises.yaml. Every method opens the state store, does its work and closes it.
+ */
+export class DeployApp<E extends string = string> {
+  readonly definition: DeployDefinition<E>;
+  /** Directory the default state path is relative to. */
+  readonly baseDir: string;
+
+  constructor(definition: DeployDefinition<E>, baseDir: string) {
+    this.definition = definition;
+    this.baseDir = baseDir;
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  /** The environments' names. */
+  get environments(): E[] {
+    return Object.keys(this.definition.environments) as E[];
+  }
+
+  /** The state file this app uses. */
+  get statePath(): string {
+    const p = process.env['FRAISIER_STATE'] ?? this.definition.state?.path;
+    return p ? resolvePath(this.baseDir, p) : join(this.baseDir, '.fraisier', 'state.db');
+  }
+
+  private env(environment: string): EnvironmentDefinition {
+    const env = (this.definition.environments as Record<string, EnvironmentDefinition>)[environment];
+    if (!env) {
+      throw new FraisierError('E_NOT_FOUND', `fraise ${this.name} has no environment ${JSON.stringify(environment)}`, {
+        key: `environments.${environment}`,
+        hint: `known environments: ${this.environments.join(', ')}`,
+      });
+    }
+    return env;
+  }
+
+  /** Runs `fn` with an open store (the runtime's, or the configured file). */
+  async withStore<T>(runtime: RuntimeOptions, fn: (store: StateStore) => Promise<T>): Promise<T> {
+    if (runtime.store) return fn(runtime.store);
+    const store = await openStore({ path: this.statePath });
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** A Deployer for one environment, with the fraise's and the environment's plugins applied. */
+  deployer(environment: E | string, store: StateStore, runtime: RuntimeOptions = {}): Deployer {
+    const env = this.env(environment);
+    return new Deployer({
+      fraise: this.name,
+      environment,
+      provider: env.provider,
+      strategy: env.strategy,
+      ...(env.health ? { health: env.health } : {}),
+      ...(env.rollback ? { rollback: env.rollback } : {}),
+      plugins: [...(this.definition.plugins ?? []), ...(env.plugins ?? [])],
+      store,
+      ...(runtime.clock ? { clock: runtime.clock } : {}),
+      ...(runtime.sinks ? { sinks: runtime.sinks } : {}),
+      ...(runtime.owner ? { owner: runtime.owner } : {}),
+      ...(runtime.handleSignals !== undefined ? { handleSignals: runtime.handleSignals } : {}),
+    });
+  }
+
+  /**
+   * Deploys `options.version` (default: the configured branch) to an environment. Resolves with the
+   * result also when the deployment failed (status `failed` or `rolled_back`); rejects only when nothing
+   * was started (unknown environment, invalid version, lock held).
+   */
+  deploy(environment: E, options: DeployOptions = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
+    this.env(environment);
+    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).deploy(options));
+  }
+
+  /** Puts the previous release (or `options.to`) back on every target. */
+  rollback(environment: E, options: RollbackOptions = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
+    this.env(environment);
+    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).rollback(options));
+  }
+
+  /** What is live on each target, and the lock. */
+  status(environment: E, runtime: RuntimeOptions = {}): Promise<StatusReport> {
+    this.env(environment);
+    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).status());
+  }
+
+  /** Past deployments of this fraise, newest first. */
+  history(query: { environment?: E; limit?: number } = {}, runtime: RuntimeOptions = {}): Promise<Deployment[]> {
+    return this.withStore(runtime, (store) =>
+      store.history({ fraise: this.name, ...(query.environment ? { environment: query.environment } : {}), ...(query.limit ? { limit: query.limit } : {}) }),
+    );
+  }
+
+  /** Success and rollback rates, mean and p95 duration over the last `days`. */
+  stats(days = 30, runtime: RuntimeOptions = {}): Promise<Stats[]> {
+    return this.withStore(runtime, (store) => store.stats({ fraise: this.name, days }));
+  }
+
+  /** Removes the environment's lock whoever holds it; returns what was removed. */
+  unlock(environment: E, runtime: RuntimeOptions = {}): Promise<LockInfo | undefined> {
+    this.env(environment);
+    return this.withStore(runtime, (store) => new Locks(store).forceRelease(this.name, environment));
+  }
+}
+
+/** The file that called the function that called this one (the deploy script), from the stack. */
+export function callerFile(depth = 2): string | null {
+  const stack = new Error().stack?.split('\n').slice(1) ?? [];
+  const files = stack
+    .map((l) => /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?\s*$/.exec(l)?.[1])
+    .filter((f): f is string => !!f)
+    .map((f) => (f.startsWith('file://') ? fileURLToPath(f) : f));
+  return files[depth] ?? null;
+}
+
+/** True when `file` is the script node/tsx was started with. */
+export function isMain(file: string | null): boolean {
+  if (!file || !process.argv[1]) return false;
+  try {
+    return realpathSync(file) === realpathSync(process.argv[1]);
+  } catch {
+    return false;
+  }
+}
+
+export function dirOf(file: string | null): string {
+  return file ? dirname(file) : process.cwd();
+}

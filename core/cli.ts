@@ -1,0 +1,383 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import yargs, { type Argv } from 'yargs';
+import { DeployApp, type EnvironmentDefinition } from './app.js';
+import { FraisierError, formatError } from './errors.js';
+import { http, tcp, exec as execCheck, type HealthPolicy } from './health.js';
+import { consoleSink, type LogSink } from './log.js';
+import { registry } from './registry.js';
+import { formatHistory, formatLock, formatResult, formatStats, formatStatus, table } from './report.js';
+import { registerSecret } from './secret.js';
+import { Locks } from './state/lock.js';
+import { openStore } from './state/store.js';
+import type { DeployResult } from './types.js';
+import { findConfig, loadConfig, type LoadedConfig, type NormalizedEnvironment } from './config/load.js';
+
+/** The package's own version (package.json). */
+export function toolVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'fraisier') return pkg.version;
+    } catch {}
+  }
+  return 'unknown';
+}
+
+/** Exit status for an error: 2 bad input, 3 lock held, 1 anything else. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof FraisierError) {
+    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND'].includes(err.code)) return 2;
+    if (err.code === 'E_LOCKED') return 3;
+  }
+  return 1;
+}
+
+function printError(err: unknown, json: boolean): void {
+  if (json) process.stdout.write(JSON.stringify({ error: err instanceof FraisierError ? err.toJSON() : { message: String(err) } }) + '\n');
+  process.stderr.write(formatError(err) + '\n');
+}
+
+function sinksFor(json: boolean): LogSink[] {
+  return [consoleSink(json ? process.stderr : process.stdout)];
+}
+
+function finish(result: DeployResult, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else process.stdout.write(formatResult(result) + '\n');
+  if (result.error) process.stderr.write(`error[${result.error.code}] ${result.error.message}\n`);
+  return result.status === 'succeeded' ? 0 : 1;
+}
+
+/** Builds the SDK model of one environment from its YAML block, through the registry. */
+export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedConfig): EnvironmentDefinition {
+  const providerFactory = registry.provider(env.provider);
+  if (!providerFactory) {
+    throw new FraisierError('E_CONFIG', `unknown provider ${JSON.stringify(env.provider)}; known: ${registry.providerNames().join(', ')}`, {
+      file: config.file,
+      key: `${env.keyPath}.provider`,
+    });
+  }
+  const strategyFactory = registry.strategy(env.strategy.type);
+  if (!strategyFactory) {
+    throw new FraisierError('E_CONFIG', `unknown deployment_strategy ${JSON.stringify(env.strategy.type)}; known: ${registry.strategyNames().join(', ')}`, {
+      file: config.file,
+      key: `${env.keyPath}.deployment_strategy`,
+    });
+  }
+  let health: HealthPolicy | undefined;
+  if (env.health) {
+    const c = env.health.check;
+    const check =
+      c.type === 'http'
+        ? http({ url: c.url, ...(c.expectBody !== undefined ? { expectBody: c.expectBody } : {}) })
+        : c.type === 'tcp'
+          ? tcp({ port: c.port, ...(c.host ? { host: c.host } : {}) })
+          : execCheck({ command: c.command });
+    health = {
+      checks: [check],
+      retries: env.health.retries,
+      retryDelay: env.health.retryDelayMs,
+      timeout: env.health.timeoutMs,
+      ...(env.health.maxConsecutiveFailures !== undefined ? { maxConsecutiveFailures: env.health.maxConsecutiveFailures } : {}),
+    };
+  }
+  return {
+    provider: providerFactory({ env, config }),
+    strategy: strategyFactory({ env, config }),
+    ...(health ? { health } : {}),
+    rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
+  };
+}
+
+/** One DeployApp for a fraise of the loaded fraises.yaml. */
+export function appFromYaml(config: LoadedConfig, fraise: string): DeployApp {
+  const f = config.fraises[fraise];
+  if (!f) {
+    throw new FraisierError('E_NOT_FOUND', `unknown fraise ${JSON.stringify(fraise)} in ${config.file}`, {
+      file: config.file,
+      key: `fraises.${fraise}`,
+      hint: `known fraises: ${Object.keys(config.fraises).join(', ')}`,
+    });
+  }
+  const environments: Record<string, EnvironmentDefinition> = {};
+  for (const [name, env] of Object.entries(f.environments)) {
+    // Build lazily: a broken environment must not stop work on another one.
+    Object.defineProperty(environments, name, { enumerable: true, configurable: true, get: () => {
+      const built = environmentFromYaml(env, config);
+      Object.defineProperty(environments, name, { value: built, enumerable: true });
+      return built;
+    } });
+  }
+  return new DeployApp({ name: fraise, environments, ...(config.state.path ? { state: { path: config.state.path } } : {}) }, config.baseDir);
+}
+
+function statePathOf(config: LoadedConfig): string {
+  const p = process.env['FRAISIER_STATE'] ?? config.state.path;
+  return p ? resolvePath(config.baseDir, p) : join(config.baseDir, '.fraisier', 'state.db');
+}
+
+function envOf(app: DeployApp, env: string): string {
+  if (!app.environments.includes(env)) {
+    throw new FraisierError('E_NOT_FOUND', `fraise ${app.name} has no environment ${JSON.stringify(env)}`, {
+      key: `fraises.${app.name}.environments.${env}`,
+      hint: `known environments: ${app.environments.join(', ')}`,
+    });
+  }
+  return env;
+}
+
+function common<T>(y: Argv<T>) {
+  return y
+    .option('json', { type: 'boolean', default: false, describe: 'print machine-readable JSON on stdout' })
+    .option('config', { alias: 'c', type: 'string', describe: 'path to fraises.yaml (default: $FRAISIER_CONFIG, then ./fraises.yaml)' });
+}
+
+/**
+ * The `fraisier` command over fraises.yaml. Returns the exit status: 0 success, 1 a deployment failed
+ * (rolled back or not), 2 bad input, 3 the lock is held.
+ */
+export async function runFraisierCli(argv: string[]): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`fraisier ${toolVersion()}\n`);
+    return 0;
+  }
+  let code = 0;
+  let json = argv.includes('--json');
+  const load = (c?: string) => {
+    const config = loadConfig(findConfig(c));
+    for (const s of config.secrets) registerSecret(s);
+    return config;
+  };
+  const guard = (fn: (a: Record<string, unknown>) => Promise<number>) => async (a: Record<string, unknown>) => {
+    json = Boolean(a['json']);
+    try {
+      code = await fn(a);
+    } catch (err) {
+      printError(err, json);
+      code = exitCodeFor(err);
+    }
+  };
+  const cli = common(yargs(argv))
+    .scriptName('fraisier')
+    .version(false)
+    .strict()
+    .command(
+      'deploy <fraise> <env>',
+      'deploy a release',
+      (y) =>
+        y
+          .positional('fraise', { type: 'string', demandOption: true })
+          .positional('env', { type: 'string', demandOption: true })
+          .option('version', { type: 'string', describe: 'git ref (tag, branch, sha) or artifact version; default: the configured branch' })
+          .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' }),
+      guard(async (a) => {
+        const app = appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const env = envOf(app, String(a['env']));
+        const result = await app.deploy(env, {
+          ...(a['version'] !== undefined ? { version: String(a['version']) } : {}),
+          force: Boolean(a['force']),
+          dryRun: Boolean(a['dryRun']),
+        }, { sinks: sinksFor(json) });
+        return finish(result, json);
+      }),
+    )
+    .command(
+      'rollback <fraise> <env>',
+      'go back to the previous release (or --to VERSION)',
+      (y) =>
+        y
+          .positional('fraise', { type: 'string', demandOption: true })
+          .positional('env', { type: 'string', demandOption: true })
+          .option('to', { type: 'string', describe: 'release to go back to' })
+          .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' }),
+      guard(async (a) => {
+        const app = appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const env = envOf(app, String(a['env']));
+        const result = await app.rollback(env, { ...(a['to'] !== undefined ? { to: String(a['to']) } : {}), force: Boolean(a['force']) }, { sinks: sinksFor(json) });
+        return finish(result, json);
+      }),
+    )
+    .command(
+      'status <fraise> <env>',
+      'what is live on each target, and the lock',
+      (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
+      guard(async (a) => {
+        const app = appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const report = await app.status(envOf(app, String(a['env'])), { sinks: sinksFor(json) });
+        process.stdout.write((json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
+        return report.targets.some((t) => t.error) ? 1 : 0;
+      }),
+    )
+    .command(
+      'status-all',
+      'every fraise and environment: live version and lock (from the history, no SSH)',
+      (y) => y,
+      guard(async (a) => {
+        const config = load(a['config'] as string | undefined);
+        const store = await openStore({ path: statePathOf(config) });
+        try {
+          const locks = new Locks(store);
+          const rows: { fraise: string; environment: string; version: string | null; lock: string | null }[] = [];
+          for (const [fraise, f] of Object.entries(config.fraises)) {
+            for (const environment of Object.keys(f.environments)) {
+              const lock = await locks.get(fraise, environment);
+              rows.push({ fraise, environment, version: await store.currentVersion(fraise, environment), lock: lock ? formatLock(lock) : null });
+            }
+          }
+          process.stdout.write(
+            (json ? JSON.stringify(rows, null, 2) : table(['FRAISE', 'ENV', 'VERSION', 'LOCK'], rows.map((r) => [r.fraise, r.environment, r.version ?? '(never deployed)', r.lock ?? '-']))) + '\n',
+          );
+          return 0;
+        } finally {
+          await store.close();
+        }
+      }),
+    )
+    .command(
+      'history',
+      'past deployments, newest first',
+      (y) =>
+        y
+          .option('fraise', { type: 'string' })
+          .option('env', { type: 'string' })
+          .option('limit', { type: 'number', default: 20 }),
+      guard(async (a) => {
+        const config = load(a['config'] as string | undefined);
+        const store = await openStore({ path: statePathOf(config) });
+        try {
+          const rows = await store.history({
+            ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}),
+            ...(a['env'] ? { environment: String(a['env']) } : {}),
+            limit: Number(a['limit']),
+          });
+          process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
+          return 0;
+        } finally {
+          await store.close();
+        }
+      }),
+    )
+    .command(
+      'stats',
+      'success rate, rollback rate, mean and p95 duration',
+      (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'number', default: 30 }),
+      guard(async (a) => {
+        const config = load(a['config'] as string | undefined);
+        const store = await openStore({ path: statePathOf(config) });
+        try {
+          const days = Number(a['days']);
+          const rows = await store.stats({ ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}), days });
+          process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
+          return 0;
+        } finally {
+          await store.close();
+        }
+      }),
+    )
+    .command(
+      'unlock <fraise> <env>',
+      'remove a lock left by a deployer that is gone',
+      (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
+      guard(async (a) => {
+        const config = load(a['config'] as string | undefined);
+        const app = appFromYaml(config, String(a['fraise']));
+        const env = envOf(app, String(a['env']));
+        const removed = await app.unlock(env);
+        process.stdout.write(
+          (json ? JSON.stringify({ removed: removed ?? null }) : removed ? `Removed lock of ${app.name}/${env} (${formatLock(removed)})` : `${app.name}/${env} was not locked`) + '\n',
+        );
+        return 0;
+      }),
+    )
+    .demandCommand(1, 'name a command: deploy, rollback, status, status-all, history, stats, unlock')
+    .fail((msg, err) => {
+      throw err ?? new FraisierError('E_USAGE', msg);
+    })
+    .help();
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    printError(err, json);
+    return exitCodeFor(err);
+  }
+  return code;
+}
+
+/**
+ * The command line of a deploy script: `npx tsx deploy.ts <environment> [deploy|rollback|status|history|stats|unlock]`.
+ * Returns the exit status (see {@link runFraisierCli}).
+ */
+export async function runScriptCli(app: DeployApp, argv: string[]): Promise<number> {
+  let code = 0;
+  let json = argv.includes('--json');
+  try {
+    await yargs(argv)
+      .scriptName(process.argv[1] ? `npx tsx ${process.argv[1].split('/').pop()}` : 'deploy.ts')
+      .usage('$0 <environment> [command]')
+      .version(false)
+      .strict()
+      .command(
+        '$0 <environment> [command]',
+        `deploy ${app.name}`,
+        (y) =>
+          y
+            .positional('environment', { type: 'string', choices: app.environments, demandOption: true })
+            .positional('command', { type: 'string', choices: ['deploy', 'rollback', 'status', 'history', 'stats', 'unlock'], default: 'deploy' })
+            .option('version', { type: 'string', describe: 'git ref or artifact version to deploy' })
+            .option('to', { type: 'string', describe: 'rollback: release to go back to' })
+            .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
+            .option('dry-run', { type: 'boolean', default: false })
+            .option('limit', { type: 'number', default: 20 })
+            .option('days', { type: 'number', default: 30 })
+            .option('json', { type: 'boolean', default: false }),
+        async (a) => {
+          json = Boolean(a.json);
+          const env = String(a.environment);
+          const runtime = { sinks: sinksFor(json) };
+          try {
+            switch (a.command) {
+              case 'rollback':
+                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force }, runtime), json);
+                break;
+              case 'status': {
+                const r = await app.status(env, runtime);
+                process.stdout.write((json ? JSON.stringify(r, null, 2) : formatStatus(r)) + '\n');
+                break;
+              }
+              case 'history': {
+                const rows = await app.history({ environment: env, limit: a.limit });
+                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
+                break;
+              }
+              case 'stats': {
+                const rows = await app.stats(a.days);
+                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, a.days)) + '\n');
+                break;
+              }
+              case 'unlock': {
+                const removed = await app.unlock(env);
+                process.stdout.write(removed ? `Removed lock (${formatLock(removed)})\n` : 'not locked\n');
+                break;
+              }
+              default:
+                code = finish(await app.deploy(env, { ...(a.version ? { version: a.version } : {}), force: a.force, dryRun: a['dry-run'] }, runtime), json);
+            }
+          } catch (err) {
+            printError(err, json);
+            code = exitCodeFor(err);
+          }
+        },
+      )
+      .fail((msg, err) => {
+        throw err ?? new FraisierError('E_USAGE', msg);
+      })
+      .help()
+      .parseAsync();
+  } catch (err) {
+    printError(err, json);
+    return exitCodeFor(err);
+  }
+  return code;
+}

@@ -1,0 +1,663 @@
+/**
+ * Loads `fraises.yaml`: parse (with line numbers) → `${VAR}` interpolation → schema validation →
+ * semantic checks → normalization into {@link NormalizedFraise}s. Every failure is one
+ * `FraisierError('E_CONFIG')` whose message reads `<file>: <key.path>: <problem> (line N)` and which
+ * carries `file` (as given) and `key` (the dotted path).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LineCounter, YAMLParseError, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Node as YamlNode, Scalar } from 'yaml';
+import { Value, ValueErrorType } from '@sinclair/typebox/value';
+import type { ValueError } from '@sinclair/typebox/value';
+import { FraisierError } from '../errors.js';
+import { toMs } from '../duration.js';
+import { FraisesFileSchema, KNOWN_PROVIDERS, KNOWN_STRATEGIES, NAME_PATTERN, PLANNED_PROVIDERS } from './schema.js';
+import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
+
+/** A config file after loading: the validated text and its normalized form. */
+export interface LoadedConfig {
+  /** Absolute path of the file. */
+  file: string;
+  /** Directory of the file; relative paths in the config are resolved against it. */
+  baseDir: string;
+  /** The file as written, after interpolation and validation. */
+  raw: FraisesFile;
+  /** Normalized fraises by name. */
+  fraises: Record<string, NormalizedFraise>;
+  /** `state.path`, resolved against {@link LoadedConfig.baseDir} when set. */
+  state: { path?: string };
+  /** `ssh:` settings as written (`connectTimeout` in seconds; `~` is not expanded here). */
+  ssh: { configFile?: string; knownHostsFile?: string; strictHostKeyChecking?: boolean; connectTimeout?: number };
+  /**
+   * Values interpolated from variables whose names contain PASSWORD, SECRET, TOKEN or KEY. The caller
+   * registers them for redaction (`registerSecret`).
+   */
+  secrets: string[];
+}
+
+/** One environment with fraise-level defaults merged and every default applied. */
+export interface NormalizedEnvironment {
+  /** Environment name, e.g. `production`. */
+  name: string;
+  /** Dotted path of the block in the file, e.g. `fraises.api.environments.production`, for error messages. */
+  keyPath: string;
+  provider: 'bare_metal';
+  /** SSH hosts, in deployment order. */
+  instances: string[];
+  /** Absolute directory on the hosts. */
+  appPath: string;
+  /** What is deployed: a git branch (default `main`) or a local directory resolved against the config's directory. */
+  source: { type: 'git'; repo: string; branch: string } | { type: 'artifact'; dir: string };
+  /** How the app is restarted after activation. */
+  service: { type: 'systemd'; unit: string } | { type: 'supervisor'; program: string } | { type: 'command'; restart: string };
+  keepReleases?: number;
+  shared?: string[];
+  /** `build_command`. */
+  build?: string;
+  /** Rolling: `batchSize` default 1, `waitBetweenBatchesMs` default 0. */
+  strategy: { type: 'rolling'; batchSize: number; waitBetweenBatchesMs: number };
+  /** `null` when no health check is configured. */
+  health: null | {
+    check: { type: 'http'; url: string; expectBody?: string } | { type: 'tcp'; port: number; host?: string } | { type: 'exec'; command: string };
+    /** `rollback_config.health_check_retries` ?? `rolling_config.health_check_retries` ?? `health_check.retries` ?? 3. */
+    retries: number;
+    /** `rollback_config.retry_delay` ?? `health_check.retry_delay` ?? 2000. */
+    retryDelayMs: number;
+    /** `health_check_timeout` / `health_check.timeout` ?? 5000. */
+    timeoutMs: number;
+    maxConsecutiveFailures?: number;
+  };
+  /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
+  rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
+}
+
+/** One fraise with its normalized environments. */
+export interface NormalizedFraise {
+  name: string;
+  type?: string;
+  description?: string;
+  environments: Record<string, NormalizedEnvironment>;
+}
+
+type Segment = string | number;
+
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|KEY/i;
+
+/** Common misnamings → the key meant, offered as a hint on an unknown key. */
+const ALIASES: Record<string, string> = { hosts: 'instances', servers: 'instances', strategy: 'deployment_strategy' };
+
+/**
+ * Finds the config file: `explicit` if given, else `$FRAISIER_CONFIG`, else `fraises.yaml` in `cwd`.
+ * The first one set is the one used: an explicit path that does not exist is an error, not a fallthrough.
+ * @returns the absolute path.
+ * @throws FraisierError `E_CONFIG` naming the path(s) tried.
+ */
+export function findConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  const candidates: Array<{ path: string; from: string }> = [];
+  if (explicit) candidates.push({ path: explicit, from: '--config' });
+  else if (env.FRAISIER_CONFIG) candidates.push({ path: env.FRAISIER_CONFIG, from: 'FRAISIER_CONFIG' });
+  else candidates.push({ path: 'fraises.yaml', from: 'the current directory' });
+  for (const c of candidates) {
+    const abs = path.resolve(cwd, c.path);
+    if (isFile(abs)) return abs;
+  }
+  const tried = candidates.map((c) => `${path.resolve(cwd, c.path)} (from ${c.from})`).join(', ');
+  throw new FraisierError('E_CONFIG', `no config file found; tried: ${tried}`, {
+    file: candidates[0]!.path,
+    hint: 'pass --config <file>, set FRAISIER_CONFIG, or create fraises.yaml in the current directory',
+  });
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads and loads a config file (see {@link parseConfig}).
+ * @param file path as the user gave it; errors name it this way.
+ * @param env variables for `${VAR}` interpolation; default `process.env`.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new FraisierError('E_CONFIG', `${file}: cannot read config: ${reason}`, { file, cause: err });
+  }
+  return parseConfig(text, file, env);
+}
+
+/**
+ * Parses, interpolates, validates and normalizes config text. Pure apart from `path.resolve(file)`.
+ * @param text YAML source.
+ * @param file path used in error messages and to resolve relative paths.
+ * @param env variables for `${VAR}` / `${VAR:-default}`; default `process.env`. `$${VAR}` is a literal `${VAR}`.
+ * @throws FraisierError `E_CONFIG` on the first problem found.
+ */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const ctx = new Context(file, text);
+  const secrets = interpolateDocument(ctx, env);
+  const data: unknown = ctx.doc.toJS();
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new FraisierError('E_CONFIG', `${file}: expected a mapping with a "fraises" key, got ${show(data)}`, {
+      file,
+      hint: 'start the file with `fraises:` and one entry per app',
+    });
+  }
+  validate(ctx, data);
+  const raw = data as FraisesFile;
+
+  const absFile = path.resolve(file);
+  const baseDir = path.dirname(absFile);
+  const fraises: Record<string, NormalizedFraise> = {};
+  for (const [name, fraise] of Object.entries(raw.fraises)) {
+    const environments: Record<string, NormalizedEnvironment> = {};
+    for (const [envName, envConfig] of Object.entries(fraise.environments)) {
+      environments[envName] = normalizeEnvironment(ctx, baseDir, name, fraise, envName, envConfig);
+    }
+    fraises[name] = {
+      name,
+      ...(fraise.type !== undefined ? { type: fraise.type } : {}),
+      ...(fraise.description !== undefined ? { description: fraise.description } : {}),
+      environments,
+    };
+  }
+
+  const ssh: LoadedConfig['ssh'] = {};
+  if (raw.ssh?.config !== undefined) ssh.configFile = raw.ssh.config;
+  if (raw.ssh?.known_hosts !== undefined) ssh.knownHostsFile = raw.ssh.known_hosts;
+  if (raw.ssh?.strict_host_key_checking !== undefined) ssh.strictHostKeyChecking = raw.ssh.strict_host_key_checking;
+  if (raw.ssh?.connect_timeout !== undefined) ssh.connectTimeout = raw.ssh.connect_timeout;
+
+  return {
+    file: absFile,
+    baseDir,
+    raw,
+    fraises,
+    state: raw.state?.path !== undefined ? { path: path.resolve(baseDir, raw.state.path) } : {},
+    ssh,
+    secrets,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Document, locations, errors
+
+class Context {
+  readonly doc: Document.Parsed;
+  readonly lines = new LineCounter();
+
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, merge: true, prettyErrors: false });
+    const err = this.doc.errors[0];
+    if (err) throw this.yamlError(err);
+  }
+
+  private yamlError(err: YAMLParseError): FraisierError {
+    const pos = err.linePos?.[0] ?? this.lines.linePos(err.pos[0]);
+    const reason = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    return new FraisierError('E_CONFIG', `${this.file}:${pos.line}:${pos.col}: invalid YAML: ${reason}`, {
+      file: this.file,
+      hint: `check line ${pos.line}, column ${pos.col} (indentation, a missing ":" or an unclosed quote)`,
+      cause: err,
+    });
+  }
+
+  /** Line of the key (or sequence item) at `segs`, or of its nearest existing ancestor. */
+  lineOf(segs: readonly Segment[]): number | undefined {
+    let node: unknown = this.doc.contents;
+    let at: YamlNode | undefined = isNode(node) ? node : undefined;
+    for (const seg of segs) {
+      if (isAlias(node)) node = node.resolve(this.doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+        if (!pair) break;
+        at = isNode(pair.key) ? pair.key : at;
+        node = pair.value;
+      } else if (isSeq(node)) {
+        const item: unknown = node.items[Number(seg)];
+        if (!isNode(item)) break;
+        at = item;
+        node = item;
+      } else break;
+    }
+    const offset = at?.range?.[0];
+    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+  }
+
+  /** Builds the error for `segs`: `<file>: <dotted>: <problem> (line N)`. */
+  error(segs: readonly Segment[], problem: string, opts: { hint?: string; lineAt?: readonly Segment[] } = {}): FraisierError {
+    const key = dotted(segs);
+    const line = this.lineOf(opts.lineAt ?? segs);
+    const where = key ? `${this.file}: ${key}` : this.file;
+    const message = `${where}: ${problem}${line !== undefined ? ` (line ${line})` : ''}`;
+    return new FraisierError('E_CONFIG', message, {
+      file: this.file,
+      ...(key ? { key } : {}),
+      ...(opts.hint !== undefined ? { hint: opts.hint } : {}),
+    });
+  }
+}
+
+function isNode(x: unknown): x is YamlNode {
+  return isScalar(x) || isMap(x) || isSeq(x) || isAlias(x);
+}
+
+/** `['fraises', 'api', 'instances', 1]` → `fraises.api.instances[1]`. */
+function dotted(segs: readonly Segment[]): string {
+  let out = '';
+  for (const s of segs) out += typeof s === 'number' ? `[${s}]` : out ? `.${s}` : s;
+  return out;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'an empty value';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Interpolation
+
+/** Replaces `${VAR}` / `${VAR:-default}` in every string scalar of the document. Returns the secret values. */
+function interpolateDocument(ctx: Context, env: NodeJS.ProcessEnv): string[] {
+  const secrets = new Set<string>();
+  const visit = (node: unknown, segs: Segment[]): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) visit(pair.value, [...segs, isScalar(pair.key) ? String(pair.key.value) : String(pair.key)]);
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => visit(item, [...segs, i]));
+    } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
+      interpolateScalar(ctx, node as Scalar<unknown>, segs, env, secrets);
+    }
+  };
+  visit(ctx.doc.contents, []);
+  return [...secrets];
+}
+
+function interpolateScalar(ctx: Context, node: Scalar<unknown>, segs: Segment[], env: NodeJS.ProcessEnv, secrets: Set<string>): void {
+  const s = node.value as string;
+  let out = '';
+  let substituted = false;
+  let i = 0;
+  while (i < s.length) {
+    const j = s.indexOf('$', i);
+    if (j < 0) {
+      out += s.slice(i);
+      break;
+    }
+    out += s.slice(i, j);
+    if (s.startsWith('$${', j)) {
+      out += '${';
+      i = j + 3;
+    } else if (s.startsWith('${', j)) {
+      const end = s.indexOf('}', j + 2);
+      if (end < 0) throw ctx.error(segs, `unclosed "\${" in ${JSON.stringify(s)}`, { hint: 'write $${ for a literal ${' });
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/.exec(s.slice(j + 2, end));
+      if (!m) {
+        throw ctx.error(segs, `invalid variable reference "${s.slice(j, end + 1)}"; expected \${NAME} or \${NAME:-default}`, {
+          hint: 'write $${ for a literal ${',
+        });
+      }
+      const name = m[1]!;
+      const fallback = m[2];
+      const set = env[name];
+      let value: string;
+      if (set !== undefined && set !== '') value = set;
+      else if (fallback !== undefined) value = fallback;
+      else if (set !== undefined) value = set;
+      else {
+        throw ctx.error(segs, `environment variable ${name} is not set`, {
+          hint: `set ${name}, or give a default: \${${name}:-value}`,
+        });
+      }
+      if (SECRET_NAME.test(name) && value !== '') secrets.add(value);
+      out += value;
+      substituted = true;
+      i = end + 1;
+    } else {
+      out += '$';
+      i = j + 1;
+    }
+  }
+  // An unquoted `port: ${PORT}` becomes a number, as if the value had been written in place.
+  if (substituted && node.type === 'PLAIN') {
+    if (/^-?\d+(\.\d+)?$/.test(out)) {
+      node.value = Number(out);
+      return;
+    }
+    if (/^(true|false)$/i.test(out)) {
+      node.value = out.toLowerCase() === 'true';
+      return;
+    }
+  }
+  node.value = out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Schema validation
+
+function validate(ctx: Context, data: unknown): void {
+  const errors = [...Value.Errors(FraisesFileSchema, data)];
+  if (errors.length === 0) return;
+  // A typo in a key name is the most likely cause of everything else (a misspelt `instances` is also a
+  // missing `instances`), so unknown keys come first, then wrong values, then missing keys.
+  const rank = (e: ValueError): number =>
+    e.type === ValueErrorType.ObjectAdditionalProperties ? 0 : e.type === ValueErrorType.ObjectRequiredProperty ? 2 : 1;
+  const candidates = errors.filter((e) => e.type === ValueErrorType.ObjectRequiredProperty || e.value !== undefined);
+  candidates.sort((a, b) => rank(a) - rank(b));
+  throw explain(ctx, candidates[0] ?? errors[0]!);
+}
+
+function pointerSegments(pointer: string, data: unknown): Segment[] {
+  const segs: Segment[] = [];
+  let node: unknown = data;
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const s: Segment = Array.isArray(node) && /^\d+$/.test(seg) ? Number(seg) : seg;
+    segs.push(s);
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[s as string] : undefined;
+  }
+  return segs;
+}
+
+function explain(ctx: Context, e: ValueError): FraisierError {
+  const data = ctx.doc.toJS() as unknown;
+  const segs = pointerSegments(e.path, data);
+  const last = segs[segs.length - 1];
+  const parent = segs.slice(0, -1);
+  const schema = e.schema as Record<string, unknown>;
+
+  switch (e.type) {
+    case ValueErrorType.ObjectAdditionalProperties: {
+      const name = String(last);
+      if (schema.patternProperties) {
+        const what = parent[parent.length - 1] === 'environments' ? 'environment' : 'fraise';
+        return ctx.error(segs, `invalid ${what} name "${name}"; expected letters, digits, "_" or "-", starting with a letter or digit`, {
+          hint: `names must match /${NAME_PATTERN}/`,
+        });
+      }
+      const known = Object.keys((schema.properties as Record<string, unknown> | undefined) ?? {});
+      const guess = ALIASES[name] && known.includes(ALIASES[name]!) ? ALIASES[name] : closest(name, known);
+      return ctx.error(segs, `unknown key "${name}"; expected one of: ${known.join(', ')}`, guess ? { hint: `did you mean "${guess}"?` } : {});
+    }
+    case ValueErrorType.ObjectRequiredProperty: {
+      const problem = `missing required key "${String(last)}"`;
+      if (parent.length === 0) {
+        return new FraisierError('E_CONFIG', `${ctx.file}: ${problem}`, { file: ctx.file, hint: 'add `fraises:` with one entry per app' });
+      }
+      return ctx.error(parent, problem);
+    }
+    case ValueErrorType.ObjectMinProperties: {
+      const what = last === 'environments' ? 'environment' : last === 'fraises' ? 'fraise' : 'entry';
+      return ctx.error(segs, `expected at least one ${what}, got an empty mapping`);
+    }
+    case ValueErrorType.ArrayUniqueItems: {
+      const seen = new Set<unknown>();
+      const dup = (e.value as unknown[]).find((v) => (seen.has(v) ? true : (seen.add(v), false)));
+      return ctx.error(segs, `expected distinct entries, ${show(dup)} appears more than once`);
+    }
+    default:
+      return ctx.error(segs, `expected ${describe(schema)}, got ${show(e.value)}`);
+  }
+}
+
+/** A human phrase for what a schema accepts: `an integer >= 1`, `one of: http, tcp, exec`. */
+function describe(schema: Record<string, unknown>): string {
+  if (typeof schema.expected === 'string') return schema.expected;
+  if (Array.isArray(schema.anyOf)) {
+    const variants = schema.anyOf as Array<Record<string, unknown>>;
+    if (variants.every((v) => v.const !== undefined)) return `one of: ${variants.map((v) => String(v.const)).join(', ')}`;
+    return variants.map(describe).join(' or ');
+  }
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
+  switch (schema.type) {
+    case 'integer':
+    case 'number': {
+      const base = schema.type === 'integer' ? 'an integer' : 'a number';
+      const { minimum, maximum, exclusiveMinimum } = schema as { minimum?: number; maximum?: number; exclusiveMinimum?: number };
+      if (minimum !== undefined && maximum !== undefined) return `${base} from ${minimum} to ${maximum}`;
+      if (minimum !== undefined) return `${base} >= ${minimum}`;
+      if (exclusiveMinimum !== undefined) return `${base} > ${exclusiveMinimum}`;
+      return base;
+    }
+    case 'string':
+      return schema.minLength ? 'a non-empty string' : 'a string';
+    case 'boolean':
+      return 'true or false';
+    case 'array': {
+      const items = schema.items as Record<string, unknown> | undefined;
+      const of = items?.type === 'string' ? 'strings' : 'values';
+      return schema.minItems ? `a non-empty list of ${of}` : `a list of ${of}`;
+    }
+    case 'object':
+      return 'a mapping';
+    default:
+      return 'a valid value';
+  }
+}
+
+/** The known key within edit distance 2 of `name`, if any. */
+function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(name, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Semantic checks and normalization
+
+function normalizeEnvironment(
+  ctx: Context,
+  baseDir: string,
+  fraiseName: string,
+  fraise: FraiseConfig,
+  name: string,
+  e: EnvironmentConfig,
+): NormalizedEnvironment {
+  const fraiseSegs: Segment[] = ['fraises', fraiseName];
+  const segs: Segment[] = [...fraiseSegs, 'environments', name];
+  const at = (...rest: Segment[]): Segment[] => [...segs, ...rest];
+  const ms = (value: number | string, keySegs: Segment[]): number => {
+    if (typeof value === 'number') return Math.round(value * 1000);
+    try {
+      return toMs(value, dotted(keySegs));
+    } catch {
+      throw ctx.error(keySegs, `expected a duration such as "500ms", "30s" or "2m", got ${show(value)}`);
+    }
+  };
+
+  // provider
+  const provider = e.provider ?? 'bare_metal';
+  if (provider !== 'bare_metal') {
+    const known = KNOWN_PROVIDERS.join(', ');
+    const planned = (PLANNED_PROVIDERS as readonly string[]).includes(provider);
+    throw ctx.error(
+      at('provider'),
+      planned ? `provider "${provider}" is not supported yet; known providers: ${known}` : `unknown provider "${provider}"; known providers: ${known}`,
+    );
+  }
+
+  // strategy
+  const strategy = e.deployment_strategy ?? 'rolling';
+  if (!(KNOWN_STRATEGIES as readonly string[]).includes(strategy)) {
+    throw ctx.error(at('deployment_strategy'), `unknown deployment strategy "${strategy}"; known strategies: ${KNOWN_STRATEGIES.join(', ')}`);
+  }
+
+  // service: exactly one
+  const serviceKeys = (['systemd_service', 'supervisor_program', 'restart_command'] as const).filter((k) => e[k] !== undefined);
+  if (serviceKeys.length !== 1) {
+    const problem =
+      serviceKeys.length === 0
+        ? 'missing a restart method: set exactly one of systemd_service, supervisor_program, restart_command'
+        : `set exactly one of systemd_service, supervisor_program, restart_command; found ${serviceKeys.join(' and ')}`;
+    throw ctx.error(segs, problem, serviceKeys.length > 1 ? { lineAt: at(serviceKeys[1]!) } : {});
+  }
+  const service: NormalizedEnvironment['service'] =
+    e.systemd_service !== undefined
+      ? { type: 'systemd', unit: e.systemd_service }
+      : e.supervisor_program !== undefined
+        ? { type: 'supervisor', program: e.supervisor_program }
+        : { type: 'command', restart: e.restart_command! };
+
+  // source: exactly one after merging. An environment's own artifact_dir replaces an inherited git_repo
+  // (fraise-level keys are defaults); both set on the environment itself is an error.
+  const repo = e.artifact_dir !== undefined && e.git_repo === undefined ? undefined : (e.git_repo ?? fraise.git_repo);
+  let source: NormalizedEnvironment['source'];
+  if (repo !== undefined && e.artifact_dir !== undefined) {
+    throw ctx.error(segs, 'set exactly one source: git_repo or artifact_dir, not both', { lineAt: at('artifact_dir') });
+  } else if (repo !== undefined) {
+    source = { type: 'git', repo, branch: e.branch ?? fraise.branch ?? 'main' };
+  } else if (e.artifact_dir !== undefined) {
+    source = { type: 'artifact', dir: path.resolve(baseDir, e.artifact_dir) };
+  } else {
+    throw ctx.error(segs, `missing a source: set git_repo (here or in ${dotted(fraiseSegs)}) or artifact_dir`);
+  }
+
+  // app_path: required after merging, absolute
+  const appPath = e.app_path ?? fraise.app_path;
+  if (appPath === undefined) {
+    throw ctx.error(segs, `missing required key "app_path"`, { hint: `set app_path here or as a default in ${dotted(fraiseSegs)}` });
+  }
+  if (!path.posix.isAbsolute(appPath)) {
+    const where = e.app_path !== undefined ? at('app_path') : [...fraiseSegs, 'app_path'];
+    throw ctx.error(where, `expected an absolute path (starting with /), got ${show(appPath)}`);
+  }
+
+  const out: NormalizedEnvironment = {
+    name,
+    keyPath: dotted(segs),
+    provider: 'bare_metal',
+    instances: [...e.instances],
+    appPath,
+    source,
+    service,
+    strategy: {
+      type: 'rolling',
+      batchSize: e.rolling_config?.batch_size ?? 1,
+      waitBetweenBatchesMs:
+        e.rolling_config?.wait_between_batches !== undefined ? ms(e.rolling_config.wait_between_batches, at('rolling_config', 'wait_between_batches')) : 0,
+    },
+    health: normalizeHealth(ctx, e, segs, ms),
+    rollback: {
+      enabled: e.rollback_config?.enabled ?? true,
+      onHealthCheckFailure: e.rollback_config?.rollback_on_health_check_failure ?? e.rolling_config?.rollback_on_health_check_failure ?? true,
+      timeoutMs:
+        e.rollback_config?.rollback_timeout !== undefined ? ms(e.rollback_config.rollback_timeout, at('rollback_config', 'rollback_timeout')) : 300_000,
+    },
+  };
+  if (e.keep_releases !== undefined) out.keepReleases = e.keep_releases;
+  if (e.shared !== undefined) out.shared = [...e.shared];
+  if (e.build_command !== undefined) out.build = e.build_command;
+  return out;
+}
+
+function normalizeHealth(
+  ctx: Context,
+  e: EnvironmentConfig,
+  segs: Segment[],
+  ms: (value: number | string, keySegs: Segment[]) => number,
+): NormalizedEnvironment['health'] {
+  const hc = e.health_check;
+  const flat = [e.health_check_type, e.health_check_url, e.health_check_timeout, e.health_check_expect, e.health_check_port, e.health_check_command];
+  if (hc === undefined && flat.every((v) => v === undefined)) return null;
+
+  /** A setting that may be written flat or inside `health_check:`, but not both. */
+  const pick = <T>(flatKey: keyof EnvironmentConfig, blockKey: string, flatValue: T | undefined, blockValue: T | undefined) => {
+    if (flatValue !== undefined && blockValue !== undefined) {
+      throw ctx.error([...segs, flatKey], `set either ${flatKey} or health_check.${blockKey}, not both`);
+    }
+    const keySegs: Segment[] = flatValue !== undefined ? [...segs, flatKey] : [...segs, 'health_check', blockKey];
+    return { value: flatValue ?? blockValue, segs: keySegs };
+  };
+  const type = pick('health_check_type', 'type', e.health_check_type, hc?.type);
+  const url = pick('health_check_url', 'url', e.health_check_url, hc?.url);
+  const timeout = pick('health_check_timeout', 'timeout', e.health_check_timeout, hc?.timeout);
+  const expect = pick('health_check_expect', 'expect', e.health_check_expect, hc?.expect);
+  const port = { value: e.health_check_port, segs: [...segs, 'health_check_port'] };
+  const command = { value: e.health_check_command, segs: [...segs, 'health_check_command'] };
+
+  let kind = type.value;
+  if (kind === undefined) {
+    const inferred = [url.value !== undefined && 'http', port.value !== undefined && 'tcp', command.value !== undefined && 'exec'].filter(
+      (k): k is 'http' | 'tcp' | 'exec' => k !== false,
+    );
+    if (inferred.length === 0) {
+      throw ctx.error(segs, 'incomplete health check: set health_check_url (http), health_check_port (tcp) or health_check_command (exec)');
+    }
+    if (inferred.length > 1) {
+      throw ctx.error(segs, `ambiguous health check: keys for ${inferred.join(' and ')} are set; set health_check_type`);
+    }
+    kind = inferred[0]!;
+  }
+
+  const needs = { http: ['health_check_url', url], tcp: ['health_check_port', port], exec: ['health_check_command', command] } as const;
+  const [needKey, need] = needs[kind];
+  if (need.value === undefined) {
+    throw ctx.error(segs, `a ${kind} health check needs ${needKey}`, { lineAt: type.segs });
+  }
+  const only: Array<[string, { value: unknown; segs: Segment[] }, string]> = [
+    ['health_check_url', url, 'http'],
+    ['health_check_expect', expect, 'http'],
+    ['health_check_port', port, 'tcp'],
+    ['health_check_command', command, 'exec'],
+  ];
+  for (const [key, setting, applies] of only) {
+    if (setting.value !== undefined && applies !== kind) {
+      throw ctx.error(setting.segs, `${key} only applies to ${applies} health checks, but this one is ${kind}`);
+    }
+  }
+
+  const check: NonNullable<NormalizedEnvironment['health']>['check'] =
+    kind === 'http'
+      ? { type: 'http', url: url.value!, ...(expect.value !== undefined ? { expectBody: expect.value } : {}) }
+      : kind === 'tcp'
+        ? { type: 'tcp', port: port.value! }
+        : { type: 'exec', command: command.value! };
+
+  const rb = e.rollback_config;
+  const health: NonNullable<NormalizedEnvironment['health']> = {
+    check,
+    retries: rb?.health_check_retries ?? e.rolling_config?.health_check_retries ?? hc?.retries ?? 3,
+    retryDelayMs:
+      rb?.retry_delay !== undefined
+        ? ms(rb.retry_delay, [...segs, 'rollback_config', 'retry_delay'])
+        : hc?.retry_delay !== undefined
+          ? ms(hc.retry_delay, [...segs, 'health_check', 'retry_delay'])
+          : 2000,
+    timeoutMs: timeout.value !== undefined ? ms(timeout.value, timeout.segs) : 5000,
+  };
+  if (rb?.max_consecutive_failures !== undefined) health.maxConsecutiveFailures = rb.max_consecutive_failures;
+  return health;
+}

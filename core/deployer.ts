@@ -1,0 +1,559 @@
+import { hostname, userInfo } from 'node:os';
+import { AsyncSeriesBailHook, AsyncSeriesHook, SyncHook } from 'tapable';
+import { systemClock, type Clock } from './clock.js';
+import { toMs, type Duration } from './duration.js';
+import { FraisierError, asFraisierError } from './errors.js';
+import type { Executor } from './exec/executor.js';
+import { runHealthPolicy, type HealthPolicy } from './health.js';
+import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
+import { LockHeldError, Locks, ownerString, startRenewal, type LockInfo, type LockOwner } from './state/lock.js';
+import type { StateStore, TargetStatus as StoredTargetStatus } from './state/store.js';
+import type {
+  DeployContext,
+  DeployResult,
+  HealthFailure,
+  Plugin,
+  Provider,
+  Strategy,
+  StrategyRunner,
+  Target,
+  TargetState,
+} from './types.js';
+
+/** When and how a failed deployment is undone. */
+export interface RollbackPolicy {
+  /** Roll every touched target back to its previous release when the deployment fails. Default true. */
+  enabled?: boolean;
+  /** Also roll back when the failure is a health check (not only a command error). Default true. */
+  onHealthCheckFailure?: boolean;
+  /** Longest time the whole rollback may take. Default `'5m'`. */
+  timeout?: Duration;
+}
+
+/** Everything a Deployer needs for one fraise in one environment. */
+export interface DeployerOptions {
+  fraise: string;
+  environment: string;
+  provider: Provider;
+  strategy: Strategy;
+  /** Health checks run on each target after activation (and after a rollback). */
+  health?: HealthPolicy;
+  rollback?: RollbackPolicy;
+  plugins?: Plugin[];
+  store: StateStore;
+  /** Injectable clock (tests). */
+  clock?: Clock;
+  /** Where output goes. Default: human lines on stdout. */
+  sinks?: LogSink[];
+  /** Lock owner. Default: this user, host and pid. */
+  owner?: LockOwner;
+  /** Lock time-to-live; renewed every third of it while the deployment runs. Default 60 s. */
+  lockTtlMs?: number;
+  /** Install a SIGINT handler during a deployment: Ctrl-C stops after the current step and rolls back. Default true. */
+  handleSignals?: boolean;
+}
+
+/** Options of {@link Deployer.deploy}. */
+export interface DeployOptions {
+  /** Git ref (tag, branch, sha) or artifact version to deploy. Default: the configured branch. */
+  version?: string;
+  /** Skip health checks (emergency path). */
+  force?: boolean;
+  /** Print the plan; change nothing. */
+  dryRun?: boolean;
+  /** Stored with the lock, shown to whoever finds it taken. */
+  reason?: string;
+}
+
+/** Options of {@link Deployer.rollback}. */
+export interface RollbackOptions {
+  /** Release to go back to. Default: the release live before the current one. */
+  to?: string;
+  /** Skip health checks (emergency path). */
+  force?: boolean;
+  dryRun?: boolean;
+  reason?: string;
+}
+
+/** What `status` reports. */
+export interface StatusReport {
+  fraise: string;
+  environment: string;
+  /** What the history says is live. */
+  version: string | null;
+  targets: { name: string; current: string | null; releases: string[]; error: string | null }[];
+  lock: LockInfo | null;
+}
+
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._\/+-]{0,199}$/;
+
+/** Rejects versions and refs that are not plain names: `v1; rm -rf /` and `$(id)` never reach a host. */
+export function validateVersion(v: string, key = 'version'): string {
+  if (!VERSION_RE.test(v) || v.includes('..') || v.endsWith('.lock') || v.endsWith('/')) {
+    throw new FraisierError('E_VERSION', `invalid ${key} ${JSON.stringify(v)}: expected a tag, branch or commit name (letters, digits, . _ / + -)`, {
+      key,
+      hint: 'pass a git tag, branch or sha, e.g. --version v1.2.3',
+    });
+  }
+  return v;
+}
+
+function storedStatus(s: TargetState): StoredTargetStatus {
+  switch (s.status) {
+    case 'healthy':
+    case 'activated':
+      return 'succeeded';
+    case 'failed':
+      return 'failed';
+    case 'rolled_back':
+      return 'rolled_back';
+    case 'rollback_failed':
+      return 'rollback_failed';
+    default:
+      return 'untouched';
+  }
+}
+
+function defaultOwner(): LockOwner {
+  return { user: userInfo().username, host: hostname(), pid: process.pid };
+}
+
+/**
+ * Runs deployments of one fraise to one environment. Its lifecycle is the one frozen `hooks` object:
+ * read it to know when a plugin's tap runs. Plugins tap; only the Deployer fires.
+ */
+export class Deployer {
+  /** Every hook of a deployment, in the order they fire. */
+  readonly hooks = Object.freeze({
+    /** After the lock is taken, before any target changes. A throw aborts the deployment; nothing was changed. */
+    preDeploy: new AsyncSeriesHook<[DeployContext]>(['context']),
+    /** Before each target's activation (and not before a rollback's): where traffic plugins drain a host. */
+    beforeTarget: new AsyncSeriesHook<[Target, DeployContext]>(['target', 'context']),
+    /**
+     * After a target is activated. Return a {@link HealthFailure} to fail the target; the first failure
+     * stops the chain. The environment's health policy is the first tap (`core:health`).
+     */
+    healthCheck: new AsyncSeriesBailHook<[Target, DeployContext], HealthFailure | undefined>(['target', 'context']),
+    /** After a target passed its health checks (or was rolled back healthy): where traffic is restored. */
+    afterTarget: new AsyncSeriesHook<[Target, DeployContext]>(['target', 'context']),
+    /** After success, lock still held: cache purges, notifications. */
+    postDeploy: new AsyncSeriesHook<[DeployResult]>(['result']),
+    /** After a failure and the targets' rollback. Every tap runs even if one throws; errors are aggregated. */
+    rollback: new AsyncSeriesHook<[DeployContext, Error]>(['context', 'error']),
+    /** Last, on failure: notifications. */
+    failed: new SyncHook<[Error, DeployContext]>(['error', 'context']),
+  });
+
+  readonly options: DeployerOptions;
+  readonly log: Logger;
+  private readonly clock: Clock;
+  private rollbackErrors: Error[] = [];
+
+  constructor(options: DeployerOptions) {
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.log = new FanoutLogger(options.sinks ?? [consoleSink()]);
+    // rollback: every tap runs; failures are collected instead of stopping the series.
+    this.hooks.rollback.intercept({
+      register: (tap) => {
+        const fn = tap.fn as (...a: unknown[]) => Promise<void> | void;
+        return {
+          ...tap,
+          type: 'promise',
+          fn: async (...args: unknown[]) => {
+            try {
+              await fn(...args);
+            } catch (err) {
+              this.rollbackErrors.push(err instanceof Error ? err : new Error(String(err)));
+            }
+          },
+        };
+      },
+    });
+    const health = options.health;
+    if (health) {
+      this.hooks.healthCheck.tapPromise('core:health', (target, ctx) => runHealthPolicy(health, target, ctx));
+    }
+    for (const plugin of options.plugins ?? []) plugin.apply(this);
+  }
+
+  get fraise(): string {
+    return this.options.fraise;
+  }
+
+  get environment(): string {
+    return this.options.environment;
+  }
+
+  /** Deploys a release. Resolves with the result, also when the deployment failed and was rolled back;
+   * rejects only when nothing was started (bad input, lock held). */
+  deploy(options: DeployOptions = {}): Promise<DeployResult> {
+    if (options.version !== undefined) validateVersion(options.version);
+    return this.run('deploy', options.version, options);
+  }
+
+  /** Puts a previous release back on every target (health-checked unless `force`). */
+  rollback(options: RollbackOptions = {}): Promise<DeployResult> {
+    if (options.to !== undefined) validateVersion(options.to, 'to');
+    return this.run('rollback', options.to, options);
+  }
+
+  /** What is live where, and who holds the lock. Changes nothing. */
+  async status(): Promise<StatusReport> {
+    const { provider, store, fraise, environment } = { ...this.options, fraise: this.fraise, environment: this.environment };
+    const locks = new Locks(store);
+    const lock = (await locks.get(fraise, environment)) ?? null;
+    const version = await store.currentVersion(fraise, environment);
+    const controller = new AbortController();
+    const ctx = this.context('deploy', version ?? '', null, false, false, controller.signal, new Map(), null);
+    const targets: StatusReport['targets'] = [];
+    try {
+      await provider.open({ log: this.log, dryRun: false, signal: controller.signal });
+      for (const t of provider.targets) {
+        try {
+          targets.push({ name: t.name, current: await provider.currentRelease(t, ctx), releases: await provider.releases(t, ctx), error: null });
+        } catch (err) {
+          targets.push({ name: t.name, current: null, releases: [], error: asFraisierError(err).message });
+        }
+      }
+    } catch (err) {
+      for (const t of provider.targets) targets.push({ name: t.name, current: null, releases: [], error: asFraisierError(err).message });
+    } finally {
+      await provider.close();
+    }
+    return { fraise, environment, version, targets, lock };
+  }
+
+  private context(
+    kind: 'deploy' | 'rollback',
+    version: string,
+    previousVersion: string | null,
+    dryRun: boolean,
+    force: boolean,
+    signal: AbortSignal,
+    states: Map<string, TargetState>,
+    _id: number | null,
+  ): DeployContext {
+    const { provider } = this.options;
+    return {
+      fraise: this.fraise,
+      environment: this.environment,
+      kind,
+      version,
+      previousVersion,
+      targets: provider.targets,
+      dryRun,
+      force,
+      log: this.log,
+      clock: this.clock,
+      signal,
+      states,
+      data: new Map(),
+      executor: (t: Target): Executor => provider.executor(t),
+      time: (t: Target, phase: string, ms: number) => {
+        const s = states.get(t.name);
+        if (s) s.phases[phase] = Math.round((s.phases[phase] ?? 0) + ms);
+      },
+      checkAborted: () => {
+        if (signal.aborted) throw asFraisierError(signal.reason, 'E_ABORTED');
+      },
+    };
+  }
+
+  private async run(kind: 'deploy' | 'rollback', ref: string | undefined, options: DeployOptions): Promise<DeployResult> {
+    const { provider, strategy, store } = this.options;
+    const dryRun = options.dryRun ?? false;
+    const force = options.force ?? false;
+    const started = this.clock.now();
+    const owner = this.options.owner ?? defaultOwner();
+    const locks = new Locks(store, { ttlMs: this.options.lockTtlMs ?? 60_000 });
+
+    // 1. The lock. Held until the end, renewed while we run; a dry run takes none.
+    let handle: Awaited<ReturnType<Locks['acquire']>> | null = null;
+    if (!dryRun) {
+      try {
+        handle = await locks.acquire(this.fraise, this.environment, owner, options.reason ?? `${kind} by ${owner.user}`);
+      } catch (err) {
+        if (err instanceof LockHeldError) {
+          throw new FraisierError('E_LOCKED', err.message, {
+            hint: `wait for it to finish, or if its owner is gone: fraisier unlock ${this.fraise} ${this.environment}`,
+          });
+        }
+        throw err;
+      }
+      if (handle.tookOverFrom) {
+        this.log.warn(`took over an expired lock from ${ownerString(handle.tookOverFrom.owner)} (its deployer stopped without releasing it)`);
+        await store.reapInterrupted(this.fraise, this.environment);
+      }
+    }
+    const renewal = handle ? startRenewal(handle, Math.max(1000, Math.floor((this.options.lockTtlMs ?? 60_000) / 3))) : null;
+
+    const controller = new AbortController();
+    const onSigint = () => {
+      this.log.warn('Interrupted: stopping after the current step, then rolling back what was touched');
+      controller.abort(new FraisierError('E_ABORTED', 'interrupted (Ctrl-C)'));
+    };
+    const handleSignals = (this.options.handleSignals ?? true) && !dryRun;
+    if (handleSignals) process.on('SIGINT', onSigint);
+
+    const states = new Map<string, TargetState>();
+    for (const t of provider.targets) states.set(t.name, { target: t, fromVersion: null, toVersion: null, status: 'pending', phases: {}, error: null });
+    const touched = new Set<string>();
+    let deploymentId: number | null = null;
+    const pendingEvents: Promise<void>[] = [];
+    const eventSink: LogSink = (e) => {
+      if (deploymentId !== null) pendingEvents.push(store.recordEvent(deploymentId, { level: e.level, target: e.target, message: e.message }).catch(() => {}));
+    };
+    (this.log as FanoutLogger).sinks.push(eventSink);
+
+    let version = ref ?? '';
+    let previousVersion: string | null = null;
+    let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, null);
+    let failure: FraisierError | null = null;
+    let status: DeployResult['status'] = 'succeeded';
+
+    try {
+      previousVersion = await store.currentVersion(this.fraise, this.environment);
+      try {
+        // 2. Preflight: connect to every target and check it; a failure here changes no host.
+        await provider.open({ log: this.log, dryRun, signal: controller.signal });
+        if (kind === 'rollback' && ref === undefined) {
+          version = (await this.rollbackTarget(ctx, previousVersion)) ?? '';
+        } else {
+          version = await provider.resolveVersion(ref, ctx);
+        }
+        validateVersion(version, 'resolved version');
+        ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, null);
+        await Promise.all(
+          provider.targets.map(async (t) => {
+            states.get(t.name)!.fromVersion = await provider.currentRelease(t, ctx);
+          }),
+        );
+      } finally {
+        if (!dryRun) {
+          deploymentId = await store.recordDeployment({
+            fraise: this.fraise,
+            environment: this.environment,
+            kind,
+            strategy: strategy.name,
+            fromVersion: previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null,
+            toVersion: version || ref || '(unresolved)',
+            user: owner.user,
+            host: owner.host,
+          });
+        }
+      }
+      const from = previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null;
+      this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${from ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}`);
+
+      // 3. preDeploy: migrations, builds. A throw aborts before any target changes.
+      await this.hooks.preDeploy.promise(ctx);
+      ctx.checkAborted();
+
+      // 4. The strategy decides order; the runner does one target.
+      const runner: StrategyRunner = {
+        deployTarget: (t) => this.deployTarget(t, ctx, touched),
+        sleep: (ms) => this.clock.sleep(ms, controller.signal),
+      };
+      await strategy.run(ctx, runner);
+
+      // 5. Success: prune old releases, postDeploy.
+      if (!dryRun) {
+        await Promise.all(
+          provider.targets.map((t) =>
+            provider.finalize(t, ctx).catch((err) => this.log.warn(`cleanup of old releases failed: ${asFraisierError(err).message}`, t.name)),
+          ),
+        );
+      }
+    } catch (err) {
+      failure = asFraisierError(err);
+      status = 'failed';
+      this.log.error(failure.message, failure.target ?? null);
+      const policy = this.options.rollback ?? {};
+      const isHealth = failure.code === 'E_HEALTH';
+      const shouldRollback = !dryRun && touched.size > 0 && (policy.enabled ?? true) && (!isHealth || (policy.onHealthCheckFailure ?? true));
+      if (shouldRollback) {
+        const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'));
+        status = ok ? 'rolled_back' : 'failed';
+      } else if (touched.size > 0 && !dryRun) {
+        this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
+      }
+      this.rollbackErrors = [];
+      await this.hooks.rollback.promise(ctx, failure);
+      for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
+      if (this.rollbackErrors.length > 0) status = 'failed';
+      try {
+        this.hooks.failed.call(failure, ctx);
+      } catch (e) {
+        this.log.warn(`failed hook: ${asFraisierError(e).message}`);
+      }
+    }
+
+    const durationMs = Math.round(this.clock.now() - started);
+    const result: DeployResult = {
+      id: deploymentId,
+      fraise: this.fraise,
+      environment: this.environment,
+      kind,
+      status,
+      fromVersion: previousVersion,
+      toVersion: version,
+      durationMs,
+      targets: [...states.values()].map((s) => ({
+        name: s.target.name,
+        status: s.status === 'pending' || s.status === 'prepared' ? 'pending' : s.status,
+        fromVersion: s.fromVersion,
+        toVersion: s.toVersion,
+        phases: s.phases,
+        error: s.error,
+      })),
+      error: failure ? { code: failure.code, message: failure.message, ...(failure.target ? { target: failure.target } : {}), ...(failure.step ? { step: failure.step } : {}) } : null,
+      dryRun,
+    };
+
+    try {
+      if (status === 'succeeded') {
+        try {
+          await this.hooks.postDeploy.promise(result);
+        } catch (err) {
+          this.log.warn(`postDeploy: ${asFraisierError(err).message}`);
+        }
+        if (!dryRun) this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
+      } else if (status === 'rolled_back') {
+        this.log.error(`Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.fromVersion))].join(', ')}`);
+      } else {
+        this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} failed`);
+      }
+      if (deploymentId !== null) {
+        for (const s of states.values()) {
+          await store.recordTarget(deploymentId, {
+            target: s.target.name,
+            fromVersion: s.fromVersion,
+            toVersion: s.toVersion,
+            status: storedStatus(s),
+            phases: s.phases,
+            error: s.error,
+          });
+        }
+        await Promise.all(pendingEvents);
+        await store.finishDeployment(deploymentId, { status, error: failure?.message ?? null });
+      }
+    } finally {
+      const sinks = (this.log as FanoutLogger).sinks;
+      sinks.splice(sinks.indexOf(eventSink), 1);
+      await provider.close().catch(() => {});
+      renewal?.stop();
+      await handle?.release().catch(() => {});
+      if (handleSignals) process.off('SIGINT', onSigint);
+    }
+    return result;
+  }
+
+  /** For a rollback without `--to`: the release live before the current one. */
+  private async rollbackTarget(ctx: DeployContext, current: string | null): Promise<string | null> {
+    const prev = await this.options.store.previousVersion(this.fraise, this.environment);
+    if (prev) return prev;
+    const first = this.options.provider.targets[0];
+    if (first) {
+      const live = current ?? (await this.options.provider.currentRelease(first, ctx));
+      const releases = await this.options.provider.releases(first, ctx);
+      const i = live ? releases.indexOf(live) : -1;
+      if (i > 0) return releases[i - 1]!;
+    }
+    throw new FraisierError('E_NOT_FOUND', `no previous release of ${this.fraise} in ${this.environment} to roll back to`, {
+      hint: 'name one with --to VERSION (fraisier status lists the releases on each host)',
+    });
+  }
+
+  private async timed<T>(t: Target, ctx: DeployContext, phase: string, fn: () => Promise<T>): Promise<T> {
+    const s = performance.now();
+    try {
+      return await fn();
+    } finally {
+      ctx.time(t, phase, performance.now() - s);
+    }
+  }
+
+  private async deployTarget(t: Target, ctx: DeployContext, touched: Set<string>): Promise<void> {
+    const { provider } = this.options;
+    const state = ctx.states.get(t.name)!;
+    ctx.checkAborted();
+    try {
+      await this.timed(t, ctx, 'prepare', () => provider.prepare(t, ctx.version, ctx));
+      state.status = 'prepared';
+      ctx.checkAborted();
+      if (state.fromVersion === ctx.version) this.log.info(`${ctx.version} is already live; restarting it`, t.name);
+      await this.timed(t, ctx, 'before', () => this.hooks.beforeTarget.promise(t, ctx));
+      touched.add(t.name);
+      await this.timed(t, ctx, 'activate', () => provider.activate(t, ctx.version, ctx));
+      state.toVersion = ctx.version;
+      state.status = 'activated';
+      if (!ctx.force && !ctx.dryRun) {
+        const failure = await this.timed(t, ctx, 'health', () => this.hooks.healthCheck.promise(t, ctx));
+        if (failure) {
+          throw new FraisierError('E_HEALTH', `health check failed on ${t.name}: ${failure.check}: ${failure.reason}`, { target: t.name, step: 'health' });
+        }
+      }
+      state.status = 'healthy';
+      await this.timed(t, ctx, 'after', () => this.hooks.afterTarget.promise(t, ctx));
+    } catch (err) {
+      const e = asFraisierError(err, 'E_COMMAND', { target: t.name });
+      state.status = 'failed';
+      state.error = e.message;
+      throw e.target ? e : new FraisierError(e.code, e.message, { target: t.name, cause: e });
+    }
+  }
+
+  /** Puts every touched target back on its previous release, in parallel. True if all came back healthy. */
+  private async rollbackTouched(ctx: DeployContext, touched: Set<string>, timeoutMs: number): Promise<boolean> {
+    const { provider } = this.options;
+    this.log.warn(`Rolling back ${[...touched].join(', ')}`);
+    // Health checks and waits during a rollback must not stop because Ctrl-C aborted the deployment.
+    const calm = new AbortController();
+    const rctx: DeployContext = { ...ctx, signal: calm.signal, checkAborted: () => {} };
+    const work = Promise.all(
+      [...touched].map(async (name) => {
+        const state = ctx.states.get(name)!;
+        const t = state.target;
+        const prev = state.fromVersion;
+        if (!prev) {
+          state.status = 'rollback_failed';
+          state.error = `${state.error ?? ''}${state.error ? '; ' : ''}no previous release to roll back to (first deployment)`;
+          this.log.error('no previous release to roll back to (first deployment)', name);
+          return false;
+        }
+        const s = performance.now();
+        try {
+          await provider.activate(t, prev, rctx);
+          if (!ctx.force) {
+            const failure = await this.hooks.healthCheck.promise(t, rctx);
+            if (failure) throw new FraisierError('E_ROLLBACK', `still unhealthy after rollback to ${prev}: ${failure.check}: ${failure.reason}`, { target: name });
+          }
+          await this.hooks.afterTarget.promise(t, rctx);
+          state.status = 'rolled_back';
+          this.log.info(`rolled back to ${prev}`, name);
+          return true;
+        } catch (err) {
+          state.status = 'rollback_failed';
+          const e = asFraisierError(err, 'E_ROLLBACK', { target: name });
+          state.error = `${state.error ?? ''}; rollback: ${e.message}`;
+          this.log.error(`rollback to ${prev} failed: ${e.message}`, name);
+          return false;
+        } finally {
+          ctx.time(t, 'rollback', performance.now() - s);
+        }
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean[]>((resolve) => {
+      timer = setTimeout(() => {
+        this.log.error(`rollback did not finish within ${timeoutMs} ms`);
+        resolve([false]);
+      }, timeoutMs);
+      timer.unref();
+    });
+    const results = await Promise.race([work, timeout]);
+    clearTimeout(timer);
+    return results.every(Boolean);
+  }
+}

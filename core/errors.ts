@@ -1,0 +1,81 @@
+/**
+ * The one error type of Fraisier. Every failure a user can meet carries a stable `code`, and where it
+ * applies the deployment `step`, the `target`, the config `file`/`key`, and a `hint` saying what to do.
+ * The CLI prints it as one clear line; `--json` carries the same fields.
+ */
+export type ErrorCode =
+  | 'E_CONFIG' // a config file or deploy.ts option is wrong
+  | 'E_USAGE' // a CLI argument is wrong
+  | 'E_VERSION' // a version/ref is malformed or cannot be resolved
+  | 'E_LOCKED' // another deployment holds the lock
+  | 'E_UNREACHABLE' // a host cannot be reached
+  | 'E_HOST_KEY' // a host key is unknown or has changed
+  | 'E_PREFLIGHT' // a target failed its preflight check
+  | 'E_COMMAND' // a command exited non-zero
+  | 'E_HEALTH' // a health check failed
+  | 'E_ROLLBACK' // a rollback could not complete
+  | 'E_ABORTED' // interrupted (Ctrl-C)
+  | 'E_NOT_FOUND'; // a release, fraise or environment does not exist
+
+export interface ErrorDetails {
+  step?: string;
+  target?: string;
+  file?: string;
+  key?: string;
+  hint?: string;
+  cause?: unknown;
+}
+
+export class FraisierError extends Error {
+  readonly code: ErrorCode;
+  readonly step?: string;
+  readonly target?: string;
+  readonly file?: string;
+  readonly key?: string;
+  readonly hint?: string;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'FraisierError';
+    this.code = code;
+    if (details.step !== undefined) this.step = details.step;
+    if (details.target !== undefined) this.target = details.target;
+    if (details.file !== undefined) this.file = details.file;
+    if (details.key !== undefined) this.key = details.key;
+    if (details.hint !== undefined) this.hint = details.hint;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      step: this.step,
+      target: this.target,
+      file: this.file,
+      key: this.key,
+      hint: this.hint,
+    };
+  }
+}
+
+/** Wraps anything thrown into a FraisierError, keeping an existing one as it is. */
+export function asFraisierError(err: unknown, code: ErrorCode = 'E_COMMAND', details: ErrorDetails = {}): FraisierError {
+  if (err instanceof FraisierError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new FraisierError(code, message, { ...details, cause: err });
+}
+
+/** The one-line form the CLI prints: `error[E_HEALTH] h2: health check failed ... (hint: ...)`. */
+export function formatError(err: unknown): string {
+  if (err instanceof FraisierError) {
+    const where = [err.file, err.key].filter(Boolean).join(': ');
+    const parts = [`error[${err.code}]`];
+    if (err.target) parts.push(`${err.target}:`);
+    if (where && !err.message.includes(where)) parts.push(`${where}:`);
+    parts.push(err.message);
+    let line = parts.join(' ');
+    if (err.hint) line += `\n  hint: ${err.hint}`;
+    return line;
+  }
+  return `error: ${err instanceof Error ? err.message : String(err)}`;
+}

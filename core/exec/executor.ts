@@ -1,0 +1,40 @@
+import type { Duplex, Readable } from 'node:stream';
+import type { Command } from './command.js';
+
+/** What one command returned. */
+export interface ExecResult {
+  /** Exit status; 0 is success. */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time of the command, from the executor's point of view. */
+  durationMs: number;
+}
+
+/** Options of one {@link Executor.run} call. */
+export interface RunOptions {
+  /** Throw a `E_COMMAND` FraisierError when the exit status is not 0. Default true. */
+  check?: boolean;
+  /** Data streamed to the command's standard input (e.g. a tar archive). */
+  input?: Readable | string | Buffer;
+  /** Kill the command after this many milliseconds (exit status 124). Default: none. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs commands on one target. Every provider and plugin goes through this interface, so the same code
+ * runs over SSH, locally, as a dry run, or against a recording executor in a unit test.
+ */
+export interface Executor {
+  /** The target's name, e.g. the SSH host alias. */
+  readonly name: string;
+  run(cmd: Command, options?: RunOptions): Promise<ExecResult>;
+  /**
+   * Opens a TCP connection from the target's point of view (for an SSH target, a forwarded channel over
+   * the existing connection), so `http://localhost:8000/health` means the target's localhost.
+   */
+  connectTcp(host: string, port: number): Promise<Duplex>;
+  /** Counters for benchmarks: commands run and milliseconds spent waiting for them. */
+  readonly stats: { commands: number; busyMs: number };
+  close(): Promise<void>;
+}

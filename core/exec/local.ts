@@ -1,0 +1,43 @@
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { $ } from 'zx';
+import { render, type Command } from './command.js';
+import type { ExecResult, Executor, RunOptions } from './executor.js';
+import { commandError } from './ssh.js';
+
+/** Runs commands on the deploying machine through bash (zx). Used for the `local` target and LB hosts on this machine. */
+export class LocalExecutor implements Executor {
+  readonly name: string;
+  readonly stats = { commands: 0, busyMs: 0 };
+
+  constructor(name = 'local') {
+    this.name = name;
+  }
+
+  async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
+    const text = render(cmd, { reveal: true });
+    const started = performance.now();
+    const p = $({ nothrow: true, quiet: true, ...(options.input !== undefined ? { input: options.input as never } : {}), ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}) })`bash -c ${text}`;
+    const out = await p;
+    const durationMs = performance.now() - started;
+    const code = out.exitCode ?? (out.signal ? 124 : 255);
+    const result: ExecResult = { code, stdout: out.stdout, stderr: out.stderr, durationMs };
+    this.stats.commands++;
+    this.stats.busyMs += durationMs;
+    if ((options.check ?? true) && code !== 0) throw commandError(this.name, cmd, result);
+    return result;
+  }
+
+  connectTcp(host: string, port: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host, port }, () => {
+        s.off('error', onError);
+        resolve(s);
+      });
+      const onError = (e: NodeJS.ErrnoException) => reject(new Error(e.code === 'ECONNREFUSED' ? 'Connection refused' : e.message));
+      s.once('error', onError);
+    });
+  }
+
+  async close(): Promise<void> {}
+}

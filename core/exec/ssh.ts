@@ -1,0 +1,253 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import type { Duplex } from 'node:stream';
+import SSH2Promise from 'ssh2-promise';
+import SSHConfig from 'ssh-config';
+import type { Client, ClientChannel } from 'ssh2';
+import { FraisierError } from '../errors.js';
+import { redact } from '../secret.js';
+import { render, type Command } from './command.js';
+import type { ExecResult, Executor, RunOptions } from './executor.js';
+import { KnownHosts } from './known-hosts.js';
+
+/** How Fraisier finds and trusts SSH hosts. Defaults follow OpenSSH. */
+export interface SshOptions {
+  /** OpenSSH client config to resolve host aliases (HostName, User, Port, IdentityFile, ProxyJump). Default `~/.ssh/config`. */
+  configFile?: string;
+  /** known_hosts file(s) used when the SSH config names none. Default `~/.ssh/known_hosts`. */
+  knownHostsFile?: string | string[];
+  /** Refuse unknown and changed host keys. Default true; turning it off is logged as a warning on every connection. */
+  strictHostKeyChecking?: boolean;
+  /** Seconds to wait for the SSH handshake. Default 10. */
+  connectTimeout?: number;
+  /** User when neither the instance nor the SSH config names one. Default: the local user. */
+  user?: string;
+}
+
+/** A host alias resolved through the SSH config. */
+export interface ResolvedHost {
+  alias: string;
+  hostname: string;
+  port: number;
+  user: string;
+  identityFiles: string[];
+  proxyJump: string | null;
+  knownHostsFiles: string[];
+  strict: boolean;
+}
+
+function expandHome(p: string): string {
+  return p.startsWith('~/') ? resolvePath(homedir(), p.slice(2)) : p;
+}
+
+function asList(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v.map(String) : [String(v)];
+}
+
+/**
+ * Resolves `user@alias:port` (user and port optional) through the OpenSSH config, as `ssh -G` would for
+ * the options Fraisier uses.
+ */
+export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHost {
+  const m = /^(?:([^@]+)@)?([^:@]+)(?::(\d+))?$/.exec(spec);
+  if (!m) throw new FraisierError('E_CONFIG', `invalid SSH host ${JSON.stringify(spec)}: expected host, user@host or user@host:port`);
+  const [, userPart, alias, portPart] = m;
+  const configFile = expandHome(options.configFile ?? '~/.ssh/config');
+  let computed: Record<string, unknown> = {};
+  if (existsSync(configFile)) {
+    const cfg = SSHConfig.parse(readFileSync(configFile, 'utf8'));
+    computed = cfg.compute(alias!) as Record<string, unknown>;
+  }
+  const strictOpt = String(computed['StrictHostKeyChecking'] ?? 'yes').toLowerCase();
+  const knownFromConfig = asList(computed['UserKnownHostsFile']).flatMap((s) => s.split(/\s+/)).map(expandHome);
+  const knownFromOptions = asList(options.knownHostsFile).map(expandHome);
+  const proxy = computed['ProxyJump'] ? String(computed['ProxyJump']) : null;
+  return {
+    alias: alias!,
+    hostname: String(computed['HostName'] ?? alias),
+    port: Number(portPart ?? computed['Port'] ?? 22),
+    user: userPart ?? (computed['User'] ? String(computed['User']) : options.user ?? userInfo().username),
+    identityFiles: asList(computed['IdentityFile']).map(expandHome),
+    proxyJump: proxy && proxy.toLowerCase() !== 'none' ? proxy : null,
+    knownHostsFiles: knownFromOptions.length > 0 ? knownFromOptions : knownFromConfig.length > 0 ? knownFromConfig : [expandHome('~/.ssh/known_hosts')],
+    strict: options.strictHostKeyChecking ?? (strictOpt !== 'no' && strictOpt !== 'off'),
+  };
+}
+
+const DEFAULT_IDENTITIES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome);
+
+function connectConfig(host: ResolvedHost, options: SshOptions, hostKeyProblem: { message: string | null }): Record<string, unknown> {
+  const known = new KnownHosts(host.knownHostsFiles);
+  const { keys, revoked } = known.lookup(host.hostname, host.port);
+  const cfg: Record<string, unknown> = {
+    host: host.hostname,
+    port: host.port,
+    username: host.user,
+    readyTimeout: (options.connectTimeout ?? 10) * 1000,
+    keepaliveInterval: 15_000,
+    reconnect: false,
+    uniqueId: `${host.user}@${host.hostname}:${host.port}#${Math.random()}`,
+    hoppingTool: 'native',
+  };
+  const identities = host.identityFiles.length > 0 ? host.identityFiles : DEFAULT_IDENTITIES.filter((f) => existsSync(f));
+  const identity = identities.find((f) => existsSync(f));
+  if (identity) cfg['privateKey'] = readFileSync(identity);
+  if (process.env['SSH_AUTH_SOCK']) cfg['agent'] = process.env['SSH_AUTH_SOCK'];
+  if (host.strict) {
+    const types = [...new Set(keys.map((k) => k.type))];
+    if (types.length > 0) cfg['algorithms'] = { serverHostKey: types };
+    cfg['hostVerifier'] = (key: Buffer): boolean => {
+      const b64 = key.toString('base64');
+      if (revoked.includes(b64)) {
+        hostKeyProblem.message = `the host key of ${host.alias} (${host.hostname}) is marked @revoked in known_hosts`;
+        return false;
+      }
+      if (keys.some((k) => k.key === b64)) return true;
+      hostKeyProblem.message =
+        keys.length === 0
+          ? `host key verification failed: ${host.alias} (${host.hostname}:${host.port}) is not in ${host.knownHostsFiles.join(', ')}`
+          : `host key verification failed: the host key of ${host.alias} (${host.hostname}:${host.port}) has CHANGED since it was recorded in ${keys[0]!.file}:${keys[0]!.line}; this may be an attack`;
+      return false;
+    };
+  }
+  return cfg;
+}
+
+interface SshConnectionLike {
+  /** The ssh2 Client under ssh2-promise's connection. */
+  sshConnection: Client & { _sock?: { setNoDelay?: (v: boolean) => void } };
+}
+
+/**
+ * Runs commands on one SSH host over one connection (ssh2-promise over ssh2), opened once per
+ * deployment and reused for every command and health check. Host keys are verified against known_hosts.
+ */
+export class SshExecutor implements Executor {
+  readonly name: string;
+  readonly host: ResolvedHost;
+  readonly stats = { commands: 0, busyMs: 0 };
+  private readonly client: SSH2Promise;
+  private readonly conn: SshConnectionLike;
+
+  private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike) {
+    this.name = name;
+    this.host = host;
+    this.client = client;
+    this.conn = conn;
+  }
+
+  /** Opens the connection (through ProxyJump hosts if configured) and verifies the host key. */
+  static async connect(spec: string, options: SshOptions = {}): Promise<SshExecutor> {
+    const host = resolveHost(spec, options);
+    const chain: ResolvedHost[] = [host];
+    let jump = host.proxyJump;
+    while (jump) {
+      if (chain.length > 8) throw new FraisierError('E_CONFIG', `ProxyJump chain for ${spec} is too long`, { target: spec });
+      const hop = resolveHost(jump.split(',')[0]!, options);
+      chain.unshift(hop);
+      jump = hop.proxyJump;
+    }
+    const problems = chain.map(() => ({ message: null as string | null }));
+    const configs = chain.map((h, i) => connectConfig(h, options, problems[i]!));
+    const client = new SSH2Promise(configs as never, true);
+    let conn: SshConnectionLike;
+    try {
+      conn = (await client.connect()) as SshConnectionLike;
+    } catch (err) {
+      await client.close().catch(() => {});
+      const problem = problems.find((p) => p.message)?.message;
+      if (problem) {
+        throw new FraisierError('E_HOST_KEY', problem, {
+          target: spec,
+          hint: 'check the host really is who it claims, then update known_hosts (ssh-keygen -R, then ssh-keyscan)',
+        });
+      }
+      const e = err as { message?: string; level?: string; code?: string } | null;
+      const reason = e?.message ?? String(err);
+      if (e?.level === 'client-authentication') {
+        throw new FraisierError('E_UNREACHABLE', `cannot log in to ${spec} as ${host.user}: ${reason}`, {
+          target: spec,
+          hint: 'check IdentityFile in your SSH config, or that ssh-agent holds the key (SSH_AUTH_SOCK)',
+        });
+      }
+      throw new FraisierError('E_UNREACHABLE', `cannot connect to ${spec} (${host.hostname}:${host.port}): ${reason}`, { target: spec });
+    }
+    conn.sshConnection._sock?.setNoDelay?.(true);
+    return new SshExecutor(spec, host, client, conn);
+  }
+
+  async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
+    const text = render(cmd, { reveal: true });
+    const started = performance.now();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    // Listeners are attached inside ssh2's callback: an 'exit' arriving in the same packet batch as the
+    // channel confirmation would be lost if we waited for a promise to resolve first.
+    const result = await new Promise<ExecResult>((resolve, reject) => {
+      this.conn.sshConnection.exec(text, (openErr, channel: ClientChannel) => {
+      if (openErr) return reject(new FraisierError('E_UNREACHABLE', `${this.name}: cannot run a command: ${openErr.message}`, { target: this.name }));
+      let code: number | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      if (options.timeoutMs) {
+        timer = setTimeout(() => {
+          code = 124;
+          try {
+            channel.signal('KILL');
+          } catch {}
+          channel.close();
+        }, options.timeoutMs);
+      }
+      channel.on('data', (d: Buffer) => out.push(d));
+      channel.stderr.on('data', (d: Buffer) => err.push(d));
+      channel.on('exit', (c: number | null, signal?: string) => {
+        if (code === null) code = c ?? (signal ? 128 : 255);
+      });
+      channel.on('error', reject);
+      channel.on('close', () => {
+        if (timer) clearTimeout(timer);
+        resolve({
+          code: code ?? 255,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          durationMs: performance.now() - started,
+        });
+      });
+      const input = options.input;
+      if (input === undefined) channel.end();
+      else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
+      else {
+        input.on('error', (e) => reject(e));
+        input.pipe(channel);
+      }
+      });
+    });
+    this.stats.commands++;
+    this.stats.busyMs += result.durationMs;
+    if ((options.check ?? true) && result.code !== 0) throw commandError(this.name, cmd, result);
+    return result;
+  }
+
+  async connectTcp(host: string, port: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      this.conn.sshConnection.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
+        if (err) {
+          const msg = err.message;
+          reject(new Error(/refused/i.test(msg) ? 'Connection refused' : msg.replace(/^\(SSH\) /, '')));
+        } else resolve(channel);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close().catch(() => {});
+  }
+}
+
+/** The error for a command that exited non-zero: the redacted command and the end of its output. */
+export function commandError(target: string, cmd: Command, result: ExecResult): FraisierError {
+  const tail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');
+  const what = result.code === 124 ? 'timed out' : `exited ${result.code}`;
+  return new FraisierError('E_COMMAND', redact(`${cmd.label ?? 'command'} ${what}${cmd.label ? '' : `: ${render(cmd)}`}${tail ? `\n${tail}` : ''}`), { target });
+}

@@ -1,0 +1,70 @@
+import type { StatusReport } from './deployer.js';
+import type { LockInfo } from './state/lock.js';
+import { ownerString } from './state/lock.js';
+import type { Deployment, Stats } from './state/store.js';
+import type { DeployResult } from './types.js';
+
+function iso(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function secs(ms: number | null): string {
+  return ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** Lays out rows as aligned columns. */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** `fraisier history` as a table. */
+export function formatHistory(rows: Deployment[]): string {
+  if (rows.length === 0) return 'No deployments recorded.';
+  return table(
+    ['ID', 'FRAISE', 'ENV', 'KIND', 'FROM', 'TO', 'STATUS', 'STARTED', 'DURATION', 'BY'],
+    rows.map((d) => [String(d.id), d.fraise, d.environment, d.kind, d.fromVersion ?? '-', d.toVersion, d.status, iso(d.startedAt), secs(d.durationMs), `${d.user}@${d.host}`]),
+  );
+}
+
+/** `fraisier stats` as a table. */
+export function formatStats(rows: Stats[], days: number): string {
+  if (rows.length === 0) return `No finished deployments in the last ${days} days.`;
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return table(
+    ['FRAISE', 'DEPLOYS', 'SUCCESS', 'ROLLBACK', 'FAILED', 'MEAN', 'P95'],
+    rows.map((s) => [s.fraise, String(s.total), pct(s.successRate), pct(s.rollbackRate), String(s.failed), secs(s.meanMs), secs(s.p95Ms)]),
+  );
+}
+
+/** One line for a lock. */
+export function formatLock(l: LockInfo): string {
+  return `locked by ${ownerString(l.owner)} since ${iso(l.acquiredAt)} (expires ${iso(l.expiresAt)})${l.reason ? `: ${l.reason}` : ''}`;
+}
+
+/** `fraisier status` for one fraise and environment. */
+export function formatStatus(s: StatusReport): string {
+  const out = [`${s.fraise} / ${s.environment}: ${s.version ?? '(never deployed)'}`, s.lock ? `  ${formatLock(s.lock)}` : '  not locked'];
+  out.push(
+    table(
+      ['  TARGET', 'CURRENT', 'RELEASES'],
+      s.targets.map((t) => [`  ${t.name}`, t.error ? `error: ${t.error}` : t.current ?? '(none)', t.releases.join(' ')]),
+    ),
+  );
+  return out.join('\n');
+}
+
+/** The summary after a deployment: one line per target with its phases. */
+export function formatResult(r: DeployResult): string {
+  const rows = r.targets.map((t) => [
+    t.name,
+    t.status === 'pending' ? 'untouched' : t.status,
+    `${t.fromVersion ?? '-'} → ${t.toVersion ?? '-'}`,
+    Object.entries(t.phases)
+      .filter(([, ms]) => ms > 0)
+      .map(([p, ms]) => `${p} ${ms}ms`)
+      .join(', '),
+  ]);
+  return `${r.kind} ${r.fraise}/${r.environment} ${r.status} in ${secs(r.durationMs)}\n${table(['TARGET', 'STATUS', 'VERSION', 'PHASES'], rows)}`;
+}

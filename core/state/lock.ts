@@ -1,0 +1,306 @@
+/**
+ * Deployment locks: at most one deployer per fraise+environment. A lock is a row in the `locks` table
+ * with its owner (user, host, pid) and an expiry the holder keeps pushing forward ({@link startRenewal});
+ * a crashed deployer stops renewing, its lock expires, and the next deployer takes it over.
+ *
+ * Every change is one SQL statement (a compare-and-set), so it is atomic across processes sharing the
+ * SQLite file (and on PostgreSQL).
+ */
+import { randomUUID } from 'node:crypto';
+import type { LockRow } from './schema.js';
+import type { StateStore } from './store.js';
+
+/** Who holds a lock. */
+export interface LockOwner {
+  /** User name of the deployer. */
+  user: string;
+  /** Host the deployer runs on. */
+  host: string;
+  /** Process id of the deployer. */
+  pid: number;
+}
+
+/** A held lock as stored. */
+export interface LockInfo {
+  /** The fraise locked. */
+  fraise: string;
+  /** The environment locked. */
+  environment: string;
+  /** The holder. */
+  owner: LockOwner;
+  /** Why it was taken (e.g. "deploy v1.4.2"), or null. */
+  reason: string | null;
+  /** Epoch ms when the holder acquired it. */
+  acquiredAt: number;
+  /** Epoch ms when it expires unless renewed; at or after this time anyone may take it over. */
+  expiresAt: number;
+}
+
+/** `user@host:pid`. */
+export function ownerString(o: LockOwner): string {
+  return `${o.user}@${o.host}:${o.pid}`;
+}
+
+function describe(info: LockInfo): string {
+  return (
+    `fraise ${info.fraise}/${info.environment} is locked by ${ownerString(info.owner)}` +
+    ` since ${new Date(info.acquiredAt).toISOString()} (expires ${new Date(info.expiresAt).toISOString()})` +
+    (info.reason ? `: ${info.reason}` : '')
+  );
+}
+
+/** Thrown by {@link Locks.acquire} when someone else holds an unexpired lock. */
+export class LockHeldError extends Error {
+  /** The current holder. */
+  readonly holder: LockInfo;
+  /** @param holder the current holder, named in the message. */
+  constructor(holder: LockInfo) {
+    super(describe(holder));
+    this.name = 'LockHeldError';
+    this.holder = holder;
+  }
+}
+
+/** Thrown by {@link LockHandle.renew} when the lock is no longer ours (released, taken over, or force-released). */
+export class LockLostError extends Error {
+  /** The lock that was lost, as we last held it. */
+  readonly lost: LockInfo;
+  /** @param lost the lock as we last held it. */
+  constructor(lost: LockInfo) {
+    super(`lock on ${lost.fraise}/${lost.environment} held by ${ownerString(lost.owner)} was lost (released, forced or taken over)`);
+    this.name = 'LockLostError';
+    this.lost = lost;
+  }
+}
+
+/** A lock we hold. */
+export interface LockHandle {
+  /** The lock as we hold it; `expiresAt` follows each successful renew. */
+  readonly info: LockInfo;
+  /** The expired holder we took the lock over from, or null if the lock was free. */
+  readonly tookOverFrom: LockInfo | null;
+  /** Extends the expiry to now + ttl. Throws {@link LockLostError} if the lock is no longer ours. */
+  renew(): Promise<void>;
+  /** Deletes the lock if it is still ours; does nothing otherwise. Idempotent. */
+  release(): Promise<void>;
+}
+
+function toInfo(r: LockRow): LockInfo {
+  return {
+    fraise: r.fraise,
+    environment: r.environment,
+    owner: { user: r.owner_user, host: r.owner_host, pid: Number(r.owner_pid) },
+    reason: r.reason,
+    acquiredAt: Number(r.acquired_at),
+    expiresAt: Number(r.expires_at),
+  };
+}
+
+function previousInfo(r: LockRow): LockInfo | null {
+  if (r.prev_owner_user === null || r.prev_owner_host === null || r.prev_owner_pid === null) return null;
+  return {
+    fraise: r.fraise,
+    environment: r.environment,
+    owner: { user: r.prev_owner_user, host: r.prev_owner_host, pid: Number(r.prev_owner_pid) },
+    reason: r.prev_reason,
+    acquiredAt: Number(r.prev_acquired_at),
+    expiresAt: Number(r.prev_expires_at),
+  };
+}
+
+/** Deployment locks stored in a {@link StateStore}, using the store's clock. */
+export class Locks {
+  readonly #store: StateStore;
+  readonly #ttlMs: number;
+
+  /**
+   * @param store where the locks live.
+   * @param options.ttlMs how long a lock lives without renewal, in ms. Default 60 000.
+   */
+  constructor(store: StateStore, options: { ttlMs?: number } = {}) {
+    this.#store = store;
+    this.#ttlMs = options.ttlMs ?? 60_000;
+  }
+
+  /**
+   * Takes the lock of fraise+environment for `owner`, atomically: inserts the row if there is none;
+   * takes it over if the holder's lock has expired (expiresAt <= now; the handle's `tookOverFrom` then
+   * names that holder); otherwise throws {@link LockHeldError} naming the holder.
+   * The lock is re-entrant for nobody: the same owner acquiring twice gets LockHeldError too.
+   */
+  async acquire(fraise: string, environment: string, owner: LockOwner, reason?: string): Promise<LockHandle> {
+    const db = this.#store.db;
+    // A free lock can be taken by someone else between our failed upsert and the read of the holder,
+    // and a held one released in that gap: retry a few times in that (rare) case.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = this.#store.now();
+      const token = randomUUID();
+      // One statement: insert, or overwrite an expired row keeping its holder in prev_* (in DO UPDATE SET,
+      // `locks.x` is the old value). No row comes back when the existing lock is still valid.
+      const won = await db
+        .insertInto('locks')
+        .values({
+          fraise,
+          environment,
+          owner_user: owner.user,
+          owner_host: owner.host,
+          owner_pid: owner.pid,
+          reason: reason ?? null,
+          acquired_at: now,
+          expires_at: now + this.#ttlMs,
+          token,
+          prev_owner_user: null,
+          prev_owner_host: null,
+          prev_owner_pid: null,
+          prev_reason: null,
+          prev_acquired_at: null,
+          prev_expires_at: null,
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(['fraise', 'environment'])
+            .doUpdateSet((eb) => ({
+              prev_owner_user: eb.ref('locks.owner_user'),
+              prev_owner_host: eb.ref('locks.owner_host'),
+              prev_owner_pid: eb.ref('locks.owner_pid'),
+              prev_reason: eb.ref('locks.reason'),
+              prev_acquired_at: eb.ref('locks.acquired_at'),
+              prev_expires_at: eb.ref('locks.expires_at'),
+              owner_user: eb.ref('excluded.owner_user'),
+              owner_host: eb.ref('excluded.owner_host'),
+              owner_pid: eb.ref('excluded.owner_pid'),
+              reason: eb.ref('excluded.reason'),
+              acquired_at: eb.ref('excluded.acquired_at'),
+              expires_at: eb.ref('excluded.expires_at'),
+              token: eb.ref('excluded.token'),
+            }))
+            .where('locks.expires_at', '<=', now),
+        )
+        .returningAll()
+        .executeTakeFirst();
+      if (won !== undefined && won.token === token) {
+        return new Handle(this.#store, this.#ttlMs, toInfo(won), token, previousInfo(won));
+      }
+      const holder = await this.get(fraise, environment);
+      if (holder !== undefined && holder.expiresAt > this.#store.now()) throw new LockHeldError(holder);
+    }
+    throw new Error(`could not acquire lock on ${fraise}/${environment}: it keeps changing hands`);
+  }
+
+  /** Every lock row, expired ones included, sorted by fraise then environment. */
+  async list(): Promise<LockInfo[]> {
+    const rows = await this.#store.db.selectFrom('locks').selectAll().orderBy('fraise').orderBy('environment').execute();
+    return rows.map(toInfo);
+  }
+
+  /** The lock row of fraise+environment (possibly expired), or undefined if there is none. */
+  async get(fraise: string, environment: string): Promise<LockInfo | undefined> {
+    const row = await this.#store.db
+      .selectFrom('locks')
+      .selectAll()
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toInfo(row);
+  }
+
+  /** Removes the lock whoever holds it (`fraisier unlock`). @returns the removed lock, or undefined if there was none. */
+  async forceRelease(fraise: string, environment: string): Promise<LockInfo | undefined> {
+    const row = await this.#store.db
+      .deleteFrom('locks')
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .returningAll()
+      .executeTakeFirst();
+    return row === undefined ? undefined : toInfo(row);
+  }
+}
+
+class Handle implements LockHandle {
+  #info: LockInfo;
+  constructor(
+    private readonly store: StateStore,
+    private readonly ttlMs: number,
+    info: LockInfo,
+    private readonly token: string,
+    readonly tookOverFrom: LockInfo | null,
+  ) {
+    this.#info = info;
+  }
+
+  get info(): LockInfo {
+    return this.#info;
+  }
+
+  async renew(): Promise<void> {
+    const expiresAt = this.store.now() + this.ttlMs;
+    const res = await this.store.db
+      .updateTable('locks')
+      .set({ expires_at: expiresAt })
+      .where('fraise', '=', this.#info.fraise)
+      .where('environment', '=', this.#info.environment)
+      .where('token', '=', this.token)
+      .executeTakeFirst();
+    if (res.numUpdatedRows === 0n) throw new LockLostError(this.#info);
+    this.#info = { ...this.#info, expiresAt };
+  }
+
+  async release(): Promise<void> {
+    await this.store.db
+      .deleteFrom('locks')
+      .where('fraise', '=', this.#info.fraise)
+      .where('environment', '=', this.#info.environment)
+      .where('token', '=', this.token)
+      .execute();
+  }
+}
+
+/** A running renewal loop, from {@link startRenewal}. */
+export interface Renewal {
+  /** Stops renewing. Does not release the lock. */
+  stop(): void;
+  /** True once a renew failed because the lock was lost; renewing then stops. */
+  readonly lost: boolean;
+  /** The last renew error (lost lock or database error), or null. */
+  readonly lastError: unknown;
+}
+
+/**
+ * Renews `handle` every `everyMs` on an unref'd interval (it never keeps the process alive). Errors are
+ * swallowed and recorded: a {@link LockLostError} sets `lost` and stops the loop; other errors (a busy
+ * database) are kept in `lastError` and the next tick tries again. Pick `everyMs` well under the ttl
+ * (a third of it, say).
+ */
+export function startRenewal(handle: LockHandle, everyMs: number): Renewal {
+  let inFlight = false;
+  const state: { lost: boolean; lastError: unknown } = { lost: false, lastError: null };
+  const timer = setInterval(() => {
+    if (inFlight || state.lost) return;
+    inFlight = true;
+    handle
+      .renew()
+      .then(() => {
+        state.lastError = null;
+      })
+      .catch((error: unknown) => {
+        state.lastError = error;
+        if (error instanceof LockLostError) {
+          state.lost = true;
+          clearInterval(timer);
+        }
+      })
+      .finally(() => {
+        inFlight = false;
+      });
+  }, everyMs);
+  timer.unref();
+  return {
+    stop: () => clearInterval(timer),
+    get lost() {
+      return state.lost;
+    },
+    get lastError() {
+      return state.lastError;
+    },
+  };
+}

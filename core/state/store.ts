@@ -1,0 +1,517 @@
+/**
+ * The state store: deployments, per-target results, events (and, through `lock.ts`, locks), kept in
+ * SQLite through kysely. `openStore()` opens the file with safe permissions, turns on WAL and a busy
+ * timeout so several deployer processes can share it, and migrates the schema.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
+import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
+import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
+import { migrateToLatest } from './migrations.js';
+
+/** How to open the state store. */
+export interface StoreOptions {
+  /**
+   * SQLite file path. Its directory is created with mode 0700 if missing; the file is created with
+   * mode 0600, and narrowed to 0600 if it existed with wider permissions. `':memory:'` gives a
+   * private in-memory database (tests).
+   */
+  path: string;
+  /** Clock, in epoch milliseconds; injectable for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome. */
+export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back';
+/** A forward deployment, or an explicit rollback to an earlier version. */
+export type DeploymentKind = 'deploy' | 'rollback';
+/** Outcome on one target. `untouched`: the deployment stopped before reaching it. */
+export type TargetStatus = 'succeeded' | 'failed' | 'rolled_back' | 'untouched' | 'rollback_failed';
+
+/** What is known when a deployment starts. */
+export interface NewDeployment {
+  /** The service deployed. */
+  fraise: string;
+  /** Where it is deployed: production, staging, ... */
+  environment: string;
+  /** `deploy` or `rollback`. */
+  kind: DeploymentKind;
+  /** Strategy name: rolling, canary, blue-green, ... */
+  strategy: string;
+  /** Version live before this deployment, or null if none (first deployment). */
+  fromVersion: string | null;
+  /** Version this deployment installs. */
+  toVersion: string;
+  /** Who ran it. */
+  user: string;
+  /** The machine it was run from. */
+  host: string;
+}
+
+/** A recorded deployment. */
+export interface Deployment extends NewDeployment {
+  /** Database id; grows with each deployment, so a higher id is a newer deployment. */
+  id: number;
+  /** Current status. */
+  status: DeploymentStatus;
+  /** Epoch ms when it was recorded. */
+  startedAt: number;
+  /** Epoch ms when it finished, or null while running. */
+  finishedAt: number | null;
+  /** finishedAt − startedAt; null while running, and for deployments reaped as interrupted. */
+  durationMs: number | null;
+  /** Error message of a failed deployment, else null. */
+  error: string | null;
+}
+
+/** The outcome of a deployment on one target. */
+export interface TargetResult {
+  /** Target name (SSH host, Coolify application, ...). */
+  target: string;
+  /** Version on the target before, or null if none. */
+  fromVersion: string | null;
+  /** Version on the target after, or null if nothing was installed. */
+  toVersion: string | null;
+  /** Outcome on this target. */
+  status: TargetStatus;
+  /** Milliseconds spent per phase, e.g. `{ prepare: 812, activate: 95, health: 410, rollback: 300 }`. */
+  phases: Record<string, number>;
+  /** Error message on this target, else null. */
+  error: string | null;
+}
+
+/** A log line of a deployment. */
+export interface DeployEvent {
+  /** Database id; events of a deployment are returned in id order. */
+  id: number;
+  /** The deployment it belongs to. */
+  deploymentId: number;
+  /** Epoch ms. */
+  at: number;
+  /** Severity. */
+  level: 'info' | 'warn' | 'error';
+  /** The target concerned, or null for the whole deployment. */
+  target: string | null;
+  /** Text. */
+  message: string;
+}
+
+/** Deployment statistics of one fraise over a window. */
+export interface Stats {
+  /** The fraise. */
+  fraise: string;
+  /** Finished deployments of kind `deploy` in the window. */
+  total: number;
+  /** Of which succeeded. */
+  succeeded: number;
+  /** Of which failed. */
+  failed: number;
+  /** Of which were rolled back. */
+  rolledBack: number;
+  /** succeeded / total. */
+  successRate: number;
+  /** rolledBack / total. */
+  rollbackRate: number;
+  /** Mean duration in ms over those with a duration, or null if none. */
+  meanMs: number | null;
+  /** 95th percentile duration (nearest rank) in ms, or null if none. */
+  p95Ms: number | null;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * kysely's SQLite dialect with two changes that make it safe for several processes sharing one file:
+ *
+ * - Transactions start with `BEGIN IMMEDIATE`: the write lock is taken (waiting up to busy_timeout) when
+ *   the transaction starts, so a transaction that reads then writes cannot fail with SQLITE_BUSY because
+ *   another process wrote in between.
+ * - The adapter reports transactional DDL (which SQLite has; kysely 0.28's `SqliteAdapter` says it has
+ *   not). Without it kysely's `Migrator` runs migrations outside any transaction and with no lock, so two
+ *   processes opening a fresh file at once both run `0001_initial` ("table deployments already exists"),
+ *   and a migration failing halfway leaves half a schema. With it, the check of applied migrations and
+ *   the migrations themselves run in one immediate transaction: one process migrates, the others wait
+ *   and then find nothing to do.
+ */
+class SharedFileSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+/** Creates the directory (0700) and the file (0600) of a SQLite store, or narrows the file to 0600. */
+function prepareFile(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700); // the umask may have narrowed it further, never widened: make it exact
+  }
+  const fd = fs.openSync(file, 'a', 0o600);
+  try {
+    if ((fs.fstatSync(fd).mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Converts a database integer (a number on SQLite, possibly a string for PostgreSQL bigint) to a number. */
+function num(v: number | string | bigint): number;
+function num(v: number | string | bigint | null): number | null;
+function num(v: number | string | bigint | null): number | null {
+  return v === null ? null : Number(v);
+}
+
+function toDeployment(r: DeploymentRow): Deployment {
+  return {
+    id: num(r.id),
+    fraise: r.fraise,
+    environment: r.environment,
+    kind: r.kind as DeploymentKind,
+    strategy: r.strategy,
+    fromVersion: r.from_version,
+    toVersion: r.to_version,
+    user: r.user,
+    host: r.host,
+    status: r.status as DeploymentStatus,
+    startedAt: num(r.started_at),
+    finishedAt: num(r.finished_at),
+    durationMs: num(r.duration_ms),
+    error: r.error,
+  };
+}
+
+function toTarget(r: TargetRow): TargetResult {
+  return {
+    target: r.target,
+    fromVersion: r.from_version,
+    toVersion: r.to_version,
+    status: r.status as TargetStatus,
+    phases: JSON.parse(r.phases) as Record<string, number>,
+    error: r.error,
+  };
+}
+
+function toEvent(r: EventRow): DeployEvent {
+  return {
+    id: num(r.id),
+    deploymentId: num(r.deployment_id),
+    at: num(r.at),
+    level: r.level as DeployEvent['level'],
+    target: r.target,
+    message: r.message,
+  };
+}
+
+/**
+ * Deployments, target results and events. Get one with {@link openStore}; the constructor takes an
+ * already migrated kysely instance (for other dialects).
+ */
+export class StateStore {
+  /** The kysely instance, for queries the store does not offer. */
+  readonly db: Kysely<Database>;
+  /** The store's clock (epoch ms); the lock table uses it too. */
+  readonly now: () => number;
+
+  /**
+   * @param db a kysely instance over a migrated database.
+   * @param now clock in epoch ms; default `Date.now`.
+   */
+  constructor(db: Kysely<Database>, now: () => number = Date.now) {
+    this.db = db;
+    this.now = now;
+  }
+
+  /** Records a deployment as `running`, started now. @returns its id. */
+  async recordDeployment(d: NewDeployment): Promise<number> {
+    const row = await this.db
+      .insertInto('deployments')
+      .values({
+        fraise: d.fraise,
+        environment: d.environment,
+        kind: d.kind,
+        strategy: d.strategy,
+        from_version: d.fromVersion,
+        to_version: d.toVersion,
+        user: d.user,
+        host: d.host,
+        status: 'running',
+        started_at: this.now(),
+        finished_at: null,
+        duration_ms: null,
+        error: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return num(row.id);
+  }
+
+  /**
+   * Records the outcome of a deployment: status, error, finishedAt = now, durationMs = now − startedAt.
+   * Throws if there is no deployment with this id.
+   */
+  async finishDeployment(
+    id: number,
+    outcome: { status: Exclude<DeploymentStatus, 'running'>; error?: string | null },
+  ): Promise<void> {
+    const now = this.now();
+    const res = await this.db
+      .updateTable('deployments')
+      .set({
+        status: outcome.status,
+        error: outcome.error ?? null,
+        finished_at: now,
+        duration_ms: sql<number>`${now} - started_at`,
+      })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (res.numUpdatedRows === 0n) throw new Error(`no deployment with id ${id}`);
+  }
+
+  /** Records (or replaces) the result of a deployment on one target, keyed by (deploymentId, target). */
+  async recordTarget(deploymentId: number, r: TargetResult): Promise<void> {
+    const values = {
+      from_version: r.fromVersion,
+      to_version: r.toVersion,
+      status: r.status,
+      phases: JSON.stringify(r.phases),
+      error: r.error,
+    };
+    await this.db
+      .insertInto('targets')
+      .values({ deployment_id: deploymentId, target: r.target, ...values })
+      .onConflict((oc) => oc.columns(['deployment_id', 'target']).doUpdateSet(values))
+      .execute();
+  }
+
+  /** Appends an event, timestamped now, to a deployment. */
+  async recordEvent(
+    deploymentId: number,
+    e: { level: DeployEvent['level']; target?: string | null; message: string },
+  ): Promise<void> {
+    await this.db
+      .insertInto('events')
+      .values({ deployment_id: deploymentId, at: this.now(), level: e.level, target: e.target ?? null, message: e.message })
+      .execute();
+  }
+
+  /** Deployments, newest first (by id), optionally filtered by fraise and environment; at most `limit` (default 20). */
+  async history(q: { fraise?: string; environment?: string; limit?: number } = {}): Promise<Deployment[]> {
+    let query = this.db.selectFrom('deployments').selectAll();
+    if (q.fraise !== undefined) query = query.where('fraise', '=', q.fraise);
+    if (q.environment !== undefined) query = query.where('environment', '=', q.environment);
+    const rows = await query.orderBy('id', 'desc').limit(q.limit ?? 20).execute();
+    return rows.map(toDeployment);
+  }
+
+  /** One deployment with its target results and events (both in recording order), or undefined. */
+  async deployment(id: number): Promise<(Deployment & { targets: TargetResult[]; events: DeployEvent[] }) | undefined> {
+    const row = await this.db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) return undefined;
+    const [targets, events] = await Promise.all([
+      this.db.selectFrom('targets').selectAll().where('deployment_id', '=', id).orderBy('id').execute(),
+      this.db.selectFrom('events').selectAll().where('deployment_id', '=', id).orderBy('id').execute(),
+    ]);
+    return { ...toDeployment(row), targets: targets.map(toTarget), events: events.map(toEvent) };
+  }
+
+  /**
+   * The version currently live for fraise+environment: the toVersion of the newest deployment with
+   * status `succeeded` (either kind), or null if none succeeded.
+   */
+  async currentVersion(fraise: string, environment: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .select('to_version')
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .where('status', '=', 'succeeded')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.to_version ?? null;
+  }
+
+  /**
+   * What a plain `rollback` goes back to: the toVersion of the newest succeeded deployment whose
+   * toVersion differs from {@link currentVersion}, or null.
+   */
+  async previousVersion(fraise: string, environment: string): Promise<string | null> {
+    const current = await this.currentVersion(fraise, environment);
+    if (current === null) return null;
+    const row = await this.db
+      .selectFrom('deployments')
+      .select('to_version')
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .where('status', '=', 'succeeded')
+      .where('to_version', '<>', current)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.to_version ?? null;
+  }
+
+  /**
+   * Statistics per fraise (sorted by name) over the finished deployments of kind `deploy` started in
+   * the last `days` days (default 30). Mean and p95 (nearest rank: the ⌈0.95·n⌉-th smallest) are over
+   * the deployments that have a duration (interrupted ones have none).
+   */
+  async stats(q: { fraise?: string; days?: number } = {}): Promise<Stats[]> {
+    const since = this.now() - (q.days ?? 30) * DAY_MS;
+    const rows = await this.db
+      .with('d', (db) => {
+        let w = db
+          .selectFrom('deployments')
+          .select(['fraise', 'status', 'duration_ms'])
+          .where('kind', '=', 'deploy')
+          .where('finished_at', 'is not', null)
+          .where('started_at', '>=', since);
+        if (q.fraise !== undefined) w = w.where('fraise', '=', q.fraise);
+        return w;
+      })
+      .with('agg', (db) =>
+        db
+          .selectFrom('d')
+          .select((eb) => [
+            'fraise',
+            eb.fn.countAll<number>().as('total'),
+            sql<number>`sum(case when status = 'succeeded' then 1 else 0 end)`.as('succeeded'),
+            sql<number>`sum(case when status = 'failed' then 1 else 0 end)`.as('failed'),
+            sql<number>`sum(case when status = 'rolled_back' then 1 else 0 end)`.as('rolled_back'),
+            eb.fn.avg<number | null>('duration_ms').as('mean_ms'),
+            eb.fn.count<number>('duration_ms').as('n_dur'),
+          ])
+          .groupBy('fraise'),
+      )
+      .with('ranked', (db) =>
+        db
+          .selectFrom('d')
+          .select((eb) => [
+            'fraise',
+            'duration_ms',
+            eb.fn.agg<number>('row_number').over((ob) => ob.partitionBy('fraise').orderBy('duration_ms')).as('rn'),
+          ])
+          .where('duration_ms', 'is not', null),
+      )
+      .selectFrom('agg')
+      .leftJoin('ranked', (j) =>
+        // nearest rank: ceil(0.95 * n) in integer arithmetic, portable to SQLite and PostgreSQL
+        j.onRef('ranked.fraise', '=', 'agg.fraise').on('ranked.rn', '=', sql<number>`(95 * agg.n_dur + 99) / 100`),
+      )
+      .select(['agg.fraise', 'total', 'succeeded', 'failed', 'rolled_back', 'mean_ms', 'ranked.duration_ms as p95_ms'])
+      .orderBy('agg.fraise')
+      .execute();
+    return rows.map((r) => {
+      const total = num(r.total);
+      const succeeded = num(r.succeeded);
+      const rolledBack = num(r.rolled_back);
+      return {
+        fraise: r.fraise,
+        total,
+        succeeded,
+        failed: num(r.failed),
+        rolledBack,
+        successRate: total === 0 ? 0 : succeeded / total,
+        rollbackRate: total === 0 ? 0 : rolledBack / total,
+        meanMs: num(r.mean_ms),
+        p95Ms: num(r.p95_ms ?? null),
+      };
+    });
+  }
+
+  /**
+   * Marks as `failed` with error `interrupted` the deployments of fraise+environment left `running` by a
+   * deployer that no longer holds the lock: all of them if the lock is free or expired, else those
+   * started before the current holder acquired it. Call it right after taking the lock (notably after
+   * a takeover), before recording the new deployment. Each reaped deployment gets a `warn` event.
+   * @returns how many deployments were marked.
+   */
+  async reapInterrupted(fraise: string, environment: string): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const now = this.now();
+      const lock = await trx
+        .selectFrom('locks')
+        .select(['acquired_at', 'expires_at'])
+        .where('fraise', '=', fraise)
+        .where('environment', '=', environment)
+        .executeTakeFirst();
+      let update = trx
+        .updateTable('deployments')
+        .set({ status: 'failed', error: 'interrupted', finished_at: now, duration_ms: null })
+        .where('fraise', '=', fraise)
+        .where('environment', '=', environment)
+        .where('status', '=', 'running');
+      if (lock !== undefined && num(lock.expires_at) > now) {
+        update = update.where('started_at', '<', num(lock.acquired_at));
+      }
+      const reaped = await update.returning('id').execute();
+      if (reaped.length > 0) {
+        await trx
+          .insertInto('events')
+          .values(
+            reaped.map((r) => ({
+              deployment_id: r.id,
+              at: now,
+              level: 'warn',
+              target: null,
+              message: 'marked failed: interrupted (its deployer lost the lock)',
+            })),
+          )
+          .execute();
+      }
+      return reaped.length;
+    });
+  }
+
+  /** Closes the database. The store is unusable afterwards. */
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite state store at `options.path`: directory 0700 and file 0600,
+ * WAL journal, busy_timeout 5000 ms, foreign keys on, schema migrated to the latest version.
+ */
+export async function openStore(options: StoreOptions): Promise<StateStore> {
+  if (options.path !== ':memory:') prepareFile(options.path);
+  const sqlite = new BetterSqlite3(options.path);
+  try {
+    sqlite.pragma('busy_timeout = 5000'); // first, so the pragmas below wait for other processes too
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
+  const db = new Kysely<Database>({ dialect: new SharedFileSqliteDialect({ database: sqlite }) });
+  try {
+    await migrateToLatest(db, 'sqlite');
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new StateStore(db, options.now ?? Date.now);
+}

@@ -1,0 +1,165 @@
+import type { Clock } from './clock.js';
+import type { Executor } from './exec/executor.js';
+import type { Logger } from './log.js';
+import type { Deployer } from './deployer.js';
+
+/** One place a release runs: an SSH host, a Coolify application, this machine. */
+export interface Target {
+  /** Unique within the environment; what logs and the history show (the SSH host alias for bare_metal). */
+  readonly name: string;
+  /** Which provider made it, e.g. `ssh`. */
+  readonly kind: string;
+}
+
+/** What happened to one target during a deployment. */
+export type TargetStatus =
+  | 'pending' // not reached yet (stays so if the deployment stopped before it: untouched)
+  | 'prepared' // release uploaded, not live
+  | 'activated' // switched and restarted, health not yet known
+  | 'healthy' // switched and passed its health checks
+  | 'failed' // failed in prepare, activate or health; see error
+  | 'rolled_back' // went back to its previous release, healthy again
+  | 'rollback_failed'; // could not be brought back: needs a human
+
+/** Per-target bookkeeping, filled in as the deployment runs and stored in the history. */
+export interface TargetState {
+  readonly target: Target;
+  /** The release live on the target before this deployment (null on a first deploy). */
+  fromVersion: string | null;
+  /** The release this deployment put there, once activated. */
+  toVersion: string | null;
+  status: TargetStatus;
+  /** Milliseconds per phase: prepare, activate, health, rollback, and any plugin phase. */
+  phases: Record<string, number>;
+  error: string | null;
+}
+
+/** A health check failure, returned by a `healthCheck` tap to stop the chain. */
+export interface HealthFailure {
+  /** Which check failed, e.g. `http http://localhost:8000/health`. */
+  check: string;
+  reason: string;
+}
+
+/** Everything a strategy, provider or plugin sees of the deployment in progress. */
+export interface DeployContext {
+  readonly fraise: string;
+  readonly environment: string;
+  /** `deploy` puts a new release out; `rollback` puts a previous one back. */
+  readonly kind: 'deploy' | 'rollback';
+  /** The release being put on targets (a tag or short sha for git sources). */
+  readonly version: string;
+  /** The release the history says was live before (null on a first deploy). */
+  readonly previousVersion: string | null;
+  readonly targets: readonly Target[];
+  /** Print the plan instead of changing anything. */
+  readonly dryRun: boolean;
+  /** Emergency path: skip health checks. */
+  readonly force: boolean;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Aborted on Ctrl-C: long waits stop, and the strategy stops before its next step. */
+  readonly signal: AbortSignal;
+  /** Per-target state, by target name. */
+  readonly states: ReadonlyMap<string, TargetState>;
+  /** Free space for plugins, keyed by plugin name. */
+  readonly data: Map<string, unknown>;
+  /** The executor for a target (one SSH connection per host per deployment). */
+  executor(target: Target): Executor;
+  /** Adds `ms` to the target's timing for `phase` (history shows per-phase timings). */
+  time(target: Target, phase: string, ms: number): void;
+  /** Throws `E_ABORTED` if Ctrl-C was pressed. Strategies call it between steps. */
+  checkAborted(): void;
+}
+
+/** The outcome of a deployment or rollback, as the SDK returns it and `--json` prints it. */
+export interface DeployResult {
+  /** Row id in the history (null in a dry run). */
+  id: number | null;
+  fraise: string;
+  environment: string;
+  kind: 'deploy' | 'rollback';
+  status: 'succeeded' | 'failed' | 'rolled_back';
+  fromVersion: string | null;
+  toVersion: string;
+  durationMs: number;
+  targets: {
+    name: string;
+    status: TargetStatus;
+    fromVersion: string | null;
+    toVersion: string | null;
+    phases: Record<string, number>;
+    error: string | null;
+  }[];
+  error: { code: string; message: string; target?: string; step?: string } | null;
+  dryRun: boolean;
+}
+
+/**
+ * Puts releases on targets and activates them. Built by a factory such as `bareMetal({...})`.
+ * The Deployer calls these methods; a provider never decides order (that is the strategy's job).
+ */
+export interface Provider {
+  /** Namespaced name, e.g. `provider:bare-metal`. */
+  readonly name: string;
+  readonly targets: readonly Target[];
+  /**
+   * Connects to every target and checks it can be deployed to (reachable, host key, paths, service).
+   * Must change nothing on any target. Called before the lock-protected work begins.
+   */
+  open(ctx: ProviderSession): Promise<void>;
+  /** Turns what the user asked for (a ref, or nothing for the configured branch) into a release name. */
+  resolveVersion(ref: string | undefined, ctx: DeployContext): Promise<string>;
+  /** The release live on the target now, or null. */
+  currentRelease(target: Target, ctx: DeployContext): Promise<string | null>;
+  /** Releases present on the target, oldest first. */
+  releases(target: Target, ctx: DeployContext): Promise<string[]>;
+  /** Puts the release on the target without making it live (idempotent: nothing to do if present). */
+  prepare(target: Target, version: string, ctx: DeployContext): Promise<void>;
+  /** Makes the release live: atomic switch, then restart. */
+  activate(target: Target, version: string, ctx: DeployContext): Promise<void>;
+  /** After success: prune old releases. */
+  finalize(target: Target, ctx: DeployContext): Promise<void>;
+  /** The executor for the target; valid between `open` and `close`. */
+  executor(target: Target): Executor;
+  close(): Promise<void>;
+}
+
+/** What a provider gets when it opens its connections. */
+export interface ProviderSession {
+  readonly log: Logger;
+  readonly dryRun: boolean;
+  readonly signal: AbortSignal;
+}
+
+/** The Deployer's side of a strategy: how it deploys one target, and how it waits. */
+export interface StrategyRunner {
+  /**
+   * Deploys one target: beforeTarget → prepare → activate → healthCheck → afterTarget. Rejects if any
+   * step fails; the target is then marked failed and the Deployer rolls back what was touched.
+   */
+  deployTarget(target: Target): Promise<void>;
+  /** Waits, unless Ctrl-C is pressed. */
+  sleep(ms: number): Promise<void>;
+}
+
+/** Decides order and gates across targets. Built by a factory such as `rolling({...})`. */
+export interface Strategy {
+  /** Namespaced name, e.g. `strategy:rolling`. */
+  readonly name: string;
+  run(ctx: DeployContext, runner: StrategyRunner): Promise<void>;
+}
+
+/** A plugin taps the Deployer's hooks; it never fires them. Made by a factory: `nginxLb({...})`. */
+export interface Plugin {
+  /** Namespaced name, e.g. `plugin:nginx-lb`. */
+  readonly name: string;
+  apply(deployer: Deployer): void;
+}
+
+/** One probe of a target's health; throws with a short reason (`Connection refused`) when unhealthy. */
+export interface HealthCheck {
+  /** What the output calls it, e.g. `http http://localhost:8000/health`. */
+  readonly name: string;
+  probe(target: Target, ctx: DeployContext, timeoutMs: number): Promise<void>;
+}

@@ -1,0 +1,8 @@
+/**
+ * Fraisier's public API: the core (Deployer, hooks, executors, health checks, state) and the built-in
+ * strategies, providers and plugins. Importing this module registers the built-ins under their
+ * fraises.yaml names (`bare_metal`, `rolling`).
+ */
+export * from './core/index.js';
+export { rolling, type RollingOptions } from './strategies/rolling.js';
+export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, type ArtifactSource, type ServiceManager, type SshTarget } from './providers/bare-metal.js';

@@ -1,0 +1,409 @@
+import { registry, type BuildContext } from '../core/registry.js';
+import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
+import { execFile } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { command, raw, type Command } from '../core/exec/command.js';
+import type { Executor } from '../core/exec/executor.js';
+import { DryRunExecutor } from '../core/exec/recording.js';
+import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
+import { FraisierError, asFraisierError } from '../core/errors.js';
+import type { DeployContext, Provider, ProviderSession, Target } from '../core/types.js';
+
+/** Releases come from a git repository, fetched on each host (Capistrano's `repo/` mirror). */
+export interface GitSource {
+  type: 'git';
+  /** Repository URL or path as seen from the hosts. */
+  repo: string;
+  /** Deployed when no version is given. Default `main`. */
+  branch?: string;
+}
+
+/** Releases come from a directory built on this machine, streamed to each host as tar over SSH. */
+export interface ArtifactSource {
+  type: 'artifact';
+  /** Local directory to ship (relative to the current directory). */
+  dir: string;
+}
+
+/** How the service is restarted after the switch. */
+export type ServiceManager =
+  /** `systemctl restart <unit>`, through `sudo -n` when the SSH user is not root. */
+  | { type: 'systemd'; unit: string }
+  /** `supervisorctl restart <program>`. */
+  | { type: 'supervisor'; program: string }
+  /** Your own shell command, run in `<appPath>/current`. */
+  | { type: 'command'; restart: string };
+
+/** Options of the bare_metal provider. */
+export interface BareMetalOptions {
+  /** SSH hosts: aliases from your SSH config, or `user@host:port`. */
+  hosts: string[];
+  /** Where releases live on each host: `<appPath>/releases/<version>`, `<appPath>/current`, `<appPath>/shared`. */
+  appPath: string;
+  source: GitSource | ArtifactSource;
+  service: ServiceManager;
+  /** Releases kept on each host (the live one and the previous one are always kept). Default 5. */
+  keepReleases?: number;
+  /** Paths inside each release that are symlinks into `<appPath>/shared/` (logs, uploads, .env). */
+  shared?: string[];
+  /** Shell command run inside a new release directory before it goes live (e.g. `npm ci --omit=dev`). */
+  build?: string;
+  /** SSH config, known_hosts and host key checking. */
+  ssh?: SshOptions;
+  /** How a host is reached. Default: one SSH connection per host ({@link SshExecutor}). Tests pass recording executors. */
+  connect?: (host: string) => Promise<Executor>;
+}
+
+export interface SshTarget extends Target {
+  readonly kind: 'ssh';
+  /** The host as given: alias or user@host:port. */
+  readonly host: string;
+}
+
+/** A fixed shell script with values passed as positional parameters ($1, $2...), so values are never parsed as shell. */
+export function script(text: string, ...args: string[]): Command {
+  return command('sh', '-c', text, 'fraisier', ...args);
+}
+
+const PREPARE_GIT = `set -e
+app=$1; v=$2; rev=$3; repo=$4; build=$5; shift 5
+rel="$app/releases/$v"
+[ -f "$rel/.fraisier-release" ] && exit 0
+mkdir -p "$app/releases" "$app/shared"
+if [ -d "$app/repo" ]; then
+  git -C "$app/repo" remote set-url origin "$repo"
+  git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
+else
+  git clone --quiet --mirror "$repo" "$app/repo"
+fi
+[ -n "$rev" ] || rev=$(git -C "$app/repo" rev-parse --verify --quiet "$v^{commit}") || { echo "unknown release $v" >&2; exit 3; }
+tmp="$app/releases/.tmp-$v-$$"
+rm -rf "$tmp"; mkdir -p "$tmp"
+git -C "$app/repo" archive "$rev" | tar -x -C "$tmp"
+echo "$rev" > "$tmp/REVISION"
+for p in "$@"; do mkdir -p "$app/shared/$p"; rm -rf "$tmp/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"; done
+if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo "build failed" >&2; exit 4; }; fi
+touch "$tmp/.fraisier-release"
+mv -T "$tmp" "$rel"`;
+
+const PREPARE_ARTIFACT = `set -e
+app=$1; v=$2; build=$3; shift 3
+rel="$app/releases/$v"
+mkdir -p "$app/releases" "$app/shared"
+tmp="$app/releases/.tmp-$v-$$"
+rm -rf "$tmp"; mkdir -p "$tmp"
+tar -x -C "$tmp"
+for p in "$@"; do mkdir -p "$app/shared/$p"; rm -rf "$tmp/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"; done
+if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo "build failed" >&2; exit 4; }; fi
+touch "$tmp/.fraisier-release"
+rm -rf "$rel"
+mv -T "$tmp" "$rel"`;
+
+const SWITCH = `set -e
+app=$1; v=$2
+[ -f "$app/releases/$v/.fraisier-release" ] || { echo "release $v is not on this host" >&2; exit 3; }
+touch "$app/releases/$v"
+ln -sfn "releases/$v" "$app/.current.tmp"
+mv -T "$app/.current.tmp" "$app/current"`;
+
+const CLEANUP = `app=$1; keep=$2; shift 2
+cd "$app/releases" 2>/dev/null || exit 0
+cur=$(basename "$(readlink "$app/current" 2>/dev/null)" 2>/dev/null)
+n=$(ls -1tr | wc -l)
+ls -1tr | head -n "$((n > keep ? n - keep : 0))" | while IFS= read -r r; do
+  keepit=0; [ "$r" = "$cur" ] && keepit=1
+  for k in "$@"; do [ "$r" = "$k" ] && keepit=1; done
+  [ $keepit = 1 ] || rm -rf -- "$r"
+done
+rm -rf .tmp-* 2>/dev/null || true`;
+
+const PREFLIGHT_PATH = `app=$1
+if [ -e "$app" ]; then
+  [ -d "$app" ] || { echo "$app exists and is not a directory"; exit 1; }
+  [ -w "$app" ] || { echo "$app is not writable by $(id -un)"; exit 1; }
+else
+  p=$(dirname "$app"); while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+  [ -w "$p" ] || { echo "cannot create $app: $p is not writable by $(id -un)"; exit 1; }
+fi`;
+
+const SUPERVISOR_KNOWN = `out=$(supervisorctl status "$1" 2>&1); rc=$?
+case "$out" in *"no such process"*|*"ERROR (no such"*) echo "supervisor has no program $1"; exit 1;; esac
+case $rc in 0|3) exit 0;; esac
+echo "$out"; exit 1`;
+
+const SUPERVISOR_RESTART = `out=$(supervisorctl restart "$1" 2>&1); rc=$?
+echo "$out"
+case "$out" in *"ERROR"*) case "$out" in *"(not running)"*) ;; *) exit 1;; esac;; esac
+case "$out" in *"$1: started"*) exit 0;; esac
+exit $rc`;
+
+/** The commands the bare_metal provider runs, as data (a unit test asserts them exactly). */
+export const bareMetalCommands = {
+  whoami: (): Command => ({ ...command('id', '-u'), readOnly: true }),
+  checkPath: (app: string): Command => ({ ...script(PREFLIGHT_PATH, app), readOnly: true, label: `check ${app}` }),
+  checkGit: (): Command => ({ ...command('git', '--version'), readOnly: true }),
+  checkService: (service: ServiceManager, sudo: boolean): Command | null => {
+    switch (service.type) {
+      case 'systemd':
+        return { ...command('systemctl', 'cat', '--', service.unit), readOnly: true, ...(sudo ? { sudo } : {}) };
+      case 'supervisor':
+        return { ...script(SUPERVISOR_KNOWN, service.program), readOnly: true, label: `check supervisor program ${service.program}` };
+      default:
+        return null;
+    }
+  },
+  current: (app: string): Command => ({ ...command('readlink', `${app}/current`), readOnly: true }),
+  releases: (app: string): Command => ({ ...script('cd "$1/releases" 2>/dev/null && ls -1tr || true', app), readOnly: true, label: 'list releases' }),
+  hasRelease: (app: string, v: string): Command => ({ ...command('test', '-f', `${app}/releases/${v}/.fraisier-release`), readOnly: true }),
+  prepareGit: (app: string, v: string, rev: string, repo: string, build: string, shared: string[]): Command =>
+    ({ ...script(PREPARE_GIT, app, v, rev, repo, build, ...shared), label: `prepare release ${v} from git` }),
+  prepareArtifact: (app: string, v: string, build: string, shared: string[]): Command => ({ ...script(PREPARE_ARTIFACT, app, v, build, ...shared), label: `unpack release ${v}` }),
+  /** Mirror the repository on the host and resolve a ref to `<sha> <tag-or-empty>`. */
+  resolveRef: (app: string, repo: string, ref: string): Command => ({
+    ...script(
+      `set -e
+app=$1; repo=$2; ref=$3
+mkdir -p "$app"
+if [ -d "$app/repo" ]; then
+  git -C "$app/repo" remote set-url origin "$repo"
+  git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
+else
+  git clone --quiet --mirror "$repo" "$app/repo"
+fi
+sha=$(git -C "$app/repo" rev-parse --verify --quiet "$ref^{commit}") || { echo "unknown ref $ref" >&2; exit 3; }
+tag=$(git -C "$app/repo" tag --points-at "$sha" --sort=-v:refname | grep -v / | head -n 1 || true)
+short=$(git -C "$app/repo" rev-parse --short=7 "$sha")
+echo "$sha $short $tag"`,
+      app,
+      repo,
+      ref,
+    ),
+    label: `resolve ${ref}`,
+  }),
+  switchRelease: (app: string, v: string): Command => ({ ...script(SWITCH, app, v), label: `switch current to ${v}` }),
+  restart: (service: ServiceManager, app: string, sudo: boolean): Command => {
+    switch (service.type) {
+      case 'systemd':
+        return { ...command('systemctl', 'restart', '--', service.unit), ...(sudo ? { sudo } : {}) };
+      case 'supervisor':
+        return { ...script(SUPERVISOR_RESTART, service.program), label: `supervisorctl restart ${service.program}` };
+      case 'command':
+        return { ...command(raw(service.restart)), cwd: `${app}/current` };
+    }
+  },
+  cleanup: (app: string, keep: number, protect: string[]): Command => ({ ...script(CLEANUP, app, String(keep), ...protect), label: 'remove old releases' }),
+};
+
+/** A content hash of a directory: the default version of an artifact release. */
+function hashDir(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string, rel: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = statSync(p);
+      const r = rel ? `${rel}/${name}` : name;
+      if (st.isDirectory()) walk(p, r);
+      else {
+        h.update(`${r}\0${st.mode & 0o777}\0`);
+        h.update(readFileSync(p));
+      }
+    }
+  };
+  walk(dir, '');
+  return h.digest('hex').slice(0, 12);
+}
+
+/**
+ * The bare_metal provider: releases on SSH hosts in `<appPath>/releases/<version>`, made live by an
+ * atomic `current` symlink switch and a restart by systemd, supervisor or your command. One SSH
+ * connection per host per deployment; every host is checked before any host changes.
+ */
+export function bareMetal(options: BareMetalOptions): Provider & { readonly targets: readonly SshTarget[] } {
+  if (!options.hosts || options.hosts.length === 0) throw new FraisierError('E_CONFIG', 'bareMetal: hosts must list at least one SSH host', { key: 'hosts' });
+  if (!options.appPath?.startsWith('/')) throw new FraisierError('E_CONFIG', `bareMetal: appPath must be an absolute path, got ${JSON.stringify(options.appPath)}`, { key: 'appPath' });
+  const seen = new Set<string>();
+  for (const h of options.hosts) {
+    if (seen.has(h)) throw new FraisierError('E_CONFIG', `bareMetal: host ${h} is listed twice`, { key: 'hosts' });
+    seen.add(h);
+  }
+  const app = options.appPath.replace(/\/+$/, '');
+  const keep = Math.max(2, options.keepReleases ?? 5);
+  const shared = options.shared ?? [];
+  const build = options.build ?? '';
+  const targets: SshTarget[] = options.hosts.map((h) => ({ name: h, kind: 'ssh', host: h }));
+  const executors = new Map<string, Executor>();
+  const sudo = new Map<string, boolean>();
+  let revision = '';
+  const archives = new Map<string, Promise<string>>();
+
+  /** The artifact directory as one tar file per version, built once per deployment and streamed to every host. */
+  function artifactArchive(version: string): Promise<string> {
+    let p = archives.get(version);
+    if (!p) {
+      const dir = resolvePath((options.source as ArtifactSource).dir);
+      const file = join(mkdtempSync(join(tmpdir(), 'fraisier-artifact-')), `${version}.tar`);
+      p = new Promise<string>((res, rej) => {
+        execFile('tar', ['-C', dir, '-cf', file, '.'], (err, _o, stderr) =>
+          err ? rej(new FraisierError('E_CONFIG', `cannot archive ${dir}: ${stderr || err.message}`, { key: 'source.dir' })) : res(file),
+        );
+      });
+      archives.set(version, p);
+    }
+    return p;
+  }
+
+  const exec = (t: Target): Executor => {
+    const e = executors.get(t.name);
+    if (!e) throw new FraisierError('E_UNREACHABLE', `no connection to ${t.name} (provider not opened)`, { target: t.name });
+    return e;
+  };
+
+  async function preflight(t: SshTarget, e: Executor): Promise<void> {
+    const problems: string[] = [];
+    const uid = (await e.run(bareMetalCommands.whoami())).stdout.trim();
+    const needSudo = uid !== '0';
+    sudo.set(t.name, needSudo);
+    const path = await e.run(bareMetalCommands.checkPath(app), { check: false });
+    if (path.code !== 0) problems.push(path.stdout.trim() || path.stderr.trim() || `${app} is not usable`);
+    if (options.source.type === 'git') {
+      const git = await e.run(bareMetalCommands.checkGit(), { check: false });
+      if (git.code !== 0) problems.push('git is not installed (use an artifact source for hosts without git)');
+    }
+    const svc = bareMetalCommands.checkService(options.service, needSudo);
+    if (svc) {
+      const r = await e.run(svc, { check: false });
+      if (r.code !== 0) {
+        const what = options.service.type === 'systemd' ? `systemd unit ${options.service.unit}` : `supervisor program ${(options.service as { program: string }).program}`;
+        problems.push(`${what} is not known on this host: ${(r.stdout.trim() || r.stderr.trim()).split('\n').pop()}`);
+      }
+    }
+    if (problems.length > 0) throw new FraisierError('E_PREFLIGHT', `preflight failed on ${t.name}: ${problems.join('; ')}`, { target: t.name, step: 'preflight' });
+  }
+
+  return {
+    name: 'provider:bare-metal',
+    targets,
+
+    async open(session: ProviderSession) {
+      const opened = await Promise.allSettled(
+        targets.map(async (t) => {
+          const real = options.connect ? await options.connect(t.host) : await SshExecutor.connect(t.host, options.ssh ?? {});
+          const e: Executor = session.dryRun ? new DryRunExecutor(t.name, (l) => session.log.info(l), real) : real;
+          executors.set(t.name, e);
+          await preflight(t, e);
+        }),
+      );
+      const failures = opened.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => asFraisierError(o.reason, 'E_PREFLIGHT'));
+      if (failures.length > 0) {
+        const first = failures[0]!;
+        throw new FraisierError(first.code, failures.length === 1 ? first.message : failures.map((f) => f.message).join('; '), {
+          ...(first.target ? { target: first.target } : {}),
+          step: 'preflight',
+          ...(first.hint ? { hint: first.hint } : { hint: 'no host was changed' }),
+        });
+      }
+    },
+
+    async resolveVersion(ref, ctx) {
+      if (options.source.type === 'artifact') {
+        return ref ?? hashDir(resolvePath(options.source.dir));
+      }
+      const wanted = ref ?? options.source.branch ?? 'main';
+      const first = targets[0]!;
+      const e = exec(first);
+      const real = e instanceof DryRunExecutor ? null : e;
+      // Resolving needs the mirror; in a dry run without a mirror we name the ref itself.
+      const r = await (real ?? e).run({ ...bareMetalCommands.resolveRef(app, options.source.repo, wanted), readOnly: true }, { check: false });
+      if (r.code !== 0 || !r.stdout.trim()) {
+        if (ctx.dryRun && r.code === 0) return wanted;
+        throw new FraisierError('E_VERSION', `cannot resolve ${JSON.stringify(wanted)} in ${options.source.repo} (on ${first.name}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`, {
+          target: first.name,
+          hint: 'check the tag, branch or sha exists and was pushed',
+        });
+      }
+      const [sha, short, tag] = r.stdout.trim().split(/\s+/);
+      revision = sha ?? '';
+      return tag || short || wanted;
+    },
+
+    async currentRelease(t) {
+      const r = await exec(t).run(bareMetalCommands.current(app), { check: false });
+      if (r.code !== 0) return null;
+      const link = r.stdout.trim();
+      return link ? link.split('/').pop() ?? null : null;
+    },
+
+    async releases(t) {
+      const r = await exec(t).run(bareMetalCommands.releases(app));
+      return r.stdout.split('\n').map((s) => s.trim()).filter((s) => s && !s.startsWith('.'));
+    },
+
+    async prepare(t, version, ctx: DeployContext) {
+      const e = exec(t);
+      if (options.source.type === 'git') {
+        await e.run(bareMetalCommands.prepareGit(app, version, ctx.kind === 'deploy' ? revision : '', options.source.repo, build, shared));
+        return;
+      }
+      const has = await e.run(bareMetalCommands.hasRelease(app, version), { check: false });
+      if (has.code === 0) return;
+      if (ctx.kind === 'rollback') throw new FraisierError('E_NOT_FOUND', `release ${version} is not on ${t.name}`, { target: t.name });
+      const archive = await artifactArchive(version);
+      await e.run(bareMetalCommands.prepareArtifact(app, version, build, shared), { input: createReadStream(archive) });
+    },
+
+    async activate(t, version, ctx) {
+      const e = exec(t);
+      await e.run(bareMetalCommands.switchRelease(app, version));
+      const r = await e.run(bareMetalCommands.restart(options.service, app, sudo.get(t.name) ?? false), { check: false });
+      if (r.code !== 0) {
+        throw new FraisierError('E_COMMAND', `restart failed on ${t.name}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ')}`, {
+          target: t.name,
+          step: 'activate',
+        });
+      }
+      ctx.log.info(`switched to ${version} and restarted`, t.name);
+    },
+
+    async finalize(t, ctx) {
+      const protect = [ctx.version];
+      const prev = ctx.states.get(t.name)?.fromVersion;
+      if (prev) protect.push(prev);
+      await exec(t).run(bareMetalCommands.cleanup(app, keep, protect));
+    },
+
+    executor: exec,
+
+    async close() {
+      await Promise.all([...executors.values()].map((e) => e.close()));
+      executors.clear();
+      for (const p of archives.values()) {
+        const file = await p.catch(() => null);
+        if (file) rmSync(join(file, '..'), { recursive: true, force: true });
+      }
+      archives.clear();
+    },
+  };
+}
+
+registry.registerProvider('bare_metal', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
+  const c = config as LoadedConfig;
+  return bareMetal({
+    hosts: env.instances,
+    appPath: env.appPath,
+    source: env.source,
+    service: env.service,
+    ...(env.keepReleases !== undefined ? { keepReleases: env.keepReleases } : {}),
+    ...(env.shared ? { shared: env.shared } : {}),
+    ...(env.build ? { build: env.build } : {}),
+    ssh: {
+      ...(c.ssh.configFile ? { configFile: c.ssh.configFile } : {}),
+      ...(c.ssh.knownHostsFile ? { knownHostsFile: c.ssh.knownHostsFile } : {}),
+      ...(c.ssh.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: c.ssh.strictHostKeyChecking } : {}),
+      ...(c.ssh.connectTimeout !== undefined ? { connectTimeout: c.ssh.connectTimeout } : {}),
+    },
+  });
+});

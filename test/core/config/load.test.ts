@@ -1,0 +1,366 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FraisierError } from '../../../core/errors.js';
+import { findConfig, loadConfig, parseConfig } from '../../../core/config/load.js';
+
+const FILE = 'conf/fraises.yaml';
+const BASE = path.dirname(path.resolve(FILE));
+
+/** Runs `fn`, asserts it throws an E_CONFIG FraisierError, and returns it. */
+function configError(fn: () => unknown): FraisierError {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, FraisierError);
+    assert.is((err as FraisierError).code, 'E_CONFIG');
+    return err as FraisierError;
+  }
+  assert.unreachable('expected an E_CONFIG error');
+  throw new Error('unreachable');
+}
+
+const BASE_ENV = 'instances: [h1]\napp_path: /srv/api\ngit_repo: https://example.com/api.git\nsystemd_service: api.service';
+
+/**
+ * A minimal config whose production environment holds `base` then `extra`. Line 4 is `production:`,
+ * `base` (4 lines by default) is lines 5-8, so `extra` starts at line 9.
+ */
+function withEnv(extra: string, base = BASE_ENV): string {
+  const body = `${base}\n${extra}`
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => `        ${l}`)
+    .join('\n');
+  return `fraises:\n  api:\n    environments:\n      production:\n${body}\n`;
+}
+
+const FULL = `
+state: { path: .fraisier/state.db }
+ssh: { config: ~/.ssh/config, known_hosts: ~/.ssh/known_hosts, strict_host_key_checking: true, connect_timeout: 10 }
+fraises:
+  api:
+    type: api
+    description: The public API
+    git_repo: https://example.com/api.git
+    branch: main
+    app_path: /srv/api
+    environments:
+      production:
+        provider: bare_metal
+        instances: [h1, h2, h3]
+        branch: release
+        systemd_service: api.service
+        keep_releases: 5
+        shared: [log, .env]
+        build_command: "npm ci --omit=dev"
+        deployment_strategy: rolling
+        rolling_config:
+          batch_size: 2
+          wait_between_batches: 30s
+          health_check_retries: 5
+          rollback_on_health_check_failure: false
+        health_check_type: http
+        health_check_url: http://localhost:8000/health
+        health_check_timeout: 500ms
+        health_check_expect: "ok"
+        rollback_config:
+          enabled: true
+          health_check_retries: 4
+          retry_delay: 1
+          max_consecutive_failures: 3
+          rollback_timeout: 2m
+      staging:
+        instances: [s1]
+        app_path: /srv/api-staging
+        artifact_dir: ./dist
+        restart_command: "sudo systemctl restart api"
+        health_check_port: 8000
+  worker:
+    environments:
+      production:
+        instances: [w1]
+        app_path: /srv/worker
+        git_repo: https://example.com/worker.git
+        supervisor_program: worker
+        health_check_type: exec
+        health_check_command: "curl -fsS localhost:8000/health"
+`;
+
+test('a full config normalizes to the expected object', () => {
+  const c = parseConfig(FULL, FILE, {});
+  assert.is(c.file, path.resolve(FILE));
+  assert.is(c.baseDir, BASE);
+  assert.equal(c.state, { path: path.join(BASE, '.fraisier/state.db') });
+  assert.equal(c.ssh, { configFile: '~/.ssh/config', knownHostsFile: '~/.ssh/known_hosts', strictHostKeyChecking: true, connectTimeout: 10 });
+  assert.equal(c.secrets, []);
+  assert.is(c.raw.fraises.api!.environments.production!.keep_releases, 5);
+  assert.equal(c.fraises, {
+    api: {
+      name: 'api',
+      type: 'api',
+      description: 'The public API',
+      environments: {
+        production: {
+          name: 'production',
+          keyPath: 'fraises.api.environments.production',
+          provider: 'bare_metal',
+          instances: ['h1', 'h2', 'h3'],
+          appPath: '/srv/api',
+          source: { type: 'git', repo: 'https://example.com/api.git', branch: 'release' },
+          service: { type: 'systemd', unit: 'api.service' },
+          keepReleases: 5,
+          shared: ['log', '.env'],
+          build: 'npm ci --omit=dev',
+          strategy: { type: 'rolling', batchSize: 2, waitBetweenBatchesMs: 30_000 },
+          health: {
+            check: { type: 'http', url: 'http://localhost:8000/health', expectBody: 'ok' },
+            retries: 4,
+            retryDelayMs: 1000,
+            timeoutMs: 500,
+            maxConsecutiveFailures: 3,
+          },
+          rollback: { enabled: true, onHealthCheckFailure: false, timeoutMs: 120_000 },
+        },
+        staging: {
+          name: 'staging',
+          keyPath: 'fraises.api.environments.staging',
+          provider: 'bare_metal',
+          instances: ['s1'],
+          appPath: '/srv/api-staging',
+          source: { type: 'artifact', dir: path.join(BASE, 'dist') },
+          service: { type: 'command', restart: 'sudo systemctl restart api' },
+          strategy: { type: 'rolling', batchSize: 1, waitBetweenBatchesMs: 0 },
+          health: { check: { type: 'tcp', port: 8000 }, retries: 3, retryDelayMs: 2000, timeoutMs: 5000 },
+          rollback: { enabled: true, onHealthCheckFailure: true, timeoutMs: 300_000 },
+        },
+      },
+    },
+    worker: {
+      name: 'worker',
+      environments: {
+        production: {
+          name: 'production',
+          keyPath: 'fraises.worker.environments.production',
+          provider: 'bare_metal',
+          instances: ['w1'],
+          appPath: '/srv/worker',
+          source: { type: 'git', repo: 'https://example.com/worker.git', branch: 'main' },
+          service: { type: 'supervisor', program: 'worker' },
+          strategy: { type: 'rolling', batchSize: 1, waitBetweenBatchesMs: 0 },
+          health: { check: { type: 'exec', command: 'curl -fsS localhost:8000/health' }, retries: 3, retryDelayMs: 2000, timeoutMs: 5000 },
+          rollback: { enabled: true, onHealthCheckFailure: true, timeoutMs: 300_000 },
+        },
+      },
+    },
+  });
+});
+
+test("the original Fraisier's form: health_check block, fraise-level git_repo/branch/app_path", () => {
+  const c = parseConfig(
+    `fraises:
+  api:
+    git_repo: git@github.com:acme/api.git
+    branch: production
+    app_path: /var/www/api
+    environments:
+      production:
+        instances: [web1]
+        systemd_service: api
+        health_check:
+          url: http://localhost:8000/health
+          timeout: 10
+          retries: 7
+          retry_delay: 3
+`,
+    FILE,
+    {},
+  );
+  const env = c.fraises.api!.environments.production!;
+  assert.equal(env.source, { type: 'git', repo: 'git@github.com:acme/api.git', branch: 'production' });
+  assert.is(env.appPath, '/var/www/api');
+  assert.equal(env.service, { type: 'systemd', unit: 'api' });
+  assert.equal(env.health, { check: { type: 'http', url: 'http://localhost:8000/health' }, retries: 7, retryDelayMs: 3000, timeoutMs: 10_000 });
+  assert.is(c.fraises.api!.type, undefined);
+  assert.equal(c.state, {});
+  assert.equal(c.ssh, {});
+});
+
+test('an unknown key names the file, the dotted key path, the line and the expected keys', () => {
+  const err = configError(() => parseConfig(withEnv('rolling_config:\n  batch_sise: 1'), FILE, {}));
+  const key = 'fraises.api.environments.production.rolling_config.batch_sise';
+  assert.is(err.file, FILE);
+  assert.is(err.key, key);
+  assert.ok(err.message.startsWith(`${FILE}: ${key}: unknown key "batch_sise"; expected one of: batch_size, wait_between_batches,`), err.message);
+  assert.ok(err.message.includes('health_check_retries, rollback_on_health_check_failure'), err.message);
+  assert.ok(err.message.endsWith('(line 10)'), err.message);
+  assert.is(err.hint, 'did you mean "batch_size"?');
+});
+
+test('`hosts` is not an alias of `instances`: it is an unknown key with a hint', () => {
+  const err = configError(() =>
+    parseConfig(withEnv('', 'hosts: [h1]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {}),
+  );
+  assert.is(err.key, 'fraises.api.environments.production.hosts');
+  assert.is(err.hint, 'did you mean "instances"?');
+});
+
+test('a wrong type says what was expected and what was found', () => {
+  const err = configError(() => parseConfig(withEnv('rolling_config:\n  batch_size: two'), FILE, {}));
+  assert.is(err.key, 'fraises.api.environments.production.rolling_config.batch_size');
+  assert.is(err.message, `${FILE}: fraises.api.environments.production.rolling_config.batch_size: expected an integer >= 1, got "two" (line 10)`);
+
+  const dur = configError(() => parseConfig(withEnv('health_check_url: http://x\nhealth_check_timeout: soon'), FILE, {}));
+  assert.is(dur.key, 'fraises.api.environments.production.health_check_timeout');
+  assert.match(dur.message, /expected a duration: a number of seconds, or a string such as "500ms", "30s" or "2m", got "soon"/);
+
+  const kind = configError(() => parseConfig(withEnv('health_check_type: ping'), FILE, {}));
+  assert.match(kind.message, /health_check_type: expected one of: http, tcp, exec, got "ping"/);
+});
+
+test('missing instances', () => {
+  const err = configError(() => parseConfig(withEnv('', 'app_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {}));
+  assert.is(err.key, 'fraises.api.environments.production');
+  assert.is(err.message, `${FILE}: fraises.api.environments.production: missing required key "instances" (line 4)`);
+
+  const empty = configError(() => parseConfig(withEnv('', 'instances: []\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {}));
+  assert.is(empty.key, 'fraises.api.environments.production.instances');
+  assert.match(empty.message, /expected a non-empty list of distinct host names, got a list/);
+});
+
+test('malformed YAML gives file, line and column', () => {
+  const err = configError(() => parseConfig('fraises:\n  api:\n    environments: [\n  bad: "x\n', FILE, {}));
+  assert.is(err.file, FILE);
+  assert.match(err.message, new RegExp(`^${FILE.replace('.', '\\.')}:\\d+:\\d+: invalid YAML: `));
+
+  const tab = configError(() => parseConfig('fraises:\n  api:\n    type: a\n   description: b: c\n', FILE, {}));
+  assert.match(tab.message, /^conf\/fraises\.yaml:4:\d+: invalid YAML: /);
+});
+
+test('unknown strategy and provider name the known ones', () => {
+  const s = configError(() => parseConfig(withEnv('deployment_strategy: canary'), FILE, {}));
+  assert.is(s.key, 'fraises.api.environments.production.deployment_strategy');
+  assert.match(s.message, /unknown deployment strategy "canary"; known strategies: rolling \(line 9\)$/);
+
+  const p = configError(() => parseConfig(withEnv('provider: k8s'), FILE, {}));
+  assert.is(p.key, 'fraises.api.environments.production.provider');
+  assert.match(p.message, /unknown provider "k8s"; known providers: bare_metal/);
+
+  const c = configError(() => parseConfig(withEnv('provider: coolify'), FILE, {}));
+  assert.match(c.message, /provider "coolify" is not supported yet; known providers: bare_metal/);
+});
+
+test('exactly one of systemd_service, supervisor_program, restart_command', () => {
+  const both = configError(() => parseConfig(withEnv('supervisor_program: api'), FILE, {}));
+  assert.is(both.key, 'fraises.api.environments.production');
+  assert.match(both.message, /set exactly one of systemd_service, supervisor_program, restart_command; found systemd_service and supervisor_program \(line 9\)$/);
+
+  const none = configError(() => parseConfig(withEnv('', 'instances: [h1]\napp_path: /srv/api\ngit_repo: x'), FILE, {}));
+  assert.match(none.message, /missing a restart method/);
+});
+
+test('other semantic checks: source, app_path, health check completeness', () => {
+  const twoSources = configError(() => parseConfig(withEnv('artifact_dir: ./dist'), FILE, {}));
+  assert.match(twoSources.message, /set exactly one source: git_repo or artifact_dir, not both/);
+
+  const noSource = configError(() => parseConfig(withEnv('', 'instances: [h1]\napp_path: /srv/api\nsystemd_service: api'), FILE, {}));
+  assert.match(noSource.message, /missing a source/);
+
+  const relative = configError(() => parseConfig(withEnv('', 'instances: [h1]\napp_path: srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {}));
+  assert.is(relative.key, 'fraises.api.environments.production.app_path');
+  assert.match(relative.message, /expected an absolute path/);
+
+  const noPath = configError(() => parseConfig(withEnv('', 'instances: [h1]\ngit_repo: x\nsystemd_service: api'), FILE, {}));
+  assert.match(noPath.message, /missing required key "app_path"/);
+
+  const http = configError(() => parseConfig(withEnv('health_check_type: http\nhealth_check_port: 80'), FILE, {}));
+  assert.match(http.message, /a http health check needs health_check_url/);
+
+  const tcp = configError(() => parseConfig(withEnv('health_check_type: tcp'), FILE, {}));
+  assert.match(tcp.message, /a tcp health check needs health_check_port/);
+
+  const exec = configError(() => parseConfig(withEnv('health_check_type: exec\nhealth_check_url: http://x'), FILE, {}));
+  assert.match(exec.message, /a exec health check needs health_check_command/);
+
+  const twice = configError(() => parseConfig(withEnv('health_check_url: http://a\nhealth_check:\n  url: http://b'), FILE, {}));
+  assert.match(twice.message, /set either health_check_url or health_check\.url, not both/);
+});
+
+test('empty fraises is an error', () => {
+  const err = configError(() => parseConfig('fraises: {}\n', FILE, {}));
+  assert.is(err.key, 'fraises');
+  assert.match(err.message, /fraises: expected at least one fraise/);
+
+  const missing = configError(() => parseConfig('state: { path: x.db }\n', FILE, {}));
+  assert.match(missing.message, /missing required key "fraises"/);
+
+  const blank = configError(() => parseConfig('', FILE, {}));
+  assert.match(blank.message, /expected a mapping with a "fraises" key/);
+});
+
+test('interpolation: ${VAR}, ${VAR:-default}, $${VAR} escape, numbers from unquoted values', () => {
+  const c = parseConfig(
+    withEnv(`branch: \${BRANCH:-main}
+build_command: "echo \${GREETING} $\${HOME}"
+health_check_port: \${PORT}
+keep_releases: \${KEEP:-3}`),
+    FILE,
+    { GREETING: 'hello', PORT: '8080' },
+  );
+  const env = c.fraises.api!.environments.production!;
+  assert.equal(env.source, { type: 'git', repo: 'https://example.com/api.git', branch: 'main' });
+  assert.is(env.build, 'echo hello ${HOME}');
+  assert.equal(env.health?.check, { type: 'tcp', port: 8080 });
+  assert.is(env.keepReleases, 3);
+});
+
+test('a missing variable without default names the file, key path and variable', () => {
+  const err = configError(() => parseConfig(withEnv('build_command: "make ${TARGET}"'), FILE, {}));
+  assert.is(err.file, FILE);
+  assert.is(err.key, 'fraises.api.environments.production.build_command');
+  assert.match(err.message, /build_command: environment variable TARGET is not set \(line 9\)$/);
+});
+
+test('values of PASSWORD/SECRET/TOKEN/KEY variables are reported as secrets', () => {
+  const c = parseConfig(
+    withEnv(`build_command: "deploy --token \${DEPLOY_TOKEN} --user \${USER_NAME} --pw \${DB_PASSWORD:-fallback-pw}"
+shared: ["\${API_KEY}", "\${DEPLOY_TOKEN}"]`),
+    FILE,
+    { DEPLOY_TOKEN: 'tok-123', USER_NAME: 'bob', API_KEY: 'k-456' },
+  );
+  assert.equal(c.secrets.sort(), ['fallback-pw', 'k-456', 'tok-123']);
+  assert.is(c.fraises.api!.environments.production!.build, 'deploy --token tok-123 --user bob --pw fallback-pw');
+});
+
+test('findConfig: explicit, then FRAISIER_CONFIG, then ./fraises.yaml', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraisier-config-'));
+  try {
+    const local = path.join(dir, 'fraises.yaml');
+    const other = path.join(dir, 'other.yaml');
+    const explicit = path.join(dir, 'explicit.yaml');
+    for (const f of [local, other, explicit]) fs.writeFileSync(f, FULL);
+
+    assert.is(findConfig('explicit.yaml', { FRAISIER_CONFIG: other }, dir), explicit);
+    assert.is(findConfig(undefined, { FRAISIER_CONFIG: other }, dir), other);
+    assert.is(findConfig(undefined, {}, dir), local);
+
+    const missingExplicit = configError(() => findConfig('nope.yaml', { FRAISIER_CONFIG: other }, dir));
+    assert.match(missingExplicit.message, /nope\.yaml/);
+    const missingEnv = configError(() => findConfig(undefined, { FRAISIER_CONFIG: path.join(dir, 'gone.yaml') }, dir));
+    assert.match(missingEnv.message, /gone\.yaml \(from FRAISIER_CONFIG\)/);
+    fs.rmSync(local);
+    const none = configError(() => findConfig(undefined, {}, dir));
+    assert.ok(none.message.includes(local), none.message);
+
+    const loaded = loadConfig(other, {});
+    assert.is(loaded.file, other);
+    assert.equal(Object.keys(loaded.fraises), ['api', 'worker']);
+    assert.match(configError(() => loadConfig(path.join(dir, 'gone.yaml'), {})).message, /file not found/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
