@@ -289,6 +289,13 @@ export class Deployer {
     const renewal = handle ? startRenewal(handle, Math.max(1000, Math.floor((this.options.lockTtlMs ?? 60_000) / 3))) : null;
 
     const controller = new AbortController();
+    const lockWatch = setInterval(() => {
+      if (renewal?.lost && !controller.signal.aborted) {
+        this.log.error('lost the deployment lock (expired or removed with unlock): stopping');
+        controller.abort(new FraisierError('E_LOCKED', 'the deployment lock was lost while deploying'));
+      }
+    }, 500);
+    lockWatch.unref();
     const onSigint = () => {
       this.log.warn('Interrupted: stopping after the current step, then rolling back what was touched');
       controller.abort(new FraisierError('E_ABORTED', 'interrupted (Ctrl-C)'));
@@ -323,6 +330,9 @@ export class Deployer {
           version = await provider.resolveVersion(ref, ctx);
         }
         validateVersion(version, 'resolved version');
+        if (version.includes('/')) {
+          throw new FraisierError('E_VERSION', `release name ${JSON.stringify(version)} contains "/": a release is one directory on the host`, { hint: 'name the release without "/"' });
+        }
         ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, null);
         await Promise.all(
           provider.targets.map(async (t) => {
@@ -378,10 +388,12 @@ export class Deployer {
       } else if (touched.size > 0 && !dryRun) {
         this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
       }
-      this.rollbackErrors = [];
-      await this.hooks.rollback.promise(ctx, failure);
-      for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
-      if (this.rollbackErrors.length > 0) status = 'failed';
+      if (!dryRun) {
+        this.rollbackErrors = [];
+        await this.hooks.rollback.promise(ctx, failure);
+        for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
+        if (this.rollbackErrors.length > 0) status = 'failed';
+      }
       try {
         this.hooks.failed.call(failure, ctx);
       } catch (e) {
@@ -412,13 +424,13 @@ export class Deployer {
     };
 
     try {
-      if (status === 'succeeded') {
+      if (status === 'succeeded' && !dryRun) {
         try {
           await this.hooks.postDeploy.promise(result);
         } catch (err) {
           this.log.warn(`postDeploy: ${asFraisierError(err).message}`);
         }
-        if (!dryRun) this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
+        this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
       } else if (status === 'rolled_back') {
         this.log.error(`Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.fromVersion))].join(', ')}`);
       } else {
@@ -442,6 +454,7 @@ export class Deployer {
       const sinks = (this.log as FanoutLogger).sinks;
       sinks.splice(sinks.indexOf(eventSink), 1);
       await provider.close().catch(() => {});
+      clearInterval(lockWatch);
       renewal?.stop();
       await handle?.release().catch(() => {});
       if (handleSignals) process.off('SIGINT', onSigint);
@@ -483,8 +496,9 @@ export class Deployer {
       state.status = 'prepared';
       ctx.checkAborted();
       if (state.fromVersion === ctx.version) this.log.info(`${ctx.version} is already live; restarting it`, t.name);
-      await this.timed(t, ctx, 'before', () => this.hooks.beforeTarget.promise(t, ctx));
+      // Touched from here on: a plugin may drain the target in beforeTarget, so a failure must restore it.
       touched.add(t.name);
+      await this.timed(t, ctx, 'before', () => this.hooks.beforeTarget.promise(t, ctx));
       await this.timed(t, ctx, 'activate', () => provider.activate(t, ctx.version, ctx));
       state.toVersion = ctx.version;
       state.status = 'activated';

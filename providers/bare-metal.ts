@@ -198,6 +198,31 @@ echo "$sha $short $tag"`,
   cleanup: (app: string, keep: number, protect: string[]): Command => ({ ...script(CLEANUP, app, String(keep), ...protect), label: 'remove old releases' }),
 };
 
+/**
+ * Resolves a ref with `git ls-remote` run on the host: reads the repository, writes nothing (dry runs).
+ * Tags and branches resolve; a sha is named by its first 7 characters.
+ */
+async function resolveRemotely(e: Executor, repo: string, wanted: string, host: string): Promise<string> {
+  const r = await e.run({ ...command('git', 'ls-remote', '--', repo), readOnly: true, label: `git ls-remote ${repo}` }, { check: false });
+  if (r.code !== 0) throw new FraisierError('E_VERSION', `cannot list ${repo} from ${host}: ${r.stderr.trim().split('\n').pop() ?? ''}`, { target: host });
+  const tags = new Map<string, string>();
+  const heads = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const [sha, name] = line.trim().split(/\s+/);
+    if (!sha || !name) continue;
+    if (name.startsWith('refs/tags/')) {
+      const tag = name.slice('refs/tags/'.length);
+      if (tag.endsWith('^{}')) tags.set(tag.slice(0, -3), sha);
+      else if (!tags.has(tag)) tags.set(tag, sha);
+    } else if (name.startsWith('refs/heads/')) heads.set(name.slice('refs/heads/'.length), sha);
+  }
+  if (tags.has(wanted)) return wanted;
+  const sha = heads.get(wanted) ?? (/^[0-9a-f]{7,40}$/.test(wanted) ? wanted : undefined);
+  if (!sha) throw new FraisierError('E_VERSION', `cannot resolve ${JSON.stringify(wanted)} in ${repo}: no such tag or branch`, { target: host });
+  const tag = [...tags.entries()].filter(([name, s]) => s === sha && !name.includes('/')).map(([name]) => name).sort().pop();
+  return tag ?? sha.slice(0, 7);
+}
+
 /** A content hash of a directory: the default version of an artifact release. */
 function hashDir(dir: string): string {
   const h = createHash('sha256');
@@ -315,6 +340,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       const wanted = ref ?? options.source.branch ?? 'main';
       const first = targets[0]!;
       const e = exec(first);
+      if (ctx.dryRun) return resolveRemotely(e, options.source.repo, wanted, first.name);
       const real = e instanceof DryRunExecutor ? null : e;
       // Resolving needs the mirror; in a dry run without a mirror we name the ref itself.
       const r = await (real ?? e).run({ ...bareMetalCommands.resolveRef(app, options.source.repo, wanted), readOnly: true }, { check: false });

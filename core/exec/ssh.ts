@@ -15,7 +15,7 @@ import { KnownHosts } from './known-hosts.js';
 export interface SshOptions {
   /** OpenSSH client config to resolve host aliases (HostName, User, Port, IdentityFile, ProxyJump). Default `~/.ssh/config`. */
   configFile?: string;
-  /** known_hosts file(s) used when the SSH config names none. Default `~/.ssh/known_hosts`. */
+  /** known_hosts file(s). Overrides the SSH config's UserKnownHostsFile; default: that, else `~/.ssh/known_hosts`. */
   knownHostsFile?: string | string[];
   /** Refuse unknown and changed host keys. Default true; turning it off is logged as a warning on every connection. */
   strictHostKeyChecking?: boolean;

@@ -97,13 +97,20 @@ test('with batches of 2 both hosts of the failed batch go back; the last host is
   assert.ok(!states[2]!.releases.includes('v2.0.0-broken'));
 });
 
-test('a dry run prints the plan and changes nothing', async () => {
+test('a dry run prints the plan and changes nothing, not even the repository mirror', async () => {
   const before = await allHosts(env);
+  await Promise.all(env.hosts.map((h) => hostExec(env, h.name, 'touch /srv/.marker')));
+  await new Promise((r) => setTimeout(r, 1100));
   const r = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.2.0', '--dry-run');
   assert.is(r.code, 0, r.out);
   assert.match(r.stdout, /\[dry-run\] h1: sh -c/);
   assert.match(r.stdout, 'supervisorctl restart');
+  assert.match(r.stdout, '→ v1.2.0');
   assert.equal(await allHosts(env), before);
+  for (const h of env.hosts) {
+    const changed = await hostExec(env, h.name, 'find /srv/app -newer /srv/.marker');
+    assert.is(changed.stdout.trim(), '', `${h.name}: files changed by a dry run`);
+  }
 });
 
 test('rollback goes back to the release before the current one, health-checked', async () => {

@@ -6,15 +6,23 @@
 #   lab.sh status     show the hosts; exit 0 iff the lab is up and every sshd answers
 #   lab.sh ssh hN ... convenience: ssh -F $LAB/ssh_config hN ...
 #
-# Each host is a network namespace frlab-h$i (10.200.0.$((10+i))) on bridge frlab-br0 (10.200.0.1),
+# Each host is a network namespace frlab-h$i (10.200.0.$((10+i))) on bridge frlab-br0 (10.200.0.1)
+# (FRAISIER_LAB_NET=N: frlabN-h$i, 10.N.0.$((10+i)), frlabN-br0),
 # with sshd + supervisord running in a private mount/UTS namespace where /srv, /root, /etc/supervisor
 # and /run are the host's own. Must run as root. See README.md next to this file.
 set -euo pipefail
 
 LAB="${FRAISIER_LAB_DIR:-/tmp/fraisier-lab}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BR=frlab-br0
-NET=10.200.0
+# FRAISIER_LAB_NET (default 200) picks the subnet 10.$LAB_NET.0.0/24, so a second lab can run next to the
+# default one (use another FRAISIER_LAB_DIR too). Names stay frlab-* for 200, frlab$LAB_NET-* otherwise.
+LAB_NET="${FRAISIER_LAB_NET:-200}"
+[[ "$LAB_NET" =~ ^[0-9]+$ ]] && [ "$LAB_NET" -ge 1 ] && [ "$LAB_NET" -le 254 ] || { printf 'lab: error: FRAISIER_LAB_NET must be 1..254: %s\n' "$LAB_NET" >&2; exit 1; }
+if [ "$LAB_NET" = 200 ]; then PFX=frlab; else PFX="frlab$LAB_NET"; fi
+BR="$PFX-br0"     # bridge in the root namespace
+NSP="$PFX-h"      # host namespaces: $NSP$i
+VETH="$PFX-v"     # root-side veths: $VETH$i
+NET="10.$LAB_NET.0"
 MAX_HOSTS=50
 UP_TIMEOUT="${FRAISIER_LAB_UP_TIMEOUT:-30}"   # seconds to wait for every sshd
 
@@ -56,13 +64,13 @@ lab_is_up() {
   n=$(lab_host_count)
   [ "$n" -ge 1 ] && [ "$n" -ge "$want" ] || return 1
   for ((i = 1; i <= n; i++)); do
-    [ -e "/run/netns/frlab-h$i" ] || return 1
+    [ -e "/run/netns/$NSP$i" ] || return 1
     [ -f "$LAB/hosts/h$i/pids" ] || return 1
     while read -r _ pid; do alive "$pid" || return 1; done <"$LAB/hosts/h$i/pids"
     tcp_open "$(addr_of "$i")" || return 1
   done
   # no stray extra hosts from a bigger earlier lab
-  [ ! -e "/run/netns/frlab-h$((n + 1))" ] || return 1
+  [ ! -e "/run/netns/$NSP$((n + 1))" ] || return 1
 }
 
 cmd_status() {
@@ -71,13 +79,13 @@ cmd_status() {
   echo "lab dir: $LAB"
   if [ "$n" -eq 0 ]; then
     echo "no lab (no env.json)"
-    if ip netns list 2>/dev/null | grep -q '^frlab-h'; then echo "stray namespaces: $(ip netns list | grep -o '^frlab-h[0-9]*' | tr '\n' ' ')"; fi
+    if ip netns list 2>/dev/null | grep -q "^$NSP"; then echo "stray namespaces: $(ip netns list | grep -o "^$NSP[0-9]*" | tr '\n' ' ')"; fi
     return 1
   fi
   printf '%-5s %-13s %-6s %-18s %-18s %s\n' host address netns sshd supervisord port22
   for ((i = 1; i <= n; i++)); do
     ns=no; sshd=-; sup=-; port=closed
-    [ -e "/run/netns/frlab-h$i" ] && ns=yes
+    [ -e "/run/netns/$NSP$i" ] && ns=yes
     if [ -f "$LAB/hosts/h$i/pids" ]; then
       while read -r what pid; do
         local st; if alive "$pid"; then st="$pid"; else st="$pid(dead)"; fi
@@ -117,7 +125,7 @@ kill_and_wait() {
 
 cmd_down() {
   local recorded=() ns netns_list p i
-  netns_list=$(ip netns list 2>/dev/null | grep -o '^frlab-h[0-9]*' || true)
+  netns_list=$(ip netns list 2>/dev/null | grep -o "^$NSP[0-9]*" || true)
 
   # 1. pids the lab recorded (supervisord first so it stops its programs gracefully, then sshd)
   if [ -d "$LAB/hosts" ]; then
@@ -149,7 +157,7 @@ cmd_down() {
   for ns in $netns_list; do
     ip netns delete "$ns" 2>/dev/null || log "could not delete netns $ns"
   done
-  for l in $(ip -o link show 2>/dev/null | grep -o 'frlab-v[0-9]*' | sort -u); do
+  for l in $(ip -o link show 2>/dev/null | grep -o "$VETH[0-9]*" | sort -u); do
     ip link delete "$l" 2>/dev/null || true
   done
   if ip link show "$BR" >/dev/null 2>&1; then ip link delete "$BR" || log "could not delete $BR"; fi
@@ -316,15 +324,15 @@ cmd_up() {
     echo "link add $BR type bridge"
     echo "addr add $NET.1/24 dev $BR"
     echo "link set $BR up"
-    for ((i = 1; i <= n; i++)); do echo "netns add frlab-h$i"; done
+    for ((i = 1; i <= n; i++)); do echo "netns add $NSP$i"; done
     for ((i = 1; i <= n; i++)); do
-      echo "link add frlab-v$i type veth peer name eth0 netns frlab-h$i"
-      echo "link set frlab-v$i master $BR up"
+      echo "link add $VETH$i type veth peer name eth0 netns $NSP$i"
+      echo "link set $VETH$i master $BR up"
     done
   } | ip -batch - || die "network setup failed"
   for ((i = 1; i <= n; i++)); do
     printf 'link set lo up\naddr add %s/24 dev eth0\nlink set eth0 up\n' "$(addr_of "$i")" |
-      ip -n "frlab-h$i" -batch - || die "network setup in frlab-h$i failed"
+      ip -n "$NSP$i" -batch - || die "network setup in $NSP$i failed"
   done
 
   phase "network done"
@@ -357,7 +365,7 @@ EOF
   for ((i = 1; i <= n; i++)); do
     H="$LAB/hosts/h$i"
     : >"$H/pids"
-    setsid ip netns exec "frlab-h$i" unshare -m -u --propagation private sh -c "$INNER" sh "$LAB" "$i" \
+    setsid ip netns exec "$NSP$i" unshare -m -u --propagation private sh -c "$INNER" sh "$LAB" "$i" \
       </dev/null >"$H/sshd.log" 2>&1 9>&- &
     echo "$!" >"$H/launcher.pid"
   done

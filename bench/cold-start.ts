@@ -1,0 +1,101 @@
+/**
+ * Cold start of the `fraisier` command: `--version` and `history` (temp dir with a minimal fraises.yaml and
+ * an existing state db), median of 10, against bare `node -e 0`. Needs dist/ (`npm run build`).
+ * `npx tsx bench/cold-start.ts`.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fmtMs, isMain, machine, median, ratio, repoRoot, saveResult, section, table } from './lib.js';
+
+const RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 10);
+const bin = join(repoRoot, 'bin', 'fraisier.js');
+
+function time(args: string[], cwd: string): { ms: number[]; out: string } {
+  const ms: number[] = [];
+  let out = '';
+  spawnSync(process.execPath, args, { cwd, stdio: 'ignore' }); // warm the page cache
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, args, { cwd, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' } });
+    ms.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    out = r.stdout;
+  }
+  return { ms, out };
+}
+
+export async function main(): Promise<void> {
+  const startLoad = section(`cold start, median of ${RUNS}`);
+  const m = machine();
+  if (!existsSync(join(repoRoot, 'dist', 'core', 'cli.js'))) {
+    console.log('  dist/ is missing: npm run build');
+    const b = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
+    if (b.status !== 0) throw new Error('npm run build failed');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-cold-'));
+  try {
+    writeFileSync(
+      join(dir, 'fraises.yaml'),
+      `fraises:
+  app:
+    git_repo: /tmp/nowhere.git
+    app_path: /srv/app
+    environments:
+      production:
+        provider: bare_metal
+        instances: [h1]
+        supervisor_program: app
+`,
+    );
+    // create the state db (an empty history is enough: the point is opening SQLite and the config)
+    const first = spawnSync(process.execPath, [bin, 'history'], { cwd: dir, encoding: 'utf8' });
+    if (first.status !== 0) throw new Error(`fraisier history failed: ${first.stdout}${first.stderr}`);
+    if (!existsSync(join(dir, '.fraisier', 'state.db'))) throw new Error('fraisier history did not create .fraisier/state.db');
+
+    const floor = time(['-e', '0'], dir);
+    const version = time([bin, '--version'], dir);
+    const history = time([bin, 'history'], dir);
+    const f = median(floor.ms);
+    const v = median(version.ms);
+    const h = median(history.ms);
+    const met = (x: number) => (x < 300 ? 'met' : 'NOT met');
+    const t = table(
+      ['command', 'median', 'min', 'max', 'vs node -e 0', 'target < 300 ms'],
+      [
+        ['`node -e 0` (floor)', fmtMs(f), fmtMs(Math.min(...floor.ms)), fmtMs(Math.max(...floor.ms)), '1.00×', '-'],
+        ['`fraisier --version`', fmtMs(v), fmtMs(Math.min(...version.ms)), fmtMs(Math.max(...version.ms)), ratio(v, f), met(v)],
+        ['`fraisier history`', fmtMs(h), fmtMs(Math.min(...history.ms)), fmtMs(Math.max(...history.ms)), ratio(h, f), met(h)],
+      ],
+    );
+    console.log(`\n${t}`);
+    saveResult({
+      name: 'cold-start',
+      order: 1,
+      title: 'Cold start of the fraisier command',
+      date: new Date().toISOString(),
+      machine: { ...m, load: startLoad },
+      markdown: `\`node bin/fraisier.js ...\` (the compiled dist/), ${RUNS} runs after one untimed warm-up, in a temp dir
+holding a minimal fraises.yaml and an existing (empty) \`.fraisier/state.db\`. Wall time of the whole
+process as seen by the parent, including Node's own start-up.
+
+${t}
+
+\`fraisier --version\` net of Node start-up: ${fmtMs(v - f)}; \`fraisier history\`: ${fmtMs(h - f)}.`,
+      raw: { floor: floor.ms, version: version.ms, history: history.ms, historyOutput: history.out },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (isMain(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,48 @@
+/**
+ * Ctrl-C during a deployment: the deployer stops after the current step, rolls back what it touched,
+ * records the outcome and releases the lock.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import type { LabEnv } from '../lab/lab.js';
+import { allHosts, bin, fraisier, lab, labYaml, resetHosts, workspace } from './helpers.js';
+
+let env: LabEnv;
+let ws: string;
+
+test.before(async () => {
+  env = await lab();
+  await resetHosts(env);
+  const first = workspace(labYaml(env, { batch: 3 }));
+  const r = await fraisier(first, 'deploy', 'app', 'production', '--version', 'v1.0.0');
+  assert.is(r.code, 0, r.out);
+  ws = workspace(labYaml(env).replace('batch_size: 1', 'batch_size: 1\n          wait_between_batches: 60'));
+});
+
+test('SIGINT while waiting between batches rolls back the first host and releases the lock', async () => {
+  const child = spawn(process.execPath, [bin, 'deploy', 'app', 'production', '--version', 'v1.1.0'], { cwd: ws, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const code = await new Promise<number | null>((resolve) => {
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('Waiting') && !out.includes('SENT')) {
+        out += 'SENT';
+        child.kill('SIGINT');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('close', resolve);
+  });
+  assert.is(code, 1, out);
+  assert.match(out, 'Interrupted');
+  assert.match(out, 'rolled back to v1.0.0');
+  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  const all = await fraisier(ws, 'status-all', '--json');
+  assert.is(JSON.parse(all.stdout)[0].lock, null, 'lock released');
+  const hist = JSON.parse((await fraisier(ws, 'history', '--json', '--limit', '1')).stdout);
+  assert.is(hist[0].status, 'rolled_back');
+});
+
+test.run();
