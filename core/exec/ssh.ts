@@ -51,7 +51,7 @@ function asList(v: unknown): string[] {
  * the options Fraisier uses.
  */
 export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHost {
-  const m = /^(?:([^@]+)@)?([^:@]+)(?::(\d+))?$/.exec(spec);
+  const m = /^(?:([A-Za-z0-9._-]+)@)?([A-Za-z0-9][A-Za-z0-9._-]*)(?::(\d+))?$/.exec(spec);
   if (!m) throw new FraisierError('E_CONFIG', `invalid SSH host ${JSON.stringify(spec)}: expected host, user@host or user@host:port`);
   const [, userPart, alias, portPart] = m;
   const configFile = expandHome(options.configFile ?? '~/.ssh/config');

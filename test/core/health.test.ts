@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FakeClock } from '../../core/clock.js';
+import { http, runHealthPolicy, tcp } from '../../core/health.js';
+import { LocalExecutor } from '../../core/exec/local.js';
+import { FanoutLogger, memorySink, type LogEntry } from '../../core/log.js';
+import type { DeployContext, HealthCheck, Target } from '../../core/types.js';
+
+async function rejects(fn: () => Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${re}`);
+}
+
+const target: Target = { name: 'local', kind: 'local' };
+function ctx(entries: LogEntry[], clock = new FakeClock()): DeployContext {
+  const exec = new LocalExecutor();
+  return {
+    fraise: 'api', environment: 'test', kind: 'deploy', version: 'v1', previousVersion: null, targets: [target], dryRun: false, force: false,
+    log: new FanoutLogger([memorySink(entries)]), clock, signal: new AbortController().signal, states: new Map(), data: new Map(),
+    executor: () => exec, time: () => {}, checkAborted: () => {},
+  };
+}
+
+function flaky(failures: number): HealthCheck & { calls: number } {
+  const c = {
+    name: 'flaky',
+    calls: 0,
+    async probe() {
+      c.calls++;
+      if (c.calls <= failures) throw new Error('Connection refused');
+    },
+  };
+  return c;
+}
+
+test('passes at the first good attempt, printing each one, waiting retryDelay between', async () => {
+  const entries: LogEntry[] = [];
+  const clock = new FakeClock();
+  const check = flaky(2);
+  const r = await runHealthPolicy({ checks: [check], retries: 5, retryDelay: '3s' }, target, ctx(entries, clock));
+  assert.is(r, undefined);
+  assert.is(check.calls, 3);
+  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (Connection refused)', 'Attempt 3: OK', 'Health checks passed!']);
+  assert.equal(clock.sleeps, [3000, 3000]);
+});
+
+test('gives up after retries, or earlier at maxConsecutiveFailures', async () => {
+  const a = flaky(100);
+  const r = await runHealthPolicy({ checks: [a], retries: 4, retryDelay: 10 }, target, ctx([]));
+  assert.equal(r, { check: 'flaky', reason: 'Connection refused' });
+  assert.is(a.calls, 4);
+  const b = flaky(100);
+  await runHealthPolicy({ checks: [b], retries: 10, retryDelay: 10, maxConsecutiveFailures: 2 }, target, ctx([]));
+  assert.is(b.calls, 2);
+});
+
+let server: Server;
+let port: number;
+test.before(async () => {
+  server = createServer((req, res) => {
+    if (req.url === '/health') res.end('ok v9');
+    else if (req.url === '/slow') setTimeout(() => res.end('late'), 2000);
+    else {
+      res.statusCode = 503;
+      res.end('down');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+test.after(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+test('http: 2xx and body text pass; other statuses, wrong body, refused and slow fail with a reason', async () => {
+  const c = ctx([]);
+  await http(`http://127.0.0.1:${port}/health`).probe(target, c, 1000);
+  await http({ url: `http://localhost:${port}/health`, expectBody: 'ok v9' }).probe(target, c, 1000);
+  await rejects(() => http({ url: `http://127.0.0.1:${port}/health`, expectBody: 'ok v10' }).probe(target, c, 1000), /body does not contain/);
+  await rejects(() => http(`http://127.0.0.1:${port}/other`).probe(target, c, 1000), /HTTP 503/);
+  await rejects(() => http(`http://127.0.0.1:${port}/slow`).probe(target, c, 200), /timed out after 200 ms/);
+  await rejects(() => http('http://127.0.0.1:1/health').probe(target, c, 1000), /Connection refused/);
+});
+
+test('tcp: open port passes, closed port fails', async () => {
+  const c = ctx([]);
+  await tcp({ port }).probe(target, c, 1000);
+  await rejects(() => tcp({ port: 1 }).probe(target, c, 1000), /Connection refused/);
+});
+
+test.run();
