@@ -15,7 +15,7 @@ const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
 function check(project: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(tsc, ['-p', project], { cwd: root }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
+    execFile(tsc, ['-p', project, '--pretty', 'false'], { cwd: root }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
   });
 }
 
