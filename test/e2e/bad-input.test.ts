@@ -118,11 +118,11 @@ function knownHostsWith(replaceH1: 'changed' | 'missing'): string {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-kh-'));
   const lines = readFileSync(env.knownHosts, 'utf8').split('\n');
   let out: string[];
-  if (replaceH1 === 'missing') out = lines.filter((l) => !/(^|,)h1[ ,]/.test(l) && !l.includes('10.200.0.11'));
+  if (replaceH1 === 'missing') out = lines.filter((l) => !/(^|,)h1[ ,]/.test(l) && !l.includes(env.hosts[0]!.address));
   else {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'other')]);
     const other = readFileSync(join(dir, 'other.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
-    out = lines.map((l) => (/(^|,)h1[ ,]/.test(l) || l.includes('10.200.0.11 ') ? `${l.split(' ')[0]} ${other}` : l));
+    out = lines.map((l) => (/(^|,)h1[ ,]/.test(l) || l.includes(`${env.hosts[0]!.address} `) ? `${l.split(' ')[0]} ${other}` : l));
   }
   writeFileSync(join(dir, 'known_hosts'), out.join('\n'));
   return join(dir, 'known_hosts');
