@@ -1,17 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import yargs, { type Argv } from 'yargs';
-import { DeployApp, type EnvironmentDefinition } from './app.js';
+import type { DeployApp } from './app.js';
 import { FraisierError, formatError } from './errors.js';
-import { http, tcp, exec as execCheck, type HealthPolicy } from './health.js';
 import { consoleSink, type LogSink } from './log.js';
-import { registry } from './registry.js';
 import { formatHistory, formatLock, formatResult, formatStats, formatStatus, table } from './report.js';
 import { registerSecret } from './secret.js';
 import { Locks } from './state/lock.js';
 import { openStore } from './state/store.js';
 import type { DeployResult } from './types.js';
-import { findConfig, loadConfig, type LoadedConfig, type NormalizedEnvironment } from './config/load.js';
+import { findConfig, loadConfig, type LoadedConfig } from './config/load.js';
+
+/** Loads the SDK side (Deployer, hooks, health checks) only for commands that deploy: history starts fast. */
+async function appFromYaml(config: LoadedConfig, fraise: string): Promise<DeployApp> {
+  return (await import('./config/build.js')).appFromYaml(config, fraise);
+}
 
 /** The package's own version (package.json). */
 export function toolVersion(): string {
@@ -47,69 +50,6 @@ function finish(result: DeployResult, json: boolean): number {
   else process.stdout.write(formatResult(result) + '\n');
   if (result.error) process.stderr.write(`error[${result.error.code}] ${result.error.message}\n`);
   return result.status === 'succeeded' ? 0 : 1;
-}
-
-/** Builds the SDK model of one environment from its YAML block, through the registry. */
-export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedConfig): EnvironmentDefinition {
-  const providerFactory = registry.provider(env.provider);
-  if (!providerFactory) {
-    throw new FraisierError('E_CONFIG', `unknown provider ${JSON.stringify(env.provider)}; known: ${registry.providerNames().join(', ')}`, {
-      file: config.file,
-      key: `${env.keyPath}.provider`,
-    });
-  }
-  const strategyFactory = registry.strategy(env.strategy.type);
-  if (!strategyFactory) {
-    throw new FraisierError('E_CONFIG', `unknown deployment_strategy ${JSON.stringify(env.strategy.type)}; known: ${registry.strategyNames().join(', ')}`, {
-      file: config.file,
-      key: `${env.keyPath}.deployment_strategy`,
-    });
-  }
-  let health: HealthPolicy | undefined;
-  if (env.health) {
-    const c = env.health.check;
-    const check =
-      c.type === 'http'
-        ? http({ url: c.url, ...(c.expectBody !== undefined ? { expectBody: c.expectBody } : {}) })
-        : c.type === 'tcp'
-          ? tcp({ port: c.port, ...(c.host ? { host: c.host } : {}) })
-          : execCheck({ command: c.command });
-    health = {
-      checks: [check],
-      retries: env.health.retries,
-      retryDelay: env.health.retryDelayMs,
-      timeout: env.health.timeoutMs,
-      ...(env.health.maxConsecutiveFailures !== undefined ? { maxConsecutiveFailures: env.health.maxConsecutiveFailures } : {}),
-    };
-  }
-  return {
-    provider: providerFactory({ env, config }),
-    strategy: strategyFactory({ env, config }),
-    ...(health ? { health } : {}),
-    rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
-  };
-}
-
-/** One DeployApp for a fraise of the loaded fraises.yaml. */
-export function appFromYaml(config: LoadedConfig, fraise: string): DeployApp {
-  const f = config.fraises[fraise];
-  if (!f) {
-    throw new FraisierError('E_NOT_FOUND', `unknown fraise ${JSON.stringify(fraise)} in ${config.file}`, {
-      file: config.file,
-      key: `fraises.${fraise}`,
-      hint: `known fraises: ${Object.keys(config.fraises).join(', ')}`,
-    });
-  }
-  const environments: Record<string, EnvironmentDefinition> = {};
-  for (const [name, env] of Object.entries(f.environments)) {
-    // Build lazily: a broken environment must not stop work on another one.
-    Object.defineProperty(environments, name, { enumerable: true, configurable: true, get: () => {
-      const built = environmentFromYaml(env, config);
-      Object.defineProperty(environments, name, { value: built, enumerable: true });
-      return built;
-    } });
-  }
-  return new DeployApp({ name: fraise, environments, ...(config.state.path ? { state: { path: config.state.path } } : {}) }, config.baseDir);
 }
 
 function statePathOf(config: LoadedConfig): string {
@@ -173,7 +113,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' }),
       guard(async (a) => {
-        const app = appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const result = await app.deploy(env, {
           ...(a['version'] !== undefined ? { version: String(a['version']) } : {}),
@@ -193,7 +133,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('to', { type: 'string', describe: 'release to go back to' })
           .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' }),
       guard(async (a) => {
-        const app = appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const result = await app.rollback(env, { ...(a['to'] !== undefined ? { to: String(a['to']) } : {}), force: Boolean(a['force']) }, { sinks: sinksFor(json) });
         return finish(result, json);
@@ -204,7 +144,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       'what is live on each target, and the lock',
       (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
       guard(async (a) => {
-        const app = appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
         const report = await app.status(envOf(app, String(a['env'])), { sinks: sinksFor(json) });
         process.stdout.write((json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
         return report.targets.some((t) => t.error) ? 1 : 0;
@@ -282,7 +222,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
-        const app = appFromYaml(config, String(a['fraise']));
+        const app = await appFromYaml(config, String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const removed = await app.unlock(env);
         process.stdout.write(

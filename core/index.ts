@@ -17,4 +17,5 @@ export { FanoutLogger, consoleSink, memorySink, type LogEntry, type LogSink, typ
 export { openStore, StateStore, type Deployment, type Stats, type StoreOptions } from './state/store.js';
 export { Locks, LockHeldError, ownerString, type LockInfo, type LockOwner } from './state/lock.js';
 export { registry, type BuildContext } from './registry.js';
-export { runFraisierCli, runScriptCli, appFromYaml } from './cli.js';
+export { runFraisierCli, runScriptCli } from './cli.js';
+export { appFromYaml, environmentFromYaml } from './config/build.js';

@@ -103,13 +103,6 @@ touch "$tmp/.fraisier-release"
 rm -rf "$rel"
 mv -T "$tmp" "$rel"`;
 
-const SWITCH = `set -e
-app=$1; v=$2
-[ -f "$app/releases/$v/.fraisier-release" ] || { echo "release $v is not on this host" >&2; exit 3; }
-touch "$app/releases/$v"
-ln -sfn "releases/$v" "$app/.current.tmp"
-mv -T "$app/.current.tmp" "$app/current"`;
-
 const CLEANUP = `app=$1; keep=$2; shift 2
 cd "$app/releases" 2>/dev/null || exit 0
 cur=$(basename "$(readlink "$app/current" 2>/dev/null)" 2>/dev/null)
@@ -121,41 +114,56 @@ ls -1tr | head -n "$((n > keep ? n - keep : 0))" | while IFS= read -r r; do
 done
 rm -rf .tmp-* 2>/dev/null || true`;
 
-const PREFLIGHT_PATH = `app=$1
+/** One round trip per host before anything changes: who we are, what is live, and every check. */
+const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4
+uid=$(id -u); echo "uid=$uid"
+cur=$(readlink "$app/current" 2>/dev/null) && echo "current=\${cur##*/}"
 if [ -e "$app" ]; then
-  [ -d "$app" ] || { echo "$app exists and is not a directory"; exit 1; }
-  [ -w "$app" ] || { echo "$app is not writable by $(id -un)"; exit 1; }
+  [ -d "$app" ] || echo "problem=$app exists and is not a directory"
+  [ -w "$app" ] || echo "problem=$app is not writable by $(id -un)"
 else
   p=$(dirname "$app"); while [ ! -e "$p" ]; do p=$(dirname "$p"); done
-  [ -w "$p" ] || { echo "cannot create $app: $p is not writable by $(id -un)"; exit 1; }
-fi`;
+  [ -w "$p" ] || echo "problem=cannot create $app: $p is not writable by $(id -un)"
+fi
+if [ "$git" = 1 ] && ! command -v git >/dev/null 2>&1; then echo "problem=git is not installed (use an artifact source for hosts without git)"; fi
+case "$stype" in
+  systemd)
+    if [ "$uid" = 0 ]; then systemctl cat -- "$sname" >/dev/null 2>&1; else sudo -n systemctl cat -- "$sname" >/dev/null 2>&1; fi ||
+      echo "problem=systemd unit $sname is not known on this host (or sudo -n is not allowed)";;
+  supervisor)
+    out=$(supervisorctl status "$sname" 2>&1); rc=$?
+    case "$out" in
+      *"no such process"*) echo "problem=supervisor program $sname is not known on this host";;
+      *) case $rc in 0|3) ;; *) echo "problem=supervisor: $(printf '%s' "$out" | tail -n 1)";; esac;;
+    esac;;
+esac
+exit 0`;
 
-const SUPERVISOR_KNOWN = `out=$(supervisorctl status "$1" 2>&1); rc=$?
-case "$out" in *"no such process"*|*"ERROR (no such"*) echo "supervisor has no program $1"; exit 1;; esac
-case $rc in 0|3) exit 0;; esac
-echo "$out"; exit 1`;
-
-const SUPERVISOR_RESTART = `out=$(supervisorctl restart "$1" 2>&1); rc=$?
-echo "$out"
-case "$out" in *"ERROR"*) case "$out" in *"(not running)"*) ;; *) exit 1;; esac;; esac
-case "$out" in *"$1: started"*) exit 0;; esac
-exit $rc`;
+/** Switch and restart in one round trip. Exit 3: release missing; exit 4: restart failed. */
+const ACTIVATE = `app=$1; v=$2; stype=$3; sname=$4; sudo=$5
+[ -f "$app/releases/$v/.fraisier-release" ] || { echo "release $v is not on this host" >&2; exit 3; }
+touch "$app/releases/$v"
+ln -sfn "releases/$v" "$app/.current.tmp" && mv -T "$app/.current.tmp" "$app/current" || exit 3
+case "$stype" in
+  systemd) if [ "$sudo" = 1 ]; then sudo -n systemctl restart -- "$sname"; else systemctl restart -- "$sname"; fi || exit 4;;
+  supervisor)
+    out=$(supervisorctl restart "$sname" 2>&1); rc=$?
+    case "$out" in *"$sname: started"*) ;; *) printf '%s\n' "$out" >&2; exit 4;; esac;;
+  command) (cd "$app/current" && sh -c "$sname") || exit 4;;
+esac`;
 
 /** The commands the bare_metal provider runs, as data (a unit test asserts them exactly). */
 export const bareMetalCommands = {
-  whoami: (): Command => ({ ...command('id', '-u'), readOnly: true }),
-  checkPath: (app: string): Command => ({ ...script(PREFLIGHT_PATH, app), readOnly: true, label: `check ${app}` }),
-  checkGit: (): Command => ({ ...command('git', '--version'), readOnly: true }),
-  checkService: (service: ServiceManager, sudo: boolean): Command | null => {
-    switch (service.type) {
-      case 'systemd':
-        return { ...command('systemctl', 'cat', '--', service.unit), readOnly: true, ...(sudo ? { sudo } : {}) };
-      case 'supervisor':
-        return { ...script(SUPERVISOR_KNOWN, service.program), readOnly: true, label: `check supervisor program ${service.program}` };
-      default:
-        return null;
-    }
-  },
+  preflight: (app: string, git: boolean, service: ServiceManager): Command => ({
+    ...script(PREFLIGHT, app, git ? '1' : '0', service.type, service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : ''),
+    readOnly: true,
+    label: 'preflight checks',
+  }),
+  /** Switch `current` and restart the service, in one command. */
+  activate: (app: string, v: string, service: ServiceManager, sudo: boolean): Command => ({
+    ...script(ACTIVATE, app, v, service.type, service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : service.restart, sudo ? '1' : '0'),
+    label: `switch to ${v} and restart`,
+  }),
   current: (app: string): Command => ({ ...command('readlink', `${app}/current`), readOnly: true }),
   releases: (app: string): Command => ({ ...script('cd "$1/releases" 2>/dev/null && ls -1tr || true', app), readOnly: true, label: 'list releases' }),
   hasRelease: (app: string, v: string): Command => ({ ...command('test', '-f', `${app}/releases/${v}/.fraisier-release`), readOnly: true }),
@@ -184,17 +192,6 @@ echo "$sha $short $tag"`,
     ),
     label: `resolve ${ref}`,
   }),
-  switchRelease: (app: string, v: string): Command => ({ ...script(SWITCH, app, v), label: `switch current to ${v}` }),
-  restart: (service: ServiceManager, app: string, sudo: boolean): Command => {
-    switch (service.type) {
-      case 'systemd':
-        return { ...command('systemctl', 'restart', '--', service.unit), ...(sudo ? { sudo } : {}) };
-      case 'supervisor':
-        return { ...script(SUPERVISOR_RESTART, service.program), label: `supervisorctl restart ${service.program}` };
-      case 'command':
-        return { ...command(raw(service.restart)), cwd: `${app}/current` };
-    }
-  },
   cleanup: (app: string, keep: number, protect: string[]): Command => ({ ...script(CLEANUP, app, String(keep), ...protect), label: 'remove old releases' }),
 };
 
@@ -262,6 +259,8 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
   const targets: SshTarget[] = options.hosts.map((h) => ({ name: h, kind: 'ssh', host: h }));
   const executors = new Map<string, Executor>();
   const sudo = new Map<string, boolean>();
+  /** What preflight saw live on each target; forgotten at the target's first activation. */
+  const live = new Map<string, string | null>();
   let revision = '';
   const archives = new Map<string, Promise<string>>();
 
@@ -288,24 +287,12 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
   };
 
   async function preflight(t: SshTarget, e: Executor): Promise<void> {
-    const problems: string[] = [];
-    const uid = (await e.run(bareMetalCommands.whoami())).stdout.trim();
-    const needSudo = uid !== '0';
-    sudo.set(t.name, needSudo);
-    const path = await e.run(bareMetalCommands.checkPath(app), { check: false });
-    if (path.code !== 0) problems.push(path.stdout.trim() || path.stderr.trim() || `${app} is not usable`);
-    if (options.source.type === 'git') {
-      const git = await e.run(bareMetalCommands.checkGit(), { check: false });
-      if (git.code !== 0) problems.push('git is not installed (use an artifact source for hosts without git)');
-    }
-    const svc = bareMetalCommands.checkService(options.service, needSudo);
-    if (svc) {
-      const r = await e.run(svc, { check: false });
-      if (r.code !== 0) {
-        const what = options.service.type === 'systemd' ? `systemd unit ${options.service.unit}` : `supervisor program ${(options.service as { program: string }).program}`;
-        problems.push(`${what} is not known on this host: ${(r.stdout.trim() || r.stderr.trim()).split('\n').pop()}`);
-      }
-    }
+    const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service));
+    const lines = r.stdout.split('\n');
+    const value = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+    sudo.set(t.name, value('uid') !== '0');
+    live.set(t.name, value('current') ?? null);
+    const problems = lines.filter((l) => l.startsWith('problem=')).map((l) => l.slice('problem='.length));
     if (problems.length > 0) throw new FraisierError('E_PREFLIGHT', `preflight failed on ${t.name}: ${problems.join('; ')}`, { target: t.name, step: 'preflight' });
   }
 
@@ -357,6 +344,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     },
 
     async currentRelease(t) {
+      if (live.has(t.name)) return live.get(t.name)!;
       const r = await exec(t).run(bareMetalCommands.current(app), { check: false });
       if (r.code !== 0) return null;
       const link = r.stdout.trim();
@@ -382,11 +370,11 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     },
 
     async activate(t, version, ctx) {
-      const e = exec(t);
-      await e.run(bareMetalCommands.switchRelease(app, version));
-      const r = await e.run(bareMetalCommands.restart(options.service, app, sudo.get(t.name) ?? false), { check: false });
+      live.delete(t.name);
+      const r = await exec(t).run(bareMetalCommands.activate(app, version, options.service, sudo.get(t.name) ?? false), { check: false });
       if (r.code !== 0) {
-        throw new FraisierError('E_COMMAND', `restart failed on ${t.name}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ')}`, {
+        const why = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ');
+        throw new FraisierError('E_COMMAND', r.code === 4 ? `restart failed on ${t.name}: ${why}` : `switch to ${version} failed on ${t.name}: ${why}`, {
           target: t.name,
           step: 'activate',
         });

@@ -4,7 +4,10 @@ import { all, command, quote, raw, render } from '../../../core/exec/command.js'
 import { redact, secret } from '../../../core/secret.js';
 import { script, bareMetalCommands } from '../../../providers/bare-metal.js';
 import { validateVersion } from '../../../core/deployer.js';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('quote leaves safe words alone and single-quotes the rest', () => {
   assert.is(quote('releases/v1.2.3'), 'releases/v1.2.3');
@@ -44,18 +47,27 @@ test('scripts take values as positional parameters, never as shell text', () => 
   assert.is(out, `${evil}|$(id)`);
 });
 
-test('the switch command is an atomic rename of a temporary link', () => {
-  const text = render(bareMetalCommands.switchRelease('/srv/app', 'v1.2.0'));
-  assert.match(text, 'ln -sfn "releases/$v" "$app/.current.tmp"');
-  assert.match(text, 'mv -T "$app/.current.tmp" "$app/current"');
-  assert.ok(text.endsWith("fraisier /srv/app v1.2.0"));
+test('activate: atomic switch of current, then the restart, in one command (run in a real shell)', () => {
+  const app = mkdtempSync(join(tmpdir(), 'fraisier-activate-'));
+  mkdirSync(join(app, 'releases', 'v1'), { recursive: true });
+  writeFileSync(join(app, 'releases', 'v1', '.fraisier-release'), '');
+  const sh = (cmd: ReturnType<typeof bareMetalCommands.activate>) => spawnSync('sh', ['-c', render(cmd, { reveal: true })], { encoding: 'utf8' });
+  const ok = sh(bareMetalCommands.activate(app, 'v1', { type: 'command', restart: 'echo restarted > restarted.txt' }, false));
+  assert.is(ok.status, 0, ok.stderr);
+  assert.is(readlinkSync(join(app, 'current')), 'releases/v1');
+  assert.ok(existsSync(join(app, 'releases', 'v1', 'restarted.txt')), 'restart ran inside the new current');
+  assert.ok(!existsSync(join(app, '.current.tmp')));
+  const missing = sh(bareMetalCommands.activate(app, 'v2', { type: 'command', restart: 'true' }, false));
+  assert.is(missing.status, 3);
+  assert.match(missing.stderr, 'release v2 is not on this host');
+  assert.is(readlinkSync(join(app, 'current')), 'releases/v1', 'current unchanged');
+  const failing = sh(bareMetalCommands.activate(app, 'v1', { type: 'command', restart: 'exit 7' }, false));
+  assert.is(failing.status, 4);
 });
 
-test('restart commands for each service manager', () => {
-  assert.is(render(bareMetalCommands.restart({ type: 'systemd', unit: 'api.service' }, '/srv/app', false)), 'systemctl restart -- api.service');
-  assert.is(render(bareMetalCommands.restart({ type: 'systemd', unit: 'api.service' }, '/srv/app', true)), 'sudo -n systemctl restart -- api.service');
-  assert.match(render(bareMetalCommands.restart({ type: 'supervisor', program: 'api' }, '/srv/app', false)), 'supervisorctl restart "$1"');
-  assert.is(render(bareMetalCommands.restart({ type: 'command', restart: 'kill -HUP $(cat app.pid)' }, '/srv/app', false)), 'cd /srv/app/current && kill -HUP $(cat app.pid)');
+test('activate names the service manager and sudo as plain arguments', () => {
+  assert.ok(render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'systemd', unit: 'api.service' }, true)).endsWith('fraisier /srv/app v1.2.0 systemd api.service 1'));
+  assert.ok(render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'supervisor', program: 'api' }, false)).endsWith('fraisier /srv/app v1.2.0 supervisor api 0'));
 });
 
 test('versions with shell metacharacters are refused before anything runs', () => {

@@ -1,0 +1,69 @@
+import { DeployApp, type EnvironmentDefinition } from '../app.js';
+import { FraisierError } from '../errors.js';
+import { http, tcp, exec as execCheck, type HealthPolicy } from '../health.js';
+import { registry } from '../registry.js';
+import type { LoadedConfig, NormalizedEnvironment } from './load.js';
+
+/** Builds the SDK model of one environment from its YAML block, through the registry. */
+export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedConfig): EnvironmentDefinition {
+  const providerFactory = registry.provider(env.provider);
+  if (!providerFactory) {
+    throw new FraisierError('E_CONFIG', `unknown provider ${JSON.stringify(env.provider)}; known: ${registry.providerNames().join(', ')}`, {
+      file: config.file,
+      key: `${env.keyPath}.provider`,
+    });
+  }
+  const strategyFactory = registry.strategy(env.strategy.type);
+  if (!strategyFactory) {
+    throw new FraisierError('E_CONFIG', `unknown deployment_strategy ${JSON.stringify(env.strategy.type)}; known: ${registry.strategyNames().join(', ')}`, {
+      file: config.file,
+      key: `${env.keyPath}.deployment_strategy`,
+    });
+  }
+  let health: HealthPolicy | undefined;
+  if (env.health) {
+    const c = env.health.check;
+    const check =
+      c.type === 'http'
+        ? http({ url: c.url, ...(c.expectBody !== undefined ? { expectBody: c.expectBody } : {}) })
+        : c.type === 'tcp'
+          ? tcp({ port: c.port, ...(c.host ? { host: c.host } : {}) })
+          : execCheck({ command: c.command });
+    health = {
+      checks: [check],
+      retries: env.health.retries,
+      retryDelay: env.health.retryDelayMs,
+      timeout: env.health.timeoutMs,
+      ...(env.health.maxConsecutiveFailures !== undefined ? { maxConsecutiveFailures: env.health.maxConsecutiveFailures } : {}),
+    };
+  }
+  return {
+    provider: providerFactory({ env, config }),
+    strategy: strategyFactory({ env, config }),
+    ...(health ? { health } : {}),
+    rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
+  };
+}
+
+/** One DeployApp for a fraise of the loaded fraises.yaml. */
+export function appFromYaml(config: LoadedConfig, fraise: string): DeployApp {
+  const f = config.fraises[fraise];
+  if (!f) {
+    throw new FraisierError('E_NOT_FOUND', `unknown fraise ${JSON.stringify(fraise)} in ${config.file}`, {
+      file: config.file,
+      key: `fraises.${fraise}`,
+      hint: `known fraises: ${Object.keys(config.fraises).join(', ')}`,
+    });
+  }
+  const environments: Record<string, EnvironmentDefinition> = {};
+  for (const [name, env] of Object.entries(f.environments)) {
+    // Build lazily: a broken environment must not stop work on another one.
+    Object.defineProperty(environments, name, { enumerable: true, configurable: true, get: () => {
+      const built = environmentFromYaml(env, config);
+      Object.defineProperty(environments, name, { value: built, enumerable: true });
+      return built;
+    } });
+  }
+  return new DeployApp({ name: fraise, environments, ...(config.state.path ? { state: { path: config.state.path } } : {}) }, config.baseDir);
+}
+

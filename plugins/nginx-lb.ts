@@ -1,0 +1,436 @@
+/**
+ * nginx-lb: moves traffic away from a target while it is restarted, by rewriting an nginx `upstream`
+ * file that Fraisier owns (the user's nginx config `include`s it) and reloading nginx.
+ *
+ * Per target: beforeTarget marks the target's server `down`, validates (`nginx -t`), reloads (HUP to the
+ * master) and waits for the old workers to finish their in-flight requests (bounded by `drainTimeout`);
+ * afterTarget writes it back up and reloads. The rollback hook puts every server back up. Semantics are
+ * those of nginx 1.22 (Debian 12): see docs/nginx.md.
+ */
+import type { Deployer } from '../core/deployer.js';
+import { toMs, type Duration } from '../core/duration.js';
+import { FraisierError, asFraisierError } from '../core/errors.js';
+import { command, type Command } from '../core/exec/command.js';
+import type { Executor } from '../core/exec/executor.js';
+import { LocalExecutor } from '../core/exec/local.js';
+import { DryRunExecutor } from '../core/exec/recording.js';
+import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
+import type { DeployContext, Plugin, Target } from '../core/types.js';
+
+export const NGINX_LB = 'plugin:nginx-lb';
+
+/** Options of {@link nginxLb}. */
+export interface NginxLbOptions {
+  /** Upstream name in the generated file. Default: the fraise name. */
+  upstream?: string;
+  /** The generated upstream file (owned by Fraisier; included by the user's nginx config). Absolute path. */
+  file: string;
+  /** Backend address per target name: `{ h1: '10.200.0.11:8000' }`. Every deployed target needs one. */
+  servers: Record<string, string>;
+  /** Where nginx runs: `'local'` (default) or an SSH host alias, reached with `SshExecutor.connect(host, ssh)`. */
+  host?: string;
+  ssh?: SshOptions;
+  /** nginx binary. Default `nginx`. */
+  nginx?: string;
+  /** Extra arguments for every nginx call (`-t`, `-T`), e.g. `['-p', prefix, '-c', conf]`. Default none. */
+  nginxArgs?: string[];
+  /** nginx's pid file. Default: the `pid` directive of the running config (`nginx -T`), else the compiled-in `--pid-path`. */
+  pidFile?: string;
+  /**
+   * Longest wait, after a reload that marked a server down, for the old workers to finish their in-flight
+   * requests and exit before the target is restarted. Default `'5s'`. On timeout a warning is logged and the
+   * deployment goes on.
+   */
+  drainTimeout?: Duration;
+  /** How the nginx host is reached (tests pass a recording executor). Default: local, or SSH to `host`. */
+  connect?: () => Promise<Executor>;
+}
+
+/** Options of {@link renderUpstream}. */
+export interface RenderOptions {
+  /** Target names whose server is written with `down`. */
+  down?: ReadonlySet<string>;
+  /** Integer weight per target name; missing means nginx's default (1); 0 leaves the server out. */
+  weights?: Readonly<Record<string, number>>;
+}
+
+/** The plugin object, with the traffic controls other strategies (canary) use. */
+export interface NginxLbPlugin extends Plugin {
+  /**
+   * Sets the servers' weights (0 leaves a server out) and applies them at once: write, `nginx -t`, reload.
+   * During a deployment it uses the deployment's connection; otherwise it opens one and closes it.
+   */
+  setWeights(weights: Record<string, number>): Promise<void>;
+  /** The upstream text the plugin would write now. */
+  render(): string;
+}
+
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+// host:port, IPv4, [IPv6]:port or unix:/path. Nothing that could end the directive or open a block.
+const ADDRESS_RE = /^(?:unix:\/[A-Za-z0-9_.\/-]+|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|[A-Za-z0-9_.-]+(?::\d{1,5})?)$/;
+
+function checkName(kind: string, v: string): void {
+  if (!NAME_RE.test(v)) throw new FraisierError('E_CONFIG', `${NGINX_LB}: invalid ${kind} ${JSON.stringify(v)}: use letters, digits, _ . -`, { key: kind });
+}
+
+function checkAddress(target: string, v: string): void {
+  if (typeof v !== 'string' || !ADDRESS_RE.test(v)) {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: invalid server address for ${target}: ${JSON.stringify(v)} (expected host:port, [ipv6]:port or unix:/path)`, {
+      key: `servers.${target}`,
+    });
+  }
+}
+
+/**
+ * Renders an nginx `upstream` block, one `server` line per target in the order of `servers`.
+ * A weight of 0 leaves the server out (nginx rejects `weight=0`); weights must be non-negative integers.
+ * Throws if every server would be left out (an empty upstream is a config error).
+ */
+export function renderUpstream(name: string, servers: Readonly<Record<string, string>>, options: RenderOptions = {}): string {
+  checkName('upstream', name);
+  const down = options.down ?? new Set<string>();
+  const weights = options.weights ?? {};
+  for (const [t, w] of Object.entries(weights)) {
+    if (!(t in servers)) throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for unknown target ${JSON.stringify(t)} (servers: ${Object.keys(servers).join(', ')})`, { key: 'weights' });
+    if (!Number.isInteger(w) || w < 0) throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight of ${t} must be a non-negative integer, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
+  }
+  const lines: string[] = [];
+  for (const [t, addr] of Object.entries(servers)) {
+    checkAddress(t, addr);
+    const w = weights[t];
+    if (w === 0) continue;
+    const params = [w !== undefined && w !== 1 ? `weight=${w}` : '', down.has(t) ? 'down' : ''].filter(Boolean);
+    lines.push(`    server ${addr}${params.length ? ` ${params.join(' ')}` : ''}; # ${t}`);
+  }
+  if (lines.length === 0) {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: every server of upstream ${name} has weight 0: an upstream needs at least one server`, { key: 'weights' });
+  }
+  return `# Generated by Fraisier (${NGINX_LB}). Do not edit: rewritten on every deployment.\nupstream ${name} {\n${lines.join('\n')}\n}\n`;
+}
+
+/** A fixed shell script; values are positional parameters ($1, $2...), never parsed as shell. */
+function script(text: string, ...args: string[]): Command {
+  return command('sh', '-c', text, 'fraisier-nginx', ...args);
+}
+
+const PID_CHECK = `pf=$1
+[ -s "$pf" ] || { echo "no nginx pid file at $pf: nginx is not running" >&2; exit 3; }
+pid=$(cat "$pf")
+case "$pid" in ''|*[!0-9]*) echo "pid file $pf does not hold a pid" >&2; exit 3;; esac
+kill -0 "$pid" 2>/dev/null || { echo "nginx master $pid (from $pf) is not running" >&2; exit 4; }
+comm=$(ps -o comm= -p "$pid" 2>/dev/null)
+case "$comm" in nginx*) echo "$pid";; *) echo "process $pid (from $pf) is $comm, not nginx" >&2; exit 4;; esac`;
+
+/** Writes $2 to $1 atomically: $1.tmp, the old file kept as $1.prev, then a rename into place. */
+const INSTALL = `set -e
+f=$1
+printf '%s' "$2" > "$f.tmp"
+if [ -e "$f" ]; then cp -p "$f" "$f.prev"; else rm -f "$f.prev"; fi
+mv -f "$f.tmp" "$f"`;
+
+/** Puts $1.prev back (or removes $1 if there was none). */
+const RESTORE = `f=$1
+if [ -e "$f.prev" ]; then cp -p "$f.prev" "$f.tmp" && mv -f "$f.tmp" "$f"; else rm -f "$f"; fi`;
+
+/**
+ * HUP to the master ($1), then poll its children every 50 ms, at most $2 times: the reload is confirmed
+ * when a worker that did not exist before appears; with $3 = drain, also wait until every old worker has
+ * exited (finished its in-flight requests). Prints `applied`, `drained` or `timeout <left>`.
+ */
+const RELOAD = `pid=$1; n=$2; mode=$3
+old=" $(ps -o pid= --ppid "$pid" | tr -s ' \\n' '  ') "
+kill -HUP "$pid" || { echo "cannot send HUP to the nginx master $pid" >&2; exit 1; }
+i=0; new=0; left=0
+while [ "$i" -lt "$n" ]; do
+  new=0; left=0
+  for k in $(ps -o pid= --ppid "$pid"); do
+    case "$old" in *" $k "*) left=$((left+1));; *) new=$((new+1));; esac
+  done
+  if [ "$new" -gt 0 ]; then
+    [ "$mode" = drain ] || { echo applied; exit 0; }
+    [ "$left" -eq 0 ] && { echo drained; exit 0; }
+  fi
+  sleep 0.05; i=$((i+1))
+done
+if [ "$new" -eq 0 ]; then
+  kill -0 "$pid" 2>/dev/null || { echo "the nginx master $pid exited during the reload" >&2; exit 5; }
+  echo "nginx (master $pid) started no new workers after the reload: the new configuration was not applied; see nginx's error log" >&2
+  exit 6
+fi
+echo "timeout $left"`;
+
+/** Commands the plugin runs on the nginx host, as data (unit tests assert them; dry runs print them). */
+export const nginxLbCommands = {
+  /** Dumps the config and the build options, to find the pid file. */
+  dump: (nginx: string, args: string[]): Command => ({
+    ...script('"$@" -T 2>/dev/null; echo "#---fraisier---"; "$@" -V 2>&1', nginx, ...args),
+    readOnly: true,
+    label: 'nginx -T (find the pid file)',
+  }),
+  pid: (pidFile: string): Command => ({ ...script(PID_CHECK, pidFile), readOnly: true, label: 'check nginx is running' }),
+  install: (file: string, text: string): Command => ({ ...script(INSTALL, file, text), label: `write ${file}` }),
+  test: (nginx: string, args: string[]): Command => ({ ...command(nginx, ...args, '-t', '-q'), label: 'nginx -t' }),
+  restore: (file: string): Command => ({ ...script(RESTORE, file), label: `restore ${file} from ${file}.prev` }),
+  reload: (pid: number, polls: number, drain: boolean): Command => ({
+    ...script(RELOAD, String(pid), String(polls), drain ? 'drain' : 'apply'),
+    label: `reload nginx (HUP ${pid})${drain ? ' and drain' : ''}`,
+  }),
+};
+
+/** Finds the pid file from `nginx -T` + `nginx -V` output (see {@link nginxLbCommands.dump}). */
+export function pidFileFrom(output: string, nginxArgs: string[] = []): string | null {
+  const [config = '', build = ''] = output.split('#---fraisier---');
+  // The first file `nginx -T` prints is the main config; `pid` is only valid there.
+  const files = config.split(/^# configuration file .*:$/m).filter((s) => s.trim() !== '');
+  const main = (files[0] ?? '').replace(/#.*$/gm, '');
+  const m = /(?:^|[;{}\s])pid\s+("[^"]+"|'[^']+'|[^;\s]+)\s*;/.exec(main);
+  let pid = m ? m[1]!.replace(/^["']|["']$/g, '') : (/--pid-path=(\S+)/.exec(build)?.[1] ?? null);
+  if (!pid) return null;
+  if (!pid.startsWith('/')) {
+    const p = nginxArgs.indexOf('-p');
+    const prefix = p >= 0 ? nginxArgs[p + 1] : /--prefix=(\S+)/.exec(build)?.[1];
+    if (!prefix) return null;
+    pid = `${prefix.replace(/\/+$/, '')}/${pid}`;
+  }
+  return pid;
+}
+
+interface Session {
+  exec: Executor;
+  /** Closed by the plugin (false when borrowed). */
+  own: boolean;
+  pid: number;
+  /** Last text successfully applied in this session. */
+  applied: string | null;
+  /** True once anything was written and reloaded. */
+  changed: boolean;
+}
+
+/**
+ * The nginx-lb traffic plugin. Taps preDeploy (connect, check nginx runs), beforeTarget (mark down,
+ * reload, drain), afterTarget (mark up, reload), rollback (everything up) and postDeploy/failed (close).
+ */
+export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
+  if (!options || typeof options.file !== 'string' || !options.file.startsWith('/')) {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: file must be an absolute path, got ${JSON.stringify(options?.file)}`, { key: 'file' });
+  }
+  if (!options.servers || Object.keys(options.servers).length === 0) {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: servers must name at least one target's backend address`, { key: 'servers' });
+  }
+  for (const [t, a] of Object.entries(options.servers)) checkAddress(t, a);
+  if (options.upstream !== undefined) checkName('upstream', options.upstream);
+  const nginx = options.nginx ?? 'nginx';
+  const nginxArgs = options.nginxArgs ?? [];
+  const drainMs = toMs(options.drainTimeout ?? '5s', 'drainTimeout');
+  const drainPolls = Math.max(1, Math.ceil(drainMs / 50));
+  // The reload must show new workers within this; it is only an upper bound.
+  const applyPolls = Math.max(drainPolls, 100);
+
+  let upstream = options.upstream ?? null;
+  let weights: Record<string, number> = {};
+  const down = new Set<string>();
+  let session: Session | null = null;
+  /** Marked down by this deployment (a target that failed before being marked needs no restore). */
+  const marked = new Set<string>();
+  let queue: Promise<unknown> = Promise.resolve();
+  /** Runs nginx changes one at a time (a batch's targets call beforeTarget in parallel). */
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = queue.then(fn, fn);
+    queue = p.catch(() => {});
+    return p;
+  };
+
+  let log: Deployer['log'] | null = null;
+  const label = () => `nginx upstream ${upstream ?? '?'}`;
+  const render = () => {
+    if (!upstream) throw new FraisierError('E_CONFIG', `${NGINX_LB}: no upstream name: pass the upstream option, or add the plugin to a deployment first`, { key: 'upstream' });
+    return renderUpstream(upstream, options.servers, { down, weights });
+  };
+
+  async function connect(): Promise<Executor> {
+    if (options.connect) return options.connect();
+    if (!options.host || options.host === 'local') return new LocalExecutor('nginx');
+    return SshExecutor.connect(options.host, options.ssh ?? {});
+  }
+
+  async function open(ctx: DeployContext | null): Promise<Session> {
+    let real: Executor;
+    try {
+      real = await connect();
+    } catch (err) {
+      const e = asFraisierError(err, 'E_UNREACHABLE');
+      throw new FraisierError(e.code === 'E_HOST_KEY' ? 'E_HOST_KEY' : 'E_PREFLIGHT', `${NGINX_LB}: cannot reach the nginx host ${options.host ?? 'local'}: ${e.message}`, {
+        step: 'preDeploy',
+        cause: err,
+      });
+    }
+    const exec = real;
+    try {
+      let pidFile = options.pidFile ?? null;
+      if (!pidFile) {
+        const dump = await exec.run(nginxLbCommands.dump(nginx, nginxArgs), { check: false });
+        pidFile = pidFileFrom(dump.stdout, nginxArgs);
+        if (!pidFile) throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: cannot find nginx's pid file (no pid directive, no --pid-path)`, { hint: 'set the pidFile option', step: 'preDeploy' });
+      }
+      const r = await exec.run(nginxLbCommands.pid(pidFile), { check: false });
+      const pid = Number(r.stdout.trim());
+      if (r.code !== 0 || !Number.isInteger(pid) || pid <= 0) {
+        const why = (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').slice(-3).join('; ');
+        throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: nginx is not running on ${options.host ?? 'this machine'}: ${why}; nothing was changed`, {
+          step: 'preDeploy',
+          hint: `start nginx (its config must include ${options.file}), or set pidFile if it uses another pid file`,
+        });
+      }
+      if (ctx?.dryRun) {
+        // A dry run has no closing hook (no postDeploy, no failed): keep no connection, print the plan.
+        await real.close().catch(() => {});
+        return { exec: new DryRunExecutor(real.name, (line) => ctx.log.info(line)), own: true, pid, applied: null, changed: false };
+      }
+      return { exec, own: true, pid, applied: null, changed: false };
+    } catch (err) {
+      await exec.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  async function close(): Promise<void> {
+    const s = session;
+    session = null;
+    if (s?.own) await s.exec.close().catch(() => {});
+  }
+
+  /** Writes the upstream as it should be now, validates it, reloads; `drain` waits for old workers. */
+  async function apply(s: Session, context: DeployContext | null, why: string, drain: boolean, target?: Target): Promise<void> {
+    const ctx = context ?? (log ? { log, time: () => {} } : null);
+    const text = render();
+    if (text === s.applied) return;
+    if (down.size > 0 && Object.keys(options.servers).every((t) => down.has(t) || weights[t] === 0)) {
+      ctx?.log.warn(`every server of ${label()} is down: nginx answers 502 until one is back`, target?.name ?? null);
+    }
+    await s.exec.run(nginxLbCommands.install(options.file, text));
+    const t = await s.exec.run(nginxLbCommands.test(nginx, nginxArgs), { check: false });
+    if (t.code !== 0) {
+      let restored = 'the previous file was restored';
+      try {
+        await s.exec.run(nginxLbCommands.restore(options.file));
+      } catch (err) {
+        restored = `restoring the previous file FAILED (${asFraisierError(err).message}); fix ${options.file} by hand`;
+      }
+      const msg = (t.stderr.trim() || t.stdout.trim() || `exit ${t.code}`).split('\n').filter((l) => !/test failed$/.test(l)).slice(-5).join('\n');
+      throw new FraisierError('E_COMMAND', `${NGINX_LB}: nginx -t rejected the new ${label()} (${why}); ${restored}, nginx still serves its current configuration:\n${msg}`, {
+        step: 'nginx',
+        ...(target ? { target: target.name } : {}),
+        hint: `check the servers option (addresses must resolve) and ${options.file}`,
+      });
+    }
+    const started = performance.now();
+    const r = await s.exec.run(nginxLbCommands.reload(s.pid, drain ? drainPolls : applyPolls, drain));
+    s.applied = text;
+    s.changed = true;
+    const ms = Math.round(performance.now() - started);
+    const out = r.stdout.trim();
+    if (target && ctx) ctx.time(target, drain ? 'drain' : 'nginx', performance.now() - started);
+    if (out.startsWith('timeout')) {
+      ctx?.log.warn(`${label()}: ${why}; ${out.split(' ')[1] ?? 'some'} old nginx worker(s) still busy after ${drainMs} ms (drainTimeout): going on`, target?.name ?? null);
+    } else {
+      ctx?.log.info(`${label()}: ${why}; reloaded${drain ? `, drained in ${ms} ms` : ''}`, target?.name ?? null);
+    }
+  }
+
+  function need(): Session {
+    if (!session) throw new FraisierError('E_COMMAND', `${NGINX_LB}: no connection to nginx (preDeploy did not run)`, { step: 'nginx' });
+    return session;
+  }
+
+  const plugin: NginxLbPlugin = {
+    name: NGINX_LB,
+    render,
+    apply(deployer: Deployer): void {
+      upstream = options.upstream ?? deployer.fraise;
+      checkName('upstream', upstream);
+      log = deployer.log;
+      const { hooks } = deployer;
+
+      hooks.preDeploy.tapPromise(NGINX_LB, async (ctx) => {
+        const missing = ctx.targets.filter((t) => !(t.name in options.servers)).map((t) => t.name);
+        if (missing.length > 0) {
+          throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: no server address for ${missing.join(', ')} in servers (has ${Object.keys(options.servers).join(', ')}); nothing was changed`, {
+            step: 'preDeploy',
+            key: 'servers',
+          });
+        }
+        await close();
+        down.clear();
+        marked.clear();
+        session = await open(ctx);
+        ctx.data.set(NGINX_LB, plugin);
+      });
+
+      hooks.beforeTarget.tapPromise(NGINX_LB, (target, ctx) =>
+        serial(async () => {
+          const s = need();
+          down.add(target.name);
+          try {
+            await apply(s, ctx, `${target.name} marked down`, true, target);
+          } catch (err) {
+            down.delete(target.name);
+            throw err;
+          }
+          marked.add(target.name);
+        }),
+      );
+
+      hooks.afterTarget.tapPromise(NGINX_LB, (target, ctx) =>
+        serial(async () => {
+          if (!marked.has(target.name) && !down.has(target.name)) return; // never drained: nothing to restore
+          const s = need();
+          down.delete(target.name);
+          await apply(s, ctx, `${target.name} back up`, false, target);
+          marked.delete(target.name);
+        }),
+      );
+
+      hooks.rollback.tapPromise(NGINX_LB, (ctx) =>
+        serial(async () => {
+          const s = session;
+          if (!s || (!s.changed && down.size === 0)) return; // nothing of ours changed
+          down.clear();
+          weights = {};
+          marked.clear();
+          await apply(s, ctx, 'every server back up (rollback)', false);
+        }),
+      );
+
+      hooks.postDeploy.tapPromise(NGINX_LB, async () => {
+        await serial(close);
+      });
+      hooks.failed.tap(NGINX_LB, () => {
+        void serial(close);
+      });
+    },
+
+    async setWeights(next: Record<string, number>): Promise<void> {
+      const previous = weights;
+      weights = { ...next };
+      try {
+        render(); // validates before anything runs
+      } catch (err) {
+        weights = previous;
+        throw err;
+      }
+      await serial(async () => {
+        const borrowed = session;
+        const s = borrowed ?? (await open(null));
+        try {
+          await apply(s, null, `weights ${Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(' ') || 'reset'}`, false);
+        } catch (err) {
+          weights = previous;
+          throw err;
+        } finally {
+          if (!borrowed) await s.exec.close().catch(() => {});
+        }
+      });
+    },
+  };
+  return plugin;
+}
