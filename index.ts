@@ -6,3 +6,4 @@
 export * from './core/index.js';
 export { rolling, type RollingOptions } from './strategies/rolling.js';
 export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, type ArtifactSource, type ServiceManager, type SshTarget } from './providers/bare-metal.js';
+export { nginxLb, renderUpstream, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';

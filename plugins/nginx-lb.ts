@@ -1,3 +1,5 @@
+import { registry, type BuildContext } from '../core/registry.js';
+import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
 /**
  * nginx-lb: moves traffic away from a target while it is restarted, by rewriting an nginx `upstream`
  * file that Fraisier owns (the user's nginx config `include`s it) and reloading nginx.
@@ -434,3 +436,23 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   };
   return plugin;
 }
+
+registry.registerPlugin('nginx', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
+  const lb = env.loadBalancer!;
+  const c = config as LoadedConfig;
+  return nginxLb({
+    file: lb.file,
+    servers: lb.servers,
+    ...(lb.upstream !== undefined ? { upstream: lb.upstream } : {}),
+    ...(lb.host !== undefined ? { host: lb.host } : {}),
+    ...(lb.nginx !== undefined ? { nginx: lb.nginx } : {}),
+    ...(lb.nginxArgs !== undefined ? { nginxArgs: lb.nginxArgs } : {}),
+    ...(lb.pidFile !== undefined ? { pidFile: lb.pidFile } : {}),
+    ...(lb.drainTimeoutMs !== undefined ? { drainTimeout: lb.drainTimeoutMs } : {}),
+    ssh: {
+      ...(c.ssh.configFile ? { configFile: c.ssh.configFile } : {}),
+      ...(c.ssh.knownHostsFile ? { knownHostsFile: c.ssh.knownHostsFile } : {}),
+      ...(c.ssh.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: c.ssh.strictHostKeyChecking } : {}),
+    },
+  });
+});

@@ -37,7 +37,14 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
       ...(env.health.maxConsecutiveFailures !== undefined ? { maxConsecutiveFailures: env.health.maxConsecutiveFailures } : {}),
     };
   }
+  const plugins = [];
+  if (env.loadBalancer) {
+    const lb = registry.plugin(env.loadBalancer.type);
+    if (!lb) throw new FraisierError('E_CONFIG', `no plugin for load_balancer type ${JSON.stringify(env.loadBalancer.type)}`, { file: config.file, key: `${env.keyPath}.load_balancer.type` });
+    plugins.push(lb({ env, config }));
+  }
   return {
+    plugins,
     provider: providerFactory({ env, config }),
     strategy: strategyFactory({ env, config }),
     ...(health ? { health } : {}),

@@ -70,6 +70,18 @@ export interface NormalizedEnvironment {
   };
   /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
   rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
+  /** `load_balancer:` (nginx), when present. */
+  loadBalancer?: {
+    type: 'nginx';
+    file: string;
+    servers: Record<string, string>;
+    upstream?: string;
+    host?: string;
+    nginx?: string;
+    nginxArgs?: string[];
+    pidFile?: string;
+    drainTimeoutMs?: number;
+  };
 }
 
 /** One fraise with its normalized environments. */
@@ -580,6 +592,25 @@ function normalizeEnvironment(
   if (e.keep_releases !== undefined) out.keepReleases = e.keep_releases;
   if (e.shared !== undefined) out.shared = [...e.shared];
   if (e.build_command !== undefined) out.build = e.build_command;
+  const lb = e.load_balancer;
+  if (lb !== undefined) {
+    if (!path.posix.isAbsolute(lb.file)) throw ctx.error(at('load_balancer', 'file'), `expected an absolute path (starting with /), got ${show(lb.file)}`);
+    const missing = e.instances.filter((i) => !(i in lb.servers));
+    if (missing.length > 0) {
+      throw ctx.error(at('load_balancer', 'servers'), `missing the address of instance(s) ${missing.join(', ')}: every instance needs a server line`);
+    }
+    out.loadBalancer = {
+      type: 'nginx',
+      file: lb.file,
+      servers: { ...lb.servers },
+      ...(lb.upstream !== undefined ? { upstream: lb.upstream } : {}),
+      ...(lb.host !== undefined ? { host: lb.host } : {}),
+      ...(lb.nginx !== undefined ? { nginx: lb.nginx } : {}),
+      ...(lb.nginx_args !== undefined ? { nginxArgs: [...lb.nginx_args] } : {}),
+      ...(lb.pid_file !== undefined ? { pidFile: lb.pid_file } : {}),
+      ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, at('load_balancer', 'drain_timeout')) } : {}),
+    };
+  }
   return out;
 }
 

@@ -89,6 +89,31 @@ export const RollbackConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** `load_balancer:` — traffic in front of the instances (the nginx-lb plugin). */
+export const LoadBalancerSchema = Type.Object(
+  {
+    /** Only `nginx` today. */
+    type: Type.Literal('nginx', { expected: '"nginx"' }),
+    /** The upstream file Fraisier owns and rewrites (absolute path); include it from your nginx config. */
+    file: NonEmptyString(),
+    /** Backend address of each instance, e.g. `h1: 10.0.0.11:8000`. */
+    servers: Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), { expected: 'a mapping of instance names to host:port addresses' }),
+    /** Upstream name. Default: the fraise name. */
+    upstream: Type.Optional(NonEmptyString()),
+    /** SSH host running nginx. Default: this machine. */
+    host: Type.Optional(NonEmptyString()),
+    /** nginx binary. Default `nginx`. */
+    nginx: Type.Optional(NonEmptyString()),
+    /** Extra arguments for `nginx -t` (e.g. `-p`, `-c`). */
+    nginx_args: Type.Optional(Type.Array(NonEmptyString())),
+    /** nginx master pid file. Default: read from `nginx -T`. */
+    pid_file: Type.Optional(NonEmptyString()),
+    /** Longest wait for in-flight requests after draining a host. Default 5s. */
+    drain_timeout: Type.Optional(DurationSchema),
+  },
+  { additionalProperties: false },
+);
+
 /** One environment of a fraise (`fraises.<name>.environments.<env>`), before merging fraise-level defaults. */
 export const EnvironmentSchema = Type.Object(
   {
@@ -127,6 +152,7 @@ export const EnvironmentSchema = Type.Object(
     health_check_command: Type.Optional(NonEmptyString()),
     health_check: Type.Optional(HealthCheckSchema),
     rollback_config: Type.Optional(RollbackConfigSchema),
+    load_balancer: Type.Optional(LoadBalancerSchema),
   },
   { additionalProperties: false },
 );

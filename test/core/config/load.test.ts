@@ -363,4 +363,37 @@ test('findConfig: explicit, then FRAISIER_CONFIG, then ./fraises.yaml', () => {
   }
 });
 
+const LB = `fraises:
+  api:
+    git_repo: /r.git
+    app_path: /srv/api
+    environments:
+      production:
+        instances: [h1, h2]
+        supervisor_program: api
+        load_balancer:
+          type: nginx
+          file: /etc/nginx/conf.d/api-upstream.conf
+          servers: { h1: "10.0.0.1:8000", h2: "10.0.0.2:8000" }
+          drain_timeout: 3
+`;
+
+test('load_balancer: nginx normalizes, bare drain_timeout in seconds', () => {
+  const env = parseConfig(LB, FILE, {}).fraises['api']!.environments['production']!;
+  assert.equal(env.loadBalancer, {
+    type: 'nginx',
+    file: '/etc/nginx/conf.d/api-upstream.conf',
+    servers: { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000' },
+    drainTimeoutMs: 3000,
+  });
+});
+
+test('load_balancer: every instance needs a server; only nginx is known', () => {
+  const a = configError(() => parseConfig(LB.replace(', h2: "10.0.0.2:8000"', ''), FILE, {}));
+  assert.match(a.message, 'fraises.api.environments.production.load_balancer.servers');
+  assert.match(a.message, 'h2');
+  const b = configError(() => parseConfig(LB.replace('type: nginx', 'type: haproxy'), FILE, {}));
+  assert.match(b.message, 'load_balancer.type');
+});
+
 test.run();
