@@ -11,8 +11,16 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.exit(0);
 }
 const needsBuiltins = ['deploy', 'rollback', 'status', 'unlock'].includes(argv.find((a) => !a.startsWith('-')) ?? '');
-if (needsBuiltins) await import('../dist/index.js');
-const { runFraisierCli } = await import('../dist/core/cli.js');
+let cli;
+if (needsBuiltins) {
+  await import('../dist/index.js'); // registers the built-in providers, strategies and plugins
+  cli = await import('../dist/core/cli.js');
+} else {
+  // Read-only commands (history, stats, status-all, help) load one bundled file: loading hundreds of
+  // small modules was most of their start-up time.
+  cli = await import('../dist/cli.bundle.js').catch(() => import('../dist/core/cli.js'));
+}
+const { runFraisierCli } = cli;
 runFraisierCli(argv).then(
   (code) => process.exit(code),
   (err) => {
