@@ -6,7 +6,7 @@ import { exec } from '../../core/health.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { RecordingExecutor } from '../../core/exec/recording.js';
 import { openStore } from '../../core/state/store.js';
-import { bareMetal } from '../../providers/bare-metal.js';
+import { activated, recordedBareMetal } from '../support/recorded-hosts.js';
 import { rolling } from '../../strategies/rolling.js';
 import { nginxLb, pidFileFrom, renderUpstream, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 
@@ -61,36 +61,9 @@ test('pidFileFrom: the pid directive of the main config, relative to -p, else --
   assert.is(pidFileFrom(dump('# pid /commented;\nevents {}')), '/run/nginx.pid');
 });
 
-/** The release a recorded host command switches to (the provider's switch script takes app path, then version). */
-function activated(l: RecordingExecutor['log'][number]): string | null {
-  if (!l.text.includes('.current.tmp')) return null;
-  const argv = l.command.steps[0]!;
-  const i = argv.indexOf('/srv/app', 3);
-  return i > 0 ? String(argv[i + 1]) : null;
-}
-
 /** Three recorded hosts on v1.0.0 behind a recorded nginx ("lb"); every command goes to one shared log. */
 async function setup(opts: { unhealthy?: string[]; rollback?: boolean; batchSize?: number; nginx?: Partial<NginxLbOptions> } = {}) {
-  const hosts = ['h1', 'h2', 'h3'];
-  const log: RecordingExecutor['log'] = [];
-  const live = new Map(hosts.map((h) => [h, 'v1.0.0']));
-  const executors = new Map<string, RecordingExecutor>();
-  for (const h of hosts) {
-    const e = new RecordingExecutor(h, { log });
-    e.on(/uid=\$\(id -u\)/, () => ({ stdout: `uid=0\ncurrent=${live.get(h)}\n` }));
-    e.on(/^id -u/, { stdout: '0\n' });
-    e.on(/^readlink/, () => ({ stdout: `releases/${live.get(h)}\n` }));
-    e.on(/rev-parse --verify/, { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa aaaaaaa v1.1.0\n' });
-    e.on(
-      (text) => text.includes('.current.tmp'),
-      () => {
-        live.set(h, activated(e.log.at(-1)!)!);
-        return {};
-      },
-    );
-    e.on(/^health-probe/, () => ({ code: (opts.unhealthy ?? []).includes(h) && live.get(h) === 'v1.1.0' ? 1 : 0 }));
-    executors.set(h, e);
-  }
+  const { provider, executors, live, log } = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/app', program: 'app', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
   const lb = new RecordingExecutor('lb', { log });
   lb.on((t) => t.includes('kill -0'), { stdout: '4242\n' });
   lb.on((t) => t.includes('kill -HUP'), { stdout: 'drained\n' });
@@ -100,13 +73,7 @@ async function setup(opts: { unhealthy?: string[]; rollback?: boolean; batchSize
   const deployer = new Deployer({
     fraise: 'app',
     environment: 'production',
-    provider: bareMetal({
-      hosts,
-      appPath: '/srv/app',
-      source: { type: 'git', repo: '/repo.git' },
-      service: { type: 'supervisor', program: 'app' },
-      connect: async (h) => executors.get(h)!,
-    }),
+    provider,
     strategy: rolling({ batchSize: opts.batchSize ?? 1 }),
     health: { checks: [exec('health-probe')], retries: 2, retryDelay: '1s' },
     rollback: { enabled: opts.rollback ?? true },
@@ -131,7 +98,7 @@ function story(log: RecordingExecutor['log']): string[] {
     if (l.target === 'lb' && label.startsWith('write ')) out.push(`nginx down=[${downIn(written(l))}]`);
     else if (l.target === 'lb' && label.startsWith('reload')) out.push(label.includes('drain') ? 'reload+drain' : 'reload');
     else if (l.target === 'lb' && label.startsWith('restore')) out.push('restore');
-    else if (activated(l)) out.push(`${l.target}:${activated(l)}`);
+    else if (activated(l, '/srv/app')) out.push(`${l.target}:${activated(l, '/srv/app')}`);
   }
   return out;
 }

@@ -4,43 +4,26 @@ import { FakeClock } from '../../core/clock.js';
 import { Deployer } from '../../core/deployer.js';
 import { exec } from '../../core/health.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
-import { RecordingExecutor } from '../../core/exec/recording.js';
 import { openStore } from '../../core/state/store.js';
 import { Locks } from '../../core/state/lock.js';
-import { bareMetal } from '../../providers/bare-metal.js';
+import { recordedBareMetal } from '../support/recorded-hosts.js';
 import { rolling, batches } from '../../strategies/rolling.js';
 
 /** Three recorded hosts on v1.0.0; `unhealthy` hosts fail the exec health check. */
 async function setup(opts: { hosts?: string[]; batchSize?: number; wait?: number; unhealthy?: string[]; rollback?: boolean } = {}) {
-  const hosts = opts.hosts ?? ['h1', 'h2', 'h3'];
-  const log: RecordingExecutor['log'] = [];
-  const live = new Map(hosts.map((h) => [h, 'v1.0.0']));
-  const executors = new Map<string, RecordingExecutor>();
-  for (const h of hosts) {
-    const e = new RecordingExecutor(h, { log });
-    e.on(/uid=\$\(id -u\)/, () => ({ stdout: `uid=0\ncurrent=${live.get(h)}\n` }));
-    e.on(/^readlink/, () => ({ stdout: `releases/${live.get(h)}\n` }));
-    e.on(/rev-parse --verify/, { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa aaaaaaa v1.1.0\n' });
-    e.on(/mv -T "\$app\/.current.tmp"/, (text) => {
-      live.set(h, /fraisier \/srv\/api (\S+) /.exec(text)![1]!);
-      return {};
-    });
-    e.on(/^health-probe/, () => ({ code: (opts.unhealthy ?? []).includes(h) && live.get(h) === 'v1.1.0' ? 1 : 0 }));
-    executors.set(h, e);
-  }
+  const { provider, executors, live, log, activations } = recordedBareMetal({
+    hosts: opts.hosts ?? ['h1', 'h2', 'h3'],
+    appPath: '/srv/api',
+    program: 'api',
+    ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}),
+  });
   const store = await openStore({ path: ':memory:' });
   const clock = new FakeClock();
   const entries: LogEntry[] = [];
   const deployer = new Deployer({
     fraise: 'api',
     environment: 'production',
-    provider: bareMetal({
-      hosts,
-      appPath: '/srv/api',
-      source: { type: 'git', repo: '/repo.git' },
-      service: { type: 'supervisor', program: 'api' },
-      connect: async (h) => executors.get(h)!,
-    }),
+    provider,
     strategy: rolling({ batchSize: opts.batchSize ?? 1, waitBetweenBatches: opts.wait ?? 0 }),
     health: { checks: [exec('health-probe')], retries: 3, retryDelay: '2s' },
     rollback: { enabled: opts.rollback ?? true },
@@ -49,21 +32,18 @@ async function setup(opts: { hosts?: string[]; batchSize?: number; wait?: number
     sinks: [memorySink(entries)],
     handleSignals: false,
   });
-  return { deployer, executors, live, store, clock, entries, log };
+  return { deployer, executors, live, store, clock, entries, log, activations };
 }
-
-const activations = (log: RecordingExecutor['log']) =>
-  log.filter((l) => l.text.includes('.current.tmp')).map((l) => `${l.target}:${/fraisier \/srv\/api (\S+) /.exec(l.text)![1]}`);
 
 test('batches splits in order', () => {
   assert.equal(batches([1, 2, 3, 4, 5], 2), [[1, 2], [3, 4], [5]]);
 });
 
 test('a healthy rolling deploy switches every host, one at a time, and records the history', async () => {
-  const { deployer, live, store, log, entries } = await setup();
+  const { deployer, live, store, entries, activations } = await setup();
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded');
-  assert.equal(activations(log), ['h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
+  assert.equal(activations(), ['h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
   assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
   const [row] = await store.history();
   assert.is(row!.status, 'succeeded');
@@ -75,12 +55,12 @@ test('a healthy rolling deploy switches every host, one at a time, and records t
 });
 
 test('a failed health check on h2 rolls back h1 and h2 and never touches h3', async () => {
-  const { deployer, live, store, log, entries, clock } = await setup({ unhealthy: ['h2'] });
+  const { deployer, live, store, log, entries, clock, activations } = await setup({ unhealthy: ["h2"] });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
-  assert.is(activations(log).length, 4, 'two switches forward, two back');
-  assert.equal(activations(log).slice(0, 2), ['h1:v1.1.0', 'h2:v1.1.0']);
-  assert.equal(new Set(activations(log).slice(2)), new Set(['h1:v1.0.0', 'h2:v1.0.0']));
+  assert.is(activations().length, 4, 'two switches forward, two back');
+  assert.equal(activations().slice(0, 2), ['h1:v1.1.0', 'h2:v1.1.0']);
+  assert.equal(new Set(activations().slice(2)), new Set(['h1:v1.0.0', 'h2:v1.0.0']));
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
   assert.equal(log.filter((l) => l.target === 'h3').map((l) => l.command.label), ['preflight checks'], 'h3: preflight only');
   const h2Attempts = entries.filter((e) => e.target === 'h2' && /^Attempt \d: FAILED/.test(e.message));
@@ -92,11 +72,11 @@ test('a failed health check on h2 rolls back h1 and h2 and never touches h3', as
 });
 
 test('with batches of 2, both hosts of the failing batch roll back; the next batch stays untouched', async () => {
-  const { deployer, live, log } = await setup({ hosts: ['h1', 'h2', 'h3', 'h4'], batchSize: 2, unhealthy: ['h1'] });
+  const { deployer, live, activations } = await setup({ hosts: ['h1', 'h2', 'h3', 'h4'], batchSize: 2, unhealthy: ['h1'] });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0', 'v1.0.0']);
-  assert.equal(activations(log).filter((a) => a.startsWith('h3') || a.startsWith('h4')), []);
+  assert.equal(activations().filter((a) => a.startsWith('h3') || a.startsWith('h4')), []);
 });
 
 test('waits between batches with the injected clock', async () => {
@@ -127,13 +107,13 @@ test('a second deploy while the lock is held fails fast naming the holder', asyn
 });
 
 test('a hook that throws in preDeploy stops the deployment before any host changes', async () => {
-  const { deployer, log, store } = await setup();
+  const { deployer, store, activations } = await setup();
   deployer.hooks.preDeploy.tapPromise('test:fail', async () => {
     throw new Error('migration failed');
   });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'failed');
-  assert.equal(activations(log), []);
+  assert.equal(activations(), []);
   assert.is((await store.history())[0]!.status, 'failed');
 });
 
