@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fmtMs, isMain, machine, median, ratio, repoRoot, saveResult, section, table } from './lib.js';
+import { fmtMs, runMain, machine, median, ratio, repoRoot, saveResult, section, table } from './lib.js';
 
 const RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 10);
 const bin = join(repoRoot, 'bin', 'fraisier.js');
@@ -90,12 +90,4 @@ ${t}
   }
 }
 
-if (isMain(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);

@@ -136,3 +136,15 @@ export function isMain(url: string): boolean {
     return false;
   }
 }
+
+/** Runs a bench script's `main` when the script is the one node/tsx was started with; exits 1 on error. */
+export function runMain(url: string, main: () => Promise<void>): void {
+  if (!isMain(url)) return;
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -27,7 +27,7 @@ import {
   type Command,
   type RunOptions,
 } from '../index.js';
-import { benchDir, isMain, fmtMs, fmtS, machine, median, ratio, runs, saveResult, section, table, withLab, type LabEnv } from './lib.js';
+import { benchDir, runMain, fmtMs, fmtS, machine, median, ratio, runs, saveResult, section, table, withLab, type LabEnv } from './lib.js';
 
 type Kind = 'connect' | 'cmd' | 'probe' | 'wait';
 interface Interval {
@@ -304,12 +304,4 @@ ${phases}`;
   saveResult({ name: 'rolling', order: 3, title: 'Rolling deploy: Fraisier vs bash + OpenSSH', date: new Date().toISOString(), machine: { ...m, load: startLoad }, markdown, raw: rows });
 }
 
-if (isMain(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SshExecutor, command } from '../index.js';
-import { fmtMs, isMain, machine, ratio, saveResult, section, table, withLab } from './lib.js';
+import { fmtMs, runMain, machine, ratio, saveResult, section, table, withLab } from './lib.js';
 
 const COUNT = Number(process.env['BENCH_SSH_COMMANDS'] ?? 100);
 
@@ -79,12 +79,4 @@ Target: ${COUNT} commands over one SshExecutor connection in < 1 s — **${targe
   });
 }
 
-if (isMain(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runMain(import.meta.url, main);

@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from './clock.js';
 import { Deployer, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
@@ -7,7 +7,7 @@ import { FraisierError } from './errors.js';
 import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
 import { Locks, type LockInfo, type LockOwner } from './state/lock.js';
-import { openStore, type Deployment, type StateStore, type Stats } from './state/store.js';
+import { openStore, statePath, type Deployment, type StateStore, type Stats } from './state/store.js';
 import type { DeployResult, Plugin, Provider, Strategy } from './types.js';
 
 /** One environment of a fraise: where it runs and how it is rolled out. */
@@ -76,8 +76,7 @@ export class DeployApp<E extends string = string> {
 
   /** The state file this app uses. */
   get statePath(): string {
-    const p = process.env['FRAISIER_STATE'] ?? this.definition.state?.path;
-    return p ? resolvePath(this.baseDir, p) : join(this.baseDir, '.fraisier', 'state.db');
+    return statePath(this.baseDir, this.definition.state?.path);
   }
 
   private env(environment: string): EnvironmentDefinition {

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve as resolvePath } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import type { DeployApp } from './app.js';
 import { FraisierError, formatError } from './errors.js';
@@ -7,7 +6,7 @@ import { consoleSink, type LogSink } from './log.js';
 import { formatHistory, formatLock, formatResult, formatStats, formatStatus, table } from './report.js';
 import { registerSecret } from './secret.js';
 import { Locks } from './state/lock.js';
-import { openStore } from './state/store.js';
+import { openStore, statePath, type StateStore } from './state/store.js';
 import type { DeployResult } from './types.js';
 import { findConfig, loadConfig, type LoadedConfig } from './config/load.js';
 
@@ -52,9 +51,14 @@ function finish(result: DeployResult, json: boolean): number {
   return result.status === 'succeeded' ? 0 : 1;
 }
 
-function statePathOf(config: LoadedConfig): string {
-  const p = process.env['FRAISIER_STATE'] ?? config.state.path;
-  return p ? resolvePath(config.baseDir, p) : join(config.baseDir, '.fraisier', 'state.db');
+/** Runs `fn` with the config's state store open, and closes it. */
+async function withStore<T>(config: LoadedConfig, fn: (store: StateStore) => Promise<T>): Promise<T> {
+  const store = await openStore({ path: statePath(config.baseDir, config.state.path) });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }
 
 function envOf(app: DeployApp, env: string): string {
@@ -156,8 +160,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       (y) => y,
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
-        const store = await openStore({ path: statePathOf(config) });
-        try {
+        return withStore(config, async (store) => {
           const locks = new Locks(store);
           const rows: { fraise: string; environment: string; version: string | null; lock: string | null }[] = [];
           for (const [fraise, f] of Object.entries(config.fraises)) {
@@ -170,9 +173,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
             (json ? JSON.stringify(rows, null, 2) : table(['FRAISE', 'ENV', 'VERSION', 'LOCK'], rows.map((r) => [r.fraise, r.environment, r.version ?? '(never deployed)', r.lock ?? '-']))) + '\n',
           );
           return 0;
-        } finally {
-          await store.close();
-        }
+        });
       }),
     )
     .command(
@@ -185,18 +186,15 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('limit', { type: 'number', default: 20 }),
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
-        const store = await openStore({ path: statePathOf(config) });
-        try {
+        return withStore(config, async (store) => {
           const rows = await store.history({
             ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}),
             ...(a['env'] ? { environment: String(a['env']) } : {}),
             limit: Number(a['limit']),
-          });
-          process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
-          return 0;
-        } finally {
-          await store.close();
-        }
+        });
+        process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
+        return 0;
+        });
       }),
     )
     .command(
@@ -205,15 +203,12 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'number', default: 30 }),
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
-        const store = await openStore({ path: statePathOf(config) });
-        try {
+        return withStore(config, async (store) => {
           const days = Number(a['days']);
           const rows = await store.stats({ ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}), days });
           process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
           return 0;
-        } finally {
-          await store.close();
-        }
+        });
       }),
     )
     .command(

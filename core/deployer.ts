@@ -315,6 +315,8 @@ export class Deployer {
 
     let version = ref ?? '';
     let previousVersion: string | null = null;
+    /** What was live before: the history's answer, else what the first target runs. */
+    const liveBefore = () => previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null;
     let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, null);
     let failure: FraisierError | null = null;
     let status: DeployResult['status'] = 'succeeded';
@@ -346,15 +348,14 @@ export class Deployer {
             environment: this.environment,
             kind,
             strategy: strategy.name,
-            fromVersion: previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null,
+            fromVersion: liveBefore(),
             toVersion: version || ref || '(unresolved)',
             user: owner.user,
             host: owner.host,
           });
         }
       }
-      const from = previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null;
-      this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${from ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}`);
+      this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${liveBefore() ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}`);
 
       // 3. preDeploy: migrations, builds. A throw aborts before any target changes.
       await this.hooks.preDeploy.promise(ctx);

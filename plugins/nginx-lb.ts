@@ -449,10 +449,6 @@ registry.registerPlugin('nginx', ({ env, config }: BuildContext<NormalizedEnviro
     ...(lb.nginxArgs !== undefined ? { nginxArgs: lb.nginxArgs } : {}),
     ...(lb.pidFile !== undefined ? { pidFile: lb.pidFile } : {}),
     ...(lb.drainTimeoutMs !== undefined ? { drainTimeout: lb.drainTimeoutMs } : {}),
-    ssh: {
-      ...(c.ssh.configFile ? { configFile: c.ssh.configFile } : {}),
-      ...(c.ssh.knownHostsFile ? { knownHostsFile: c.ssh.knownHostsFile } : {}),
-      ...(c.ssh.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: c.ssh.strictHostKeyChecking } : {}),
-    },
+    ssh: c.ssh,
   });
 });

@@ -413,11 +413,6 @@ registry.registerProvider('bare_metal', ({ env, config }: BuildContext<Normalize
     ...(env.keepReleases !== undefined ? { keepReleases: env.keepReleases } : {}),
     ...(env.shared ? { shared: env.shared } : {}),
     ...(env.build ? { build: env.build } : {}),
-    ssh: {
-      ...(c.ssh.configFile ? { configFile: c.ssh.configFile } : {}),
-      ...(c.ssh.knownHostsFile ? { knownHostsFile: c.ssh.knownHostsFile } : {}),
-      ...(c.ssh.strictHostKeyChecking !== undefined ? { strictHostKeyChecking: c.ssh.strictHostKeyChecking } : {}),
-      ...(c.ssh.connectTimeout !== undefined ? { connectTimeout: c.ssh.connectTimeout } : {}),
-    },
+    ssh: c.ssh,
   });
 });

@@ -495,6 +495,15 @@ export class StateStore {
  * Opens (creating if needed) the SQLite state store at `options.path`: directory 0700 and file 0600,
  * WAL journal, busy_timeout 5000 ms, foreign keys on, schema migrated to the latest version.
  */
+/**
+ * Where the state file is: `$FRAISIER_STATE`, else the configured path (relative to `baseDir`), else
+ * `.fraisier/state.db` in `baseDir` (the directory of the deploy script or fraises.yaml).
+ */
+export function statePath(baseDir: string, configured?: string): string {
+  const p = process.env['FRAISIER_STATE'] ?? configured;
+  return p ? path.resolve(baseDir, p) : path.join(baseDir, '.fraisier', 'state.db');
+}
+
 export async function openStore(options: StoreOptions): Promise<StateStore> {
   if (options.path !== ':memory:') prepareFile(options.path);
   const sqlite = new BetterSqlite3(options.path);
