@@ -6,7 +6,7 @@
  * `npm test -- unit` runs only tests outside test/e2e; `npm test -- <substring>` filters by path.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,7 +61,16 @@ let skipped = 0;
 const failedFiles: string[] = [];
 const needsLab = files.some((f) => f.includes('/e2e/'));
 let labStarted = false;
+// One private PostgreSQL server for every test file that uses test/support/postgres.ts (stopped by pid at the end).
+const needsPg = !process.env['FRAISIER_TEST_PG_URL'] && files.some((f) => readFileSync(f, 'utf8').includes('support/postgres'));
+let pgServer: { url: string; stop(): Promise<void> } | undefined;
 try {
+  if (needsPg) {
+    const { startPostgres } = await import('./support/postgres.js');
+    process.stdout.write('Starting a private PostgreSQL server...\n');
+    pgServer = await startPostgres();
+    process.env['FRAISIER_TEST_PG_URL'] = pgServer.url;
+  }
   for (const file of files) {
     if (file.includes('/e2e/') && !labStarted) {
       const { labUp } = await import('./lab/lab.js');
@@ -77,6 +86,7 @@ try {
     if (r.failed > 0) failedFiles.push(relative(root, file));
   }
 } finally {
+  if (pgServer) await pgServer.stop().catch((e) => process.stderr.write(`postgres stop failed: ${e}\n`));
   if (labStarted && needsLab && !process.env['FRAISIER_KEEP_LAB']) {
     const { labDown } = await import('./lab/lab.js');
     await labDown().catch((e) => process.stderr.write(`lab down failed: ${e}\n`));

@@ -1,0 +1,152 @@
+/**
+ * A private PostgreSQL server for the tests: a throw-away cluster (initdb) in a temporary directory,
+ * listening on 127.0.0.1 at a free port and a private socket directory, password (scram) auth over TCP.
+ * Run as the `postgres` system user when we are root (PostgreSQL refuses to run as root).
+ *
+ * `npm test` starts one for the whole run (test/run.ts) and passes its admin URL in
+ * FRAISIER_TEST_PG_URL; a test file run on its own starts its own. Each test takes a fresh database
+ * with `freshDatabase()`, so tests never see each other's rows. The server is stopped by its pid.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface PgServer {
+  /** admin URL (superuser `fraisier`, password `fraisier-test-pw`) of the `postgres` database */
+  url: string;
+  port: number;
+  dataDir: string;
+  /** stops the server (pg_ctl stop -m fast, then SIGKILL of the postmaster's pid) and deletes the cluster */
+  stop(): Promise<void>;
+}
+
+export const PG_PASSWORD = 'fraisier-test-pw';
+
+function pgBin(name: string): string {
+  for (const v of ['17', '16', '15']) {
+    const p = `/usr/lib/postgresql/${v}/bin/${name}`;
+    try {
+      readFileSync(p, { flag: 'r' });
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return name;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function asPostgres(cmd: string, args: string[]): string[] {
+  return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', cmd, ...args] : [cmd, ...args];
+}
+
+function run(argv: string[], timeoutMs = 120_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${argv.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
+      else resolve();
+    });
+  });
+}
+
+/** Starts a private PostgreSQL server. */
+export async function startPostgres(): Promise<PgServer> {
+  const base = mkdtempSync(join(tmpdir(), 'fraisier-pg-'));
+  chmodSync(base, 0o755);
+  const dataDir = join(base, 'data');
+  const sockDir = join(base, 'sock');
+  const pwFile = join(base, 'pw');
+  writeFileSync(pwFile, `${PG_PASSWORD}\n`);
+  spawnSync('mkdir', ['-p', sockDir]);
+  if (process.getuid?.() === 0) {
+    const pg = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+    const uid = Number(pg.stdout.trim());
+    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+    if (!Number.isInteger(uid) || pg.status !== 0) throw new Error('tests need the postgres system user (apt-get install postgresql)');
+    for (const p of [base, sockDir, pwFile]) chownSync(p, uid, gid);
+  }
+  await run(asPostgres(pgBin('initdb'), ['-D', dataDir, '-U', 'fraisier', `--pwfile=${pwFile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync']));
+  const port = await freePort();
+  const opts = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockDir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  await run(asPostgres(pgBin('pg_ctl'), ['-D', dataDir, '-o', opts, '-l', join(base, 'log'), '-w', '-t', '60', 'start']));
+  const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return {
+    url: `postgres://fraisier:${PG_PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    dataDir,
+    async stop() {
+      await run(asPostgres(pgBin('pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'])).catch(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      });
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+let shared: Promise<{ url: string; stop?: () => Promise<void> }> | undefined;
+
+/** The admin URL of the run's server (FRAISIER_TEST_PG_URL), or of one started for this process. */
+export function pgAdminUrl(): Promise<string> {
+  if (!shared) {
+    const fromEnv = process.env['FRAISIER_TEST_PG_URL'];
+    shared = fromEnv
+      ? Promise.resolve({ url: fromEnv })
+      : startPostgres().then((s) => {
+          process.once('exit', () => {
+            // best effort on exit of a test file run on its own: fast shutdown by pid
+            try {
+              const pid = Number(readFileSync(join(s.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+              process.kill(pid, 'SIGQUIT');
+            } catch {
+              /* already stopped */
+            }
+          });
+          return { url: s.url, stop: s.stop };
+        });
+  }
+  return shared.then((s) => s.url);
+}
+
+/** Stops the server this process started, if any (call in a test file's `after`). */
+export async function stopOwnPostgres(): Promise<void> {
+  if (!shared) return;
+  const s = await shared;
+  shared = undefined;
+  await s.stop?.();
+}
+
+let counter = 0;
+
+/** Creates a new empty database on the test server and returns its URL (same credentials). */
+export async function freshDatabase(prefix = 't'): Promise<string> {
+  const admin = await pgAdminUrl();
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
