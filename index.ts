@@ -1,9 +1,10 @@
 /**
  * Fraisier's public API: the core (Deployer, hooks, executors, health checks, state) and the built-in
  * strategies, providers and plugins. Importing this module registers the built-ins under their
- * fraises.yaml names (`bare_metal`, `rolling`).
+ * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`).
  */
 export * from './core/index.js';
-export { rolling, type RollingOptions } from './strategies/rolling.js';
+export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
+export { blueGreen, type BlueGreenOptions, type Colour, type VerifyInfo } from './strategies/blue-green.js';
 export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, type ArtifactSource, type ServiceManager, type SshTarget } from './providers/bare-metal.js';
-export { nginxLb, renderUpstream, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';
+export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';

@@ -65,7 +65,9 @@ function envOf(app: DeployApp, env: string): string {
   if (!app.environments.includes(env)) {
     throw new FraisierError('E_NOT_FOUND', `fraise ${app.name} has no environment ${JSON.stringify(env)}`, {
       key: `fraises.${app.name}.environments.${env}`,
-      hint: `known environments: ${app.environments.join(', ')}`,
+      hint: /_(blue|green)$/.test(env) && app.environments.includes(env.replace(/_(blue|green)$/, ''))
+        ? `${env} is a colour of the blue-green environment ${env.replace(/_(blue|green)$/, '')}: deploy, roll back and check that one`
+        : `known environments: ${app.environments.join(', ')}`,
     });
   }
   return env;

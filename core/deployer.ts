@@ -18,6 +18,7 @@ import type {
   StrategyRunner,
   Target,
   TargetState,
+  TrafficSwitch,
 } from './types.js';
 
 /** When and how a failed deployment is undone. */
@@ -83,6 +84,13 @@ export interface StatusReport {
   version: string | null;
   targets: { name: string; current: string | null; releases: string[]; error: string | null }[];
   lock: LockInfo | null;
+  /**
+   * The pool that gets the traffic (blue-green: `blue` or `green`) and its targets, read from the traffic
+   * plugin; null when no pool was switched to, undefined without a traffic plugin.
+   */
+  live?: { pool: string; targets: string[] } | null;
+  /** Set when the traffic plugin could not be asked which pool is live. */
+  liveError?: string;
 }
 
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._\/+-]{0,199}$/;
@@ -148,6 +156,7 @@ export class Deployer {
   readonly log: Logger;
   private readonly clock: Clock;
   private rollbackErrors: Error[] = [];
+  private trafficSwitch: TrafficSwitch | null = null;
 
   constructor(options: DeployerOptions) {
     this.options = options;
@@ -175,6 +184,22 @@ export class Deployer {
       this.hooks.healthCheck.tapPromise('core:health', (target, ctx) => runHealthPolicy(health, target, ctx));
     }
     for (const plugin of options.plugins ?? []) plugin.apply(this);
+  }
+
+  /**
+   * Registers the traffic plugin that can switch pools (called by such a plugin in `apply`). One per
+   * Deployer: a second registration is a configuration error.
+   */
+  useTraffic(traffic: TrafficSwitch): void {
+    if (this.trafficSwitch && this.trafficSwitch !== traffic) {
+      throw new FraisierError('E_CONFIG', `two traffic plugins switch pools: ${this.trafficSwitch.name} and ${traffic.name}; keep one`);
+    }
+    this.trafficSwitch = traffic;
+  }
+
+  /** The registered traffic switch, or null. */
+  get traffic(): TrafficSwitch | null {
+    return this.trafficSwitch;
   }
 
   get fraise(): string {
@@ -221,7 +246,16 @@ export class Deployer {
     } finally {
       await provider.close();
     }
-    return { fraise, environment, version, targets, lock };
+    const report: StatusReport = { fraise, environment, version, targets, lock };
+    if (this.trafficSwitch) {
+      try {
+        report.live = await this.trafficSwitch.livePool(null);
+      } catch (err) {
+        report.live = null;
+        report.liveError = asFraisierError(err).message;
+      }
+    }
+    return report;
   }
 
   private context(
@@ -249,6 +283,7 @@ export class Deployer {
       signal,
       states,
       data: new Map(),
+      traffic: this.trafficSwitch,
       executor: (t: Target): Executor => provider.executor(t),
       time: (t: Target, phase: string, ms: number) => {
         const s = states.get(t.name);
@@ -364,6 +399,7 @@ export class Deployer {
       // 4. The strategy decides order; the runner does one target.
       const runner: StrategyRunner = {
         deployTarget: (t) => this.deployTarget(t, ctx, touched),
+        checkTarget: (t) => this.checkTarget(t, ctx),
         sleep: (ms) => this.clock.sleep(ms, controller.signal),
       };
       await strategy.run(ctx, runner);
@@ -511,6 +547,26 @@ export class Deployer {
       }
       state.status = 'healthy';
       await this.timed(t, ctx, 'after', () => this.hooks.afterTarget.promise(t, ctx));
+    } catch (err) {
+      const e = asFraisierError(err, 'E_COMMAND', { target: t.name });
+      state.status = 'failed';
+      state.error = e.message;
+      throw e.target ? e : new FraisierError(e.code, e.message, { target: t.name, cause: e });
+    }
+  }
+
+  private async checkTarget(t: Target, ctx: DeployContext): Promise<void> {
+    const state = ctx.states.get(t.name)!;
+    ctx.checkAborted();
+    try {
+      if (!ctx.force && !ctx.dryRun) {
+        const failure = await this.timed(t, ctx, 'health', () => this.hooks.healthCheck.promise(t, ctx));
+        if (failure) {
+          throw new FraisierError('E_HEALTH', `health check failed on ${t.name}: ${failure.check}: ${failure.reason}`, { target: t.name, step: 'health' });
+        }
+      }
+      state.toVersion = state.fromVersion;
+      state.status = 'healthy';
     } catch (err) {
       const e = asFraisierError(err, 'E_COMMAND', { target: t.name });
       state.status = 'failed';

@@ -1,7 +1,7 @@
 export { defineDeploy, type DefineDeployOptions } from './define.js';
 export { DeployApp, type DeployDefinition, type EnvironmentDefinition, type RuntimeOptions, type StateOptions } from './app.js';
 export { Deployer, validateVersion, type DeployerOptions, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
-export type { DeployContext, DeployResult, HealthCheck, HealthFailure, Plugin, Provider, ProviderSession, Strategy, StrategyRunner, Target, TargetState, TargetStatus } from './types.js';
+export type { DeployContext, DeployResult, HealthCheck, HealthFailure, Plugin, Provider, ProviderSession, Strategy, StrategyRunner, Target, TargetState, TargetStatus, TrafficSwitch } from './types.js';
 export { http, tcp, exec, runHealthPolicy, type HealthPolicy, type HttpCheckOptions } from './health.js';
 export { FraisierError, formatError, type ErrorCode } from './errors.js';
 export { Secret, secret, redact, registerSecret, REDACTED } from './secret.js';

@@ -46,6 +46,9 @@ export function formatLock(l: LockInfo): string {
 /** `fraisier status` for one fraise and environment. */
 export function formatStatus(s: StatusReport): string {
   const out = [`${s.fraise} / ${s.environment}: ${s.version ?? '(never deployed)'}`, s.lock ? `  ${formatLock(s.lock)}` : '  not locked'];
+  if (s.liveError) out.push(`  live pool: unknown (${s.liveError})`);
+  else if (s.live) out.push(`  live colour: ${s.live.pool} (${s.live.targets.join(', ')})`);
+  else if (s.live === null) out.push('  live colour: none recorded yet (every server gets traffic)');
   out.push(
     table(
       ['  TARGET', 'CURRENT', 'RELEASES'],

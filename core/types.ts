@@ -64,6 +64,11 @@ export interface DeployContext {
   readonly states: ReadonlyMap<string, TargetState>;
   /** Free space for plugins, keyed by plugin name. */
   readonly data: Map<string, unknown>;
+  /**
+   * The traffic plugin that can send all traffic to one pool of targets (nginx-lb), or null when the
+   * environment has none. The blue-green strategy needs one; rolling never looks at it.
+   */
+  readonly traffic: TrafficSwitch | null;
   /** The executor for a target (one SSH connection per host per deployment). */
   executor(target: Target): Executor;
   /** Adds `ms` to the target's timing for `phase` (history shows per-phase timings). */
@@ -139,8 +144,38 @@ export interface StrategyRunner {
    * step fails; the target is then marked failed and the Deployer rolls back what was touched.
    */
   deployTarget(target: Target): Promise<void>;
+  /**
+   * Checks a target without changing it: runs the health checks on the release it runs now (no prepare,
+   * no restart, no traffic hooks). Rejects with `E_HEALTH` if it is unhealthy. The target's history
+   * entry then shows its current release as both from and to. Used by blue-green when the idle pool
+   * already runs the requested release (a rollback is then an instant switch back).
+   */
+  checkTarget(target: Target): Promise<void>;
   /** Waits, unless Ctrl-C is pressed. */
   sleep(ms: number): Promise<void>;
+}
+
+/**
+ * A traffic plugin's pool switch: all new requests go to one named pool of targets, in one step.
+ * nginx-lb implements it (one reload). Registered with {@link Deployer.useTraffic}; strategies see it as
+ * `ctx.traffic`.
+ */
+export interface TrafficSwitch {
+  /** Namespaced name of the plugin, e.g. `plugin:nginx-lb`. */
+  readonly name: string;
+  /**
+   * The pool that gets the traffic now, as recorded where the traffic is routed (the generated upstream
+   * file for nginx), and its targets; null when no pool was ever switched to (every server gets traffic).
+   * Reads only; opens its own connection outside a deployment.
+   */
+  livePool(ctx: DeployContext | null): Promise<{ pool: string; targets: string[] } | null>;
+  /**
+   * Sends every new request to `targets` and records `pool` as live, in one step (validated first: a
+   * rejected change leaves the live pool as it was). Resolves once the new routing is in effect.
+   */
+  switchTo(pool: string, targets: readonly Target[], ctx: DeployContext): Promise<void>;
+  /** The address traffic is sent to for a target (`10.0.0.12:8000`), or null if the plugin has none. */
+  addressOf(target: Target): string | null;
 }
 
 /** Decides order and gates across targets. Built by a factory such as `rolling({...})`. */

@@ -20,6 +20,22 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
 }
 
 /**
+ * Runs `fn` on every target of a batch in parallel and waits for all of them; rejects if any failed
+ * (with that target's error, or one error naming every failure).
+ */
+export async function runBatch(batch: readonly Target[], fn: (t: Target) => Promise<void>, label: string): Promise<void> {
+  const settled = await Promise.allSettled(batch.map((t) => fn(t)));
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed.length === 0) return;
+  const first = asFraisierError(failed[0]!.reason);
+  if (failed.length === 1) throw first;
+  throw new FraisierError(first.code, `${failed.length} targets failed in ${label}: ${failed.map((f) => asFraisierError(f.reason).message).join('; ')}`, {
+    ...(first.target ? { target: first.target } : {}),
+    step: 'batch',
+  });
+}
+
+/**
  * Rolling deployment: targets in batches of `batchSize`, each batch in parallel, a pause between
  * batches. The first failed batch stops the rollout; the Deployer then rolls back every target that
  * was touched, and targets in later batches are never touched.
@@ -37,16 +53,7 @@ export function rolling(options: RollingOptions = {}): Strategy {
       for (const [i, batch] of all.entries()) {
         ctx.checkAborted();
         if (all.length > 1) ctx.log.info(`Batch ${i + 1}/${all.length}: ${batch.map((t) => t.name).join(', ')}`);
-        const settled = await Promise.allSettled(batch.map((t) => runner.deployTarget(t)));
-        const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
-        if (failed.length > 0) {
-          const first = asFraisierError(failed[0]!.reason);
-          if (failed.length === 1) throw first;
-          throw new FraisierError(first.code, `${failed.length} targets failed in batch ${i + 1}: ${failed.map((f) => asFraisierError(f.reason).message).join('; ')}`, {
-            ...(first.target ? { target: first.target } : {}),
-            step: 'batch',
-          });
-        }
+        await runBatch(batch, (t) => runner.deployTarget(t), `batch ${i + 1}`);
         if (i < all.length - 1 && wait > 0) {
           ctx.log.info(`Waiting ${wait} ms before the next batch`);
           await runner.sleep(wait);
@@ -57,5 +64,5 @@ export function rolling(options: RollingOptions = {}): Strategy {
 }
 
 registry.registerStrategy('rolling', ({ env }: BuildContext<NormalizedEnvironment>) =>
-  rolling({ batchSize: env.strategy.batchSize, waitBetweenBatches: env.strategy.waitBetweenBatchesMs }),
+  rolling(env.strategy.type === 'rolling' ? { batchSize: env.strategy.batchSize, waitBetweenBatches: env.strategy.waitBetweenBatchesMs } : {}),
 );

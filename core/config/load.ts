@@ -55,8 +55,10 @@ export interface NormalizedEnvironment {
   shared?: string[];
   /** `build_command`. */
   build?: string;
-  /** Rolling: `batchSize` default 1, `waitBetweenBatchesMs` default 0. */
-  strategy: { type: 'rolling'; batchSize: number; waitBetweenBatchesMs: number };
+  /** Rolling: `batchSize` default 1, `waitBetweenBatchesMs` default 0. Blue-green: the two colours. */
+  strategy:
+    | { type: 'rolling'; batchSize: number; waitBetweenBatchesMs: number }
+    | { type: 'blue_green'; blue: string[]; green: string[]; verifyCommand?: string; verifyTimeoutMs?: number };
   /** `null` when no health check is configured. */
   health: null | {
     check: { type: 'http'; url: string; expectBody?: string } | { type: 'tcp'; port: number; host?: string } | { type: 'exec'; command: string };
@@ -81,6 +83,8 @@ export interface NormalizedEnvironment {
     nginxArgs?: string[];
     pidFile?: string;
     drainTimeoutMs?: number;
+    /** Seed form of blue-green: the colour of a `<name>_blue` / `<name>_green` environment. */
+    target?: 'blue' | 'green';
   };
 }
 
@@ -173,6 +177,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     for (const [envName, envConfig] of Object.entries(fraise.environments)) {
       environments[envName] = normalizeEnvironment(ctx, baseDir, name, fraise, envName, envConfig);
     }
+    pairColours(ctx, name, environments);
     fraises[name] = {
       name,
       ...(fraise.type !== undefined ? { type: fraise.type } : {}),
@@ -609,9 +614,90 @@ function normalizeEnvironment(
       ...(lb.nginx_args !== undefined ? { nginxArgs: [...lb.nginx_args] } : {}),
       ...(lb.pid_file !== undefined ? { pidFile: lb.pid_file } : {}),
       ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, at('load_balancer', 'drain_timeout')) } : {}),
+      ...(lb.target !== undefined ? { target: lb.target } : {}),
     };
   }
+
+  // blue-green
+  const bg = e.blue_green_config;
+  const verify = {
+    ...(bg?.verify_command !== undefined ? { verifyCommand: bg.verify_command } : {}),
+    ...(bg?.verify_timeout !== undefined ? { verifyTimeoutMs: ms(bg.verify_timeout, at('blue_green_config', 'verify_timeout')) } : {}),
+  };
+  if (strategy === 'blue_green') {
+    if (!bg?.blue || !bg.green) {
+      throw ctx.error(bg ? at('blue_green_config') : segs, 'deployment_strategy blue_green needs blue_green_config with blue: [...] and green: [...] (the instances of each colour)');
+    }
+    if (!lb) throw ctx.error(at('deployment_strategy'), 'deployment_strategy blue_green needs a load_balancer (it switches traffic between the colours)');
+    if (lb.target !== undefined) throw ctx.error(at('load_balancer', 'target'), 'load_balancer.target is for the two-environment form (<name>_blue / <name>_green); with deployment_strategy blue_green, list the colours in blue_green_config');
+    const blue = bg.blue;
+    const green = bg.green;
+    const both = blue.filter((h) => green.includes(h));
+    if (both.length > 0) throw ctx.error(at('blue_green_config', 'green'), `${both.join(', ')} cannot be both blue and green`);
+    const coloured = [...blue, ...green];
+    const unknown = coloured.filter((h) => !e.instances.includes(h));
+    if (unknown.length > 0) throw ctx.error(at('blue_green_config'), `${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not in instances (${e.instances.join(', ')})`);
+    const none = e.instances.filter((h) => !coloured.includes(h));
+    if (none.length > 0) throw ctx.error(at('blue_green_config'), `instance(s) ${none.join(', ')} in no colour: every instance is blue or green`);
+    out.strategy = { type: 'blue_green', blue: [...blue], green: [...green], ...verify };
+  } else if (bg !== undefined && (bg.blue !== undefined || bg.green !== undefined)) {
+    throw ctx.error(at('blue_green_config'), `blue_green_config lists colours but deployment_strategy is ${strategy}: set deployment_strategy: blue_green`);
+  } else if (bg !== undefined) {
+    (out as NormalizedEnvironment & { colourVerify?: typeof verify }).colourVerify = verify;
+  }
   return out;
+}
+
+/**
+ * The seed's two-environment form of blue-green: `<name>_blue` and `<name>_green`, each with
+ * `load_balancer.target` set to its colour, become one blue-green environment `<name>` (same app,
+ * service, health check and load balancer; the instances and servers of both). The colour environments
+ * themselves are replaced by it: deploying one colour alone would bypass the switch.
+ */
+function pairColours(ctx: Context, fraise: string, environments: Record<string, NormalizedEnvironment>): void {
+  type WithVerify = NormalizedEnvironment & { colourVerify?: { verifyCommand?: string; verifyTimeoutMs?: number } };
+  const coloured = Object.values(environments).filter((e) => e.loadBalancer?.target !== undefined) as WithVerify[];
+  const segsOf = (env: string, ...rest: Segment[]): Segment[] => ['fraises', fraise, 'environments', env, ...rest];
+  const done = new Set<string>();
+  for (const e of coloured) {
+    if (done.has(e.name)) continue;
+    const colour = e.loadBalancer!.target!;
+    const other = colour === 'blue' ? 'green' : 'blue';
+    if (!e.name.endsWith(`_${colour}`)) {
+      throw ctx.error(segsOf(e.name, 'load_balancer', 'target'), `an environment with load_balancer.target: ${colour} must be named <name>_${colour} (e.g. production_${colour}), got ${show(e.name)}`);
+    }
+    const base = e.name.slice(0, -colour.length - 1);
+    const mate = environments[`${base}_${other}`] as WithVerify | undefined;
+    if (!mate || mate.loadBalancer?.target !== other) {
+      throw ctx.error(segsOf(e.name, 'load_balancer', 'target'), `${e.name} is the ${colour} colour of ${base}, but there is no ${base}_${other} environment with load_balancer.target: ${other}`);
+    }
+    if (environments[base]) throw ctx.error(segsOf(base), `${base}_blue and ${base}_green form the blue-green environment ${base}: rename this one`);
+    const [blue, green] = colour === 'blue' ? [e, mate] : [mate, e];
+    // Everything but the instances and servers must agree, or the colours would not be twins.
+    const twin = (n: NormalizedEnvironment) =>
+      JSON.stringify({ ...n, name: '', keyPath: '', instances: [], strategy: null, colourVerify: null, loadBalancer: { ...n.loadBalancer, servers: {}, target: null } });
+    if (twin(blue) !== twin(green)) {
+      throw ctx.error(segsOf(green.name), `${blue.name} and ${green.name} must differ only in instances and load_balancer.servers (same app_path, source, service, health check and load balancer file)`);
+    }
+    const both = blue.instances.filter((h) => green.instances.includes(h));
+    if (both.length > 0) throw ctx.error(segsOf(green.name, 'instances'), `${both.join(', ')} cannot be both blue and green`);
+    const verify = { ...blue.colourVerify, ...green.colourVerify };
+    const merged: NormalizedEnvironment = {
+      ...blue,
+      name: base,
+      keyPath: `${blue.keyPath} + ${green.name}`,
+      instances: [...blue.instances, ...green.instances],
+      strategy: { type: 'blue_green', blue: [...blue.instances], green: [...green.instances], ...verify },
+      loadBalancer: { ...blue.loadBalancer!, servers: { ...blue.loadBalancer!.servers, ...green.loadBalancer!.servers } },
+    };
+    delete merged.loadBalancer!.target;
+    delete (merged as WithVerify).colourVerify;
+    delete environments[blue.name];
+    delete environments[green.name];
+    environments[base] = merged;
+    done.add(blue.name).add(green.name);
+  }
+  for (const e of Object.values(environments) as WithVerify[]) delete e.colourVerify;
 }
 
 function normalizeHealth(

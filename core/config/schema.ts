@@ -20,7 +20,7 @@ export const KNOWN_PROVIDERS = ['bare_metal'] as const;
 export const PLANNED_PROVIDERS = ['coolify'] as const;
 
 /** Deployment strategies this version knows. */
-export const KNOWN_STRATEGIES = ['rolling'] as const;
+export const KNOWN_STRATEGIES = ['rolling', 'blue_green'] as const;
 
 /** Health check kinds. */
 export const HEALTH_CHECK_TYPES = ['http', 'tcp', 'exec'] as const;
@@ -110,6 +110,31 @@ export const LoadBalancerSchema = Type.Object(
     pid_file: Type.Optional(NonEmptyString()),
     /** Longest wait for in-flight requests after draining a host. Default 5s. */
     drain_timeout: Type.Optional(DurationSchema),
+    /**
+     * Blue-green written as two environments, `<name>_blue` and `<name>_green`: the colour this
+     * environment is. The pair becomes one blue-green environment `<name>`.
+     */
+    target: Type.Optional(Type.Union([Type.Literal('blue'), Type.Literal('green')])),
+  },
+  { additionalProperties: false },
+);
+
+const HostList = Type.Array(NonEmptyString(), { minItems: 1, uniqueItems: true, expected: 'a non-empty list of distinct host names' });
+
+/** `blue_green_config:` — the two colours of a blue-green environment and the check before the switch. */
+export const BlueGreenConfigSchema = Type.Object(
+  {
+    /** Instances of the blue colour (with `deployment_strategy: blue_green`). */
+    blue: Type.Optional(HostList),
+    /** Instances of the green colour. */
+    green: Type.Optional(HostList),
+    /**
+     * Run on the deploying machine after the idle colour passed its health checks, before the switch;
+     * gets FRAISIER_IDLE_URL, FRAISIER_IDLE_URLS, FRAISIER_IDLE_COLOUR, FRAISIER_VERSION. Non-zero: no switch.
+     */
+    verify_command: Type.Optional(NonEmptyString()),
+    /** Longest the verification may run. Default 5m. */
+    verify_timeout: Type.Optional(DurationSchema),
   },
   { additionalProperties: false },
 );
@@ -144,6 +169,7 @@ export const EnvironmentSchema = Type.Object(
     /** Default `rolling`. */
     deployment_strategy: Type.Optional(NonEmptyString()),
     rolling_config: Type.Optional(RollingConfigSchema),
+    blue_green_config: Type.Optional(BlueGreenConfigSchema),
     health_check_type: Type.Optional(Type.Union(HEALTH_CHECK_TYPES.map((t) => Type.Literal(t)))),
     health_check_url: Type.Optional(NonEmptyString()),
     health_check_timeout: Type.Optional(DurationSchema),

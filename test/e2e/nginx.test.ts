@@ -5,10 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeployApp } from '../../core/app.js';
@@ -16,101 +13,21 @@ import { http as httpCheck } from '../../core/health.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { bareMetal } from '../../providers/bare-metal.js';
 import { rolling } from '../../strategies/rolling.js';
-import { nginxLb, renderUpstream, type NginxLbOptions } from '../../plugins/nginx-lb.js';
+import { nginxLb, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 import type { LabEnv } from '../lab/lab.js';
 import { allHosts, lab, resetHosts } from './helpers.js';
+import { get, sample, sleep, startLoad, startNginx, summary, type Nginx } from './traffic.js';
 
 let env: LabEnv;
+let ngx: Nginx;
 let dir: string;
-let port: number;
-let nginx: ChildProcess | null = null;
-const conf = () => join(dir, 'nginx.conf');
-const upstreamFile = () => join(dir, 'upstream.conf');
 /** The lab hosts' app addresses (filled from the lab in `test.before`). */
 const servers: Record<string, string> = {};
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** One GET through nginx: status and body, or the socket error. */
-function get(): Promise<{ status: number; body: string } | { error: string }> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-      res.on('error', (e) => resolve({ error: e.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message }));
-  });
-}
-
-interface Load {
-  total: number;
-  ok: number;
-  non2xx: Record<string, number>;
-  socketErrors: Record<string, number>;
-  versions: Record<string, number>;
-  /** Hit the count or time bound before being stopped. */
-  bounded: boolean;
-  stop(): Promise<Load>;
-}
-
-/** 4 concurrent loops of GET through nginx until stopped, at most 20000 requests and 120 s. */
-function startLoad(loops = 4, maxCount = 20_000, maxMs = 120_000): Load {
-  let stopped = false;
-  const started = Date.now();
-  const load: Load = {
-    total: 0,
-    ok: 0,
-    non2xx: {},
-    socketErrors: {},
-    versions: {},
-    bounded: false,
-    stop: async () => {
-      stopped = true;
-      await Promise.all(workers);
-      return load;
-    },
-  };
-  const loop = async () => {
-    while (!stopped) {
-      if (load.total >= maxCount || Date.now() - started > maxMs) {
-        load.bounded = true;
-        return;
-      }
-      load.total++;
-      const r = await get();
-      if ('error' in r) load.socketErrors[r.error] = (load.socketErrors[r.error] ?? 0) + 1;
-      else if (r.status >= 200 && r.status < 300) {
-        load.ok++;
-        load.versions[r.body] = (load.versions[r.body] ?? 0) + 1;
-      } else load.non2xx[`${r.status} ${r.body.slice(0, 60)}`] = (load.non2xx[`${r.status} ${r.body.slice(0, 60)}`] ?? 0) + 1;
-      await sleep(5);
-    }
-  };
-  const workers = Array.from({ length: loops }, loop);
-  return load;
-}
-
-function summary(l: Load): string {
-  return `${l.total} requests: ${l.ok} 2xx, non-2xx ${JSON.stringify(l.non2xx)}, socket errors ${JSON.stringify(l.socketErrors)}, versions ${JSON.stringify(l.versions)}${l.bounded ? ' (stopped by the count/time bound)' : ''}`;
-}
+const upstreamFile = () => ngx.upstreamFile;
+const workers = () => ngx.workers();
 
 function app(nginxOptions: Partial<NginxLbOptions> = {}, entries: LogEntry[] = []) {
-  const plugin = nginxLb({ file: upstreamFile(), servers, nginxArgs: ['-p', dir, '-c', conf()], drainTimeout: '5s', ...nginxOptions });
+  const plugin = nginxLb({ file: upstreamFile(), servers, nginxArgs: ngx.args, drainTimeout: '5s', ...nginxOptions });
   const deployApp = new DeployApp(
     {
       name: 'app',
@@ -135,63 +52,16 @@ function app(nginxOptions: Partial<NginxLbOptions> = {}, entries: LogEntry[] = [
   return { deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }), entries, plugin };
 }
 
-function workers(): string[] {
-  const master = readFileSync(join(dir, 'nginx.pid'), 'utf8').trim();
-  return execFileSync('ps', ['-o', 'pid=', '--ppid', master], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).sort();
-}
-
 test.before(async () => {
   env = await lab();
   for (const h of env.hosts) servers[h.name] = `${h.address}:${env.appPort}`;
   await resetHosts(env);
-  dir = mkdtempSync(join(tmpdir(), 'fraisier-nginx-'));
-  mkdirSync(join(dir, 'tmp'));
-  port = await freePort();
-  writeFileSync(upstreamFile(), renderUpstream('app', servers));
-  writeFileSync(
-    conf(),
-    `worker_processes 2;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log notice;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/tmp/body;
-  proxy_temp_path ${dir}/tmp/proxy;
-  fastcgi_temp_path ${dir}/tmp/fastcgi;
-  uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
-  include ${upstreamFile()};
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://app;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_connect_timeout 2s;
-    }
-  }
-}
-`,
-  );
-  nginx = spawn('nginx', ['-p', dir, '-c', conf(), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  nginx.stderr!.on('data', (d) => (stderr += d));
-  for (let i = 0; ; i++) {
-    if (nginx.exitCode !== null) throw new Error(`nginx exited at start: ${stderr}`);
-    const r = await get();
-    if (!('error' in r)) break;
-    if (i > 100) throw new Error(`nginx did not answer on 127.0.0.1:${port}: ${stderr}`);
-    await sleep(50);
-  }
+  ngx = await startNginx('app', servers);
+  dir = ngx.dir;
 });
 
 test.after(async () => {
-  if (nginx?.pid && nginx.exitCode === null) {
-    const exited = new Promise((r) => nginx!.once('exit', r));
-    process.kill(nginx.pid, 'SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-    if (nginx.exitCode === null) process.kill(nginx.pid, 'SIGKILL');
-  }
+  await ngx?.stop();
 });
 
 test('first deploy of v1.0.0 through nginx-lb', async () => {
@@ -201,7 +71,7 @@ test('first deploy of v1.0.0 through nginx-lb', async () => {
   for (const h of await allHosts(env)) assert.is(h.serving, 'v1.0.0');
   const seen = new Set<string>();
   for (let i = 0; i < 12; i++) {
-    const g = await get();
+    const g = await get(ngx.port);
     assert.ok(!('error' in g) && g.status === 200, JSON.stringify(g));
     if (!('error' in g)) seen.add(g.body);
   }
@@ -210,7 +80,7 @@ test('first deploy of v1.0.0 through nginx-lb', async () => {
 
 test('a rolling deploy to v1.1.0 under load: zero non-2xx; afterwards every response is v1.1.0', async () => {
   const { deploy, entries } = app();
-  const load = startLoad();
+  const load = startLoad(ngx.port);
   await sleep(300);
   const r = await deploy('v1.1.0');
   await sleep(300);
@@ -223,20 +93,34 @@ test('a rolling deploy to v1.1.0 under load: zero non-2xx; afterwards every resp
   assert.equal(load.non2xx, {}, `zero non-2xx: ${summary(load)}`);
   assert.ok((load.versions['v1.0.0'] ?? 0) > 0 && (load.versions['v1.1.0'] ?? 0) > 0, 'both versions served during the rollout');
   assert.ok(!readFileSync(upstreamFile(), 'utf8').includes(' down'), 'every server back up');
-  const after: Record<string, number> = {};
-  for (let i = 0; i < 30; i++) {
-    const g = await get();
-    const key = 'error' in g ? `error ${g.error}` : `${g.status} ${g.body}`;
-    after[key] = (after[key] ?? 0) + 1;
-  }
-  assert.equal(after, { '200 v1.1.0': 30 });
+  assert.equal(await sample(ngx.port, 30), { '200 v1.1.0': 30 });
+});
+
+test('a rolling deploy whose new version fails its health check, under load: rolled back, zero non-2xx', async () => {
+  const { deploy, entries } = app();
+  const load = startLoad(ngx.port);
+  await sleep(300);
+  const started = Date.now();
+  const r = await deploy('v2.0.0-broken');
+  const ms = Date.now() - started;
+  await sleep(300);
+  await load.stop();
+  console.log(`  [nginx e2e] rolling v1.1.0 → v2.0.0-broken (fails health, rolled back) under load in ${ms} ms: ${summary(load)}`);
+  assert.is(r.status, 'rolled_back', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
+  assert.is(r.error!.code, 'E_HEALTH');
+  assert.ok(load.total > 50, `enough requests during the deploy (${load.total})`);
+  assert.equal(load.non2xx, {}, `zero non-2xx: ${summary(load)}`);
+  assert.equal(Object.keys(load.versions), ['v1.1.0'], 'only the old version answered: the broken one never got traffic');
+  assert.ok(!readFileSync(upstreamFile(), 'utf8').includes(' down'), 'every server back up after the rollback');
+  for (const h of await allHosts(env)) assert.is(h.serving, 'v1.1.0');
+  assert.equal(await sample(ngx.port, 12), { '200 v1.1.0': 12 });
 });
 
 test('an upstream nginx -t rejects fails the deploy with nginx\'s message and nginx keeps serving the old config', async () => {
   const before = readFileSync(upstreamFile(), 'utf8');
   const workersBefore = workers();
   const { deploy, entries } = app({ servers: { ...servers, h2: '127.0.0.1:0' } });
-  const load = startLoad(2);
+  const load = startLoad(ngx.port, 2);
   const r = await deploy('v1.0.0');
   await load.stop();
   console.log(`  [nginx e2e] bad upstream under load: ${summary(load)}; deploy ${r.status}: ${r.error?.message.split('\n').join(' / ')}`);
@@ -249,10 +133,26 @@ test('an upstream nginx -t rejects fails the deploy with nginx\'s message and ng
   assert.equal(load.non2xx, {}, summary(load));
   for (const h of await allHosts(env)) assert.is(h.serving, 'v1.1.0');
   for (let i = 0; i < 6; i++) {
-    const g = await get();
+    const g = await get(ngx.port);
     assert.equal(g, { status: 200, body: 'v1.1.0' });
   }
   assert.ok(entries.some((e) => /nginx -t rejected/.test(e.message)));
+});
+
+test('an unreachable LB host fails the preflight: no host changes, nginx keeps its config', async () => {
+  const sshDir = mkdtempSync(join(tmpdir(), 'fraisier-lbssh-'));
+  const cfg = join(sshDir, 'ssh_config');
+  writeFileSync(cfg, `${readFileSync(env.sshConfig, 'utf8')}\nHost deadlb\n  HostName 127.0.0.1\n  Port 1\n  User root\n`);
+  const before = readFileSync(upstreamFile(), 'utf8');
+  const workersBefore = workers();
+  const { deploy } = app({ host: 'deadlb', ssh: { configFile: cfg, knownHostsFile: env.knownHosts, connectTimeout: 3 } });
+  const r = await deploy('v1.0.0');
+  assert.is(r.status, 'failed');
+  assert.is(r.error!.code, 'E_PREFLIGHT', JSON.stringify(r.error));
+  assert.match(r.error!.message, 'cannot reach the nginx host deadlb');
+  assert.is(readFileSync(upstreamFile(), 'utf8'), before);
+  assert.equal(workers(), workersBefore, 'no reload');
+  for (const h of await allHosts(env)) assert.is(h.serving, 'v1.1.0');
 });
 
 test('nginx not running: preDeploy fails with E_PREFLIGHT and nothing changes', async () => {
