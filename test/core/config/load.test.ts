@@ -242,7 +242,7 @@ test('malformed YAML gives file, line and column', () => {
 test('unknown strategy and provider name the known ones', () => {
   const s = configError(() => parseConfig(withEnv('deployment_strategy: canary'), FILE, {}));
   assert.is(s.key, 'fraises.api.environments.production.deployment_strategy');
-  assert.match(s.message, /unknown deployment strategy "canary"; known strategies: rolling \(line 9\)$/);
+  assert.match(s.message, /unknown deployment strategy "canary"; known strategies: rolling, blue_green \(line 9\)$/);
 
   const p = configError(() => parseConfig(withEnv('provider: k8s'), FILE, {}));
   assert.is(p.key, 'fraises.api.environments.production.provider');
@@ -394,6 +394,68 @@ test('load_balancer: every instance needs a server; only nginx is known', () => 
   assert.match(a.message, 'h2');
   const b = configError(() => parseConfig(LB.replace('type: nginx', 'type: haproxy'), FILE, {}));
   assert.match(b.message, 'load_balancer.type');
+});
+
+const LB_BLOCK = (servers: string, target = '') =>
+  `load_balancer:\n  type: nginx\n  file: /etc/nginx/fraisier/api.conf\n  servers: { ${servers} }${target ? `\n  target: ${target}` : ''}`;
+
+test('deployment_strategy blue_green: the colours, the verification and the load balancer', () => {
+  const yaml = withEnv(
+    `deployment_strategy: blue_green\nblue_green_config:\n  blue: [h1]\n  green: [h2]\n  verify_command: ./e2e.sh\n  verify_timeout: 90s\n${LB_BLOCK('h1: 10.0.0.1:8000, h2: 10.0.0.2:8000')}`,
+    BASE_ENV.replace('instances: [h1]', 'instances: [h1, h2]'),
+  );
+  const env = parseConfig(yaml, FILE, {}).fraises['api']!.environments['production']!;
+  assert.equal(env.strategy, { type: 'blue_green', blue: ['h1'], green: ['h2'], verifyCommand: './e2e.sh', verifyTimeoutMs: 90_000 });
+  assert.equal(env.instances, ['h1', 'h2']);
+});
+
+test('blue_green mistakes name the key: missing colours, no load balancer, a host in no colour, colours without the strategy', () => {
+  const two = BASE_ENV.replace('instances: [h1]', 'instances: [h1, h2]');
+  const lb = LB_BLOCK('h1: 10.0.0.1:8000, h2: 10.0.0.2:8000');
+  const a = configError(() => parseConfig(withEnv(`deployment_strategy: blue_green\n${lb}`, two), FILE, {}));
+  assert.match(a.message, 'needs blue_green_config with blue: [...] and green: [...]');
+  const b = configError(() => parseConfig(withEnv('deployment_strategy: blue_green\nblue_green_config: { blue: [h1], green: [h2] }', two), FILE, {}));
+  assert.match(b.message, 'needs a load_balancer');
+  assert.is(b.key, 'fraises.api.environments.production.deployment_strategy');
+  const c = configError(() => parseConfig(withEnv(`deployment_strategy: blue_green\nblue_green_config: { blue: [h1], green: [h3] }\n${lb}`, two), FILE, {}));
+  assert.match(c.message, 'h3 is not in instances (h1, h2)');
+  const d = configError(() => parseConfig(withEnv(`deployment_strategy: blue_green\nblue_green_config: { blue: [h1], green: [h1] }\n${lb}`, two), FILE, {}));
+  assert.match(d.message, 'h1 cannot be both blue and green');
+  const e = configError(() => parseConfig(withEnv(`blue_green_config: { blue: [h1], green: [h2] }\n${lb}`, two), FILE, {}));
+  assert.match(e.message, 'set deployment_strategy: blue_green');
+  const f = configError(() => parseConfig(withEnv(`deployment_strategy: blue_green\nblue_green_config: { blue: [h1], green: [h2], verify: x }\n${lb}`, two), FILE, {}));
+  assert.is(f.key, 'fraises.api.environments.production.blue_green_config.verify');
+});
+
+/** The seed's form: production_blue and production_green, each with load_balancer.target. */
+function colourPair(blueExtra = '', greenExtra = ''): string {
+  const env = (name: string, host: string, colour: string, extra: string) =>
+    [`      ${name}:`, ...`instances: [${host}]\n${LB_BLOCK(`${host}: 10.0.0.${host.slice(1)}:8000`, colour)}${extra ? `\n${extra}` : ''}`.split('\n').map((l) => `        ${l}`)].join('\n');
+  return `fraises:\n  api:\n    git_repo: https://example.com/api.git\n    app_path: /srv/api\n    supervisor_program: api\n    environments:\n${env('production_blue', 'h1', 'blue', blueExtra)}\n${env('production_green', 'h2', 'green', greenExtra)}\n`.replace(
+    '    supervisor_program: api\n',
+    '',
+  ).replace(/(instances: \[h\d\])/g, '$1\n        supervisor_program: api');
+}
+
+test("the seed's production_blue / production_green pair becomes one blue-green environment `production`", () => {
+  const config = parseConfig(colourPair('blue_green_config: { verify_command: ./e2e.sh }'), FILE, {});
+  const envs = config.fraises['api']!.environments;
+  assert.equal(Object.keys(envs), ['production']);
+  const p = envs['production']!;
+  assert.equal(p.strategy, { type: 'blue_green', blue: ['h1'], green: ['h2'], verifyCommand: './e2e.sh' });
+  assert.equal(p.instances, ['h1', 'h2']);
+  assert.equal(p.loadBalancer!.servers, { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000' });
+  assert.is(p.loadBalancer!.target, undefined);
+});
+
+test('a colour without its mate, a misnamed colour, or colours that differ beyond their hosts: clear errors', () => {
+  const lone = colourPair().replace(/      production_green:[\s\S]*$/, '');
+  const a = configError(() => parseConfig(lone, FILE, {}));
+  assert.match(a.message, 'production_blue is the blue colour of production, but there is no production_green environment with load_balancer.target: green');
+  const b = configError(() => parseConfig(colourPair().replace('production_blue:', 'prod_a:'), FILE, {}));
+  assert.match(b.message, 'must be named <name>_blue');
+  const c = configError(() => parseConfig(colourPair('', 'keep_releases: 3'), FILE, {}));
+  assert.match(c.message, 'production_blue and production_green must differ only in instances and load_balancer.servers');
 });
 
 test.run();
