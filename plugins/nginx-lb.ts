@@ -166,24 +166,45 @@ const RESTORE = `f=$1
 if [ -e "$f.prev" ]; then cp -p "$f.prev" "$f.tmp" && mv -f "$f.tmp" "$f"; else rm -f "$f"; fi`;
 
 /**
- * HUP to the master ($1), then poll its children every 50 ms, at most $2 times: the reload is confirmed
- * when a worker that did not exist before appears; with $3 = drain, also wait until every old worker has
- * exited (finished its in-flight requests). Prints `applied`, `drained` or `timeout <left>`.
+ * HUP to the master ($1), then poll its children every 20 ms for at most $2 ms (reading /proc: no fork per poll). The reload is confirmed
+ * when a worker that did not exist before has appeared AND every old worker has stopped accepting new
+ * connections (its title turns to "worker process is shutting down", or it is gone): nginx's master
+ * sleeps 100 ms after starting the new workers before it tells the old ones to quit, and until then
+ * both accept, so a new worker alone does not mean new requests see the new config. With $3 = drain,
+ * also wait until every old worker has exited (finished its in-flight requests).
+ * Prints `applied`, `drained` or `timeout <left>`.
  */
-const RELOAD = `pid=$1; n=$2; mode=$3
-old=" $(ps -o pid= --ppid "$pid" | tr -s ' \\n' '  ') "
+const RELOAD = `pid=$1; ms=$2; mode=$3
+cf=/proc/$pid/task/$pid/children
+# Time in centiseconds from /proc/uptime into $C (a builtin read: no fork).
+cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
+cs; deadline=$((C + (ms + 9) / 10))
+# The master's children into $K, without forking when the kernel lists them in /proc (it does on Linux >= 3.5).
+kids() { K=''; if [ -r "$cf" ]; then read -r K < "$cf" || :; else K=$(ps -o pid= --ppid "$pid" | tr -s ' \\n' '  '); fi; }
+kids; old=" $K "
 kill -HUP "$pid" || { echo "cannot send HUP to the nginx master $pid" >&2; exit 1; }
-i=0; new=0; left=0
-while [ "$i" -lt "$n" ]; do
-  new=0; left=0
-  for k in $(ps -o pid= --ppid "$pid"); do
-    case "$old" in *" $k "*) left=$((left+1));; *) new=$((new+1));; esac
+new=0; left=0; accepting=0
+while :; do
+  new=0; left=0; accepting=0
+  kids
+  for k in $K; do
+    case "$old" in
+      *" $k "*)
+        left=$((left+1))
+        t=''; read -r t 2>/dev/null < "/proc/$k/cmdline" || :
+        case "$t" in
+          *"shutting down"*|"") ;;
+          *"worker process"*) accepting=$((accepting+1));;
+        esac;;
+      *) new=$((new+1));;
+    esac
   done
-  if [ "$new" -gt 0 ]; then
+  if [ "$new" -gt 0 ] && [ "$accepting" -eq 0 ]; then
     [ "$mode" = drain ] || { echo applied; exit 0; }
     [ "$left" -eq 0 ] && { echo drained; exit 0; }
   fi
-  sleep 0.05; i=$((i+1))
+  cs; [ "$C" -lt "$deadline" ] || break
+  sleep 0.02
 done
 if [ "$new" -eq 0 ]; then
   kill -0 "$pid" 2>/dev/null || { echo "the nginx master $pid exited during the reload" >&2; exit 5; }
@@ -206,8 +227,8 @@ export const nginxLbCommands = {
   install: (file: string, text: string): Command => ({ ...script(INSTALL, file, text), label: `write ${file}` }),
   test: (nginx: string, args: string[]): Command => ({ ...command(nginx, ...args, '-t', '-q'), label: 'nginx -t' }),
   restore: (file: string): Command => ({ ...script(RESTORE, file), label: `restore ${file} from ${file}.prev` }),
-  reload: (pid: number, polls: number, drain: boolean): Command => ({
-    ...script(RELOAD, String(pid), String(polls), drain ? 'drain' : 'apply'),
+  reload: (pid: number, timeoutMs: number, drain: boolean): Command => ({
+    ...script(RELOAD, String(pid), String(Math.max(1, Math.round(timeoutMs))), drain ? 'drain' : 'apply'),
     label: `reload nginx (HUP ${pid})${drain ? ' and drain' : ''}`,
   }),
 };
@@ -259,9 +280,8 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   const nginx = options.nginx ?? 'nginx';
   const nginxArgs = options.nginxArgs ?? [];
   const drainMs = toMs(options.drainTimeout ?? '5s', 'drainTimeout');
-  const drainPolls = Math.max(1, Math.ceil(drainMs / 50));
   // The reload must show new workers within this; it is only an upper bound.
-  const applyPolls = Math.max(drainPolls, 100);
+  const applyMs = Math.max(drainMs, 5000);
 
   let upstream = options.upstream ?? null;
   let weights: Record<string, number> = {};
@@ -373,7 +393,7 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       });
     }
     const started = performance.now();
-    const r = await s.exec.run(nginxLbCommands.reload(s.pid, drain ? drainPolls : applyPolls, drain));
+    const r = await s.exec.run(nginxLbCommands.reload(s.pid, drain ? drainMs : applyMs, drain));
     s.applied = text;
     s.changed = true;
     const ms = Math.round(performance.now() - started);

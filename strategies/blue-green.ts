@@ -215,6 +215,7 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
       ctx.checkAborted();
 
       // 3. One switch.
+      ctx.log.info(`Switching all traffic to ${idle}`);
       const started = performance.now();
       await traffic.switchTo(idle, targets, ctx);
       const ms = performance.now() - started;

@@ -26,10 +26,10 @@ export function freePort(): Promise<number> {
 
 export type Answer = { status: number; body: string } | { error: string };
 
-/** One GET on 127.0.0.1:port (a new connection): status and body, or the socket error. */
-export function get(port: number, path = '/'): Promise<Answer> {
+/** One GET on host:port (a new connection; 127.0.0.1 or a lab address only): status and body, or the socket error. */
+export function get(port: number, path = '/', host = '127.0.0.1'): Promise<Answer> {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 10_000 }, (res) => {
+    const req = http.get({ host, port, path, agent: false, timeout: 10_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
@@ -42,10 +42,10 @@ export function get(port: number, path = '/'): Promise<Answer> {
 }
 
 /** `n` answers, counted by `status body` (or `error CODE`). */
-export async function sample(port: number, n: number): Promise<Record<string, number>> {
+export async function sample(port: number, n: number, host = '127.0.0.1'): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const g = await get(port);
+    const g = await get(port, '/', host);
     const key = 'error' in g ? `error ${g.error}` : `${g.status} ${g.body}`;
     out[key] = (out[key] ?? 0) + 1;
   }
@@ -64,7 +64,7 @@ export interface Load {
 }
 
 /** `loops` concurrent loops of GET through nginx until stopped, at most `maxCount` requests and `maxMs`. */
-export function startLoad(port: number, loops = 4, maxCount = 20_000, maxMs = 120_000): Load {
+export function startLoad(port: number, loops = 4, maxCount = 20_000, maxMs = 120_000, host = '127.0.0.1'): Load {
   let stopped = false;
   const started = Date.now();
   const load: Load = {
@@ -87,7 +87,7 @@ export function startLoad(port: number, loops = 4, maxCount = 20_000, maxMs = 12
         return;
       }
       load.total++;
-      const r = await get(port);
+      const r = await get(port, '/', host);
       if ('error' in r) load.socketErrors[r.error] = (load.socketErrors[r.error] ?? 0) + 1;
       else if (r.status >= 200 && r.status < 300) {
         load.ok++;

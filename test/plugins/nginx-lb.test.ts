@@ -115,7 +115,7 @@ test('a 3-host rolling deploy marks each host down, switches it, then brings it 
   // every write is validated by nginx -t before the reload, and the reload signals the master from the pid file
   const lbCmds = lb.commands;
   assert.ok(lbCmds.every((c, i) => !c.includes('printf') || lbCmds[i + 1] === 'nginx -t -q'), 'nginx -t after every write');
-  assert.ok(lbCmds.some((c) => c.includes('kill -HUP') && c.endsWith(' 4242 100 drain')), 'drain polls for 5 s (100 × 50 ms)');
+  assert.ok(lbCmds.some((c) => c.includes('kill -HUP') && c.endsWith(' 4242 5000 drain')), 'drain waits at most 5 s (drainTimeout)');
   assert.ok(lbCmds[0]!.includes('/run/nginx.pid'), 'preDeploy checks the master first');
   assert.ok(lb.closed, 'connection closed after the deployment');
   // atomic write: temp file, previous kept, rename
