@@ -139,6 +139,30 @@ test('an upstream nginx -t rejects fails the deploy with nginx\'s message and ng
   assert.ok(entries.some((e) => /nginx -t rejected/.test(e.message)));
 });
 
+test('setWeights against the real nginx: weighted servers accepted and reloaded, 0 leaves a server out, all-zero changes nothing', async () => {
+  const { plugin } = app({ upstream: 'app' }); // outside a deployment, the plugin needs the upstream's name
+  const before = workers();
+  await plugin.setWeights({ h1: 0, h2: 3, h3: 1 });
+  const text = readFileSync(upstreamFile(), 'utf8');
+  assert.not.match(text, servers['h1']!, '0 % leaves h1 out (nginx rejects weight=0)');
+  assert.match(text, `server ${servers['h2']} weight=3; # h2`);
+  assert.match(text, `server ${servers['h3']}; # h3`);
+  assert.not.equal(workers(), before, 'nginx reloaded');
+  assert.equal(await sample(ngx.port, 8), { '200 v1.1.0': 8 });
+  const kept = readFileSync(upstreamFile(), 'utf8');
+  const w = workers();
+  try {
+    await plugin.setWeights({ h1: 0, h2: 0, h3: 0 });
+    assert.unreachable('all-zero weights must be refused');
+  } catch (err) {
+    assert.match((err as Error).message, 'every server of upstream app has weight 0');
+  }
+  assert.is(readFileSync(upstreamFile(), 'utf8'), kept);
+  assert.equal(workers(), w, 'no reload');
+  await plugin.setWeights({});
+  assert.match(readFileSync(upstreamFile(), 'utf8'), `server ${servers['h1']}; # h1`);
+});
+
 test('an unreachable LB host fails the preflight: no host changes, nginx keeps its config', async () => {
   const sshDir = mkdtempSync(join(tmpdir(), 'fraisier-lbssh-'));
   const cfg = join(sshDir, 'ssh_config');
