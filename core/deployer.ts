@@ -539,19 +539,11 @@ export class Deployer {
       await this.timed(t, ctx, 'activate', () => provider.activate(t, ctx.version, ctx));
       state.toVersion = ctx.version;
       state.status = 'activated';
-      if (!ctx.force && !ctx.dryRun) {
-        const failure = await this.timed(t, ctx, 'health', () => this.hooks.healthCheck.promise(t, ctx));
-        if (failure) {
-          throw new FraisierError('E_HEALTH', `health check failed on ${t.name}: ${failure.check}: ${failure.reason}`, { target: t.name, step: 'health' });
-        }
-      }
+      await this.checkHealth(t, ctx);
       state.status = 'healthy';
       await this.timed(t, ctx, 'after', () => this.hooks.afterTarget.promise(t, ctx));
     } catch (err) {
-      const e = asFraisierError(err, 'E_COMMAND', { target: t.name });
-      state.status = 'failed';
-      state.error = e.message;
-      throw e.target ? e : new FraisierError(e.code, e.message, { target: t.name, cause: e });
+      throw this.targetFailed(state, err);
     }
   }
 
@@ -559,20 +551,30 @@ export class Deployer {
     const state = ctx.states.get(t.name)!;
     ctx.checkAborted();
     try {
-      if (!ctx.force && !ctx.dryRun) {
-        const failure = await this.timed(t, ctx, 'health', () => this.hooks.healthCheck.promise(t, ctx));
-        if (failure) {
-          throw new FraisierError('E_HEALTH', `health check failed on ${t.name}: ${failure.check}: ${failure.reason}`, { target: t.name, step: 'health' });
-        }
-      }
+      await this.checkHealth(t, ctx);
       state.toVersion = state.fromVersion;
       state.status = 'healthy';
     } catch (err) {
-      const e = asFraisierError(err, 'E_COMMAND', { target: t.name });
-      state.status = 'failed';
-      state.error = e.message;
-      throw e.target ? e : new FraisierError(e.code, e.message, { target: t.name, cause: e });
+      throw this.targetFailed(state, err);
     }
+  }
+
+  /** The healthCheck hook on one target (skipped by `force` and dry runs); throws `E_HEALTH` on a failure. */
+  private async checkHealth(t: Target, ctx: DeployContext): Promise<void> {
+    if (ctx.force || ctx.dryRun) return;
+    const failure = await this.timed(t, ctx, 'health', () => this.hooks.healthCheck.promise(t, ctx));
+    if (failure) {
+      throw new FraisierError('E_HEALTH', `health check failed on ${t.name}: ${failure.check}: ${failure.reason}`, { target: t.name, step: 'health' });
+    }
+  }
+
+  /** Marks the target failed and returns the error to throw, naming the target. */
+  private targetFailed(state: TargetState, err: unknown): FraisierError {
+    const name = state.target.name;
+    const e = asFraisierError(err, 'E_COMMAND', { target: name });
+    state.status = 'failed';
+    state.error = e.message;
+    return e.target ? e : new FraisierError(e.code, e.message, { target: name, cause: e });
   }
 
   /** Puts every touched target back on its previous release, in parallel. True if all came back healthy. */
