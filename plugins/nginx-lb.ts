@@ -166,8 +166,9 @@ const RESTORE = `f=$1
 if [ -e "$f.prev" ]; then cp -p "$f.prev" "$f.tmp" && mv -f "$f.tmp" "$f"; else rm -f "$f"; fi`;
 
 /**
- * HUP to the master ($1), then poll its children every 20 ms for at most $2 ms (reading /proc: no fork per poll). The reload is confirmed
- * when a worker that did not exist before has appeared AND every old worker has stopped accepting new
+ * HUP to the master ($1), then poll its children every 20 ms for at most $2 ms (reading /proc with shell
+ * builtins: no fork per poll). The reload is confirmed when a worker that did not exist before has
+ * appeared AND every old worker has stopped accepting new
  * connections (its title turns to "worker process is shutting down", or it is gone): nginx's master
  * sleeps 100 ms after starting the new workers before it tells the old ones to quit, and until then
  * both accept, so a new worker alone does not mean new requests see the new config. With $3 = drain,
@@ -489,7 +490,7 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       return options.servers[target.name] ?? null;
     },
 
-    async livePool(ctx: DeployContext | null): Promise<{ pool: string; targets: string[] } | null> {
+    async livePool(): Promise<{ pool: string; targets: string[] } | null> {
       if (session) return live;
       let exec: Executor;
       try {
