@@ -39,15 +39,18 @@ function lbBlock(hosts: string[], extra = '', serverOverride: Record<string, str
 ${extra}`;
 }
 
-function pairYaml(): string {
-  return `ssh:
+/** The top of both fraises.yaml forms: the lab's ssh config and the app, up to `environments:`. */
+const top = () => `ssh:
   config: ${env.sshConfig}
 fraises:
   app:
     git_repo: ${env.appRepo}
     app_path: /srv/app
     environments:
-      production_blue:
+`;
+
+function pairYaml(): string {
+  return `${top()}      production_blue:
         instances: [h1]
         supervisor_program: app
 ${HEALTH}${lbBlock(['h1'], '          target: blue\n')}      production_green:
@@ -57,14 +60,7 @@ ${HEALTH}${lbBlock(['h2', 'h3'], '          target: green\n')}`;
 }
 
 function singleYaml(verify: string, serverOverride: Record<string, string> = {}): string {
-  return `ssh:
-  config: ${env.sshConfig}
-fraises:
-  app:
-    git_repo: ${env.appRepo}
-    app_path: /srv/app
-    environments:
-      production:
+  return `${top()}      production:
         instances: [h1, h2, h3]
         supervisor_program: app
         deployment_strategy: blue_green
