@@ -5,6 +5,7 @@
  * See docs/hooks.md.
  */
 import { spawn } from 'node:child_process';
+import { constants as os } from 'node:os';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig, NormalizedEnvironment, NormalizedHook } from '../core/config/load.js';
@@ -101,7 +102,7 @@ export function runHookProcess(argv: string[], options: { cwd: string; env: Node
       setTimeout(() => {
         child.stdout.destroy();
         child.stderr.destroy();
-        resolve({ code: code ?? (signal ? 128 + 9 : 1), output, timedOut, pid });
+        resolve({ code: code ?? 128 + (signal ? (os.signals[signal] ?? 0) : 0), output, timedOut, pid });
       }, 20);
     });
   });
