@@ -16,6 +16,7 @@ import { openStore, type StateStore } from '../../core/state/store.js';
 import { rolling } from '../../strategies/rolling.js';
 import { psqlMigration, readMigrations, type PsqlMigrationOptions } from '../../plugins/psql-migration.js';
 import { runMigrate } from '../../core/migrate.js';
+import { Locks } from '../../core/state/lock.js';
 import { freshDatabase, PG_PASSWORD, stopOwnPostgres } from '../support/postgres.js';
 import { recordedBareMetal } from '../support/recorded-hosts.js';
 
@@ -229,8 +230,7 @@ test('two deployers racing: the advisory lock serialises them, each file is appl
   const files: Record<string, string> = {};
   for (let i = 1; i <= 5; i++) files[`00${i}_t${i}.sql`] = `create table t${i} (id int); select pg_sleep(0.05);`;
   const dir = migrationsDir(files);
-  const a = await setup(dir, url);
-  const b = await setup(dir, url);
+  process.env['TEST_DB_URL'] = url;
   // Different environments sharing one database, so the Fraisier lock does not serialise them.
   const plugin = psqlMigration({ dir, urlEnv: 'TEST_DB_URL' });
   const entries: LogEntry[] = [];
@@ -244,8 +244,26 @@ test('two deployers racing: the advisory lock serialises them, each file is appl
   assert.ok(reports.some((r) => r.applied.length === 0), 'the second found nothing left to do');
   assert.ok(entries.some((e) => e.message.includes('waiting for the migration lock')), 'the second waited for the lock');
   assert.equal((await recorded(url)).length, 5);
-  void a;
-  void b;
+});
+
+test('fraisier migrate waits for no deployment: a held environment lock is E_LOCKED and nothing is applied', async () => {
+  const url = await freshDatabase('mig');
+  process.env['TEST_DB_URL'] = url;
+  const dir = migrationsDir({ '001_users.sql': USERS });
+  const store = await openStore({ path: ':memory:' });
+  await new Locks(store).acquire('app', 'production', { user: 'alice', host: 'laptop', pid: 1 }, 'deploying');
+  const err = await runMigrate('app', 'production', [psqlMigration({ dir, urlEnv: 'TEST_DB_URL' })], store, { phase: 'prepare' }, { sinks: [] }).catch((e: Error) => e);
+  assert.is((err as { code?: string }).code, 'E_LOCKED');
+  assert.match((err as Error).message, 'alice@laptop');
+  assert.equal(await tables(url), []);
+});
+
+test('fraisier migrate on an environment without migrations is a config error; it waits for no lock', async () => {
+  const store = await openStore({ path: ':memory:' });
+  const err = await runMigrate('app', 'production', [], store, {}, { sinks: [] }).catch((e: Error) => e);
+  assert.instance(err, Error);
+  assert.is((err as { code?: string }).code, 'E_CONFIG');
+  assert.match((err as Error).message, 'app/production has no migrations configured');
 });
 
 test('cleanup files are not applied by a deploy, only by an explicit cleanup run, after the prepare ones', async () => {
