@@ -7,4 +7,6 @@ export * from './core/index.js';
 export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
 export { blueGreen, type BlueGreenOptions, type Colour, type VerifyInfo } from './strategies/blue-green.js';
 export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, type ArtifactSource, type ServiceManager, type SshTarget } from './providers/bare-metal.js';
+export { psqlMigration, readMigrations, PSQL_MIGRATION, type PsqlMigrationOptions, type PsqlMigrationPlugin, type MigrationFile, type AppliedMigration } from './plugins/psql-migration.js';
+export { commandHook, hookArgv, runHookProcess, type CommandHookOptions, type HookOnFailure, type HookRun } from './plugins/hooks.js';
 export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';

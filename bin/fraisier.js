@@ -10,7 +10,7 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`fraisier ${pkg.version}\n`);
   process.exit(0);
 }
-const needsBuiltins = ['deploy', 'rollback', 'status', 'unlock'].includes(argv.find((a) => !a.startsWith('-')) ?? '');
+const needsBuiltins = ['deploy', 'rollback', 'migrate', 'status', 'unlock'].includes(argv.find((a) => !a.startsWith('-')) ?? '');
 let cli;
 if (needsBuiltins) {
   await import('../dist/index.js'); // registers the built-in providers, strategies and plugins

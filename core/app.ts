@@ -8,7 +8,8 @@ import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
 import { Locks, type LockInfo, type LockOwner } from './state/lock.js';
 import { openStore, statePath, type Deployment, type StateStore, type Stats } from './state/store.js';
-import type { DeployResult, Plugin, Provider, Strategy } from './types.js';
+import { runMigrate, type MigrateOptions } from './migrate.js';
+import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
 
 /** One environment of a fraise: where it runs and how it is rolled out. */
 export interface EnvironmentDefinition {
@@ -152,6 +153,15 @@ export class DeployApp<E extends string = string> {
   /** Success and rollback rates, mean and p95 duration over the last `days`. */
   stats(days = 30, runtime: RuntimeOptions = {}): Promise<Stats[]> {
     return this.withStore(runtime, (store) => store.stats({ fraise: this.name, days }));
+  }
+
+  /**
+   * Applies one phase of migrations outside a deployment (default: `cleanup`), through the environment's
+   * migration plugin, under the environment's lock. A dry run lists the pending files.
+   */
+  migrate(environment: E, options: MigrateOptions = {}, runtime: RuntimeOptions = {}): Promise<MigrateReport[]> {
+    const env = this.env(environment);
+    return this.withStore(runtime, (store) => runMigrate(this.name, environment, [...(this.definition.plugins ?? []), ...(env.plugins ?? [])], store, options, runtime));
   }
 
   /** Removes the environment's lock whoever holds it; returns what was removed. */

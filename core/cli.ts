@@ -7,7 +7,7 @@ import { formatHistory, formatLock, formatResult, formatStats, formatStatus, tab
 import { registerSecret } from './secret.js';
 import { Locks } from './state/lock.js';
 import { openStore, statePath, type StateStore } from './state/store.js';
-import type { DeployResult } from './types.js';
+import type { DeployResult, MigrateReport } from './types.js';
 import { findConfig, loadConfig, type LoadedConfig } from './config/load.js';
 
 /** Loads the SDK side (Deployer, hooks, health checks) only for commands that deploy: history starts fast. */
@@ -49,6 +49,22 @@ function finish(result: DeployResult, json: boolean): number {
   else process.stdout.write(formatResult(result) + '\n');
   if (result.error) process.stderr.write(`error[${result.error.code}] ${result.error.message}\n`);
   return result.status === 'succeeded' ? 0 : 1;
+}
+
+function printMigrate(reports: MigrateReport[], json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
+  else {
+    for (const r of reports) {
+      process.stdout.write(
+        r.applied.length > 0
+          ? `Applied ${r.applied.length} ${r.phase} migration(s): ${r.applied.join(', ')}\n`
+          : r.pending.length > 0
+            ? `Pending ${r.phase} migration(s): ${r.pending.join(', ')}\n`
+            : `No pending ${r.phase} migrations\n`,
+      );
+    }
+  }
+  return 0;
 }
 
 /** Runs `fn` with the config's state store open, and closes it. */
@@ -146,6 +162,22 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       }),
     )
     .command(
+      'migrate <fraise> <env>',
+      'apply pending migrations outside a deployment (default: the cleanup phase)',
+      (y) =>
+        y
+          .positional('fraise', { type: 'string', demandOption: true })
+          .positional('env', { type: 'string', demandOption: true })
+          .option('phase', { type: 'string', choices: ['prepare', 'cleanup'], default: 'cleanup', describe: 'which migration files: cleanup (*.cleanup.sql) or prepare' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'list the pending migrations, change nothing' }),
+      guard(async (a) => {
+        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const env = envOf(app, String(a['env']));
+        const reports = await app.migrate(env, { phase: a['phase'] as 'prepare' | 'cleanup', dryRun: Boolean(a['dryRun']) }, { sinks: sinksFor(json) });
+        return printMigrate(reports, json);
+      }),
+    )
+    .command(
       'status <fraise> <env>',
       'what is live on each target, and the lock',
       (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
@@ -228,7 +260,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         return 0;
       }),
     )
-    .demandCommand(1, 'name a command: deploy, rollback, status, status-all, history, stats, unlock')
+    .demandCommand(1, 'name a command: deploy, rollback, migrate, status, status-all, history, stats, unlock')
     .fail((msg, err) => {
       throw err ?? new FraisierError('E_USAGE', msg);
     })
@@ -243,7 +275,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
 }
 
 /**
- * The command line of a deploy script: `npx tsx deploy.ts <environment> [deploy|rollback|status|history|stats|unlock]`.
+ * The command line of a deploy script: `npx tsx deploy.ts <environment> [deploy|rollback|migrate|status|history|stats|unlock]`.
  * Returns the exit status (see {@link runFraisierCli}).
  */
 export async function runScriptCli(app: DeployApp, argv: string[]): Promise<number> {
@@ -261,7 +293,8 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
         (y) =>
           y
             .positional('environment', { type: 'string', choices: app.environments, demandOption: true })
-            .positional('command', { type: 'string', choices: ['deploy', 'rollback', 'status', 'history', 'stats', 'unlock'], default: 'deploy' })
+            .positional('command', { type: 'string', choices: ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'unlock'], default: 'deploy' })
+            .option('phase', { type: 'string', choices: ['prepare', 'cleanup'], default: 'cleanup', describe: 'migrate: which migration files' })
             .option('version', { type: 'string', describe: 'git ref or artifact version to deploy' })
             .option('to', { type: 'string', describe: 'rollback: release to go back to' })
             .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
@@ -277,6 +310,9 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
             switch (a.command) {
               case 'rollback':
                 code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force }, runtime), json);
+                break;
+              case 'migrate':
+                code = printMigrate(await app.migrate(env, { phase: a.phase as 'prepare' | 'cleanup', dryRun: a['dry-run'] }, runtime), json);
                 break;
               case 'status': {
                 const r = await app.status(env, runtime);

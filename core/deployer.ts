@@ -76,6 +76,21 @@ export interface RollbackOptions {
   reason?: string;
 }
 
+/**
+ * Thrown by a `postDeploy` tap to fail a deployment that had succeeded so far (any other error there is
+ * only a warning). With `rollback: true` every touched target is rolled back (when the rollback policy
+ * allows) and the `rollback` hook fires; with `rollback: false` the deployment is marked failed and the
+ * targets stay on the new release. `failed` fires in both cases.
+ */
+export class PostDeployError extends FraisierError {
+  /** Roll the touched targets back. */
+  readonly rollback: boolean;
+  constructor(message: string, options: { rollback: boolean; step?: string; hint?: string; cause?: unknown }) {
+    super('E_COMMAND', message, { step: options.step ?? 'postDeploy', ...(options.hint ? { hint: options.hint } : {}), ...(options.cause !== undefined ? { cause: options.cause } : {}) });
+    this.rollback = options.rollback;
+  }
+}
+
 /** What `status` reports. */
 export interface StatusReport {
   fraise: string;
@@ -144,7 +159,10 @@ export class Deployer {
     healthCheck: new AsyncSeriesBailHook<[Target, DeployContext], HealthFailure | undefined>(['target', 'context']),
     /** After a target passed its health checks (or was rolled back healthy): where traffic is restored. */
     afterTarget: new AsyncSeriesHook<[Target, DeployContext]>(['target', 'context']),
-    /** After success, lock still held: cache purges, notifications. */
+    /**
+     * After success, lock still held: cache purges, notifications. A throw is a warning, except a
+     * {@link PostDeployError}, which fails the deployment (and rolls it back if it asks to).
+     */
     postDeploy: new AsyncSeriesHook<[DeployResult]>(['result']),
     /** After a failure and the targets' rollback. Every tap runs even if one throws; errors are aggregated. */
     rollback: new AsyncSeriesHook<[DeployContext, Error]>(['context', 'error']),
@@ -438,8 +456,7 @@ export class Deployer {
       }
     }
 
-    const durationMs = Math.round(this.clock.now() - started);
-    const result: DeployResult = {
+    const buildResult = (): DeployResult => ({
       id: deploymentId,
       fraise: this.fraise,
       environment: this.environment,
@@ -447,7 +464,7 @@ export class Deployer {
       status,
       fromVersion: previousVersion,
       toVersion: version,
-      durationMs,
+      durationMs: Math.round(this.clock.now() - started),
       targets: [...states.values()].map((s) => ({
         name: s.target.name,
         status: s.status === 'pending' || s.status === 'prepared' ? 'pending' : s.status,
@@ -458,15 +475,43 @@ export class Deployer {
       })),
       error: failure ? { code: failure.code, message: failure.message, ...(failure.target ? { target: failure.target } : {}), ...(failure.step ? { step: failure.step } : {}) } : null,
       dryRun,
-    };
+    });
+    let result = buildResult();
 
     try {
       if (status === 'succeeded' && !dryRun) {
         try {
           await this.hooks.postDeploy.promise(result);
         } catch (err) {
-          this.log.warn(`postDeploy: ${asFraisierError(err).message}`);
+          if (!(err instanceof PostDeployError)) this.log.warn(`postDeploy: ${asFraisierError(err).message}`);
+          else {
+            // A postDeploy step asked to fail the deployment (a post-deployment hook's on_failure).
+            failure = err;
+            status = 'failed';
+            this.log.error(err.message);
+            const policy = this.options.rollback ?? {};
+            if (err.rollback && touched.size > 0 && (policy.enabled ?? true)) {
+              const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'));
+              status = ok ? 'rolled_back' : 'failed';
+            } else if (err.rollback) {
+              this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
+            }
+            if (err.rollback) {
+              this.rollbackErrors = [];
+              await this.hooks.rollback.promise(ctx, err);
+              for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
+              if (this.rollbackErrors.length > 0) status = 'failed';
+            }
+            try {
+              this.hooks.failed.call(err, ctx);
+            } catch (e) {
+              this.log.warn(`failed hook: ${asFraisierError(e).message}`);
+            }
+            result = buildResult();
+          }
         }
+      }
+      if (status === 'succeeded') {
         this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
       } else if (status === 'rolled_back') {
         this.log.error(`Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.fromVersion))].join(', ')}`);

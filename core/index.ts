@@ -1,7 +1,7 @@
 export { defineDeploy, type DefineDeployOptions } from './define.js';
 export { DeployApp, type DeployDefinition, type EnvironmentDefinition, type RuntimeOptions, type StateOptions } from './app.js';
-export { Deployer, validateVersion, type DeployerOptions, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
-export type { DeployContext, DeployResult, HealthCheck, HealthFailure, Plugin, Provider, ProviderSession, Strategy, StrategyRunner, Target, TargetState, TargetStatus, TrafficSwitch } from './types.js';
+export { Deployer, PostDeployError, validateVersion, type DeployerOptions, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
+export type { DeployContext, DeployResult, HealthCheck, HealthFailure, MigrateReport, MigrateRequest, MigrationPhase, Migrator, Plugin, Provider, ProviderSession, Strategy, StrategyRunner, Target, TargetState, TargetStatus, TrafficSwitch } from './types.js';
 export { http, tcp, exec, runHealthPolicy, type HealthPolicy, type HttpCheckOptions } from './health.js';
 export { FraisierError, formatError, type ErrorCode } from './errors.js';
 export { Secret, secret, redact, registerSecret, REDACTED } from './secret.js';
@@ -17,5 +17,6 @@ export { FanoutLogger, consoleSink, memorySink, type LogEntry, type LogSink, typ
 export { openStore, StateStore, type Deployment, type Stats, type StoreOptions } from './state/store.js';
 export { Locks, LockHeldError, ownerString, type LockInfo, type LockOwner } from './state/lock.js';
 export { registry, type BuildContext } from './registry.js';
+export type { MigrateOptions } from './migrate.js';
 export { runFraisierCli, runScriptCli } from './cli.js';
 export { appFromYaml, environmentFromYaml } from './config/build.js';

@@ -198,3 +198,35 @@ export interface HealthCheck {
   readonly name: string;
   probe(target: Target, ctx: DeployContext, timeoutMs: number): Promise<void>;
 }
+
+/** Which migrations a {@link Migrator} applies: `prepare` (before a deploy), or `cleanup` (only when asked, after it). */
+export type MigrationPhase = 'prepare' | 'cleanup';
+
+/** What `fraisier migrate` (and a deployment's preDeploy) asks a {@link Migrator} to do. */
+export interface MigrateRequest {
+  readonly fraise: string;
+  readonly environment: string;
+  /** Recorded with each applied migration: the release being deployed, or the live one for `fraisier migrate`. */
+  readonly version: string;
+  readonly phase: MigrationPhase;
+  /** List the pending migrations; change nothing. */
+  readonly dryRun: boolean;
+  readonly log: Logger;
+}
+
+/** What a {@link Migrator} did. */
+export interface MigrateReport {
+  readonly phase: MigrationPhase;
+  /** File names applied, in order (empty in a dry run). */
+  readonly applied: string[];
+  /** File names of this phase still pending (in a dry run: what would be applied). */
+  readonly pending: string[];
+}
+
+/**
+ * A plugin that can also apply migrations outside a deployment (`fraisier migrate <fraise> <env>`).
+ * `DeployApp.migrate` finds it among the environment's plugins by this method.
+ */
+export interface Migrator extends Plugin {
+  migrate(request: MigrateRequest): Promise<MigrateReport>;
+}

@@ -38,6 +38,17 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
     };
   }
   const plugins = [];
+  // Pre-deployment hooks run before the migrations (a backup first), in file order.
+  if (env.hooks) {
+    const hooks = registry.plugin('hooks');
+    if (!hooks) throw new FraisierError('E_CONFIG', 'no plugin for deployment hooks', { file: config.file, key: `${env.keyPath}.pre_deployment_hooks` });
+    plugins.push(hooks({ env, config }));
+  }
+  if (env.database) {
+    const db = registry.plugin(env.database.type);
+    if (!db) throw new FraisierError('E_CONFIG', `no plugin for database type ${JSON.stringify(env.database.type)}`, { file: config.file, key: `${env.keyPath}.database.type` });
+    plugins.push(db({ env, config }));
+  }
   if (env.loadBalancer) {
     const lb = registry.plugin(env.loadBalancer.type);
     if (!lb) throw new FraisierError('E_CONFIG', `no plugin for load_balancer type ${JSON.stringify(env.loadBalancer.type)}`, { file: config.file, key: `${env.keyPath}.load_balancer.type` });

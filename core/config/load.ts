@@ -86,6 +86,33 @@ export interface NormalizedEnvironment {
     /** Seed form of blue-green: the colour of a `<name>_blue` / `<name>_green` environment. */
     target?: 'blue' | 'green';
   };
+  /** `database:` (psql-migration), when present. */
+  database?: {
+    type: 'postgresql';
+    /** Default `DATABASE_URL`. */
+    urlEnv: string;
+    /** Absolute (resolved against the config's directory). */
+    migrationsDir: string;
+    table?: string;
+    lockTimeoutMs?: number;
+    connectTimeoutMs?: number;
+  };
+  /** `pre_deployment_hooks:` and `post_deployment_hooks:`, in order; absent when neither is set. */
+  hooks?: { pre: NormalizedHook[]; post: NormalizedHook[] };
+}
+
+/** One deployment hook. */
+export interface NormalizedHook {
+  name: string;
+  type: 'command' | 'script' | 'database';
+  /** Shell text; for `script`, the file's absolute path. */
+  command: string;
+  /** Default 300000. */
+  timeoutMs: number;
+  /** Default `abort` (pre) / `alert` (post). */
+  onFailure: 'abort' | 'rollback' | 'alert' | 'ignore';
+  /** Dotted key of the hook in the file, e.g. `fraises.api.environments.production.pre_deployment_hooks[0]`. */
+  keyPath: string;
 }
 
 /** One fraise with its normalized environments. */
@@ -594,6 +621,36 @@ function normalizeEnvironment(
         e.rollback_config?.rollback_timeout !== undefined ? ms(e.rollback_config.rollback_timeout, at('rollback_config', 'rollback_timeout')) : 300_000,
     },
   };
+  if (e.database !== undefined) {
+    const db = e.database;
+    out.database = {
+      type: 'postgresql',
+      urlEnv: db.url_env ?? 'DATABASE_URL',
+      migrationsDir: path.resolve(baseDir, db.migrations_dir),
+      ...(db.table !== undefined ? { table: db.table } : {}),
+      ...(db.lock_timeout !== undefined ? { lockTimeoutMs: ms(db.lock_timeout, at('database', 'lock_timeout')) } : {}),
+      ...(db.connect_timeout !== undefined ? { connectTimeoutMs: ms(db.connect_timeout, at('database', 'connect_timeout')) } : {}),
+    };
+  }
+  const hooks = (key: 'pre_deployment_hooks' | 'post_deployment_hooks'): NormalizedHook[] => {
+    const seen = new Set<string>();
+    return (e[key] ?? []).map((h, i) => {
+      if (seen.has(h.name)) throw ctx.error(at(key, i, 'name'), `hook name "${h.name}" is used twice in ${key}`);
+      seen.add(h.name);
+      const type = h.type ?? 'command';
+      return {
+        name: h.name,
+        type,
+        command: type === 'script' ? path.resolve(baseDir, h.command) : h.command,
+        timeoutMs: h.timeout !== undefined ? ms(h.timeout, at(key, i, 'timeout')) : 300_000,
+        onFailure: h.on_failure ?? (key === 'pre_deployment_hooks' ? 'abort' : 'alert'),
+        keyPath: dotted(at(key, i)),
+      };
+    });
+  };
+  const pre = hooks('pre_deployment_hooks');
+  const post = hooks('post_deployment_hooks');
+  if (pre.length > 0 || post.length > 0) out.hooks = { pre, post };
   if (e.keep_releases !== undefined) out.keepReleases = e.keep_releases;
   if (e.shared !== undefined) out.shared = [...e.shared];
   if (e.build_command !== undefined) out.build = e.build_command;

@@ -139,6 +139,48 @@ export const BlueGreenConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** How a deployment hook reacts to its own failure (a non-zero exit, a missing command, its timeout). */
+export const HOOK_ON_FAILURE = ['abort', 'rollback', 'alert', 'ignore'] as const;
+
+/** What a deployment hook runs. */
+export const HOOK_TYPES = ['command', 'script', 'database'] as const;
+
+/** `database:` — the psql-migration plugin: SQL migrations applied before the hosts change. */
+export const DatabaseSchema = Type.Object(
+  {
+    /** Only `postgresql` today. */
+    type: Type.Literal('postgresql', { expected: '"postgresql"' }),
+    /** Environment variable holding the connection URL. Default `DATABASE_URL`. */
+    url_env: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', expected: 'an environment variable name, e.g. DATABASE_URL' })),
+    /** Directory of the migration files on the deploying machine, relative to the config file. */
+    migrations_dir: NonEmptyString(),
+    /** Table recording applied migrations. Default `fraisier_migrations`. */
+    table: Type.Optional(Type.String({ pattern: '^(?:[a-z_][a-z0-9_]*\\.)?[a-z_][a-z0-9_]*$', expected: 'a lower-case table name, optionally schema.table' })),
+    /** Longest wait for another deployer's migration lock. Default 5m. */
+    lock_timeout: Type.Optional(DurationSchema),
+    /** Longest wait to connect. Default 10s. */
+    connect_timeout: Type.Optional(DurationSchema),
+  },
+  { additionalProperties: false },
+);
+
+/** One entry of `pre_deployment_hooks:` / `post_deployment_hooks:`. */
+export const HookSchema = Type.Object(
+  {
+    /** Shown in the output and the history. */
+    name: NonEmptyString(),
+    /** `command` (default): shell text; `script`: a file to run; `database`: a command that gets the database URL. */
+    type: Type.Optional(Type.Union(HOOK_TYPES.map((t) => Type.Literal(t)))),
+    /** The shell command, or the script's path for `type: script` (relative to the config file). */
+    command: NonEmptyString(),
+    /** Killed (its whole process group) after this long. Default 5m. */
+    timeout: Type.Optional(DurationSchema),
+    /** What a failure does. Default `abort` for pre hooks, `alert` for post hooks. */
+    on_failure: Type.Optional(Type.Union(HOOK_ON_FAILURE.map((t) => Type.Literal(t)))),
+  },
+  { additionalProperties: false },
+);
+
 /** One environment of a fraise (`fraises.<name>.environments.<env>`), before merging fraise-level defaults. */
 export const EnvironmentSchema = Type.Object(
   {
@@ -179,6 +221,9 @@ export const EnvironmentSchema = Type.Object(
     health_check: Type.Optional(HealthCheckSchema),
     rollback_config: Type.Optional(RollbackConfigSchema),
     load_balancer: Type.Optional(LoadBalancerSchema),
+    database: Type.Optional(DatabaseSchema),
+    pre_deployment_hooks: Type.Optional(Type.Array(HookSchema, { expected: 'a list of hooks (name, command, ...)' })),
+    post_deployment_hooks: Type.Optional(Type.Array(HookSchema, { expected: 'a list of hooks (name, command, ...)' })),
   },
   { additionalProperties: false },
 );

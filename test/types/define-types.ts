@@ -1,6 +1,6 @@
 // Type tests: every `@ts-expect-error` line must be an error, or `tsc` fails on the unused directive.
 // Checked by test/types/types.test.ts (and by `npm run typecheck`).
-import { bareMetal, defineDeploy, http, rolling, type DeployResult } from '../../index.js';
+import { bareMetal, commandHook, defineDeploy, http, psqlMigration, rolling, type DeployResult } from '../../index.js';
 
 const provider = bareMetal({ hosts: ['h1'], appPath: '/srv/app', source: { type: 'git', repo: '/r.git' }, service: { type: 'supervisor', program: 'app' } });
 
@@ -30,6 +30,14 @@ export async function checks(): Promise<DeployResult> {
   defineDeploy({ name: 'x', environments: { p: { provider, strategy: rolling(), health: { checks: ['http://x'] } } } });
   // @ts-expect-error: strategy is required
   defineDeploy({ name: 'x', environments: { p: { provider } } });
+  // @ts-expect-error: the migrations directory is required
+  psqlMigration({ urlEnv: 'DATABASE_URL' });
+  // @ts-expect-error: onFailure is one of abort, rollback, alert, ignore
+  commandHook({ name: 'x', when: 'preDeploy', command: 'true', onFailure: 'retry' });
+  // @ts-expect-error: a hook runs at preDeploy or postDeploy
+  commandHook({ name: 'x', when: 'beforeTarget', command: 'true' });
+  psqlMigration({ dir: './migrations', urlEnv: 'DATABASE_URL', lockTimeout: '1m' });
+  commandHook({ name: 'smoke', when: 'postDeploy', command: './smoke.sh', timeout: '30s', onFailure: 'rollback' });
   http({ url: 'http://localhost:8000/health', expectBody: 'ok' });
   const r = await app.deploy('production', { version: 'v1' });
   // @ts-expect-error: status is a closed union
