@@ -29,7 +29,7 @@ export function toolVersion(): string {
 /** Exit status for an error: 2 bad input, 3 lock held, 1 anything else. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof FraisierError) {
-    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND'].includes(err.code)) return 2;
+    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND', 'E_STATE'].includes(err.code)) return 2;
     if (err.code === 'E_LOCKED') return 3;
   }
   return 1;
