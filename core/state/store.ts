@@ -11,6 +11,9 @@ import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, S
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
+import { postgresUrlProblem, redactUrl, urlPassword } from './url.js';
+
+export { postgresUrlProblem, redactUrl } from './url.js';
 import { FraisierError } from '../errors.js';
 import { redact, registerSecret } from '../secret.js';
 
@@ -531,32 +534,6 @@ export function storeOptions(location: StateLocation, now?: () => number): Store
   return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}) };
 }
 
-/** `postgres://user:***@host:5432/db`: the URL with its password hidden, for messages. A malformed URL gives `(malformed URL)` plus what can be shown safely. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    // user:password@ in something that does not parse: hide everything between "://" or the start and "@"
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
-  }
-}
-
-/** Checks that `url` is a PostgreSQL URL; returns the problem, or null. */
-export function postgresUrlProblem(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'not a URL';
-  }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return `scheme "${u.protocol.replace(/:$/, '')}" is not postgres or postgresql`;
-  if (!u.hostname && !u.searchParams.get('host')) return 'no host';
-  if (u.pathname.length <= 1) return 'no database name';
-  return null;
-}
-
 /**
  * Opens the state store. With `path`: creates the SQLite file if needed (directory 0700, file 0600),
  * WAL journal, busy_timeout 5000 ms, foreign keys on. With `url`: connects to PostgreSQL (loading `pg`
@@ -601,8 +578,8 @@ async function openPostgres(url: string, now: () => number): Promise<StateStore>
       hint: 'expected postgres://user:password@host:5432/database (state.url, or FRAISIER_DATABASE_URL)',
     });
   }
-  const password = safeUrl(url)?.password;
-  if (password) registerSecret(decodeURIComponent(password));
+  const password = urlPassword(url);
+  if (password) registerSecret(password);
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, idleTimeoutMillis: 5_000 });
   // An idle client losing its server emits 'error' on the pool; the next query reports it instead.
@@ -626,12 +603,4 @@ async function openPostgres(url: string, now: () => number): Promise<StateStore>
     throw error;
   }
   return new StateStore(db, now);
-}
-
-function safeUrl(url: string): URL | undefined {
-  try {
-    return new URL(url);
-  } catch {
-    return undefined;
-  }
 }
