@@ -7,7 +7,7 @@ import { formatHistory, formatLock, formatResult, formatStats, formatStatus, for
 import { registerSecret } from './secret.js';
 import { DEFAULT_LOCK_WAIT_MS, Locks } from './state/lock.js';
 import { toMs } from './duration.js';
-import { openStore, resolveState, storeOptions, type StateStore } from './state/store.js';
+import { openStore, redactUrl, resolveState, storeOptions, type StateStore } from './state/store.js';
 import type { DeployResult } from './types.js';
 import { findConfig, loadConfig, type LoadedConfig } from './config/load.js';
 
@@ -257,7 +257,36 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         return 0;
       }),
     )
-    .demandCommand(1, 'name a command: deploy, rollback, status, status-all, history, stats, unlock')
+    .command(
+      'state <action>',
+      'state store maintenance: `state migrate --to <url>` copies the history into a new PostgreSQL database',
+      (y) =>
+        y
+          .positional('action', { type: 'string', choices: ['migrate'], demandOption: true })
+          .option('to', { type: 'string', demandOption: true, describe: 'PostgreSQL URL of an empty database to copy the current store into' }),
+      guard(async (a) => {
+        const config = load(a['config'] as string | undefined);
+        const to = String(a['to']);
+        const { copyState } = await import('./state/copy.js');
+        const target = await openStore({ url: to });
+        try {
+          return await withStore(config, async (source) => {
+            const counts = await copyState(source, target, { toPostgres: true });
+            const summary = { ...counts, to: redactUrl(to) };
+            process.stdout.write(
+              (json
+                ? JSON.stringify(summary)
+                : `Copied ${counts.deployments} deployment(s), ${counts.targets} target result(s) and ${counts.events} event(s) to ${summary.to}.\n` +
+                  'Now point every deployer at it: state.url in fraises.yaml (or FRAISIER_DATABASE_URL).') + '\n',
+            );
+            return 0;
+          });
+        } finally {
+          await target.close();
+        }
+      }),
+    )
+    .demandCommand(1, 'name a command: deploy, rollback, status, status-all, history, stats, unlock, state')
     .fail((msg, err) => {
       throw err ?? new FraisierError('E_USAGE', msg);
     })
