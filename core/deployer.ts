@@ -88,7 +88,6 @@ export interface RollbackOptions {
   waitLock?: boolean | Duration;
 }
 
-
 /** What `status` reports. */
 export interface StatusReport {
   fraise: string;
