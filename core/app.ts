@@ -7,7 +7,7 @@ import { FraisierError } from './errors.js';
 import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
 import { Locks, type LockInfo, type LockOwner } from './state/lock.js';
-import { openStore, statePath, type Deployment, type StateStore, type Stats } from './state/store.js';
+import { openStore, resolveState, statePath, storeOptions, type Deployment, type StateLocation, type StateStore, type Stats } from './state/store.js';
 import { runMigrate, type MigrateOptions } from './migrate.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
 
@@ -25,10 +25,23 @@ export interface EnvironmentDefinition {
   plugins?: Plugin[];
 }
 
-/** Where the history and locks are kept. */
+/**
+ * Where the history and locks are kept: a SQLite file (the default) or a PostgreSQL database shared
+ * by every deployer. Which one, first match wins: `url`; `path` (`$FRAISIER_STATE` overrides it);
+ * `$FRAISIER_DATABASE_URL`; `.fraisier/state.db` next to the deploy script (or `$FRAISIER_STATE`).
+ */
 export interface StateOptions {
-  /** SQLite file. Default `.fraisier/state.db` next to the deploy script (or the fraises.yaml). */
+  /**
+   * SQLite file, relative to the deploy script (or the fraises.yaml). Default `.fraisier/state.db`.
+   * `$FRAISIER_STATE` overrides it. Exclusive with `url`.
+   */
   path?: string;
+  /**
+   * PostgreSQL URL, `postgres://user:password@host:5432/database`: locks and history shared across
+   * machines. Wins over `$FRAISIER_DATABASE_URL`. The password is never printed (`***`). Default: none
+   * (`$FRAISIER_DATABASE_URL` if set, else the SQLite file).
+   */
+  url?: string;
 }
 
 /** A fraise: one deployable service and its environments. */
@@ -75,9 +88,14 @@ export class DeployApp<E extends string = string> {
     return Object.keys(this.definition.environments) as E[];
   }
 
-  /** The state file this app uses. */
+  /** The SQLite state file this app uses when its store is not PostgreSQL (see {@link stateLocation}). */
   get statePath(): string {
     return statePath(this.baseDir, this.definition.state?.path);
+  }
+
+  /** The store this app uses: a SQLite file or a PostgreSQL URL (see {@link StateOptions}). */
+  get stateLocation(): StateLocation {
+    return resolveState(this.baseDir, this.definition.state ?? {});
   }
 
   private env(environment: string): EnvironmentDefinition {
@@ -94,7 +112,7 @@ export class DeployApp<E extends string = string> {
   /** Runs `fn` with an open store (the runtime's, or the configured file). */
   async withStore<T>(runtime: RuntimeOptions, fn: (store: StateStore) => Promise<T>): Promise<T> {
     if (runtime.store) return fn(runtime.store);
-    const store = await openStore({ path: this.statePath });
+    const store = await openStore(storeOptions(this.stateLocation));
     try {
       return await fn(store);
     } finally {

@@ -3,10 +3,11 @@ import yargs, { type Argv } from 'yargs';
 import type { DeployApp } from './app.js';
 import { FraisierError, formatError } from './errors.js';
 import { consoleSink, type LogSink } from './log.js';
-import { formatHistory, formatLock, formatResult, formatStats, formatStatus, table } from './report.js';
+import { formatHistory, formatLock, formatResult, formatStats, formatStatus, formatStatusAll, summarizeLock, type StatusAllRow } from './report.js';
 import { registerSecret } from './secret.js';
-import { Locks } from './state/lock.js';
-import { openStore, statePath, type StateStore } from './state/store.js';
+import { DEFAULT_LOCK_WAIT_MS, Locks } from './state/lock.js';
+import { toMs } from './duration.js';
+import { openStore, redactUrl, resolveState, storeOptions, type StateStore } from './state/store.js';
 import type { DeployResult, MigrateReport } from './types.js';
 import { findConfig, loadConfig, type LoadedConfig } from './config/load.js';
 
@@ -29,7 +30,7 @@ export function toolVersion(): string {
 /** Exit status for an error: 2 bad input, 3 lock held, 1 anything else. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof FraisierError) {
-    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND'].includes(err.code)) return 2;
+    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND', 'E_STATE'].includes(err.code)) return 2;
     if (err.code === 'E_LOCKED') return 3;
   }
   return 1;
@@ -69,7 +70,7 @@ function printMigrate(reports: MigrateReport[], json: boolean): number {
 
 /** Runs `fn` with the config's state store open, and closes it. */
 async function withStore<T>(config: LoadedConfig, fn: (store: StateStore) => Promise<T>): Promise<T> {
-  const store = await openStore({ path: statePath(config.baseDir, config.state.path) });
+  const store = await openStore(storeOptions(resolveState(config.baseDir, config.state)));
   try {
     return await fn(store);
   } finally {
@@ -88,6 +89,26 @@ function envOf(app: DeployApp, env: string): string {
   }
   return env;
 }
+
+/**
+ * `--wait-lock[=SECONDS]`: absent → undefined (fail at once when locked); no value → 10 minutes; a
+ * number → seconds; `30s`, `2m` → that duration. In milliseconds.
+ */
+export function waitLockOption(v: unknown): number | undefined {
+  if (v === undefined || v === false) return undefined;
+  const s = String(v).trim();
+  if (s === '' || s === 'true') return DEFAULT_LOCK_WAIT_MS;
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  try {
+    return toMs(s as `${number}s`, '--wait-lock');
+  } catch {
+    throw new FraisierError('E_USAGE', `--wait-lock: expected a number of seconds (or a duration such as 30s or 2m), got ${JSON.stringify(s)}`, {
+      hint: 'e.g. --wait-lock=300; --wait-lock alone waits up to 10 minutes',
+    });
+  }
+}
+
+const WAIT_LOCK_DESCRIBE = 'if another deployment holds the lock, wait for it (up to SECONDS, default 600) instead of failing';
 
 function common<T>(y: Argv<T>) {
   return y
@@ -133,12 +154,15 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('version', { type: 'string', describe: 'git ref (tag, branch, sha) or artifact version; default: the configured branch' })
           .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
-          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' }),
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' })
+          .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE }),
       guard(async (a) => {
         const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
+        const waitLock = waitLockOption(a['waitLock']);
         const result = await app.deploy(env, {
           ...(a['version'] !== undefined ? { version: String(a['version']) } : {}),
+          ...(waitLock !== undefined ? { waitLock } : {}),
           force: Boolean(a['force']),
           dryRun: Boolean(a['dryRun']),
         }, { sinks: sinksFor(json) });
@@ -153,11 +177,17 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .positional('fraise', { type: 'string', demandOption: true })
           .positional('env', { type: 'string', demandOption: true })
           .option('to', { type: 'string', describe: 'release to go back to' })
-          .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' }),
+          .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
+          .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE }),
       guard(async (a) => {
         const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
-        const result = await app.rollback(env, { ...(a['to'] !== undefined ? { to: String(a['to']) } : {}), force: Boolean(a['force']) }, { sinks: sinksFor(json) });
+        const waitLock = waitLockOption(a['waitLock']);
+        const result = await app.rollback(
+          env,
+          { ...(a['to'] !== undefined ? { to: String(a['to']) } : {}), force: Boolean(a['force']), ...(waitLock !== undefined ? { waitLock } : {}) },
+          { sinks: sinksFor(json) },
+        );
         return finish(result, json);
       }),
     )
@@ -195,17 +225,18 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
-          const locks = new Locks(store);
-          const rows: { fraise: string; environment: string; version: string | null; lock: string | null }[] = [];
-          for (const [fraise, f] of Object.entries(config.fraises)) {
-            for (const environment of Object.keys(f.environments)) {
-              const lock = await locks.get(fraise, environment);
-              rows.push({ fraise, environment, version: await store.currentVersion(fraise, environment), lock: lock ? formatLock(lock) : null });
-            }
+          const now = store.now();
+          const locks = await new Locks(store).list();
+          const lockOf = (f: string, e: string) => locks.find((l) => l.fraise === f && l.environment === e);
+          const rows: StatusAllRow[] = [];
+          const places = Object.entries(config.fraises).flatMap(([fraise, f]) => Object.keys(f.environments).map((environment) => ({ fraise, environment })));
+          // locks of places no longer in the config are shown too: they still block whoever shares the store
+          for (const l of locks) if (!places.some((p) => p.fraise === l.fraise && p.environment === l.environment)) places.push({ fraise: l.fraise, environment: l.environment });
+          for (const { fraise, environment } of places) {
+            const lock = lockOf(fraise, environment);
+            rows.push({ fraise, environment, version: await store.currentVersion(fraise, environment), lock: lock ? summarizeLock(lock, now) : null });
           }
-          process.stdout.write(
-            (json ? JSON.stringify(rows, null, 2) : table(['FRAISE', 'ENV', 'VERSION', 'LOCK'], rows.map((r) => [r.fraise, r.environment, r.version ?? '(never deployed)', r.lock ?? '-']))) + '\n',
-          );
+          process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStatusAll(rows, now)) + '\n');
           return 0;
         });
       }),
@@ -260,7 +291,36 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         return 0;
       }),
     )
-    .demandCommand(1, 'name a command: deploy, rollback, migrate, status, status-all, history, stats, unlock')
+    .command(
+      'state <action>',
+      'state store maintenance: `state migrate --to <url>` copies the history into a new PostgreSQL database',
+      (y) =>
+        y
+          .positional('action', { type: 'string', choices: ['migrate'], demandOption: true })
+          .option('to', { type: 'string', demandOption: true, describe: 'PostgreSQL URL of an empty database to copy the current store into' }),
+      guard(async (a) => {
+        const config = load(a['config'] as string | undefined);
+        const to = String(a['to']);
+        const { copyState } = await import('./state/copy.js');
+        const target = await openStore({ url: to });
+        try {
+          return await withStore(config, async (source) => {
+            const counts = await copyState(source, target, { toPostgres: true });
+            const summary = { ...counts, to: redactUrl(to) };
+            process.stdout.write(
+              (json
+                ? JSON.stringify(summary)
+                : `Copied ${counts.deployments} deployment(s), ${counts.targets} target result(s) and ${counts.events} event(s) to ${summary.to}.\n` +
+                  'Now point every deployer at it: state.url in fraises.yaml (or FRAISIER_DATABASE_URL).') + '\n',
+            );
+            return 0;
+          });
+        } finally {
+          await target.close();
+        }
+      }),
+    )
+    .demandCommand(1, 'name a command: deploy, rollback, migrate, status, status-all, history, stats, unlock, state')
     .fail((msg, err) => {
       throw err ?? new FraisierError('E_USAGE', msg);
     })
@@ -299,6 +359,7 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
             .option('to', { type: 'string', describe: 'rollback: release to go back to' })
             .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
             .option('dry-run', { type: 'boolean', default: false })
+            .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE })
             .option('limit', { type: 'number', default: 20 })
             .option('days', { type: 'number', default: 30 })
             .option('json', { type: 'boolean', default: false }),
@@ -307,9 +368,11 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
           const env = String(a.environment);
           const runtime = { sinks: sinksFor(json) };
           try {
+            const waitLock = waitLockOption(a['wait-lock']);
+            const wait = waitLock !== undefined ? { waitLock } : {};
             switch (a.command) {
               case 'rollback':
-                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force }, runtime), json);
+                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force, ...wait }, runtime), json);
                 break;
               case 'migrate':
                 code = printMigrate(await app.migrate(env, { phase: a.phase as 'prepare' | 'cleanup', dryRun: a['dry-run'] }, runtime), json);
@@ -335,7 +398,7 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
                 break;
               }
               default:
-                code = finish(await app.deploy(env, { ...(a.version ? { version: a.version } : {}), force: a.force, dryRun: a['dry-run'] }, runtime), json);
+                code = finish(await app.deploy(env, { ...(a.version ? { version: a.version } : {}), force: a.force, dryRun: a['dry-run'], ...wait }, runtime), json);
             }
           } catch (err) {
             printError(err, json);

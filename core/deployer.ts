@@ -6,7 +6,7 @@ import { FraisierError, asFraisierError } from './errors.js';
 import type { Executor } from './exec/executor.js';
 import { runHealthPolicy, type HealthPolicy } from './health.js';
 import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
-import { LockHeldError, Locks, ownerString, startRenewal, type LockInfo, type LockOwner } from './state/lock.js';
+import { DEFAULT_LOCK_WAIT_MS, LockHeldError, Locks, ownerString, startRenewal, type LockInfo, type LockOwner } from './state/lock.js';
 import type { StateStore, TargetStatus as StoredTargetStatus } from './state/store.js';
 import type {
   DeployContext,
@@ -50,6 +50,8 @@ export interface DeployerOptions {
   owner?: LockOwner;
   /** Lock time-to-live; renewed every third of it while the deployment runs. Default 60 s. */
   lockTtlMs?: number;
+  /** Pause between attempts while waiting for the lock (`waitLock`). Default 1000 ms. */
+  lockPollMs?: number;
   /** Install a SIGINT handler during a deployment: Ctrl-C stops after the current step and rolls back. Default true. */
   handleSignals?: boolean;
 }
@@ -62,8 +64,15 @@ export interface DeployOptions {
   force?: boolean;
   /** Print the plan; change nothing. */
   dryRun?: boolean;
-  /** Stored with the lock, shown to whoever finds it taken. */
+  /** Stored with the lock, shown to whoever finds it taken. Default `deploy by <user>`. */
   reason?: string;
+  /**
+   * When another live deployment holds the lock: `false` (default) fails at once (`E_LOCKED`, exit 3);
+   * a duration waits up to that long, polling every second and printing whom it waits for, then fails
+   * with `E_LOCKED` naming the holder; `true` waits up to 10 minutes. A lock whose holder died expires
+   * (60 s) and is taken over, so a wait never outlasts a crashed deployer by more than that.
+   */
+  waitLock?: boolean | Duration;
 }
 
 /** Options of {@link Deployer.rollback}. */
@@ -72,8 +81,12 @@ export interface RollbackOptions {
   to?: string;
   /** Skip health checks (emergency path). */
   force?: boolean;
+  /** Print the plan; change nothing. */
   dryRun?: boolean;
+  /** Stored with the lock, shown to whoever finds it taken. Default `rollback by <user>`. */
   reason?: string;
+  /** Queue behind a live holder of the lock: see {@link DeployOptions.waitLock}. */
+  waitLock?: boolean | Duration;
 }
 
 /**
@@ -325,11 +338,25 @@ export class Deployer {
     let handle: Awaited<ReturnType<Locks['acquire']>> | null = null;
     if (!dryRun) {
       try {
-        handle = await locks.acquire(this.fraise, this.environment, owner, options.reason ?? `${kind} by ${owner.user}`);
+        const waitMs = options.waitLock === true ? DEFAULT_LOCK_WAIT_MS : options.waitLock ? toMs(options.waitLock, 'waitLock') : 0;
+        const wait = waitMs > 0
+          ? {
+              timeoutMs: waitMs,
+              pollMs: this.options.lockPollMs ?? 1000,
+              onWait: (h: LockInfo) =>
+                this.log.info(
+                  `Waiting for the lock of ${this.fraise}/${this.environment}: held by ${ownerString(h.owner)}${h.reason ? ` (${h.reason})` : ''}` +
+                    ` since ${new Date(h.acquiredAt).toISOString()}, expires ${new Date(h.expiresAt).toISOString()} unless renewed; giving up in ${Math.round(waitMs / 1000)} s`,
+                ),
+            }
+          : undefined;
+        handle = await locks.acquire(this.fraise, this.environment, owner, options.reason ?? `${kind} by ${owner.user}`, wait);
       } catch (err) {
         if (err instanceof LockHeldError) {
           throw new FraisierError('E_LOCKED', err.message, {
-            hint: `wait for it to finish, or if its owner is gone: fraisier unlock ${this.fraise} ${this.environment}`,
+            hint: err.waitedMs > 0
+              ? `it is still running; if its owner is gone: fraisier unlock ${this.fraise} ${this.environment}`
+              : `wait for it (--wait-lock), or if its owner is gone: fraisier unlock ${this.fraise} ${this.environment}`,
           });
         }
         throw err;

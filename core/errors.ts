@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'E_HEALTH' // a health check failed
   | 'E_ROLLBACK' // a rollback could not complete
   | 'E_ABORTED' // interrupted (Ctrl-C)
-  | 'E_NOT_FOUND'; // a release, fraise or environment does not exist
+  | 'E_NOT_FOUND' // a release, fraise or environment does not exist
+  | 'E_STATE'; // the state store cannot be opened (bad or unreachable database URL)
 
 export interface ErrorDetails {
   step?: string;

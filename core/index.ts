@@ -14,7 +14,7 @@ export { KnownHosts } from './exec/known-hosts.js';
 export { FakeClock, systemClock, type Clock } from './clock.js';
 export { toMs, type Duration } from './duration.js';
 export { FanoutLogger, consoleSink, memorySink, type LogEntry, type LogSink, type Logger } from './log.js';
-export { openStore, StateStore, type Deployment, type Stats, type StoreOptions } from './state/store.js';
+export { openStore, redactUrl, resolveState, StateStore, type Deployment, type StateLocation, type Stats, type StoreOptions } from './state/store.js';
 export { Locks, LockHeldError, ownerString, type LockInfo, type LockOwner } from './state/lock.js';
 export { registry, type BuildContext } from './registry.js';
 export type { MigrateOptions } from './migrate.js';

@@ -43,6 +43,57 @@ export function formatLock(l: LockInfo): string {
   return `locked by ${ownerString(l.owner)} since ${iso(l.acquiredAt)} (expires ${iso(l.expiresAt)})${l.reason ? `: ${l.reason}` : ''}`;
 }
 
+/** `1h02m`, `3m05s`, `42s`: a short human duration. */
+export function ago(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** A lock as `status-all` shows it: owner, reason, age, and when it expires (or that it has). */
+export interface LockSummary {
+  /** `user@host:pid` */
+  owner: string;
+  reason: string | null;
+  acquiredAt: number;
+  expiresAt: number;
+  /** now − acquiredAt, ms */
+  ageMs: number;
+  /** True once expiresAt has passed: its deployer stopped renewing it (crashed); the next deployment takes it over. */
+  expired: boolean;
+}
+
+/** The {@link LockSummary} of a lock at time `now`. */
+export function summarizeLock(l: LockInfo, now: number): LockSummary {
+  return { owner: ownerString(l.owner), reason: l.reason, acquiredAt: l.acquiredAt, expiresAt: l.expiresAt, ageMs: Math.max(0, now - l.acquiredAt), expired: l.expiresAt <= now };
+}
+
+/** One row of `fraisier status-all`. */
+export interface StatusAllRow {
+  fraise: string;
+  environment: string;
+  /** Live version according to the history, or null. */
+  version: string | null;
+  lock: LockSummary | null;
+}
+
+/** `fraisier status-all` as a table: version, then the lock's owner, reason, age and expiry. */
+export function formatStatusAll(rows: StatusAllRow[], now: number): string {
+  return table(
+    ['FRAISE', 'ENV', 'VERSION', 'LOCKED BY', 'REASON', 'AGE', 'EXPIRES'],
+    rows.map((r) => [
+      r.fraise,
+      r.environment,
+      r.version ?? '(never deployed)',
+      r.lock?.owner ?? '-',
+      r.lock ? r.lock.reason ?? '' : '',
+      r.lock ? ago(r.lock.ageMs) : '',
+      r.lock ? (r.lock.expired ? `expired ${ago(now - r.lock.expiresAt)} ago` : `in ${ago(r.lock.expiresAt - now)}`) : '',
+    ]),
+  );
+}
+
 /** `fraisier status` for one fraise and environment. */
 export function formatStatus(s: StatusReport): string {
   const out = [`${s.fraise} / ${s.environment}: ${s.version ?? '(never deployed)'}`, s.lock ? `  ${formatLock(s.lock)}` : '  not locked'];

@@ -61,8 +61,8 @@ let skipped = 0;
 const failedFiles: string[] = [];
 const needsLab = files.some((f) => f.includes('/e2e/'));
 let labStarted = false;
-// One private PostgreSQL server for every test file that uses test/support/postgres.ts (stopped by pid at the end).
-const needsPg = !process.env['FRAISIER_TEST_PG_URL'] && files.some((f) => readFileSync(f, 'utf8').includes('support/postgres'));
+// One private PostgreSQL server for every test file that uses test/support/postgres.ts or backends.ts (stopped by pid at the end).
+const needsPg = !process.env['FRAISIER_TEST_PG_URL'] && files.some((f) => /support\/(postgres|backends)/.test(readFileSync(f, 'utf8')));
 let pgServer: { url: string; stop(): Promise<void> } | undefined;
 try {
   if (needsPg) {

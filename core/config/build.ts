@@ -82,6 +82,6 @@ export function appFromYaml(config: LoadedConfig, fraise: string): DeployApp {
       return built;
     } });
   }
-  return new DeployApp({ name: fraise, environments, ...(config.state.path ? { state: { path: config.state.path } } : {}) }, config.baseDir);
+  return new DeployApp({ name: fraise, environments, ...(config.state.path || config.state.url ? { state: { ...config.state } } : {}) }, config.baseDir);
 }
 

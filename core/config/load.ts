@@ -14,6 +14,7 @@ import { FraisierError } from '../errors.js';
 import { toMs } from '../duration.js';
 import { FraisesFileSchema, KNOWN_PROVIDERS, KNOWN_STRATEGIES, NAME_PATTERN, PLANNED_PROVIDERS } from './schema.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
+import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';
 
 /** A config file after loading: the validated text and its normalized form. */
 export interface LoadedConfig {
@@ -25,8 +26,8 @@ export interface LoadedConfig {
   raw: FraisesFile;
   /** Normalized fraises by name. */
   fraises: Record<string, NormalizedFraise>;
-  /** `state.path`, resolved against {@link LoadedConfig.baseDir} when set. */
-  state: { path?: string };
+  /** `state.path`, resolved against {@link LoadedConfig.baseDir} when set; `state.url` as written. */
+  state: { path?: string; url?: string };
   /** `ssh:` settings as written (`connectTimeout` in seconds; `~` is not expanded here). */
   ssh: { configFile?: string; knownHostsFile?: string; strictHostKeyChecking?: boolean; connectTimeout?: number };
   /**
@@ -224,10 +225,33 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     baseDir,
     raw,
     fraises,
-    state: raw.state?.path !== undefined ? { path: path.resolve(baseDir, raw.state.path) } : {},
+    state: stateOf(ctx, raw, baseDir, secrets),
     ssh,
     secrets,
   };
+}
+
+/** `state:`: a SQLite path or a PostgreSQL URL (checked, and its password added to the secrets). */
+function stateOf(ctx: Context, raw: FraisesFile, baseDir: string, secrets: string[]): LoadedConfig['state'] {
+  const s = raw.state;
+  if (s === undefined) return {};
+  if (s.path !== undefined && s.url !== undefined) {
+    throw ctx.error(['state', 'url'], 'state.path and state.url are exclusive: give a SQLite file or a PostgreSQL URL', {
+      hint: 'remove one of the two',
+    });
+  }
+  if (s.url !== undefined) {
+    const problem = postgresUrlProblem(s.url);
+    if (problem !== null) {
+      throw ctx.error(['state', 'url'], `expected a PostgreSQL URL such as postgres://user:password@host:5432/database, got ${JSON.stringify(redactUrl(s.url))} (${problem})`, {
+        hint: 'e.g. postgres://deploy:${PGPASSWORD}@db.internal:5432/fraisier; percent-encode special characters in the password (/ is %2F, @ is %40)',
+      });
+    }
+    const password = urlPassword(s.url);
+    if (password) secrets.push(password);
+    return { url: s.url };
+  }
+  return s.path !== undefined ? { path: path.resolve(baseDir, s.path) } : {};
 }
 
 // ---------------------------------------------------------------------------------------------------

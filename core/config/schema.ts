@@ -252,8 +252,13 @@ export const FraiseSchema = Type.Object(
 /** `state:` — where the deployment history and locks live. */
 export const StateSchema = Type.Object(
   {
-    /** SQLite file, relative to the config file. */
+    /** SQLite file, relative to the config file. Exclusive with `url`. */
     path: Type.Optional(NonEmptyString()),
+    /**
+     * PostgreSQL database shared by every deployer: `postgres://user:${PGPASSWORD}@host:5432/db`.
+     * Wins over `$FRAISIER_DATABASE_URL`. Exclusive with `path`.
+     */
+    url: Type.Optional(NonEmptyString('a PostgreSQL URL such as postgres://user:password@host:5432/database')),
   },
   { additionalProperties: false },
 );

@@ -49,16 +49,37 @@ function describe(info: LockInfo): string {
   );
 }
 
-/** Thrown by {@link Locks.acquire} when someone else holds an unexpired lock. */
+/** Thrown by {@link Locks.acquire} when someone else holds an unexpired lock (after waiting, if asked to wait). */
 export class LockHeldError extends Error {
   /** The current holder. */
   readonly holder: LockInfo;
-  /** @param holder the current holder, named in the message. */
-  constructor(holder: LockInfo) {
-    super(describe(holder));
+  /** How long we waited for it, in ms (0 when not asked to wait). */
+  readonly waitedMs: number;
+  /**
+   * @param holder the current holder, named in the message.
+   * @param waitedMs how long we waited before giving up.
+   */
+  constructor(holder: LockInfo, waitedMs = 0) {
+    super((waitedMs > 0 ? `gave up after waiting ${(waitedMs / 1000).toFixed(1)} s for the lock: ` : '') + describe(holder));
     this.name = 'LockHeldError';
     this.holder = holder;
+    this.waitedMs = waitedMs;
   }
+}
+
+/** How long `waitLock: true` (and `--wait-lock` without a value) waits: 10 minutes. */
+export const DEFAULT_LOCK_WAIT_MS = 600_000;
+
+/** How {@link Locks.acquire} queues behind a live holder instead of failing at once. */
+export interface LockWait {
+  /** Longest wait, in ms; then {@link LockHeldError} names the holder. */
+  timeoutMs: number;
+  /** Pause between attempts, in ms. Default 1000. */
+  pollMs?: number;
+  /** Called before the first pause and whenever the holder changes: print who we wait for. */
+  onWait?: (holder: LockInfo) => void;
+  /** Stops waiting early (rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 /** Thrown by {@link LockHandle.renew} when the lock is no longer ours (released, taken over, or force-released). */
@@ -127,8 +148,44 @@ export class Locks {
    * takes it over if the holder's lock has expired (expiresAt <= now; the handle's `tookOverFrom` then
    * names that holder); otherwise throws {@link LockHeldError} naming the holder.
    * The lock is re-entrant for nobody: the same owner acquiring twice gets LockHeldError too.
+   *
+   * With `wait`, a live holder does not fail the call at once: it polls every `wait.pollMs` until the
+   * lock is released or expires (then taken over), or `wait.timeoutMs` has passed (LockHeldError).
    */
-  async acquire(fraise: string, environment: string, owner: LockOwner, reason?: string): Promise<LockHandle> {
+  async acquire(fraise: string, environment: string, owner: LockOwner, reason?: string, wait?: LockWait): Promise<LockHandle> {
+    if (wait === undefined) return this.#tryAcquire(fraise, environment, owner, reason);
+    const started = performance.now();
+    let shown: string | null = null;
+    for (;;) {
+      try {
+        return await this.#tryAcquire(fraise, environment, owner, reason);
+      } catch (error) {
+        if (!(error instanceof LockHeldError)) throw error;
+        const waited = performance.now() - started;
+        if (waited >= wait.timeoutMs) throw new LockHeldError(error.holder, Math.max(1, Math.round(waited)));
+        const who = `${ownerString(error.holder.owner)} ${error.holder.acquiredAt}`;
+        if (who !== shown) {
+          shown = who;
+          wait.onWait?.(error.holder);
+        }
+        const pause = Math.min(wait.pollMs ?? 1000, Math.max(1, wait.timeoutMs - waited));
+        await new Promise<void>((resolve, reject) => {
+          if (wait.signal?.aborted) return reject(wait.signal.reason);
+          const onAbort = () => {
+            clearTimeout(timer);
+            reject(wait.signal?.reason);
+          };
+          const timer = setTimeout(() => {
+            wait.signal?.removeEventListener('abort', onAbort);
+            resolve();
+          }, pause);
+          wait.signal?.addEventListener('abort', onAbort, { once: true });
+        });
+      }
+    }
+  }
+
+  async #tryAcquire(fraise: string, environment: string, owner: LockOwner, reason?: string): Promise<LockHandle> {
     const db = this.#store.db;
     // A free lock can be taken by someone else between our failed upsert and the read of the holder,
     // and a held one released in that gap: retry a few times in that (rare) case.

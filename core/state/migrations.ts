@@ -132,13 +132,39 @@ export class InCodeMigrationProvider implements MigrationProvider {
  */
 export async function migrateToLatest(db: Kysely<any>, flavor: SqlFlavor): Promise<NonNullable<MigrationResultSet['results']>> {
   // Fast path for every open after the first: one query instead of the Migrator's lock dance.
+  if (await isUpToDate(db, flavor)) return [];
+  if (flavor === 'postgres') {
+    // Several processes may open a brand-new database at once. kysely's own lock is taken only after it
+    // has created its tables (a concurrent `create table if not exists` can still fail on PostgreSQL), so
+    // the whole migration runs under a session advisory lock held on one connection; the others wait,
+    // then find the schema up to date.
+    return db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${sql.lit(PG_MIGRATION_LOCK_KEY)})`.execute(conn);
+      try {
+        if (await isUpToDate(conn, flavor)) return [];
+        return await runMigrator(conn, flavor);
+      } finally {
+        await sql`select pg_advisory_unlock(${sql.lit(PG_MIGRATION_LOCK_KEY)})`.execute(conn);
+      }
+    });
+  }
+  return runMigrator(db, flavor);
+}
+
+/** The advisory lock key Fraisier takes on PostgreSQL while migrating (advisory locks are per database). */
+export const PG_MIGRATION_LOCK_KEY = 0x66726169; // "frai"
+
+async function isUpToDate(db: Kysely<any>, flavor: SqlFlavor): Promise<boolean> {
   const wanted = Object.keys(migrations(flavor)).sort();
   try {
     const applied = await appliedMigrations(db);
-    if (applied.length === wanted.length && applied.every((name, i) => name === wanted[i])) return [];
+    return applied.length === wanted.length && applied.every((name, i) => name === wanted[i]);
   } catch {
-    // no migration table yet: migrate below
+    return false; // no migration table yet
   }
+}
+
+async function runMigrator(db: Kysely<any>, flavor: SqlFlavor): Promise<NonNullable<MigrationResultSet['results']>> {
   const migrator = new Migrator({
     db,
     provider: new InCodeMigrationProvider(flavor),

@@ -1,24 +1,36 @@
 /**
- * The state store: deployments, per-target results, events (and, through `lock.ts`, locks), kept in
- * SQLite through kysely. `openStore()` opens the file with safe permissions, turns on WAL and a busy
- * timeout so several deployer processes can share it, and migrates the schema.
+ * The state store: deployments, per-target results, events (and, through `lock.ts`, locks), kept through
+ * kysely in a SQLite file (the default) or a PostgreSQL database (`url`). `openStore()` opens the file
+ * with safe permissions, WAL and a busy timeout so several deployer processes can share it, or connects
+ * to PostgreSQL (the `pg` driver is imported only then), and migrates the schema.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, Kysely, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
+import { postgresUrlProblem, redactUrl, urlPassword } from './url.js';
 
-/** How to open the state store. */
+export { postgresUrlProblem, redactUrl } from './url.js';
+import { FraisierError } from '../errors.js';
+import { redact, registerSecret } from '../secret.js';
+
+/** How to open the state store: a SQLite `path` or a PostgreSQL `url` (exactly one). */
 export interface StoreOptions {
   /**
    * SQLite file path. Its directory is created with mode 0700 if missing; the file is created with
    * mode 0600, and narrowed to 0600 if it existed with wider permissions. `':memory:'` gives a
    * private in-memory database (tests).
    */
-  path: string;
+  path?: string;
+  /**
+   * PostgreSQL connection URL, `postgres://user:password@host:5432/database` (libpq URL parameters such
+   * as `sslmode` are honoured). The database must exist; the tables are created in it. Errors and logs
+   * show the URL with its password replaced by `***`.
+   */
+  url?: string;
   /** Clock, in epoch milliseconds; injectable for tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -491,10 +503,9 @@ export class StateStore {
   }
 }
 
-/**
- * Opens (creating if needed) the SQLite state store at `options.path`: directory 0700 and file 0600,
- * WAL journal, busy_timeout 5000 ms, foreign keys on, schema migrated to the latest version.
- */
+/** Where a state store lives: a SQLite file or a PostgreSQL database. */
+export type StateLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
 /**
  * Where the state file is: `$FRAISIER_STATE`, else the configured path (relative to `baseDir`), else
  * `.fraisier/state.db` in `baseDir` (the directory of the deploy script or fraises.yaml).
@@ -504,7 +515,38 @@ export function statePath(baseDir: string, configured?: string): string {
   return p ? path.resolve(baseDir, p) : path.join(baseDir, '.fraisier', 'state.db');
 }
 
+/**
+ * Which store to open, first match wins:
+ * 1. `configured.url` (`state.url` in fraises.yaml, `state: { url }` in deploy.ts): PostgreSQL;
+ * 2. `configured.path` (`state.path`): that SQLite file (`$FRAISIER_STATE` still overrides the path);
+ * 3. `$FRAISIER_DATABASE_URL`: PostgreSQL;
+ * 4. the SQLite file of {@link statePath} (`$FRAISIER_STATE`, else `.fraisier/state.db` in `baseDir`).
+ */
+export function resolveState(baseDir: string, configured: { path?: string; url?: string } = {}, env: NodeJS.ProcessEnv = process.env): StateLocation {
+  if (configured.url) return { kind: 'postgres', url: configured.url };
+  const fromEnv = env['FRAISIER_DATABASE_URL'];
+  if (!configured.path && fromEnv) return { kind: 'postgres', url: fromEnv };
+  return { kind: 'sqlite', path: statePath(baseDir, configured.path) };
+}
+
+/** A location as {@link openStore} options. */
+export function storeOptions(location: StateLocation, now?: () => number): StoreOptions {
+  return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}) };
+}
+
+/**
+ * Opens the state store. With `path`: creates the SQLite file if needed (directory 0700, file 0600),
+ * WAL journal, busy_timeout 5000 ms, foreign keys on. With `url`: connects to PostgreSQL (loading `pg`
+ * only then); an unreachable server or a refused login is a `FraisierError('E_STATE')` whose message
+ * shows the URL with the password replaced by `***`. Either way the schema is migrated to the latest
+ * version (on PostgreSQL under an advisory lock, so processes opening a new database at once are safe).
+ */
 export async function openStore(options: StoreOptions): Promise<StateStore> {
+  if (options.url !== undefined) {
+    if (options.path !== undefined) throw new FraisierError('E_STATE', 'give the state store a path or a url, not both');
+    return openPostgres(options.url, options.now ?? Date.now);
+  }
+  if (options.path === undefined) throw new FraisierError('E_STATE', 'the state store needs a path or a url');
   if (options.path !== ':memory:') prepareFile(options.path);
   const sqlite = new BetterSqlite3(options.path);
   try {
@@ -523,4 +565,42 @@ export async function openStore(options: StoreOptions): Promise<StateStore> {
     throw error;
   }
   return new StateStore(db, options.now ?? Date.now);
+}
+
+/** How long connecting to PostgreSQL may take before the store gives up. */
+const PG_CONNECT_TIMEOUT_MS = 10_000;
+
+async function openPostgres(url: string, now: () => number): Promise<StateStore> {
+  const shown = redactUrl(url);
+  const problem = postgresUrlProblem(url);
+  if (problem !== null) {
+    throw new FraisierError('E_STATE', `invalid state database URL ${shown}: ${problem}`, {
+      hint: 'expected postgres://user:password@host:5432/database (state.url, or FRAISIER_DATABASE_URL)',
+    });
+  }
+  const password = urlPassword(url);
+  if (password) registerSecret(password);
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, idleTimeoutMillis: 5_000 });
+  // An idle client losing its server emits 'error' on the pool; the next query reports it instead.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end().catch(() => {});
+    const reason = redact(((error as Error)?.message || String(error)).split(url).join(shown));
+    throw new FraisierError('E_STATE', `cannot connect to the state database ${shown}: ${reason}`, {
+      hint: 'check state.url (or FRAISIER_DATABASE_URL), that the server runs and accepts this user and password, and that the database exists',
+      cause: error,
+    });
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrateToLatest(db, 'postgres');
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new StateStore(db, now);
 }

@@ -150,7 +150,8 @@ test('a deploy while another holds the lock fails fast naming the holder, and ch
   assert.match(r.stderr, 'alice@laptop:4242');
   for (const h of await allHosts(env)) assert.is(h.current, 'v1.1.0');
   const all = await fraisier(ws, 'status-all');
-  assert.match(all.stdout, 'locked by alice@laptop:4242');
+  // owner, reason, age and expiry of the lock
+  assert.match(all.stdout, /app\s+production\s+v1\.1\.0\s+alice@laptop:4242\s+hotfix in progress\s+\d+s\s+in \d+s/);
   const u = await fraisier(ws, 'unlock', 'app', 'production');
   assert.is(u.code, 0, u.out);
   assert.match(u.stdout, 'Removed lock');

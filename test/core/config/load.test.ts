@@ -334,6 +334,46 @@ shared: ["\${API_KEY}", "\${DEPLOY_TOKEN}"]`),
   assert.is(c.fraises.api!.environments.production!.build, 'deploy --token tok-123 --user bob --pw fallback-pw');
 });
 
+const MINIMAL = `fraises:\n  api:\n    environments:\n      production:\n        instances: [h1]\n        app_path: /srv/api\n        git_repo: https://example.com/api.git\n        systemd_service: api.service\n`;
+
+test('state.url: a PostgreSQL URL is kept as written and its password becomes a secret', () => {
+  const c = parseConfig(`state:\n  url: postgres://deploy:\${PGPASSWORD}@db.internal:5432/fraisier\n${MINIMAL}`, FILE, { PGPASSWORD: 'pa55-w0rd' });
+  assert.equal(c.state, { url: 'postgres://deploy:pa55-w0rd@db.internal:5432/fraisier' });
+  assert.ok(c.secrets.includes('pa55-w0rd'), 'the password is redacted from every log line');
+  const percent = parseConfig(`state: { url: "postgresql://deploy:s%3Acret@db/fraisier?sslmode=require" }\n${MINIMAL}`, FILE, {});
+  assert.ok(percent.secrets.includes('s:cret'));
+});
+
+test('state.url: a malformed URL names file, key and expected form, and never shows the password', () => {
+  const cases: [string, RegExp][] = [
+    ['mysql://root:hunter2@db/x', /the scheme is "mysql"/],
+    ['postgres://deploy:hunter2@db.internal:5432', /no database name/],
+    ['deploy:hunter2@db.internal/fraisier', /not a URL|the scheme/],
+    ['postgres://deploy:hunter2@db.internal:notaport/x', /not a URL/],
+    ['postgres://deploy:hun/ter@2@db.internal/x', /not a URL/], // an unencoded "/" in the password
+  ];
+  for (const [url, problem] of cases) {
+    const e = configError(() => parseConfig(`state:\n  url: "${url}"\n${MINIMAL}`, FILE, {}));
+    assert.match(e.message, 'conf/fraises.yaml: state.url: expected a PostgreSQL URL such as postgres://user:password@host:5432/database, got');
+    assert.match(e.message, problem);
+    assert.match(e.message, '(line 2)');
+    assert.is(e.key, 'state.url');
+    assert.not.match(e.message, /hunter2|hun\/ter|ter@2/, `password hidden in: ${e.message}`);
+    assert.match(e.message, '***');
+  }
+});
+
+test('state.url of the wrong type, and path with url, are errors naming the key', () => {
+  const num = configError(() => parseConfig(`state:\n  url: 5432\n${MINIMAL}`, FILE, {}));
+  assert.is(num.message, 'conf/fraises.yaml: state.url: expected a PostgreSQL URL such as postgres://user:password@host:5432/database, got 5432 (line 2)');
+  const list = configError(() => parseConfig(`state:\n  url: [a, b]\n${MINIMAL}`, FILE, {}));
+  assert.match(list.message, 'state.url: expected a PostgreSQL URL such as postgres://user:password@host:5432/database, got a list');
+  const both = configError(() => parseConfig(`state:\n  path: x.db\n  url: postgres://u@db/x\n${MINIMAL}`, FILE, {}));
+  assert.match(both.message, 'conf/fraises.yaml: state.url: state.path and state.url are exclusive');
+  const typo = configError(() => parseConfig(`state:\n  uri: postgres://u@db/x\n${MINIMAL}`, FILE, {}));
+  assert.match(typo.message, 'state.uri: unknown key "uri"; expected one of: path, url');
+});
+
 test('findConfig: explicit, then FRAISIER_CONFIG, then ./fraises.yaml', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraisier-config-'));
   try {

@@ -10,6 +10,7 @@ import { openStore } from '../../../core/state/store.js';
 import type { StateStore } from '../../../core/state/store.js';
 import { LockHeldError, LockLostError, Locks, ownerString, startRenewal } from '../../../core/state/lock.js';
 import type { LockInfo, LockOwner } from '../../../core/state/lock.js';
+import { each, postgresBackend, type Backend } from '../../support/backends.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
@@ -27,9 +28,9 @@ const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
 const alice: LockOwner = { user: 'alice', host: 'box', pid: 1234 };
 const bob: LockOwner = { user: 'bob', host: 'laptop', pid: 42 };
 
-async function setup(ttlMs = 1000): Promise<{ store: StateStore; locks: Locks; clock: { t: number } }> {
+async function setup(b: Backend, ttlMs = 1000): Promise<{ store: StateStore; locks: Locks; clock: { t: number } }> {
   const clock = { t: T0 };
-  const store = await openStore({ path: ':memory:', now: () => clock.t });
+  const store = await b.open({ now: () => clock.t });
   return { store, locks: new Locks(store, { ttlMs }), clock };
 }
 
@@ -57,8 +58,8 @@ test('ownerString', () => {
   assert.is(ownerString(alice), 'alice@box:1234');
 });
 
-test('acquire, then a second acquire throws LockHeldError naming the holder', async () => {
-  const { store, locks } = await setup();
+each('acquire, then a second acquire throws LockHeldError naming the holder', async (backend) => {
+  const { store, locks } = await setup(backend);
   const h = await locks.acquire('api', 'production', alice, 'deploy v2');
   const expected: LockInfo = { fraise: 'api', environment: 'production', owner: alice, reason: 'deploy v2', acquiredAt: T0, expiresAt: T0 + 1000 };
   assert.equal(h.info, expected);
@@ -84,8 +85,8 @@ test('acquire, then a second acquire throws LockHeldError naming the holder', as
   await store.close();
 });
 
-test('a lock is held until expiresAt, then taken over with tookOverFrom set', async () => {
-  const { store, locks, clock } = await setup();
+each('a lock is held until expiresAt, then taken over with tookOverFrom set', async (backend) => {
+  const { store, locks, clock } = await setup(backend);
   const a = await locks.acquire('api', 'production', alice, 'deploy v2');
   clock.t = T0 + 999;
   await rejects(locks.acquire('api', 'production', bob), LockHeldError);
@@ -118,8 +119,8 @@ test('a lock is held until expiresAt, then taken over with tookOverFrom set', as
   await store.close();
 });
 
-test('the same owner taking over its own expired lock still invalidates the old handle', async () => {
-  const { store, locks, clock } = await setup();
+each('the same owner taking over its own expired lock still invalidates the old handle', async (backend) => {
+  const { store, locks, clock } = await setup(backend);
   const first = await locks.acquire('api', 'production', alice);
   clock.t += 5000;
   const second = await locks.acquire('api', 'production', alice);
@@ -131,8 +132,8 @@ test('the same owner taking over its own expired lock still invalidates the old 
   await store.close();
 });
 
-test('forceRelease removes whoever holds it', async () => {
-  const { store, locks } = await setup();
+each('forceRelease removes whoever holds it', async (backend) => {
+  const { store, locks } = await setup(backend);
   const a = await locks.acquire('api', 'production', alice, 'stuck');
   const removed = await locks.forceRelease('api', 'production');
   assert.equal(removed?.owner, alice);
@@ -145,8 +146,8 @@ test('forceRelease removes whoever holds it', async () => {
   await store.close();
 });
 
-test('startRenewal keeps pushing the expiry and reports a lost lock', async () => {
-  const { store, locks, clock } = await setup(1000);
+each('startRenewal keeps pushing the expiry and reports a lost lock', async (backend) => {
+  const { store, locks, clock } = await setup(backend, 1000);
   const h = await locks.acquire('api', 'production', alice);
   const renewal = startRenewal(h, 10);
   clock.t = T0 + 700;
@@ -160,8 +161,8 @@ test('startRenewal keeps pushing the expiry and reports a lost lock', async () =
   await store.close();
 });
 
-test('reapInterrupted marks the crashed holder\'s running deployment failed, not the new one', async () => {
-  const { store, locks, clock } = await setup(1000);
+each('reapInterrupted marks the crashed holder\'s running deployment failed, not the new one', async (backend) => {
+  const { store, locks, clock } = await setup(backend, 1000);
   const base = { environment: 'production', kind: 'deploy' as const, strategy: 'rolling', fromVersion: 'v1', user: 'alice', host: 'box' };
   await locks.acquire('api', 'production', alice);
   const crashed = await store.recordDeployment({ ...base, fraise: 'api', toVersion: 'v2' });
@@ -191,16 +192,19 @@ interface RaceResult {
   pid: number;
   won?: boolean;
   holderPid?: number;
+  /** the pid of the expired holder the winner took over from, or null */
+  tookOverPid?: number | null;
   error?: string;
 }
 
 /**
- * Starts `n` helper processes; `round(environment)` makes them all try to take api/<environment> at the
- * same moment (a start time 300 ms ahead, after every process said it is ready) and returns their results.
+ * Starts `n` helper processes on a store (a SQLite file or a PostgreSQL URL); `round(environment, k)`
+ * makes the first `k` of them (default all) try to take api/<environment> at the same moment (a start
+ * time 300 ms ahead, after every process said it is ready) and returns their results.
  */
-async function racers(file: string, n: number, when: 'open-first' | 'open-after-go') {
+async function racers(location: string, n: number, when: 'open-first' | 'open-after-go') {
   const children = Array.from({ length: n }, () =>
-    spawn(process.execPath, ['--import', 'tsx', path.join(here, 'lock-race-child.ts'), file, 'api', when], {
+    spawn(process.execPath, ['--import', 'tsx', path.join(here, 'lock-race-child.ts'), location, 'api', when], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
@@ -229,10 +233,10 @@ async function racers(file: string, n: number, when: 'open-first' | 'open-after-
   const ready = await Promise.all(readers.map((next) => next()));
   assert.ok(ready.every((l) => l === 'ready'), `all ready: ${ready.join(' | ')}`);
   return {
-    async round(environment: string): Promise<RaceResult[]> {
+    async round(environment: string, k = n): Promise<RaceResult[]> {
       const startAt = Date.now() + 300;
-      for (const c of children) c.stdin.write(`${environment} ${startAt}\n`);
-      return (await Promise.all(readers.map((next) => next()))).map((l) => JSON.parse(l) as RaceResult);
+      for (const c of children.slice(0, k)) c.stdin.write(`${environment} ${startAt}\n`);
+      return (await Promise.all(readers.slice(0, k).map((next) => next()))).map((l) => JSON.parse(l) as RaceResult);
     },
     async close(): Promise<void> {
       for (const c of children) c.stdin.end();
@@ -245,29 +249,39 @@ async function racers(file: string, n: number, when: 'open-first' | 'open-after-
   };
 }
 
-test('8 processes race for the same lock on one SQLite file: exactly one wins, 5 times', async () => {
-  const file = path.join(tmp(), 'state.db');
-  const store = await openStore({ path: file }); // created and migrated up front
+each('20 rounds of 2 to 8 processes racing for one lock, free or expired: exactly one winner each time', async (backend) => {
+  const location = await backend.fresh();
+  const store = await openStore(backend.options(location)); // created and migrated up front
   const locks = new Locks(store);
-  const race = await racers(file, 8, 'open-first');
+  // a store whose clock runs two minutes late: the locks it takes are already expired, as a crashed deployer leaves them
+  const past = await openStore(backend.options(location, () => Date.now() - 120_000));
+  const dead: LockOwner = { user: 'ghost', host: 'gone', pid: 999_999 };
+  const race = await racers(location, 8, 'open-first');
   try {
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 20; round++) {
+      const k = 2 + (round % 7); // 2..8 processes
       const env = `race-${round}`;
-      const results = await race.round(env);
-      assert.equal(results.filter((r) => r.error !== undefined), [], 'no process failed');
+      const expired = round % 2 === 1;
+      if (expired) await new Locks(past, { ttlMs: 1000 }).acquire('api', env, dead, 'crashed');
+      const results = await race.round(env, k);
+      const what = `round ${round} (${k} processes, ${expired ? 'expired lock' : 'free lock'})`;
+      assert.is(results.length, k);
+      assert.equal(results.filter((r) => r.error !== undefined), [], `${what}: no process failed`);
       const winners = results.filter((r) => r.won);
-      assert.is(winners.length, 1, `round ${round}: exactly one winner`);
+      assert.is(winners.length, 1, `${what}: exactly one winner`);
       const holder = await locks.get('api', env);
-      assert.is(holder?.owner.pid, winners[0]!.pid, 'the stored holder is the winner');
-      for (const r of results.filter((x) => !x.won)) assert.is(r.holderPid, winners[0]!.pid, 'losers were told who holds it');
+      assert.is(holder?.owner.pid, winners[0]!.pid, `${what}: the stored holder is the winner`);
+      assert.is(winners[0]!.tookOverPid, expired ? dead.pid : null, `${what}: the winner names whom it took over from`);
+      for (const r of results.filter((x) => !x.won)) assert.is(r.holderPid, winners[0]!.pid, `${what}: losers were told who holds it`);
     }
   } finally {
     await race.close();
   }
+  await past.close();
   await store.close();
 });
 
-test('8 processes create, migrate and lock a brand-new file at the same moment: all open, one wins', async () => {
+test('[sqlite] 8 processes create, migrate and lock a brand-new file at the same moment: all open, one wins', async () => {
   const file = path.join(tmp(), 'fresh', 'state.db');
   const race = await racers(file, 8, 'open-after-go');
   let results: RaceResult[];
@@ -282,6 +296,22 @@ test('8 processes create, migrate and lock a brand-new file at the same moment: 
   assert.equal(await appliedMigrations(store.db), ['0001_initial']);
   assert.is(fs.statSync(file).mode & 0o777, 0o600);
   assert.is(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+  await store.close();
+});
+
+test('[postgres] 8 processes migrate and lock a brand-new database at the same moment: all open, one wins', async () => {
+  const url = await postgresBackend.fresh();
+  const race = await racers(url, 8, 'open-after-go');
+  let results: RaceResult[];
+  try {
+    results = await race.round('production');
+  } finally {
+    await race.close();
+  }
+  assert.equal(results.filter((r) => r.error !== undefined), [], 'no process failed');
+  assert.is(results.filter((r) => r.won).length, 1);
+  const store = await openStore({ url });
+  assert.equal(await appliedMigrations(store.db), ['0001_initial']);
   await store.close();
 });
 

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { openStore } from '../../../core/state/store.js';
 import type { NewDeployment, StateStore } from '../../../core/state/store.js';
 import { appliedMigrations, migrateToLatest } from '../../../core/state/migrations.js';
+import { each } from '../../support/backends.js';
 
 const DAY = 86_400_000;
 const tmpDirs: string[] = [];
@@ -42,7 +43,7 @@ test.after(() => {
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-test('creates the directory 0700 and the file 0600, WAL included', async () => {
+test('[sqlite] creates the directory 0700 and the file 0600, WAL included', async () => {
   const root = tmp();
   const file = path.join(root, 'nested', 'state', 'fraisier.db');
   const store = await openStore({ path: file });
@@ -59,7 +60,7 @@ test('creates the directory 0700 and the file 0600, WAL included', async () => {
   await store.close();
 });
 
-test('narrows an existing world-readable file to 0600 and leaves an existing directory alone', async () => {
+test('[sqlite] narrows an existing world-readable file to 0600 and leaves an existing directory alone', async () => {
   const root = tmp();
   fs.chmodSync(root, 0o755);
   const file = path.join(root, 'state.db');
@@ -71,37 +72,34 @@ test('narrows an existing world-readable file to 0600 and leaves an existing dir
   await store.close();
 });
 
-test('migrations are idempotent on reopen and data survives', async () => {
-  const file = path.join(tmp(), 'state.db');
-  const s1 = await openStore({ path: file });
+each('migrations are idempotent on reopen and data survives', async (b) => {
+  const location = await b.fresh();
+  const s1 = await openStore(b.options(location));
   assert.equal(await appliedMigrations(s1.db), ['0001_initial']);
   const id = await s1.recordDeployment(dep({ toVersion: 'v7' }));
   await s1.close();
 
-  const s2 = await openStore({ path: file });
+  const s2 = await openStore(b.options(location));
   assert.equal(await appliedMigrations(s2.db), ['0001_initial']);
-  assert.equal(await migrateToLatest(s2.db, 'sqlite'), [], 'nothing left to run');
+  assert.equal(await migrateToLatest(s2.db, b.name), [], 'nothing left to run');
   assert.is((await s2.deployment(id))?.toVersion, 'v7');
   const tables = await s2.db.introspection.getTables();
   assert.equal(tables.map((t) => t.name).sort(), ['deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'targets']);
   await s2.close();
 });
 
-test('indexes exist', async () => {
-  const store = await openStore({ path: ':memory:' });
-  const rows = await sql<{ name: string }>`
-    select name from sqlite_master
-    where type = 'index' and name not like 'sqlite_%' and tbl_name not like 'fraisier_migration%' order by name`.execute(store.db);
+each('indexes exist', async (b) => {
+  const store = await b.open();
   assert.equal(
-    rows.rows.map((r) => r.name),
+    await b.indexes(store),
     ['deployments_fraise_environment_id', 'deployments_started_at', 'events_deployment_id', 'targets_deployment_id_target'],
   );
   await store.close();
 });
 
-test('recordDeployment / finishDeployment: running, then status, finishedAt and duration from the clock', async () => {
+each('recordDeployment / finishDeployment: running, then status, finishedAt and duration from the clock', async (b) => {
   const clock = fakeClock(1_000_000);
-  const store = await openStore({ path: ':memory:', now: clock.now });
+  const store = await b.open({ now: clock.now });
   const id = await store.recordDeployment(dep({ fromVersion: 'v0', toVersion: 'v1' }));
   let d = await store.deployment(id);
   assert.is(d?.status, 'running');
@@ -127,8 +125,8 @@ test('recordDeployment / finishDeployment: running, then status, finishedAt and 
   await store.close();
 });
 
-test('history: newest first, filtered by fraise and environment, limited (default 20)', async () => {
-  const store = await openStore({ path: ':memory:' });
+each('history: newest first, filtered by fraise and environment, limited (default 20)', async (b) => {
+  const store = await b.open();
   const ids: Record<string, number[]> = {};
   for (let i = 0; i < 25; i++) {
     const fraise = i % 2 === 0 ? 'api' : 'worker';
@@ -153,9 +151,9 @@ test('history: newest first, filtered by fraise and environment, limited (defaul
   await store.close();
 });
 
-test('targets: phases round-trip as numbers, upsert by (deployment, target); events in order', async () => {
+each('targets: phases round-trip as numbers, upsert by (deployment, target); events in order', async (b) => {
   const clock = fakeClock(5000);
-  const store = await openStore({ path: ':memory:', now: clock.now });
+  const store = await b.open({ now: clock.now });
   const id = await store.recordDeployment(dep());
   const other = await store.recordDeployment(dep({ toVersion: 'v2' }));
   await store.recordTarget(id, {
@@ -204,8 +202,8 @@ test('targets: phases round-trip as numbers, upsert by (deployment, target); eve
   await store.close();
 });
 
-test('currentVersion / previousVersion follow succeeded deployments of either kind', async () => {
-  const store = await openStore({ path: ':memory:' });
+each('currentVersion / previousVersion follow succeeded deployments of either kind', async (b) => {
+  const store = await b.open();
   const run = async (toVersion: string, status: 'succeeded' | 'failed' | 'rolled_back', over: Partial<NewDeployment> = {}) => {
     const id = await store.recordDeployment(dep({ toVersion, ...over }));
     await store.finishDeployment(id, { status });
@@ -233,10 +231,10 @@ test('currentVersion / previousVersion follow succeeded deployments of either ki
   await store.close();
 });
 
-test('stats: counts, rates, mean and nearest-rank p95 on a known data set', async () => {
+each('stats: counts, rates, mean and nearest-rank p95 on a known data set', async (b) => {
   const T0 = Date.UTC(2026, 0, 1);
   const clock = fakeClock(T0);
-  const store = await openStore({ path: ':memory:', now: clock.now });
+  const store = await b.open({ now: clock.now });
   const finished = async (over: Partial<NewDeployment>, ms: number, status: 'succeeded' | 'failed' | 'rolled_back') => {
     const id = await store.recordDeployment(dep(over));
     clock.advance(ms);
@@ -281,9 +279,9 @@ test('stats: counts, rates, mean and nearest-rank p95 on a known data set', asyn
   await store.close();
 });
 
-test('stats: p95 of a single deployment is that deployment; mean null when no duration', async () => {
+each('stats: p95 of a single deployment is that deployment; mean null when no duration', async (b) => {
   const clock = fakeClock(10_000);
-  const store = await openStore({ path: ':memory:', now: clock.now });
+  const store = await b.open({ now: clock.now });
   const id = await store.recordDeployment(dep());
   clock.advance(777);
   await store.finishDeployment(id, { status: 'succeeded' });
