@@ -82,10 +82,12 @@ test('a rolling deploy to v1.1.0 under load: zero non-2xx; afterwards every resp
   const { deploy, entries } = app();
   const load = startLoad(ngx.port);
   await sleep(300);
+  const started = Date.now();
   const r = await deploy('v1.1.0');
+  const ms = Date.now() - started;
   await sleep(300);
   await load.stop();
-  console.log(`  [nginx e2e] rolling v1.0.0 → v1.1.0 under load: ${summary(load)}`);
+  console.log(`  [nginx e2e] rolling v1.0.0 → v1.1.0 under load in ${ms} ms: ${summary(load)}`);
   const drains = entries.filter((e) => /drained in|still busy/.test(e.message)).map((e) => `${e.target}: ${e.message}`);
   console.log(`  [nginx e2e] ${drains.join(' | ')}`);
   assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
