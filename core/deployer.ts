@@ -461,26 +461,8 @@ export class Deployer {
       failure = asFraisierError(err);
       status = 'failed';
       this.log.error(failure.message, failure.target ?? null);
-      const policy = this.options.rollback ?? {};
-      const isHealth = failure.code === 'E_HEALTH';
-      const shouldRollback = !dryRun && touched.size > 0 && (policy.enabled ?? true) && (!isHealth || (policy.onHealthCheckFailure ?? true));
-      if (shouldRollback) {
-        const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'));
-        status = ok ? 'rolled_back' : 'failed';
-      } else if (touched.size > 0 && !dryRun) {
-        this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
-      }
-      if (!dryRun) {
-        this.rollbackErrors = [];
-        await this.hooks.rollback.promise(ctx, failure);
-        for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
-        if (this.rollbackErrors.length > 0) status = 'failed';
-      }
-      try {
-        this.hooks.failed.call(failure, ctx);
-      } catch (e) {
-        this.log.warn(`failed hook: ${asFraisierError(e).message}`);
-      }
+      const healthPolicy = failure.code !== 'E_HEALTH' || (this.options.rollback?.onHealthCheckFailure ?? true);
+      status = await this.afterFailure(ctx, touched, failure, version, !dryRun && healthPolicy, !dryRun);
     }
 
     const buildResult = (): DeployResult => ({
@@ -514,26 +496,8 @@ export class Deployer {
           else {
             // A postDeploy step asked to fail the deployment (a post-deployment hook's on_failure).
             failure = err;
-            status = 'failed';
             this.log.error(err.message);
-            const policy = this.options.rollback ?? {};
-            if (err.rollback && touched.size > 0 && (policy.enabled ?? true)) {
-              const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'));
-              status = ok ? 'rolled_back' : 'failed';
-            } else if (err.rollback) {
-              this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
-            }
-            if (err.rollback) {
-              this.rollbackErrors = [];
-              await this.hooks.rollback.promise(ctx, err);
-              for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
-              if (this.rollbackErrors.length > 0) status = 'failed';
-            }
-            try {
-              this.hooks.failed.call(err, ctx);
-            } catch (e) {
-              this.log.warn(`failed hook: ${asFraisierError(e).message}`);
-            }
+            status = await this.afterFailure(ctx, touched, err, version, err.rollback, err.rollback);
             result = buildResult();
           }
         }
@@ -569,6 +533,41 @@ export class Deployer {
       if (handleSignals) process.off('SIGINT', onSigint);
     }
     return result;
+  }
+
+  /**
+   * After a failure: rolls the touched targets back (when `rollbackHosts` and the rollback policy allow;
+   * else, if `undo`, warns that they stay), fires the rollback hook (when `undo`), then the failed hook.
+   * Returns the deployment's status: `rolled_back` only if every target came back and no rollback tap failed.
+   */
+  private async afterFailure(
+    ctx: DeployContext,
+    touched: Set<string>,
+    failure: FraisierError,
+    version: string,
+    rollbackHosts: boolean,
+    undo: boolean,
+  ): Promise<DeployResult['status']> {
+    let status: DeployResult['status'] = 'failed';
+    const policy = this.options.rollback ?? {};
+    if (rollbackHosts && touched.size > 0 && (policy.enabled ?? true)) {
+      const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'));
+      status = ok ? 'rolled_back' : 'failed';
+    } else if (undo && touched.size > 0) {
+      this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
+    }
+    if (undo) {
+      this.rollbackErrors = [];
+      await this.hooks.rollback.promise(ctx, failure);
+      for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
+      if (this.rollbackErrors.length > 0) status = 'failed';
+    }
+    try {
+      this.hooks.failed.call(failure, ctx);
+    } catch (e) {
+      this.log.warn(`failed hook: ${asFraisierError(e).message}`);
+    }
+    return status;
   }
 
   /** For a rollback without `--to`: the release live before the current one. */
