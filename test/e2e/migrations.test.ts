@@ -8,9 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { LabEnv } from '../lab/lab.js';
-import { freshDatabase, stopOwnPostgres } from '../support/postgres.js';
+import { freshDatabase, pgQuery, publicTables, recordedMigrations, stopOwnPostgres } from '../support/postgres.js';
 import { allHosts, fraisier, lab, labYaml, repoRoot, resetHosts, run, workspace } from './helpers.js';
 
 let env: LabEnv;
@@ -18,17 +17,9 @@ let ws: string;
 let url: string;
 let migrations: string;
 
-async function query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
-const tables = async () => (await query<{ t: string }>("select table_name as t from information_schema.tables where table_schema = 'public' order by 1")).map((r) => r.t);
-const recorded = async () => (await query<{ name: string; version: string }>('select name, version from fraisier_migrations order by name')).map((r) => `${r.name}@${r.version}`);
+const query = <T = Record<string, unknown>>(sql: string) => pgQuery<T>(url, sql);
+const tables = () => publicTables(url);
+const recorded = () => recordedMigrations(url);
 const currents = async () => (await allHosts(env)).map((h) => `${h.current}/${h.serving}`);
 const file = (name: string, sql: string) => writeFileSync(join(migrations, name), sql);
 

@@ -7,7 +7,6 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { FakeClock } from '../../core/clock.js';
 import { Deployer } from '../../core/deployer.js';
 import { exec } from '../../core/health.js';
@@ -17,7 +16,7 @@ import { rolling } from '../../strategies/rolling.js';
 import { psqlMigration, readMigrations, type PsqlMigrationOptions } from '../../plugins/psql-migration.js';
 import { runMigrate } from '../../core/migrate.js';
 import { Locks } from '../../core/state/lock.js';
-import { freshDatabase, PG_PASSWORD, stopOwnPostgres } from '../support/postgres.js';
+import { freshDatabase, PG_PASSWORD, pgQuery, publicTables, recordedMigrations, stopOwnPostgres } from '../support/postgres.js';
 import { recordedBareMetal } from '../support/recorded-hosts.js';
 
 const cleanup: string[] = [];
@@ -32,19 +31,9 @@ function migrationsDir(files: Record<string, string>): string {
   return dir;
 }
 
-async function query<T = Record<string, unknown>>(url: string, sql: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
-
-const tables = async (url: string) =>
-  (await query<{ t: string }>(url, "select table_name as t from information_schema.tables where table_schema = 'public' order by 1")).map((r) => r.t);
-const recorded = async (url: string) => (await query<{ name: string; version: string }>(url, 'select name, version from fraisier_migrations order by name')).map((r) => `${r.name}@${r.version}`);
+const query = pgQuery;
+const tables = publicTables;
+const recorded = recordedMigrations;
 
 async function setup(dir: string, url: string, opts: { unhealthy?: string[]; store?: StateStore; plugin?: Partial<PsqlMigrationOptions> } = {}) {
   process.env['TEST_DB_URL'] = url;

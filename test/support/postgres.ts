@@ -138,15 +138,30 @@ let counter = 0;
 export async function freshDatabase(prefix = 't'): Promise<string> {
   const admin = await pgAdminUrl();
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await client.end();
-  }
+  await pgQuery(admin, `CREATE DATABASE "${name}"`);
   const u = new URL(admin);
   u.pathname = `/${name}`;
   return u.toString();
+}
+
+/** Runs one SQL statement on `url` with a connection of its own; its rows. */
+export async function pgQuery<T = Record<string, unknown>>(url: string, sql: string): Promise<T[]> {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+/** The tables of the `public` schema, by name. */
+export async function publicTables(url: string): Promise<string[]> {
+  return (await pgQuery<{ t: string }>(url, "select table_name as t from information_schema.tables where table_schema = 'public' order by 1")).map((r) => r.t);
+}
+
+/** The migrations the psql-migration plugin recorded, as `name@version`, by name. */
+export async function recordedMigrations(url: string): Promise<string[]> {
+  return (await pgQuery<{ name: string; version: string }>(url, 'select name, version from fraisier_migrations order by name')).map((r) => `${r.name}@${r.version}`);
 }
