@@ -9,6 +9,12 @@ import { hostExec, labUp, type LabEnv } from '../lab/lab.js';
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = join(repoRoot, 'bin', 'fraisier.js');
 
+/**
+ * A human duration as `status-all` prints it (`42s`, `1m00s`, `1h02m`). Which form appears depends on how
+ * long the CLI took to start, so tests match any of them, never one.
+ */
+export const HUMAN_DURATION = String.raw`(?:\d+h\d{2}m|\d+m\d{2}s|\d+s)`;
+
 export interface Run {
   code: number;
   stdout: string;

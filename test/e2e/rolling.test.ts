@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { openStore } from '../../core/state/store.js';
 import { Locks } from '../../core/state/lock.js';
-import { allHosts, fraisier, hostState, lab, labYaml, resetHosts, workspace } from './helpers.js';
+import { allHosts, fraisier, HUMAN_DURATION, hostState, lab, labYaml, resetHosts, workspace } from './helpers.js';
 
 let env: LabEnv;
 let ws: string;
@@ -151,7 +151,7 @@ test('a deploy while another holds the lock fails fast naming the holder, and ch
   for (const h of await allHosts(env)) assert.is(h.current, 'v1.1.0');
   const all = await fraisier(ws, 'status-all');
   // owner, reason, age and expiry of the lock
-  assert.match(all.stdout, /app\s+production\s+v1\.1\.0\s+alice@laptop:4242\s+hotfix in progress\s+\d+s\s+in \d+s/);
+  assert.match(all.stdout, new RegExp(String.raw`app\s+production\s+v1\.1\.0\s+alice@laptop:4242\s+hotfix in progress\s+${HUMAN_DURATION}\s+in ${HUMAN_DURATION}`));
   const u = await fraisier(ws, 'unlock', 'app', 'production');
   assert.is(u.code, 0, u.out);
   assert.match(u.stdout, 'Removed lock');
