@@ -9,6 +9,7 @@ export { command, all, raw, quote, render, Raw, type Arg, type Command } from '.
 export type { Executor, ExecResult, RunOptions } from './exec/executor.js';
 export { SshExecutor, resolveHost, type SshOptions, type ResolvedHost } from './exec/ssh.js';
 export { LocalExecutor } from './exec/local.js';
+export { runProcess, type ProcessOptions, type ProcessResult } from './exec/process.js';
 export { RecordingExecutor, DryRunExecutor, type Reply } from './exec/recording.js';
 export { KnownHosts } from './exec/known-hosts.js';
 export { FakeClock, systemClock, type Clock } from './clock.js';
