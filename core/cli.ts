@@ -178,6 +178,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('to', { type: 'string', describe: 'release to go back to' })
           .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' })
           .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE }),
       guard(async (a) => {
         const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
@@ -185,7 +186,12 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         const waitLock = waitLockOption(a['waitLock']);
         const result = await app.rollback(
           env,
-          { ...(a['to'] !== undefined ? { to: String(a['to']) } : {}), force: Boolean(a['force']), ...(waitLock !== undefined ? { waitLock } : {}) },
+          {
+            ...(a['to'] !== undefined ? { to: String(a['to']) } : {}),
+            force: Boolean(a['force']),
+            dryRun: Boolean(a['dryRun']),
+            ...(waitLock !== undefined ? { waitLock } : {}),
+          },
           { sinks: sinksFor(json) },
         );
         return finish(result, json);
@@ -334,6 +340,28 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
   return code;
 }
 
+/** Which options each command of a deploy script uses; any other option given is refused, never ignored. */
+const SCRIPT_OPTIONS: Record<string, readonly string[]> = {
+  deploy: ['version', 'force', 'dry-run', 'wait-lock', 'json'],
+  rollback: ['to', 'force', 'dry-run', 'wait-lock', 'json'],
+  migrate: ['phase', 'dry-run', 'json'],
+  status: ['json'],
+  history: ['limit', 'json'],
+  stats: ['days', 'json'],
+  unlock: ['json'],
+};
+
+/** The long option names written on a command line (`--dry-run`, `--to=v1`, `--no-force` → dry-run, to, force). */
+function givenOptions(argv: readonly string[]): string[] {
+  const names: string[] = [];
+  for (const a of argv) {
+    if (a === '--') break;
+    const m = /^--(?:no-)?([a-z][a-z-]*)(?:=|$)/.exec(a);
+    if (m) names.push(m[1]!);
+  }
+  return names;
+}
+
 /**
  * The command line of a deploy script: `npx tsx deploy.ts <environment> [deploy|rollback|migrate|status|history|stats|unlock]`.
  * Returns the exit status (see {@link runFraisierCli}).
@@ -368,11 +396,18 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
           const env = String(a.environment);
           const runtime = { sinks: sinksFor(json) };
           try {
+            const accepted = SCRIPT_OPTIONS[a.command] ?? [];
+            const refused = givenOptions(argv).filter((o) => o !== 'help' && !accepted.includes(o));
+            if (refused.length > 0) {
+              throw new FraisierError('E_USAGE', `${a.command} does not take ${refused.map((o) => `--${o}`).join(', ')}`, {
+                hint: `${a.command} takes ${accepted.map((o) => `--${o}`).join(', ')}`,
+              });
+            }
             const waitLock = waitLockOption(a['wait-lock']);
             const wait = waitLock !== undefined ? { waitLock } : {};
             switch (a.command) {
               case 'rollback':
-                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force, ...wait }, runtime), json);
+                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force, dryRun: a['dry-run'], ...wait }, runtime), json);
                 break;
               case 'migrate':
                 code = printMigrate(await app.migrate(env, { phase: a.phase as 'prepare' | 'cleanup', dryRun: a['dry-run'] }, runtime), json);
@@ -394,7 +429,7 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
               }
               case 'unlock': {
                 const removed = await app.unlock(env);
-                process.stdout.write(removed ? `Removed lock (${formatLock(removed)})\n` : 'not locked\n');
+                process.stdout.write((json ? JSON.stringify({ removed: removed ?? null }) : removed ? `Removed lock (${formatLock(removed)})` : 'not locked') + '\n');
                 break;
               }
               default:
