@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Locks } from '../../core/state/lock.js';
+import { openStore } from '../../core/state/store.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { allHosts, fraisier, lab, labYaml, repoRoot, resetHosts, run, workspace, type Run } from './helpers.js';
 
@@ -18,9 +20,12 @@ const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 /** What a dry run must not change: each host's `current`, its releases and the app's pid; the history; the lock. */
 async function snapshot(): Promise<unknown> {
   const hosts = await Promise.all(env.hosts.map(async (h) => (await hostExec(env, h.name, 'readlink /srv/app/current; ls -1a /srv/app/releases; supervisorctl pid app')).stdout));
-  const history = JSON.parse((await fraisier(ws, 'history', '--json')).stdout);
-  const locks = JSON.parse((await fraisier(ws, 'status-all', '--json')).stdout).map((r: { lock: unknown }) => r.lock);
-  return { hosts, history, locks };
+  const store = await openStore({ path: join(ws, '.fraisier', 'state.db') });
+  try {
+    return { hosts, history: await store.history(), locks: await new Locks(store).list() };
+  } finally {
+    await store.close();
+  }
 }
 
 test.before(async () => {
