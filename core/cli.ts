@@ -108,6 +108,19 @@ export function waitLockOption(v: unknown): number | undefined {
   }
 }
 
+/**
+ * A whole-number option such as `--limit` or `--days`: absent → `fallback`; digits → that number (at
+ * least 1); anything else (`abc`, `0`, `2.5`, `-3`) is a usage error naming the option and the value.
+ */
+export function countOption(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  const s = String(v).trim();
+  if (/^\d+$/.test(s) && Number(s) >= 1 && Number.isSafeInteger(Number(s))) return Number(s);
+  throw new FraisierError('E_USAGE', `--${name}: expected a whole number of at least 1, got ${JSON.stringify(String(v))}`, {
+    hint: `e.g. --${name} ${fallback}`,
+  });
+}
+
 const WAIT_LOCK_DESCRIBE = 'if another deployment holds the lock, wait for it (up to SECONDS, default 600) instead of failing';
 
 function common<T>(y: Argv<T>) {
@@ -254,14 +267,15 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         y
           .option('fraise', { type: 'string' })
           .option('env', { type: 'string' })
-          .option('limit', { type: 'number', default: 20 }),
+          .option('limit', { type: 'string', describe: 'rows to show, newest first', defaultDescription: '20' }),
       guard(async (a) => {
+        const limit = countOption('limit', a['limit'], 20);
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
           const rows = await store.history({
             ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}),
             ...(a['env'] ? { environment: String(a['env']) } : {}),
-            limit: Number(a['limit']),
+            limit,
         });
         process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
         return 0;
@@ -271,11 +285,11 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     .command(
       'stats',
       'success rate, rollback rate, mean and p95 duration',
-      (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'number', default: 30 }),
+      (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'string', describe: 'look back this many days', defaultDescription: '30' }),
       guard(async (a) => {
+        const days = countOption('days', a['days'], 30);
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
-          const days = Number(a['days']);
           const rows = await store.stats({ ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}), days });
           process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
           return 0;
@@ -388,8 +402,8 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
             .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
             .option('dry-run', { type: 'boolean', default: false })
             .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE })
-            .option('limit', { type: 'number', default: 20 })
-            .option('days', { type: 'number', default: 30 })
+            .option('limit', { type: 'string', describe: 'history: rows to show', defaultDescription: '20' })
+            .option('days', { type: 'string', describe: 'stats: look back this many days', defaultDescription: '30' })
             .option('json', { type: 'boolean', default: false }),
         async (a) => {
           json = Boolean(a.json);
@@ -418,13 +432,14 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
                 break;
               }
               case 'history': {
-                const rows = await app.history({ environment: env, limit: a.limit });
+                const rows = await app.history({ environment: env, limit: countOption('limit', a.limit, 20) });
                 process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
                 break;
               }
               case 'stats': {
-                const rows = await app.stats(a.days);
-                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, a.days)) + '\n');
+                const days = countOption('days', a.days, 30);
+                const rows = await app.stats(days);
+                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
                 break;
               }
               case 'unlock': {
