@@ -10,3 +10,4 @@ export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, ty
 export { psqlMigration, readMigrations, PSQL_MIGRATION, type PsqlMigrationOptions, type PsqlMigrationPlugin, type MigrationFile, type AppliedMigration } from './plugins/psql-migration.js';
 export { commandHook, hookArgv, runHookProcess, type CommandHookOptions, type HookOnFailure, type HookRun } from './plugins/hooks.js';
 export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';
+export { haproxyLb, haproxyLbCommands, parseServersState, parsePoolFile, HAPROXY_LB, type HaproxyLbOptions, type HaproxyLbPlugin, type ServerState } from './plugins/haproxy-lb.js';
