@@ -1,7 +1,7 @@
 /**
  * Fraisier's public API: the core (Deployer, hooks, executors, health checks, state) and the built-in
  * strategies, providers and plugins. Importing this module registers the built-ins under their
- * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`).
+ * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`, `haproxy`).
  */
 export * from './core/index.js';
 export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
