@@ -157,11 +157,15 @@ export const haproxyLbCommands = {
   removePool: (file: string): Command => ({ ...script('rm -f "$1"', file), label: `remove ${file}` }),
 };
 
-/** The recorded pool file's content, or null. */
-export function parsePoolFile(text: string): { pool: string; targets: string[] } | null {
+/**
+ * The recorded pool file's content, or null: the live pool, its targets, and (`all`) every target of the
+ * environment when it was written, so that `livePool()` outside a deployment knows which servers count.
+ */
+export function parsePoolFile(text: string): { pool: string; targets: string[]; all?: string[] } | null {
+  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((t) => typeof t === 'string');
   try {
-    const v = JSON.parse(text.trim()) as { pool?: unknown; targets?: unknown };
-    if (typeof v.pool === 'string' && Array.isArray(v.targets) && v.targets.every((t) => typeof t === 'string')) return { pool: v.pool, targets: v.targets as string[] };
+    const v = JSON.parse(text.trim()) as { pool?: unknown; targets?: unknown; all?: unknown };
+    if (typeof v.pool === 'string' && strings(v.targets)) return { pool: v.pool, targets: v.targets, ...(strings(v.all) ? { all: v.all } : {}) };
   } catch {
     /* none, or not ours */
   }
@@ -251,7 +255,7 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
       return s !== undefined && !isMaint(s);
     });
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
-    if (recorded && same(recorded.targets.filter((t) => targets.includes(t)), inService)) return recorded;
+    if (recorded && same(recorded.targets.filter((t) => targets.includes(t)), inService)) return { pool: recorded.pool, targets: recorded.targets };
     // HAProxy restarted (its config puts every server back in service) or nothing was ever switched.
     if (inService.length === targets.length) return null;
     throw new FraisierError(
@@ -322,7 +326,7 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   };
 
   async function recordPool(exec: Executor, pool: { pool: string; targets: string[] } | null): Promise<void> {
-    if (pool) await exec.run(haproxyLbCommands.writePool(poolFile(), JSON.stringify({ pool: pool.pool, targets: pool.targets })));
+    if (pool) await exec.run(haproxyLbCommands.writePool(poolFile(), JSON.stringify({ pool: pool.pool, targets: pool.targets, all: allTargets })));
     else await exec.run(haproxyLbCommands.removePool(poolFile()));
   }
 
@@ -422,8 +426,9 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         const states = await readStates(exec);
         const pf = await exec.run(haproxyLbCommands.readPool(poolFile()), { check: false });
         const recorded = parsePoolFile(pf.stdout);
-        // Outside a deployment the targets are the servers this plugin maps, or every server of the backend.
-        const names = options.servers ? Object.keys(options.servers) : states.map((s) => s.name);
+        // Outside a deployment the targets are those recorded with the pool, or every server of the backend.
+        const byServer = new Map(Object.entries(options.servers ?? {}).map(([t, sv]) => [sv, t]));
+        const names = recorded?.all ?? states.map((s) => byServer.get(s.name) ?? s.name);
         return livePoolFrom(states, recorded, names);
       } finally {
         await exec.close().catch(() => {});

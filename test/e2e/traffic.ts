@@ -145,7 +145,7 @@ end
  * Keep-alive load with wrk: `connections` persistent connections (one thread), each sending a GET every
  * `pauseMs` after its previous answer, until stopped (SIGINT makes wrk print its summary) or `maxSeconds`.
  */
-export function startKeepAliveLoad(port: number, host = '127.0.0.1', connections = 8, pauseMs = 20, maxSeconds = 180): KeepAliveLoad {
+export function startKeepAliveLoad(port: number, host = '127.0.0.1', connections = 8, pauseMs = 50, maxSeconds = 600): KeepAliveLoad {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-wrk-'));
   const script = join(dir, 'load.lua');
   writeFileSync(script, WRK_LUA);
@@ -180,14 +180,15 @@ export function startKeepAliveLoad(port: number, host = '127.0.0.1', connections
   };
 }
 
-/** Both kinds of client at once: four loops of new connections, and wrk's eight keep-alive connections. */
+/** Both kinds of client at once: four loops of new connections, and wrk's eight keep-alive connections (a request every 50 ms each). */
 export interface Traffic {
   fresh: Load;
   stop(): Promise<{ fresh: Load; keepAlive: KeepAliveResult }>;
 }
 
 export function startTraffic(port: number, host = '127.0.0.1', loops = 4): Traffic {
-  const fresh = startLoad(port, loops, 20_000, 120_000, host);
+  // Bounds generous enough for a deployment on a loaded machine (minutes), low enough to stop a runaway.
+  const fresh = startLoad(port, loops, 100_000, 600_000, host);
   const keepAlive = startKeepAliveLoad(port, host);
   return {
     fresh,

@@ -159,7 +159,7 @@ test('blue-green: the first deploy goes to blue, then one runtime call routes to
     ...PREFLIGHT,
     'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready',
     'set server app/h1 state ready; set server app/h2 state maint; set server app/h3 state maint',
-    'write {"pool":"blue","targets":["h1"]}',
+    'write {"pool":"blue","targets":["h1"],"all":["h1","h2","h3"]}',
   ]);
   const w = log.find((l) => l.command.label?.startsWith('write '))!;
   assert.is(w.command.steps[0]![4], '/run/haproxy/fraisier-app.pool', 'recorded next to the socket');
@@ -172,7 +172,7 @@ test('blue-green: with blue live, green (idle: no drain) is deployed and the swi
   const s = story(log).slice(PREFLIGHT.length);
   assert.equal(s.filter((x) => !x.startsWith('h')), [
     'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint',
-    'write {"pool":"green","targets":["h2","h3"]}',
+    'write {"pool":"green","targets":["h2","h3"],"all":["h1","h2","h3"]}',
   ]);
   assert.equal(s.filter((x) => x.startsWith('h')).sort(), ['h2:v1.1.0', 'h3:v1.1.0']);
 });
@@ -187,6 +187,9 @@ test('livePool: the recorded pool when the servers agree; null after an HAProxy 
   const green = '{"pool":"green","targets":["h2","h3"]}';
   assert.equal(await lbWith({ h1: 'maint', h2: 'ready', h3: 'drain' }, green).livePool(null), { pool: 'green', targets: ['h2', 'h3'] });
   assert.is(await lbWith({ h1: 'ready', h2: 'ready', h3: 'ready' }, green).livePool(null), null);
+  // a server of the backend outside the environment (recorded in `all`) does not count
+  const withAll = '{"pool":"green","targets":["h2","h3"],"all":["h1","h2","h3"]}';
+  assert.equal(await lbWith({ h1: 'maint', h2: 'ready', h3: 'ready', web9: 'ready' }, withAll).livePool(null), { pool: 'green', targets: ['h2', 'h3'] });
   try {
     await lbWith({ h1: 'ready', h2: 'maint', h3: 'maint' }, green).livePool(null);
     assert.unreachable();
