@@ -326,6 +326,7 @@ defaults
     timeout server 30s
     timeout http-keep-alive 30s
     retries 3
+    retry-on conn-failure empty-response
     option redispatch
 frontend web
     bind ${bind}:${port}
