@@ -1,7 +1,7 @@
 /**
  * Fraisier's public API: the core (Deployer, hooks, executors, health checks, state) and the built-in
  * strategies, providers and plugins. Importing this module registers the built-ins under their
- * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`).
+ * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`, `haproxy`).
  */
 export * from './core/index.js';
 export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
@@ -10,3 +10,4 @@ export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, ty
 export { psqlMigration, readMigrations, PSQL_MIGRATION, type PsqlMigrationOptions, type PsqlMigrationPlugin, type MigrationFile, type AppliedMigration } from './plugins/psql-migration.js';
 export { commandHook, hookArgv, type CommandHookOptions, type HookOnFailure } from './plugins/hooks.js';
 export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';
+export { haproxyLb, haproxyLbCommands, parseServersState, parsePoolFile, HAPROXY_LB, type HaproxyLbOptions, type HaproxyLbPlugin, type ServerState } from './plugins/haproxy-lb.js';

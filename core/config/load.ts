@@ -75,11 +75,22 @@ export interface NormalizedEnvironment {
   };
   /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
   rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
-  /** `load_balancer:` (nginx), when present. */
+  /** `load_balancer:` (nginx or haproxy), when present. */
   loadBalancer?: {
-    type: 'nginx';
-    file: string;
-    servers: Record<string, string>;
+    type: 'nginx' | 'haproxy';
+    /** nginx: the generated upstream file (required for nginx). */
+    file?: string;
+    /** nginx: addresses (required); haproxy: server names (optional). */
+    servers?: Record<string, string>;
+    /** nginx: `passive` or `reload`. */
+    drain?: 'passive' | 'reload';
+    maxFails?: number;
+    failTimeoutMs?: number;
+    /** haproxy: the admin socket (required for haproxy). */
+    socket?: string;
+    backend?: string;
+    socat?: string;
+    poolFile?: string;
     upstream?: string;
     host?: string;
     nginx?: string;
@@ -734,20 +745,46 @@ function normalizeEnvironment(
   if (e.shared !== undefined) out.shared = [...e.shared];
   if (e.build_command !== undefined) out.build = e.build_command;
   const lb = e.load_balancer;
-  if (lb !== undefined) {
-    if (!path.posix.isAbsolute(lb.file)) throw ctx.error(at('load_balancer', 'file'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'file'), lb.file)}`);
-    if (lb.host !== undefined) {
-      const problem = hostProblem(lb.host);
-      if (problem) throw ctx.error(at('load_balancer', 'host'), problem);
+  if (lb?.host !== undefined) {
+    const problem = hostProblem(lb.host);
+    if (problem) throw ctx.error(at('load_balancer', 'host'), problem);
+  }
+  if (lb !== undefined && lb.type === 'haproxy') {
+    for (const k of ['file', 'upstream', 'nginx', 'nginx_args', 'pid_file', 'drain', 'max_fails', 'fail_timeout'] as const) {
+      if (lb[k] !== undefined) throw ctx.error(at('load_balancer', k), `${k} is an nginx option; with type: haproxy use socket, backend, servers (server names), socat, pool_file, drain_timeout`);
     }
-    const missing = e.instances.filter((i) => !(i in lb.servers));
+    if (lb.socket === undefined) throw ctx.error(at('load_balancer'), 'type: haproxy needs socket: the absolute path of HAProxy\'s admin socket (stats socket <path> level admin)');
+    if (!path.posix.isAbsolute(lb.socket)) throw ctx.error(at('load_balancer', 'socket'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'socket'), lb.socket)}`);
+    out.loadBalancer = {
+      type: 'haproxy',
+      socket: lb.socket,
+      ...(lb.servers !== undefined ? { servers: { ...lb.servers } } : {}),
+      ...(lb.backend !== undefined ? { backend: lb.backend } : {}),
+      ...(lb.socat !== undefined ? { socat: lb.socat } : {}),
+      ...(lb.pool_file !== undefined ? { poolFile: lb.pool_file } : {}),
+      ...(lb.host !== undefined ? { host: lb.host } : {}),
+      ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, at('load_balancer', 'drain_timeout')) } : {}),
+      ...(lb.target !== undefined ? { target: lb.target } : {}),
+    };
+  } else if (lb !== undefined) {
+    for (const k of ['socket', 'backend', 'socat', 'pool_file'] as const) {
+      if (lb[k] !== undefined) throw ctx.error(at('load_balancer', k), `${k} is a haproxy option; set type: haproxy, or remove it`);
+    }
+    if (lb.file === undefined) throw ctx.error(at('load_balancer'), 'type: nginx needs file: the absolute path of the upstream file Fraisier writes (include it from your nginx config)');
+    if (lb.servers === undefined) throw ctx.error(at('load_balancer'), 'type: nginx needs servers: the host:port address of every instance');
+    const servers = lb.servers;
+    if (!path.posix.isAbsolute(lb.file)) throw ctx.error(at('load_balancer', 'file'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'file'), lb.file)}`);
+    const missing = e.instances.filter((i) => !(i in servers));
     if (missing.length > 0) {
       throw ctx.error(at('load_balancer', 'servers'), `missing the address of instance(s) ${missing.join(', ')}: every instance needs a server line`);
     }
     out.loadBalancer = {
       type: 'nginx',
       file: lb.file,
-      servers: { ...lb.servers },
+      servers: { ...servers },
+      ...(lb.drain !== undefined ? { drain: lb.drain } : {}),
+      ...(lb.max_fails !== undefined ? { maxFails: lb.max_fails } : {}),
+      ...(lb.fail_timeout !== undefined ? { failTimeoutMs: ms(lb.fail_timeout, at('load_balancer', 'fail_timeout')) } : {}),
       ...(lb.upstream !== undefined ? { upstream: lb.upstream } : {}),
       ...(lb.host !== undefined ? { host: lb.host } : {}),
       ...(lb.nginx !== undefined ? { nginx: lb.nginx } : {}),

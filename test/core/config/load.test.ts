@@ -428,12 +428,52 @@ test('load_balancer: nginx normalizes, bare drain_timeout in seconds', () => {
   });
 });
 
-test('load_balancer: every instance needs a server; only nginx is known', () => {
+test('load_balancer: every instance needs a server; only nginx and haproxy are known', () => {
   const a = configError(() => parseConfig(LB.replace(', h2: "10.0.0.2:8000"', ''), FILE, {}));
   assert.match(a.message, 'fraises.api.environments.production.load_balancer.servers');
   assert.match(a.message, 'h2');
-  const b = configError(() => parseConfig(LB.replace('type: nginx', 'type: haproxy'), FILE, {}));
+  const b = configError(() => parseConfig(LB.replace('type: nginx', 'type: traefik'), FILE, {}));
   assert.match(b.message, 'load_balancer.type');
+  assert.match(b.message, '"nginx" or "haproxy"');
+});
+
+const HAPROXY_LB = `fraises:
+  api:
+    git_repo: /r.git
+    app_path: /srv/api
+    environments:
+      production:
+        instances: [h1, h2]
+        supervisor_program: api
+        load_balancer:
+          type: haproxy
+          socket: /run/haproxy/admin.sock
+          backend: api_be
+          servers: { h2: app2 }
+          host: lb1
+          drain_timeout: 8s
+`;
+
+test('load_balancer: haproxy normalizes (socket, backend, server names, drain_timeout)', () => {
+  const env = parseConfig(HAPROXY_LB, FILE, {}).fraises['api']!.environments['production']!;
+  assert.equal(env.loadBalancer, { type: 'haproxy', socket: '/run/haproxy/admin.sock', servers: { h2: 'app2' }, backend: 'api_be', host: 'lb1', drainTimeoutMs: 8000 });
+});
+
+test('load_balancer: haproxy needs an absolute socket and refuses nginx options; nginx refuses haproxy options and passive drain normalizes', () => {
+  const a = configError(() => parseConfig(HAPROXY_LB.replace('          socket: /run/haproxy/admin.sock\n', ''), FILE, {}));
+  assert.match(a.message, 'type: haproxy needs socket');
+  const b = configError(() => parseConfig(HAPROXY_LB.replace('socket: /run/haproxy/admin.sock', 'socket: admin.sock'), FILE, {}));
+  assert.match(b.message, 'load_balancer.socket');
+  assert.match(b.message, 'expected an absolute path');
+  const c = configError(() => parseConfig(HAPROXY_LB.replace('backend: api_be', 'file: /etc/x.conf'), FILE, {}));
+  assert.match(c.message, 'load_balancer.file');
+  assert.match(c.message, 'file is an nginx option');
+  const d = configError(() => parseConfig(LB.replace('drain_timeout: 3', 'socket: /run/haproxy/admin.sock'), FILE, {}));
+  assert.match(d.message, 'socket is a haproxy option');
+  const e = configError(() => parseConfig(LB.replace('drain_timeout: 3', 'drain: sometimes'), FILE, {}));
+  assert.match(e.message, 'load_balancer.drain');
+  const env = parseConfig(LB.replace('drain_timeout: 3', 'drain: passive\n          max_fails: 2\n          fail_timeout: 4s'), FILE, {}).fraises['api']!.environments['production']!;
+  assert.equal(env.loadBalancer, { type: 'nginx', file: '/etc/nginx/conf.d/api-upstream.conf', servers: { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000' }, drain: 'passive', maxFails: 2, failTimeoutMs: 4000 });
 });
 
 const LB_BLOCK = (servers: string, target = '') =>
