@@ -3,7 +3,7 @@ import yargs, { type Argv } from 'yargs';
 import type { DeployApp } from './app.js';
 import { FraisierError, formatError } from './errors.js';
 import { consoleSink, type LogSink } from './log.js';
-import { formatHistory, formatLock, formatResult, formatStats, formatStatus, formatStatusAll, summarizeLock, type StatusAllRow } from './report.js';
+import { formatHistory, formatLock, formatResult, formatResultError, formatStats, formatStatus, formatStatusAll, summarizeLock, toJson, type StatusAllRow } from './report.js';
 import { registerSecret } from './secret.js';
 import { DEFAULT_LOCK_WAIT_MS, Locks } from './state/lock.js';
 import { toMs } from './duration.js';
@@ -37,7 +37,7 @@ export function exitCodeFor(err: unknown): number {
 }
 
 function printError(err: unknown, json: boolean): void {
-  if (json) process.stdout.write(JSON.stringify({ error: err instanceof FraisierError ? err.toJSON() : { message: String(err) } }) + '\n');
+  if (json) process.stdout.write(toJson({ error: err instanceof FraisierError ? err.toJSON() : { message: String(err) } }) + '\n');
   process.stderr.write(formatError(err) + '\n');
 }
 
@@ -46,14 +46,14 @@ function sinksFor(json: boolean): LogSink[] {
 }
 
 function finish(result: DeployResult, json: boolean): number {
-  if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (json) process.stdout.write(toJson(result, 2) + '\n');
   else process.stdout.write(formatResult(result) + '\n');
-  if (result.error) process.stderr.write(`error[${result.error.code}] ${result.error.message}\n`);
+  if (result.error) process.stderr.write(`${formatResultError(result.error)}\n`);
   return result.status === 'succeeded' ? 0 : 1;
 }
 
 function printMigrate(reports: MigrateReport[], json: boolean): number {
-  if (json) process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
+  if (json) process.stdout.write(toJson(reports, 2) + '\n');
   else {
     for (const r of reports) {
       process.stdout.write(
@@ -233,7 +233,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       guard(async (a) => {
         const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
         const report = await app.status(envOf(app, String(a['env'])), { sinks: sinksFor(json) });
-        process.stdout.write((json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
+        process.stdout.write((json ? toJson(report, 2) : formatStatus(report)) + '\n');
         return report.targets.some((t) => t.error) ? 1 : 0;
       }),
     )
@@ -255,7 +255,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
             const lock = lockOf(fraise, environment);
             rows.push({ fraise, environment, version: await store.currentVersion(fraise, environment), lock: lock ? summarizeLock(lock, now) : null });
           }
-          process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStatusAll(rows, now)) + '\n');
+          process.stdout.write((json ? toJson(rows, 2) : formatStatusAll(rows, now)) + '\n');
           return 0;
         });
       }),
@@ -277,7 +277,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
             ...(a['env'] ? { environment: String(a['env']) } : {}),
             limit,
         });
-        process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
+        process.stdout.write((json ? toJson(rows, 2) : formatHistory(rows)) + '\n');
         return 0;
         });
       }),
@@ -291,7 +291,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
           const rows = await store.stats({ ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}), days });
-          process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
+          process.stdout.write((json ? toJson(rows, 2) : formatStats(rows, days)) + '\n');
           return 0;
         });
       }),
@@ -306,7 +306,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         const env = envOf(app, String(a['env']));
         const removed = await app.unlock(env);
         process.stdout.write(
-          (json ? JSON.stringify({ removed: removed ?? null }) : removed ? `Removed lock of ${app.name}/${env} (${formatLock(removed)})` : `${app.name}/${env} was not locked`) + '\n',
+          (json ? toJson({ removed: removed ?? null }) : removed ? `Removed lock of ${app.name}/${env} (${formatLock(removed)})` : `${app.name}/${env} was not locked`) + '\n',
         );
         return 0;
       }),
@@ -329,7 +329,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
             const summary = { ...counts, to: redactUrl(to) };
             process.stdout.write(
               (json
-                ? JSON.stringify(summary)
+                ? toJson(summary)
                 : `Copied ${counts.deployments} deployment(s), ${counts.targets} target result(s) and ${counts.events} event(s) to ${summary.to}.\n` +
                   'Now point every deployer at it: state.url in fraises.yaml (or FRAISIER_DATABASE_URL).') + '\n',
             );
@@ -428,23 +428,23 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
                 break;
               case 'status': {
                 const r = await app.status(env, runtime);
-                process.stdout.write((json ? JSON.stringify(r, null, 2) : formatStatus(r)) + '\n');
+                process.stdout.write((json ? toJson(r, 2) : formatStatus(r)) + '\n');
                 break;
               }
               case 'history': {
                 const rows = await app.history({ environment: env, limit: countOption('limit', a.limit, 20) });
-                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
+                process.stdout.write((json ? toJson(rows, 2) : formatHistory(rows)) + '\n');
                 break;
               }
               case 'stats': {
                 const days = countOption('days', a.days, 30);
                 const rows = await app.stats(days);
-                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
+                process.stdout.write((json ? toJson(rows, 2) : formatStats(rows, days)) + '\n');
                 break;
               }
               case 'unlock': {
                 const removed = await app.unlock(env);
-                process.stdout.write((json ? JSON.stringify({ removed: removed ?? null }) : removed ? `Removed lock (${formatLock(removed)})` : 'not locked') + '\n');
+                process.stdout.write((json ? toJson({ removed: removed ?? null }) : removed ? `Removed lock (${formatLock(removed)})` : 'not locked') + '\n');
                 break;
               }
               default:

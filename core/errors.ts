@@ -1,7 +1,10 @@
+import { redact } from './secret.js';
+
 /**
  * The one error type of Fraisier. Every failure a user can meet carries a stable `code`, and where it
  * applies the deployment `step`, the `target`, the config `file`/`key`, and a `hint` saying what to do.
- * The CLI prints it as one clear line; `--json` carries the same fields.
+ * The CLI prints it as one clear line; `--json` carries the same fields. Its message and hint pass
+ * through {@link redact} when it is made, so a secret a command echoed never travels further.
  */
 export type ErrorCode =
   | 'E_CONFIG' // a config file or deploy.ts option is wrong
@@ -36,14 +39,14 @@ export class FraisierError extends Error {
   readonly hint?: string;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(redact(message), details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'FraisierError';
     this.code = code;
     if (details.step !== undefined) this.step = details.step;
     if (details.target !== undefined) this.target = details.target;
     if (details.file !== undefined) this.file = details.file;
     if (details.key !== undefined) this.key = details.key;
-    if (details.hint !== undefined) this.hint = details.hint;
+    if (details.hint !== undefined) this.hint = redact(details.hint);
   }
 
   toJSON(): Record<string, unknown> {
@@ -66,8 +69,12 @@ export function asFraisierError(err: unknown, code: ErrorCode = 'E_COMMAND', det
   return new FraisierError(code, message, { ...details, cause: err });
 }
 
-/** The one-line form the CLI prints: `error[E_HEALTH] h2: health check failed ... (hint: ...)`. */
+/** The one-line form the CLI prints: `error[E_HEALTH] h2: health check failed ... (hint: ...)`, redacted. */
 export function formatError(err: unknown): string {
+  return redact(formatUnredacted(err));
+}
+
+function formatUnredacted(err: unknown): string {
   if (err instanceof FraisierError) {
     const where = [err.file, err.key].filter(Boolean).join(': ');
     const parts = [`error[${err.code}]`];

@@ -3,6 +3,7 @@ import type { LockInfo } from './state/lock.js';
 import { ownerString } from './state/lock.js';
 import type { Deployment, Stats } from './state/store.js';
 import type { DeployResult } from './types.js';
+import { redact, redactedJson } from './secret.js';
 
 function iso(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
@@ -12,8 +13,9 @@ function secs(ms: number | null): string {
   return ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`;
 }
 
-/** Lays out rows as aligned columns. */
-export function table(head: string[], rows: string[][]): string {
+/** Lays out rows as aligned columns. Every cell is redacted ({@link redact}): tables are what humans read. */
+export function table(head: string[], unsafeRows: string[][]): string {
+  const rows = unsafeRows.map((r) => r.map(redact));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(head), ...rows.map(line)].join('\n');
@@ -40,7 +42,7 @@ export function formatStats(rows: Stats[], days: number): string {
 
 /** One line for a lock. */
 export function formatLock(l: LockInfo): string {
-  return `locked by ${ownerString(l.owner)} since ${iso(l.acquiredAt)} (expires ${iso(l.expiresAt)})${l.reason ? `: ${l.reason}` : ''}`;
+  return redact(`locked by ${ownerString(l.owner)} since ${iso(l.acquiredAt)} (expires ${iso(l.expiresAt)})${l.reason ? `: ${l.reason}` : ''}`);
 }
 
 /** `1h02m`, `3m05s`, `42s`: a short human duration. */
@@ -97,7 +99,7 @@ export function formatStatusAll(rows: StatusAllRow[], now: number): string {
 /** `fraisier status` for one fraise and environment. */
 export function formatStatus(s: StatusReport): string {
   const out = [`${s.fraise} / ${s.environment}: ${s.version ?? '(never deployed)'}`, s.lock ? `  ${formatLock(s.lock)}` : '  not locked'];
-  if (s.liveError) out.push(`  live pool: unknown (${s.liveError})`);
+  if (s.liveError) out.push(`  live pool: unknown (${redact(s.liveError)})`);
   else if (s.live) out.push(`  live colour: ${s.live.pool} (${s.live.targets.join(', ')})`);
   else if (s.live === null) out.push('  live colour: none recorded yet (every server gets traffic)');
   out.push(
@@ -121,4 +123,17 @@ export function formatResult(r: DeployResult): string {
       .join(', '),
   ]);
   return `${r.kind} ${r.fraise}/${r.environment} ${r.status} in ${secs(r.durationMs)}\n${table(['TARGET', 'STATUS', 'VERSION', 'PHASES'], rows)}`;
+}
+
+/**
+ * The JSON writer of the CLI (`--json`): `JSON.stringify` with every string value redacted, so a secret
+ * in an error, a target's reason or a history row never reaches stdout.
+ */
+export function toJson(value: unknown, indent?: number): string {
+  return redactedJson(value, indent);
+}
+
+/** The last line of a failed deployment, `error[E_HEALTH] ...`, redacted. */
+export function formatResultError(error: { code: string; message: string }): string {
+  return redact(`error[${error.code}] ${error.message}`);
 }

@@ -44,16 +44,54 @@ export function secret(value: string, label?: string): Secret {
   return new Secret(value, label);
 }
 
-/** Registers a value to be redacted from all output without wrapping it (e.g. a password inside a URL). */
+/**
+ * Registers a value to be redacted from all output without wrapping it (e.g. a password inside a URL).
+ * Its percent-encoded form (as it appears inside a URL) is registered too.
+ */
 export function registerSecret(value: string): void {
-  if (value.length >= 3) known.add(value);
+  if (value.length < 3) return;
+  known.add(value);
+  let encoded = value;
+  try {
+    encoded = encodeURIComponent(value);
+  } catch {
+    // a lone surrogate: no encoded form
+  }
+  if (encoded !== value) known.add(encoded);
 }
 
-/** Replaces every known secret value in `text` with `[REDACTED]`. */
+/**
+ * Credentials recognisable by their shape, hidden even when nobody registered them: the password of a
+ * `scheme://user:password@host` URL (up to the last `@` before the next space; malformed
+ * `scheme//user:password@` and `scheme:/user:password@` too), and the value of a
+ * `password=` parameter (and `sslpassword=`, `PGPASSWORD=`, ...: a URL query string, a libpq
+ * `key=value` conninfo string or an environment assignment, quoted or not).
+ */
+const SHAPES: [RegExp, (...m: string[]) => string][] = [
+  // left as they are: already hidden (`***` as redactUrl shows it, [REDACTED]), the word `password` of an
+  // example, and a `$VAR` / `${VAR}` reference
+  [/\b([a-z][a-z0-9+.-]*:?\/\/?[^\s:@/?#]*):(?!(?:\*\*\*|\[REDACTED\]|password)@|\$)[^\s]*@/gi, (_m, head) => `${head}:${REDACTED}@`],
+  [/\b([a-z_]*password\s*=\s*)(?!\*\*\*(?![^\s&'"])|\[REDACTED\]|["']?\$)(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&'"]+)/gi, (_m, head) => `${head}${REDACTED}`],
+];
+
+/**
+ * Replaces every known secret value in `text` with `[REDACTED]`, and every password written in a URL
+ * (`user:password@`) or as `password=...`.
+ */
 export function redact(text: string): string {
   let out = text;
-  for (const value of known) {
+  // longest first: a secret that contains another is hidden whole
+  for (const value of [...known].sort((a, b) => b.length - a.length)) {
     if (out.includes(value)) out = out.split(value).join(REDACTED);
   }
+  for (const [re, to] of SHAPES) out = out.replace(re, to as (...m: string[]) => string);
   return out;
+}
+
+/**
+ * `JSON.stringify` with every string value passed through {@link redact}: the JSON writer of the CLI.
+ * Redacting the values (not the JSON text) also hides a secret holding `"` or `\\`, which JSON escapes.
+ */
+export function redactedJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? redact(v) : v), indent);
 }

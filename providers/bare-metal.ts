@@ -326,9 +326,11 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     targets,
 
     async open(session: ProviderSession) {
+      // one function for the run, so a warning (host key checking off) is printed once, not per host
+      const ssh: SshOptions = { warn: (m) => session.log.warn(m), ...options.ssh };
       const opened = await Promise.allSettled(
         targets.map(async (t) => {
-          const real = options.connect ? await options.connect(t.host) : await SshExecutor.connect(t.host, options.ssh ?? {});
+          const real = options.connect ? await options.connect(t.host) : await SshExecutor.connect(t.host, ssh);
           const e: Executor = session.dryRun ? new DryRunExecutor(t.name, (l) => session.log.info(l), real) : real;
           executors.set(t.name, e);
           await preflight(t, e);

@@ -17,12 +17,21 @@ export interface SshOptions {
   configFile?: string;
   /** known_hosts file(s). Overrides the SSH config's UserKnownHostsFile; default: that, else `~/.ssh/known_hosts`. */
   knownHostsFile?: string | string[];
-  /** Refuse unknown and changed host keys. Default true; turning it off is logged as a warning on every connection. */
+  /**
+   * Refuse unknown and changed host keys. Default true (unless the SSH config says `StrictHostKeyChecking
+   * no`). Turning it off, here or in the SSH config, prints a warning once per run (see {@link warn}).
+   */
   strictHostKeyChecking?: boolean;
   /** Seconds to wait for the SSH handshake. Default 10. */
   connectTimeout?: number;
   /** User when neither the instance nor the SSH config names one. Default: the local user. */
   user?: string;
+  /**
+   * Where the warning goes when host key checking is off for a host. It is called once per function:
+   * pass one function for all the connections of a run (the bare-metal provider passes the deployment
+   * log's `warn`). Default: one line on stderr, once per process.
+   */
+  warn?: (message: string) => void;
 }
 
 /** A host alias resolved through the SSH config. */
@@ -35,6 +44,8 @@ export interface ResolvedHost {
   proxyJump: string | null;
   knownHostsFiles: string[];
   strict: boolean;
+  /** Why host key checking is off (the option, or the SSH config file and value), or null when it is on. */
+  insecureBecause: string | null;
 }
 
 function expandHome(p: string): string {
@@ -64,6 +75,7 @@ export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHos
   const knownFromConfig = asList(computed['UserKnownHostsFile']).flatMap((s) => s.split(/\s+/)).map(expandHome);
   const knownFromOptions = asList(options.knownHostsFile).map(expandHome);
   const proxy = computed['ProxyJump'] ? String(computed['ProxyJump']) : null;
+  const strict = options.strictHostKeyChecking ?? (strictOpt !== 'no' && strictOpt !== 'off');
   return {
     alias: alias!,
     hostname: String(computed['HostName'] ?? alias),
@@ -72,8 +84,45 @@ export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHos
     identityFiles: asList(computed['IdentityFile']).map(expandHome),
     proxyJump: proxy && proxy.toLowerCase() !== 'none' ? proxy : null,
     knownHostsFiles: knownFromOptions.length > 0 ? knownFromOptions : knownFromConfig.length > 0 ? knownFromConfig : [expandHome('~/.ssh/known_hosts')],
-    strict: options.strictHostKeyChecking ?? (strictOpt !== 'no' && strictOpt !== 'off'),
+    strict,
+    insecureBecause: strict
+      ? null
+      : options.strictHostKeyChecking === false
+        ? 'ssh.strict_host_key_checking: false (strictHostKeyChecking: false in the SDK)'
+        : `StrictHostKeyChecking ${String(computed['StrictHostKeyChecking'])} in ${configFile}`,
   };
+}
+
+/**
+ * The host key algorithms to ask for, from the key types in known_hosts. An `ssh-rsa` key is signed
+ * with `rsa-sha2-512` or `rsa-sha2-256` by any OpenSSH of the last years (8.8 turned the SHA-1 `ssh-rsa`
+ * signature off): all three are allowed, as OpenSSH does, so a host whose only key is RSA connects.
+ */
+export function hostKeyAlgorithms(types: string[]): string[] {
+  const out = types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]));
+  return [...new Set(out)].filter((t) => SUPPORTED_HOST_KEYS.has(t));
+}
+
+/** The server host key algorithms ssh2 (1.x) can verify. */
+const SUPPORTED_HOST_KEYS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-dss']);
+
+/** Warning functions that have already warned: one warning per function, i.e. per run. */
+const warned = new WeakSet<(message: string) => void>();
+
+function stderrWarn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
+
+/** Warns, once per `warn` function, that host key checking is off for `host`. */
+function warnInsecure(host: ResolvedHost, options: SshOptions): void {
+  const warn = options.warn ?? stderrWarn;
+  if (warned.has(warn)) return;
+  warned.add(warn);
+  warn(
+    `host key checking is OFF (${host.insecureBecause}; first seen for ${host.alias}): any host key is accepted, so a machine ` +
+      'in the network path can pose as your servers and receive your commands and secrets. Turn it back on and record the keys ' +
+      '(ssh-keyscan HOST >> ~/.ssh/known_hosts, after checking them)',
+  );
 }
 
 const DEFAULT_IDENTITIES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome);
@@ -96,7 +145,7 @@ function connectConfig(host: ResolvedHost, options: SshOptions, hostKeyProblem: 
   if (identity) cfg['privateKey'] = readFileSync(identity);
   if (process.env['SSH_AUTH_SOCK']) cfg['agent'] = process.env['SSH_AUTH_SOCK'];
   if (host.strict) {
-    const types = [...new Set(keys.map((k) => k.type))];
+    const types = hostKeyAlgorithms(keys.map((k) => k.type));
     if (types.length > 0) cfg['algorithms'] = { serverHostKey: types };
     cfg['hostVerifier'] = (key: Buffer): boolean => {
       const b64 = key.toString('base64');
@@ -149,6 +198,8 @@ export class SshExecutor implements Executor {
       chain.unshift(hop);
       jump = hop.proxyJump;
     }
+    const insecure = chain.find((h) => !h.strict);
+    if (insecure) warnInsecure(insecure, options);
     const problems = chain.map(() => ({ message: null as string | null }));
     const configs = chain.map((h, i) => connectConfig(h, options, problems[i]!));
     const client = new SSH2Promise(configs as never, true);

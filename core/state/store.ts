@@ -11,7 +11,7 @@ import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, S
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
-import { postgresUrlProblem, redactUrl, urlPassword } from './url.js';
+import { isHiddenUrl, postgresUrlProblem, redactUrl, urlSecrets } from './url.js';
 
 export { postgresUrlProblem, redactUrl } from './url.js';
 import { FraisierError } from '../errors.js';
@@ -280,8 +280,8 @@ export class StateStore {
   }
 
   /**
-   * Records the outcome of a deployment: status, error, finishedAt = now, durationMs = now − startedAt.
-   * Throws if there is no deployment with this id.
+   * Records the outcome of a deployment: status, error (stored redacted: no secret reaches the database),
+   * finishedAt = now, durationMs = now − startedAt. Throws if there is no deployment with this id.
    */
   async finishDeployment(
     id: number,
@@ -292,7 +292,7 @@ export class StateStore {
       .updateTable('deployments')
       .set({
         status: outcome.status,
-        error: outcome.error ?? null,
+        error: outcome.error == null ? null : redact(outcome.error),
         finished_at: now,
         duration_ms: sql<number>`${now} - started_at`,
       })
@@ -301,14 +301,14 @@ export class StateStore {
     if (res.numUpdatedRows === 0n) throw new Error(`no deployment with id ${id}`);
   }
 
-  /** Records (or replaces) the result of a deployment on one target, keyed by (deploymentId, target). */
+  /** Records (or replaces) the result of a deployment on one target, keyed by (deploymentId, target). Its error is stored redacted. */
   async recordTarget(deploymentId: number, r: TargetResult): Promise<void> {
     const values = {
       from_version: r.fromVersion,
       to_version: r.toVersion,
       status: r.status,
       phases: JSON.stringify(r.phases),
-      error: r.error,
+      error: r.error === null ? null : redact(r.error),
     };
     await this.db
       .insertInto('targets')
@@ -317,14 +317,14 @@ export class StateStore {
       .execute();
   }
 
-  /** Appends an event, timestamped now, to a deployment. */
+  /** Appends an event, timestamped now, to a deployment. Its message is stored redacted ({@link redact}). */
   async recordEvent(
     deploymentId: number,
     e: { level: DeployEvent['level']; target?: string | null; message: string },
   ): Promise<void> {
     await this.db
       .insertInto('events')
-      .values({ deployment_id: deploymentId, at: this.now(), level: e.level, target: e.target ?? null, message: e.message })
+      .values({ deployment_id: deploymentId, at: this.now(), level: e.level, target: e.target ?? null, message: redact(e.message) })
       .execute();
   }
 
@@ -572,14 +572,14 @@ const PG_CONNECT_TIMEOUT_MS = 10_000;
 
 async function openPostgres(url: string, now: () => number): Promise<StateStore> {
   const shown = redactUrl(url);
+  for (const s of urlSecrets(url)) registerSecret(s);
   const problem = postgresUrlProblem(url);
   if (problem !== null) {
-    throw new FraisierError('E_STATE', `invalid state database URL ${shown}: ${problem}`, {
+    const what = isHiddenUrl(shown) ? 'invalid state database URL (not shown: a password in it cannot be told apart)' : `invalid state database URL ${shown}`;
+    throw new FraisierError('E_STATE', `${what}: ${problem}`, {
       hint: 'expected postgres://user:password@host:5432/database (state.url, or FRAISIER_DATABASE_URL)',
     });
   }
-  const password = urlPassword(url);
-  if (password) registerSecret(password);
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, idleTimeoutMillis: 5_000 });
   // An idle client losing its server emits 'error' on the pool; the next query reports it instead.
