@@ -380,6 +380,8 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
               case 'status': {
                 const r = await app.status(env, runtime);
                 process.stdout.write((json ? JSON.stringify(r, null, 2) : formatStatus(r)) + '\n');
+                // some target unreachable or failing its checks: exit 1, as `fraisier status` does
+                if (r.targets.some((t) => t.error)) code = 1;
                 break;
               }
               case 'history': {

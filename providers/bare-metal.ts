@@ -10,7 +10,7 @@ import { command, raw, type Command } from '../core/exec/command.js';
 import type { Executor } from '../core/exec/executor.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
 import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
-import { FraisierError, asFraisierError } from '../core/errors.js';
+import { FraisierError, TargetErrors, asFraisierError } from '../core/errors.js';
 import type { DeployContext, Provider, ProviderSession, Target } from '../core/types.js';
 
 /** Releases come from a git repository, fetched on each host (Capistrano's `repo/` mirror). */
@@ -309,14 +309,13 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
           await preflight(t, e);
         }),
       );
-      const failures = opened.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => asFraisierError(o.reason, 'E_PREFLIGHT'));
-      if (failures.length > 0) {
-        const first = failures[0]!;
-        throw new FraisierError(first.code, failures.length === 1 ? first.message : failures.map((f) => f.message).join('; '), {
-          ...(first.target ? { target: first.target } : {}),
-          step: 'preflight',
-          ...(first.hint ? { hint: first.hint } : { hint: 'no host was changed' }),
-        });
+      const failures = new Map<string, FraisierError>();
+      opened.forEach((o, i) => {
+        if (o.status === 'rejected') failures.set(targets[i]!.name, asFraisierError(o.reason, 'E_PREFLIGHT', { target: targets[i]!.name }));
+      });
+      if (failures.size > 0) {
+        const first = [...failures.values()][0]!;
+        throw new TargetErrors(failures, { step: 'preflight', ...(first.hint ? {} : { hint: 'no host was changed' }) });
       }
     },
 
