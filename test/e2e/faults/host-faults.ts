@@ -194,3 +194,31 @@ export async function clearMarkers(env: LabEnv): Promise<void> {
 }
 
 export { hostExec };
+
+/** Runs a shell script inside the host's mount namespace (entered through supervisord's pid). */
+export async function inHostMounts(env: LabEnv, host: string, script: string): Promise<string> {
+  return sh('nsenter', ['-t', String(recordedPid(env, host, 'supervisord')), '-m', 'sh', '-c', script]);
+}
+
+/**
+ * Disk full on one host: a small tmpfs mounted over /srv/app inside the host's mount namespace, holding
+ * a copy of what was there (so the live release keeps running), then filled up to the last block.
+ */
+export async function fillDisk(env: LabEnv, host: string): Promise<void> {
+  await inHostMounts(
+    env,
+    host,
+    `set -e
+rm -rf /run/fraisier-appcopy; cp -a /srv/app /run/fraisier-appcopy
+mount -t tmpfs -o size=16m fraisier-full /srv/app
+cp -a /run/fraisier-appcopy/. /srv/app/
+rm -rf /run/fraisier-appcopy
+dd if=/dev/zero of=/srv/app/.fill bs=64k 2>/dev/null || true
+dd if=/dev/zero of=/srv/app/.fill2 bs=1k 2>/dev/null || true`,
+  );
+}
+
+/** Unmounts the tmpfs of {@link fillDisk}: the host's own /srv/app is back (no-op if not mounted). */
+export async function restoreDisk(env: LabEnv, host: string): Promise<void> {
+  await inHostMounts(env, host, 'if grep -q " /srv/app tmpfs " /proc/mounts; then umount -l /srv/app; fi');
+}
