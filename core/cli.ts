@@ -68,9 +68,9 @@ function printMigrate(reports: MigrateReport[], json: boolean): number {
   return 0;
 }
 
-/** Runs `fn` with the config's state store open, and closes it. */
+/** Runs `fn` with the config's state store open for reading (status-all, history, stats, state copy's source), and closes it. */
 async function withStore<T>(config: LoadedConfig, fn: (store: StateStore) => Promise<T>): Promise<T> {
-  const store = await openStore(storeOptions(resolveState(config.baseDir, config.state)));
+  const store = await openStore({ ...storeOptions(resolveState(config.baseDir, config.state)), readOnly: true });
   try {
     return await fn(store);
   } finally {
