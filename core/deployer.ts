@@ -703,7 +703,7 @@ export class Deployer {
           state.error = `${state.error ?? ''}; rollback: ${e.message}`;
           this.log.error(`rollback to ${prev} failed: ${e.message}`, name);
           // What it runs now, read from the host; unknown (null) when it cannot be reached, never a guess.
-          state.finalVersion = e.code === 'E_UNREACHABLE' ? null : await provider.currentRelease(t, rctx).catch(() => null);
+          state.finalVersion = e.code === 'E_UNREACHABLE' && (e.target ?? name) === name ? null : await provider.currentRelease(t, rctx).catch(() => null);
           this.log.error(`now runs ${state.finalVersion ?? 'an unknown release (unreachable)'}`, name);
           return false;
         } finally {

@@ -146,6 +146,7 @@ export class SshExecutor implements Executor {
   /** Why the connection was lost (keepalive timeout, closed by the host), or null while it is up. */
   private lost: string | null = null;
   private closing = false;
+  private reconnecting: Promise<void> | null = null;
 
   private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike, options: SshOptions) {
     this.name = name;
@@ -242,7 +243,11 @@ export class SshExecutor implements Executor {
   }
 
   async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
-    if (this.lost !== null) await this.reconnect();
+    if (this.lost !== null) {
+      // concurrent commands (a rollback runs hosts in parallel) share one reconnection
+      this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = null));
+      await this.reconnecting;
+    }
     const text = render(cmd, { reveal: true });
     const what = cmd.label ?? 'a command';
     const lostError = () =>
