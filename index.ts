@@ -1,12 +1,13 @@
 /**
  * Fraisier's public API: the core (Deployer, hooks, executors, health checks, state) and the built-in
  * strategies, providers and plugins. Importing this module registers the built-ins under their
- * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`).
+ * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`, `haproxy`).
  */
 export * from './core/index.js';
 export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
 export { blueGreen, type BlueGreenOptions, type Colour, type VerifyInfo } from './strategies/blue-green.js';
 export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, type ArtifactSource, type ServiceManager, type SshTarget } from './providers/bare-metal.js';
 export { psqlMigration, readMigrations, PSQL_MIGRATION, type PsqlMigrationOptions, type PsqlMigrationPlugin, type MigrationFile, type AppliedMigration } from './plugins/psql-migration.js';
-export { commandHook, hookArgv, runHookProcess, type CommandHookOptions, type HookOnFailure, type HookRun } from './plugins/hooks.js';
+export { commandHook, hookArgv, type CommandHookOptions, type HookOnFailure } from './plugins/hooks.js';
 export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';
+export { haproxyLb, haproxyLbCommands, parseServersState, parsePoolFile, HAPROXY_LB, type HaproxyLbOptions, type HaproxyLbPlugin, type ServerState } from './plugins/haproxy-lb.js';

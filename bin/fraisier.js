@@ -10,7 +10,12 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`fraisier ${pkg.version}\n`);
   process.exit(0);
 }
-const needsBuiltins = ['deploy', 'rollback', 'migrate', 'status', 'unlock'].includes(argv.find((a) => !a.startsWith('-')) ?? '');
+// The command word is the first argument that is not an option or an option's value, so that global
+// options work before it: `fraisier -c fraises.yaml status api production`, `--config=x`, `--json`.
+// Anything but a known read-only command loads the built-ins: loading them needlessly is only slower.
+const { commandOf, READ_ONLY_COMMANDS } = await import('../dist/core/argv.js');
+const command = commandOf(argv);
+const needsBuiltins = command !== undefined && !READ_ONLY_COMMANDS.includes(command);
 let cli;
 if (needsBuiltins) {
   await import('../dist/index.js'); // registers the built-in providers, strategies and plugins

@@ -108,6 +108,19 @@ export function waitLockOption(v: unknown): number | undefined {
   }
 }
 
+/**
+ * A whole-number option such as `--limit` or `--days`: absent → `fallback`; digits → that number (at
+ * least 1); anything else (`abc`, `0`, `2.5`, `-3`) is a usage error naming the option and the value.
+ */
+export function countOption(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  const s = String(v).trim();
+  if (/^\d+$/.test(s) && Number(s) >= 1 && Number.isSafeInteger(Number(s))) return Number(s);
+  throw new FraisierError('E_USAGE', `--${name}: expected a whole number of at least 1, got ${JSON.stringify(String(v))}`, {
+    hint: `e.g. --${name} ${fallback}`,
+  });
+}
+
 const WAIT_LOCK_DESCRIBE = 'if another deployment holds the lock, wait for it (up to SECONDS, default 600) instead of failing';
 
 function common<T>(y: Argv<T>) {
@@ -178,6 +191,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('to', { type: 'string', describe: 'release to go back to' })
           .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' })
           .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE }),
       guard(async (a) => {
         const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
@@ -185,7 +199,12 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         const waitLock = waitLockOption(a['waitLock']);
         const result = await app.rollback(
           env,
-          { ...(a['to'] !== undefined ? { to: String(a['to']) } : {}), force: Boolean(a['force']), ...(waitLock !== undefined ? { waitLock } : {}) },
+          {
+            ...(a['to'] !== undefined ? { to: String(a['to']) } : {}),
+            force: Boolean(a['force']),
+            dryRun: Boolean(a['dryRun']),
+            ...(waitLock !== undefined ? { waitLock } : {}),
+          },
           { sinks: sinksFor(json) },
         );
         return finish(result, json);
@@ -248,14 +267,15 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         y
           .option('fraise', { type: 'string' })
           .option('env', { type: 'string' })
-          .option('limit', { type: 'number', default: 20 }),
+          .option('limit', { type: 'string', describe: 'rows to show, newest first', defaultDescription: '20' }),
       guard(async (a) => {
+        const limit = countOption('limit', a['limit'], 20);
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
           const rows = await store.history({
             ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}),
             ...(a['env'] ? { environment: String(a['env']) } : {}),
-            limit: Number(a['limit']),
+            limit,
         });
         process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
         return 0;
@@ -265,11 +285,11 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     .command(
       'stats',
       'success rate, rollback rate, mean and p95 duration',
-      (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'number', default: 30 }),
+      (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'string', describe: 'look back this many days', defaultDescription: '30' }),
       guard(async (a) => {
+        const days = countOption('days', a['days'], 30);
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
-          const days = Number(a['days']);
           const rows = await store.stats({ ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}), days });
           process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
           return 0;
@@ -334,6 +354,28 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
   return code;
 }
 
+/** Which options each command of a deploy script uses; any other option given is refused, never ignored. */
+const SCRIPT_OPTIONS: Record<string, readonly string[]> = {
+  deploy: ['version', 'force', 'dry-run', 'wait-lock', 'json'],
+  rollback: ['to', 'force', 'dry-run', 'wait-lock', 'json'],
+  migrate: ['phase', 'dry-run', 'json'],
+  status: ['json'],
+  history: ['limit', 'json'],
+  stats: ['days', 'json'],
+  unlock: ['json'],
+};
+
+/** The long option names written on a command line (`--dry-run`, `--to=v1`, `--no-force` → dry-run, to, force). */
+function givenOptions(argv: readonly string[]): string[] {
+  const names: string[] = [];
+  for (const a of argv) {
+    if (a === '--') break;
+    const m = /^--(?:no-)?([a-z][a-z-]*)(?:=|$)/.exec(a);
+    if (m) names.push(m[1]!);
+  }
+  return names;
+}
+
 /**
  * The command line of a deploy script: `npx tsx deploy.ts <environment> [deploy|rollback|migrate|status|history|stats|unlock]`.
  * Returns the exit status (see {@link runFraisierCli}).
@@ -360,19 +402,26 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
             .option('force', { type: 'boolean', default: false, describe: 'skip health checks (emergency)' })
             .option('dry-run', { type: 'boolean', default: false })
             .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE })
-            .option('limit', { type: 'number', default: 20 })
-            .option('days', { type: 'number', default: 30 })
+            .option('limit', { type: 'string', describe: 'history: rows to show', defaultDescription: '20' })
+            .option('days', { type: 'string', describe: 'stats: look back this many days', defaultDescription: '30' })
             .option('json', { type: 'boolean', default: false }),
         async (a) => {
           json = Boolean(a.json);
           const env = String(a.environment);
           const runtime = { sinks: sinksFor(json) };
           try {
+            const accepted = SCRIPT_OPTIONS[a.command] ?? [];
+            const refused = givenOptions(argv).filter((o) => o !== 'help' && !accepted.includes(o));
+            if (refused.length > 0) {
+              throw new FraisierError('E_USAGE', `${a.command} does not take ${refused.map((o) => `--${o}`).join(', ')}`, {
+                hint: `${a.command} takes ${accepted.map((o) => `--${o}`).join(', ')}`,
+              });
+            }
             const waitLock = waitLockOption(a['wait-lock']);
             const wait = waitLock !== undefined ? { waitLock } : {};
             switch (a.command) {
               case 'rollback':
-                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force, ...wait }, runtime), json);
+                code = finish(await app.rollback(env, { ...(a.to ? { to: a.to } : {}), force: a.force, dryRun: a['dry-run'], ...wait }, runtime), json);
                 break;
               case 'migrate':
                 code = printMigrate(await app.migrate(env, { phase: a.phase as 'prepare' | 'cleanup', dryRun: a['dry-run'] }, runtime), json);
@@ -385,18 +434,19 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
                 break;
               }
               case 'history': {
-                const rows = await app.history({ environment: env, limit: a.limit });
+                const rows = await app.history({ environment: env, limit: countOption('limit', a.limit, 20) });
                 process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatHistory(rows)) + '\n');
                 break;
               }
               case 'stats': {
-                const rows = await app.stats(a.days);
-                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, a.days)) + '\n');
+                const days = countOption('days', a.days, 30);
+                const rows = await app.stats(days);
+                process.stdout.write((json ? JSON.stringify(rows, null, 2) : formatStats(rows, days)) + '\n');
                 break;
               }
               case 'unlock': {
                 const removed = await app.unlock(env);
-                process.stdout.write(removed ? `Removed lock (${formatLock(removed)})\n` : 'not locked\n');
+                process.stdout.write((json ? JSON.stringify({ removed: removed ?? null }) : removed ? `Removed lock (${formatLock(removed)})` : 'not locked') + '\n');
                 break;
               }
               default:

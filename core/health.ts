@@ -1,6 +1,8 @@
 import { request } from 'node:http';
 import { command, raw } from './exec/command.js';
 import { toMs, type Duration } from './duration.js';
+import { healthUrlProblem } from './config/checks.js';
+import { FraisierError } from './errors.js';
 import type { DeployContext, HealthCheck, HealthFailure, Target } from './types.js';
 
 /** Options of an HTTP health check. */
@@ -38,8 +40,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promi
 /** HTTP check: status 2xx (or `expectStatus`), optionally a body containing `expectBody`. */
 export function http(options: HttpCheckOptions | string): HealthCheck {
   const opts = typeof options === 'string' ? { url: options } : options;
+  const problem = healthUrlProblem(opts.url);
+  if (problem) throw new FraisierError('E_CONFIG', `http health check url: ${problem}`, { key: 'url', hint: 'the URL is probed from each target, e.g. http://localhost:8000/health' });
   const url = new URL(opts.url);
-  if (url.protocol !== 'http:') throw new Error(`health check url ${opts.url}: only http:// is supported (TLS terminates in front of the app)`);
   const port = Number(url.port || 80);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return {

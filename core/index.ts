@@ -9,9 +9,10 @@ export { command, all, raw, quote, render, Raw, type Arg, type Command } from '.
 export type { Executor, ExecResult, RunOptions } from './exec/executor.js';
 export { SshExecutor, resolveHost, type SshOptions, type ResolvedHost } from './exec/ssh.js';
 export { LocalExecutor } from './exec/local.js';
-export { RecordingExecutor, DryRunExecutor, type Reply } from './exec/recording.js';
+export { runProcess, type ProcessOptions, type ProcessResult } from './exec/process.js';
+export { DryRunExecutor } from './exec/recording.js';
 export { KnownHosts } from './exec/known-hosts.js';
-export { FakeClock, systemClock, type Clock } from './clock.js';
+export { systemClock, type Clock } from './clock.js';
 export { toMs, type Duration } from './duration.js';
 export { FanoutLogger, consoleSink, memorySink, type LogEntry, type LogSink, type Logger } from './log.js';
 export { openStore, redactUrl, resolveState, StateStore, type Deployment, type StateLocation, type Stats, type StoreOptions } from './state/store.js';

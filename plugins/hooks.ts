@@ -4,8 +4,6 @@
  * `pre_deployment_hooks` / `post_deployment_hooks` become these; in a deploy.ts, `commandHook({...})`.
  * See docs/hooks.md.
  */
-import { spawn } from 'node:child_process';
-import { constants as os } from 'node:os';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig, NormalizedEnvironment, NormalizedHook } from '../core/config/load.js';
@@ -13,6 +11,7 @@ import { PostDeployError, type Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError } from '../core/errors.js';
 import { command as commandOf, render } from '../core/exec/command.js';
+import { runProcess } from '../core/exec/process.js';
 import type { Logger } from '../core/log.js';
 import { registry, type BuildContext } from '../core/registry.js';
 import { redact, registerSecret } from '../core/secret.js';
@@ -54,58 +53,6 @@ export interface CommandHookOptions {
   env?: Record<string, string>;
   /** For `type: 'database'`: the variable holding the database URL. Default `DATABASE_URL`. */
   databaseUrlEnv?: string;
-}
-
-/** What one hook run gave. */
-export interface HookRun {
-  code: number;
-  output: string;
-  timedOut: boolean;
-  /** The pid of the hook's process (its process group id). */
-  pid: number | undefined;
-}
-
-/**
- * Runs argv in a new process group, kills the whole group after `timeoutMs`. Resolves when the hook's
- * process exits (a background process it left keeps running until the timeout kills the group).
- */
-export function runHookProcess(argv: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; onStart?: (pid: number) => void }): Promise<HookRun> {
-  return new Promise((resolve) => {
-    let output = '';
-    let timedOut = false;
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const pid = child.pid;
-    if (pid !== undefined) options.onStart?.(pid);
-    const killGroup = (signal: NodeJS.Signals) => {
-      if (pid === undefined) return;
-      try {
-        process.kill(-pid, signal);
-      } catch {
-        /* already gone */
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup('SIGTERM');
-      setTimeout(() => killGroup('SIGKILL'), 2000).unref();
-    }, options.timeoutMs);
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: 127, output: `${output}${err.message}\n`, timedOut: false, pid });
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) killGroup('SIGKILL');
-      // Give the pipes a moment to deliver what was written before the exit; don't wait for leftovers.
-      setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
-        resolve({ code: code ?? 128 + (signal ? (os.signals[signal] ?? 0) : 0), output, timedOut, pid });
-      }, 20);
-    });
-  });
 }
 
 /** The commands a hook runs, as argv (tests assert them). */
@@ -182,7 +129,7 @@ export function commandHook(options: CommandHookOptions): Plugin {
     }
     s.log.info(`${label}: ${redact(type === 'script' ? render(commandOf(argv[0]!)) : options.command)}`);
     const started = performance.now();
-    const r = await runHookProcess(argv, { cwd, env, timeoutMs });
+    const r = await runProcess(argv, { cwd, env, timeoutMs, graceMs: 2000 });
     const ms = Math.round(performance.now() - started);
     const lines = r.output.split('\n').filter((l) => l.trim() !== '');
     for (const line of lines.slice(-20)) s.log.info(`${options.name}: ${line}`);

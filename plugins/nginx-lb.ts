@@ -1,13 +1,20 @@
 import { registry, type BuildContext } from '../core/registry.js';
 import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
 /**
- * nginx-lb: moves traffic away from a target while it is restarted, by rewriting an nginx `upstream`
- * file that Fraisier owns (the user's nginx config `include`s it) and reloading nginx.
+ * nginx-lb: keeps traffic flowing while targets restart, and switches blue-green pools, through an nginx
+ * `upstream` file that Fraisier owns (the user's nginx config `include`s it).
  *
- * Per target: beforeTarget marks the target's server `down`, validates (`nginx -t`), reloads (HUP to the
- * master) and waits for the old workers to finish their in-flight requests (bounded by `drainTimeout`);
- * afterTarget writes it back up and reloads. The rollback hook puts every server back up. Semantics are
- * those of nginx 1.22 (Debian 12): see docs/nginx.md.
+ * With `drain: 'reload'` (the default), beforeTarget marks the target's server `down`, validates
+ * (`nginx -t`), reloads (HUP to the master) and waits for the old workers to finish their in-flight
+ * requests (bounded by `drainTimeout`); afterTarget writes it back up and reloads: two reloads per target,
+ * and the new release gets no request before its health checks pass.
+ * Every reload retires nginx's workers, and a retiring worker closes its idle keep-alive connections:
+ * a client sending on one at that moment gets a socket error. With `drain: 'passive'` a rolling deploy
+ * does not reload at all: the file is brought up to date once in preDeploy (only if it differs), every
+ * server carries `max_fails=0`, and while a target restarts gracefully nginx's `proxy_next_upstream
+ * error` (its default) sends the refused requests to the other servers; the price is that a restarted
+ * target takes requests as soon as it listens, before its health checks pass.
+ * A blue-green switch is one reload either way; haproxy-lb switches and drains with no reload at all. Semantics are those of nginx 1.22 (Debian 12): see docs/nginx.md.
  */
 import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
@@ -39,9 +46,31 @@ export interface NginxLbOptions {
   /** nginx's pid file. Default: the `pid` directive of the running config (`nginx -T`), else the compiled-in `--pid-path`. */
   pidFile?: string;
   /**
-   * Longest wait, after a reload that marked a server down, for the old workers to finish their in-flight
-   * requests and exit before the target is restarted. Default `'5s'`. On timeout a warning is logged and the
-   * deployment goes on.
+   * How a target is taken out of the traffic while it restarts.
+   * - `'reload'` (default): the server is marked `down` and nginx reloaded before the restart (waiting
+   *   for the old workers' in-flight requests, up to `drainTimeout`), and put back with a second reload
+   *   after its health checks pass: the new release gets no request before it is healthy. Two reloads per
+   *   target, each of which may cost a keep-alive client a socket error (docs/nginx.md).
+   * - `'passive'`: no reload. The app must stop gracefully (finish in-flight requests, then close its
+   *   port); nginx's `proxy_next_upstream error` (the default) retries refused requests on the other
+   *   servers, and `max_fails` (0 by default here, see {@link NginxLbOptions.maxFails}) keeps nginx from
+   *   marking servers unavailable in the meantime. Keep-alive clients see nothing, but the target takes
+   *   requests as soon as it listens again, before its health checks: a release that fails them serves
+   *   some requests until it is rolled back.
+   */
+  drain?: 'passive' | 'reload';
+  /**
+   * `max_fails` written on every server line. Default: `0` with `drain: 'passive'` (never mark a server
+   * unavailable: a refused connection costs one retry, and a rolling deploy can never leave every server
+   * marked failed at once), nginx's own default (1) with `drain: 'reload'`.
+   */
+  maxFails?: number;
+  /** `fail_timeout` written on every server line (whole seconds). Default: nginx's (10s). */
+  failTimeout?: Duration;
+  /**
+   * With `drain: 'reload'`: longest wait, after a reload that marked a server down, for the old workers to
+   * finish their in-flight requests and exit before the target is restarted. Default `'5s'`. On timeout a
+   * warning is logged and the deployment goes on.
    */
   drainTimeout?: Duration;
   /** How the nginx host is reached (tests pass a recording executor). Default: local, or SSH to `host`. */
@@ -59,6 +88,10 @@ export interface RenderOptions {
    * the pool's name so the next deployment (and `fraisier status`) knows which pool is live.
    */
   live?: { pool: string; targets: readonly string[] };
+  /** `max_fails=N` on every server line (non-negative integer). Default: none written (nginx's 1). */
+  maxFails?: number;
+  /** `fail_timeout=Ns` on every server line (whole seconds, at least 1). Default: none written (nginx's 10s). */
+  failTimeoutS?: number;
 }
 
 /** The plugin object, with the traffic controls other strategies (blue-green, canary) use. */
@@ -109,13 +142,25 @@ export function renderUpstream(name: string, servers: Readonly<Record<string, st
     if (!(t in servers)) throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for unknown target ${JSON.stringify(t)} (servers: ${Object.keys(servers).join(', ')})`, { key: 'weights' });
     if (!Number.isInteger(w) || w < 0) throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight of ${t} must be a non-negative integer, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
   }
+  const { maxFails, failTimeoutS } = options;
+  if (maxFails !== undefined && (!Number.isInteger(maxFails) || maxFails < 0)) {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: maxFails must be a non-negative integer, got ${JSON.stringify(maxFails)}`, { key: 'max_fails' });
+  }
+  if (failTimeoutS !== undefined && (!Number.isInteger(failTimeoutS) || failTimeoutS < 1)) {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: failTimeout must be a whole number of seconds, at least 1, got ${JSON.stringify(failTimeoutS)}`, { key: 'fail_timeout' });
+  }
   const lines: string[] = [];
   for (const [t, addr] of Object.entries(servers)) {
     checkAddress(t, addr);
     const w = weights[t];
     if (w === 0) continue;
     if (live && !live.targets.includes(t)) continue;
-    const params = [w !== undefined && w !== 1 ? `weight=${w}` : '', down.has(t) ? 'down' : ''].filter(Boolean);
+    const params = [
+      w !== undefined && w !== 1 ? `weight=${w}` : '',
+      maxFails !== undefined ? `max_fails=${maxFails}` : '',
+      failTimeoutS !== undefined ? `fail_timeout=${failTimeoutS}s` : '',
+      down.has(t) ? 'down' : '',
+    ].filter(Boolean);
     lines.push(`    server ${addr}${params.length ? ` ${params.join(' ')}` : ''}; # ${t}`);
   }
   if (lines.length === 0) {
@@ -263,6 +308,8 @@ interface Session {
   changed: boolean;
   /** The live pool recorded in the file when the session opened. */
   live: { pool: string; targets: string[] } | null;
+  /** The file's text when the session opened ('' when there was none). */
+  text: string;
 }
 
 /**
@@ -280,6 +327,14 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   if (options.upstream !== undefined) checkName('upstream', options.upstream);
   const nginx = options.nginx ?? 'nginx';
   const nginxArgs = options.nginxArgs ?? [];
+  const mode = options.drain ?? 'reload';
+  if (mode !== 'passive' && mode !== 'reload') {
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: drain must be "passive" or "reload", got ${JSON.stringify(mode)}`, { key: 'drain' });
+  }
+  const maxFails = options.maxFails ?? (mode === 'passive' ? 0 : undefined);
+  const failTimeoutS = options.failTimeout !== undefined ? toMs(options.failTimeout, 'failTimeout') / 1000 : undefined;
+  const serverParams = { ...(maxFails !== undefined ? { maxFails } : {}), ...(failTimeoutS !== undefined ? { failTimeoutS } : {}) };
+  renderUpstream('fraisier', options.servers, serverParams); // validates maxFails and failTimeout now
   const drainMs = toMs(options.drainTimeout ?? '5s', 'drainTimeout');
   // The reload must show new workers within this; it is only an upper bound.
   const applyMs = Math.max(drainMs, 5000);
@@ -306,15 +361,16 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   const label = () => `nginx upstream ${upstream ?? '?'}`;
   const render = () => {
     if (!upstream) throw new FraisierError('E_CONFIG', `${NGINX_LB}: no upstream name: pass the upstream option, or add the plugin to a deployment first`, { key: 'upstream' });
-    return renderUpstream(upstream, options.servers, { down, weights, ...(live ? { live } : {}) });
+    return renderUpstream(upstream, options.servers, { down, weights, ...serverParams, ...(live ? { live } : {}) });
   };
   /** Targets that get no traffic now (outside the live pool): nothing to drain. */
   const idle = (t: Target) => live !== null && !live.targets.includes(t.name);
-  async function readLive(exec: Executor): Promise<{ pool: string; targets: string[] } | null> {
+  async function readFile(exec: Executor): Promise<string> {
     const r = await exec.run(nginxLbCommands.read(options.file), { check: false });
     if (r.code !== 0) throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: cannot read ${options.file}: ${r.stderr.trim() || `exit ${r.code}`}`, { step: 'preDeploy' });
-    return parseLivePool(r.stdout);
+    return r.stdout;
   }
+  const readLive = async (exec: Executor) => parseLivePool(await readFile(exec));
 
   async function connect(): Promise<Executor> {
     if (options.connect) return options.connect();
@@ -350,13 +406,14 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
           hint: `start nginx (its config must include ${options.file}), or set pidFile if it uses another pid file`,
         });
       }
-      const current = await readLive(exec);
+      const text = await readFile(exec);
+      const current = parseLivePool(text);
       if (ctx?.dryRun) {
         // A dry run has no closing hook (no postDeploy, no failed): keep no connection, print the plan.
         await real.close().catch(() => {});
-        return { exec: new DryRunExecutor(real.name, (line) => ctx.log.info(line)), own: true, pid, applied: null, changed: false, live: current };
+        return { exec: new DryRunExecutor(real.name, (line) => ctx.log.info(line)), own: true, pid, applied: null, changed: false, live: current, text };
       }
-      return { exec, own: true, pid, applied: null, changed: false, live: current };
+      return { exec, own: true, pid, applied: null, changed: false, live: current, text };
     } catch (err) {
       await exec.close().catch(() => {});
       throw err;
@@ -438,12 +495,18 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
         live = session.live;
         liveAtStart = live;
         ctx.data.set(NGINX_LB, plugin);
+        // Passive drain: the targets are never written down, so the file must already hold every server
+        // with its max_fails; one reload here only if it does not (a first deployment, a changed option).
+        if (mode === 'passive' && render() !== session.text) {
+          await serial(() => apply(session!, ctx, 'upstream file brought up to date', false));
+        }
       });
 
       hooks.beforeTarget.tapPromise(NGINX_LB, (target, ctx) =>
         serial(async () => {
           const s = need();
           if (idle(target)) return; // outside the live pool: it gets no traffic, nothing to drain
+          if (mode === 'passive') return; // no reload: nginx retries refused requests on the other servers
           down.add(target.name);
           try {
             await apply(s, ctx, `${target.name} marked down`, true, target);
@@ -549,8 +612,11 @@ registry.registerPlugin('nginx', ({ env, config }: BuildContext<NormalizedEnviro
   const lb = env.loadBalancer!;
   const c = config as LoadedConfig;
   return nginxLb({
-    file: lb.file,
-    servers: lb.servers,
+    file: lb.file!,
+    servers: lb.servers!,
+    ...(lb.drain !== undefined ? { drain: lb.drain } : {}),
+    ...(lb.maxFails !== undefined ? { maxFails: lb.maxFails } : {}),
+    ...(lb.failTimeoutMs !== undefined ? { failTimeout: lb.failTimeoutMs } : {}),
     ...(lb.upstream !== undefined ? { upstream: lb.upstream } : {}),
     ...(lb.host !== undefined ? { host: lb.host } : {}),
     ...(lb.nginx !== undefined ? { nginx: lb.nginx } : {}),

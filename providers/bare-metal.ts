@@ -11,6 +11,7 @@ import type { Executor, RunOptions } from '../core/exec/executor.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
 import { SshExecutor, commandError, type SshOptions } from '../core/exec/ssh.js';
 import { FraisierError, TargetErrors, asFraisierError } from '../core/errors.js';
+import { appPathProblem, hostProblem, normalAppPath, sharedListProblem } from '../core/config/checks.js';
 import type { DeployContext, Provider, ProviderSession, Target } from '../core/types.js';
 
 /** Releases come from a git repository, fetched on each host (Capistrano's `repo/` mirror). */
@@ -69,6 +70,25 @@ export function script(text: string, ...args: string[]): Command {
   return command('sh', '-c', text, 'fraisier', ...args);
 }
 
+/**
+ * Links each shared path (the remaining positional parameters) from "$app/shared/<p>" into the release
+ * being built in "$tmp". Checked again here, whatever the caller validated: a path that is empty,
+ * absolute, or has a ".", ".." or empty component is refused (exit 5) before anything is created or
+ * removed, and so is a path reached through a symlink inside the release (a symlink in the repository,
+ * or another shared path), so that "rm -rf" only ever removes an entry of the release directory itself.
+ */
+const LINK_SHARED = `for p in "$@"; do
+  case "/$p/" in
+    //*|*//*|*/./*|*/../*) echo "refusing shared path '$p': expected a relative path inside the release, without '.', '..' or empty components" >&2; rm -rf "$tmp"; exit 5;;
+  esac
+  d=$(dirname "$p")
+  while [ "$d" != . ]; do
+    if [ -L "$tmp/$d" ]; then echo "refusing shared path '$p': '$d' is a symlink in the release, so the path would leave the release directory" >&2; rm -rf "$tmp"; exit 5; fi
+    d=$(dirname "$d")
+  done
+  mkdir -p "$app/shared/$p"; rm -rf "$tmp/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"
+done`;
+
 const PREPARE_GIT = `set -e
 app=$1; v=$2; rev=$3; repo=$4; build=$5; shift 5
 rel="$app/releases/$v"
@@ -85,7 +105,7 @@ tmp="$app/releases/.tmp-$v-$$"
 rm -rf "$tmp"; mkdir -p "$tmp"
 git -C "$app/repo" archive "$rev" | tar -x -C "$tmp"
 echo "$rev" > "$tmp/REVISION"
-for p in "$@"; do mkdir -p "$app/shared/$p"; rm -rf "$tmp/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"; done
+${LINK_SHARED}
 if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo "build failed" >&2; exit 4; }; fi
 touch "$tmp/.fraisier-release"
 mv -T "$tmp" "$rel"`;
@@ -97,7 +117,7 @@ mkdir -p "$app/releases" "$app/shared"
 tmp="$app/releases/.tmp-$v-$$"
 rm -rf "$tmp"; mkdir -p "$tmp"
 tar -x -C "$tmp"
-for p in "$@"; do mkdir -p "$app/shared/$p"; rm -rf "$tmp/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"; done
+${LINK_SHARED}
 if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo "build failed" >&2; exit 4; }; fi
 touch "$tmp/.fraisier-release"
 rm -rf "$rel"
@@ -219,14 +239,17 @@ export function diskFullError(host: string, app: string, what: string, output: s
 
 /**
  * After a failed command: is the disk under the app path full? Free space (`df`) and a 64 KB test write
- * there (removed at once). Run only after a failure, so a working deployment never writes it.
+ * inside the app path (removed at once; none when the app path does not exist yet). Run only after a failure, so a working deployment never writes it.
  */
 const SPACE_PROBE = `app=$1; d=$app; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 echo "dir=$d"
 echo "avail=$(df -Pk -- "$d" 2>/dev/null | awk 'NR==2 {print $4}')"
-f="$d/.fraisier-space-check-$$"
-{ head -c 65536 /dev/zero > "$f"; } 2>/dev/null || echo "full=1"
-rm -f "$f"
+# the test write only ever happens inside the app path itself
+if [ "$d" = "$app" ]; then
+  f="$app/.fraisier-space-check-$$"
+  { head -c 65536 /dev/zero > "$f"; } 2>/dev/null || echo "full=1"
+  rm -f "$f"
+fi
 exit 0`;
 
 /** Runs {@link SPACE_PROBE} on a host; null when it could not run. */
@@ -294,13 +317,18 @@ function hashDir(dir: string): string {
  */
 export function bareMetal(options: BareMetalOptions): Provider & { readonly targets: readonly SshTarget[] } {
   if (!options.hosts || options.hosts.length === 0) throw new FraisierError('E_CONFIG', 'bareMetal: hosts must list at least one SSH host', { key: 'hosts' });
-  if (!options.appPath?.startsWith('/')) throw new FraisierError('E_CONFIG', `bareMetal: appPath must be an absolute path, got ${JSON.stringify(options.appPath)}`, { key: 'appPath' });
+  const appPathIssue = typeof options.appPath === 'string' ? appPathProblem(options.appPath) : `expected an absolute path, got ${JSON.stringify(options.appPath)}`;
+  if (appPathIssue) throw new FraisierError('E_CONFIG', `bareMetal: appPath: ${appPathIssue}`, { key: 'appPath' });
   const seen = new Set<string>();
-  for (const h of options.hosts) {
+  options.hosts.forEach((h, i) => {
+    const problem = hostProblem(h);
+    if (problem) throw new FraisierError('E_CONFIG', `bareMetal: hosts[${i}]: ${problem}`, { key: `hosts[${i}]` });
     if (seen.has(h)) throw new FraisierError('E_CONFIG', `bareMetal: host ${h} is listed twice`, { key: 'hosts' });
     seen.add(h);
-  }
-  const app = options.appPath.replace(/\/+$/, '');
+  });
+  const sharedIssue = sharedListProblem(options.shared ?? []);
+  if (sharedIssue) throw new FraisierError('E_CONFIG', `bareMetal: shared[${sharedIssue.index}]: ${sharedIssue.problem}`, { key: `shared[${sharedIssue.index}]` });
+  const app = normalAppPath(options.appPath);
   const keep = Math.max(2, options.keepReleases ?? 5);
   const shared = options.shared ?? [];
   const build = options.build ?? '';

@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { registry, type BuildContext } from '../core/registry.js';
 import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
+import { runProcess } from '../core/exec/process.js';
 import type { DeployContext, Strategy, StrategyRunner, Target } from '../core/types.js';
 import { runBatch } from './rolling.js';
 
@@ -46,48 +47,30 @@ export interface BlueGreenOptions {
 const COLOURS: readonly Colour[] = ['blue', 'green'];
 
 /** Runs a verification command in its own process group; its output goes to the log line by line. */
-function runVerifyCommand(command: string, env: Record<string, string>, cwd: string | undefined, timeoutMs: number, ctx: DeployContext): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], { cwd, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail: string[] = [];
-    let killedFor: string | null = null;
-    const kill = (why: string) => {
-      if (killedFor || child.exitCode !== null || !child.pid) return;
-      killedFor = why;
-      try {
-        process.kill(-child.pid, 'SIGKILL'); // the whole group: the command and what it started
-      } catch {
-        /* already gone */
-      }
-    };
-    const timer = setTimeout(() => kill(`timed out after ${timeoutMs} ms`), timeoutMs);
-    const onAbort = () => kill('interrupted');
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const onData = (d: Buffer) => {
-      for (const line of d.toString('utf8').split('\n').filter((l) => l.trim() !== '')) {
-        ctx.log.info(`verify: ${line}`);
-        tail = [...tail, line].slice(-5);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new FraisierError('E_COMMAND', `blue-green: cannot run the verification command: ${err.message}`, { step: 'verify' }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      ctx.signal.removeEventListener('abort', onAbort);
-      if (code === 0 && !killedFor) return resolve();
-      const why = killedFor ?? (code !== null ? `exit ${code}` : `signal ${signal}`);
-      reject(
-        new FraisierError('E_COMMAND', `blue-green: the verification command failed (${why}): ${command}${tail.length ? `\n${tail.join('\n')}` : ''}`, {
-          step: 'verify',
-          hint: 'the live colour was not switched; fix the release or the verification and deploy again',
-        }),
-      );
-    });
+async function runVerifyCommand(command: string, env: Record<string, string>, cwd: string | undefined, timeoutMs: number, ctx: DeployContext): Promise<void> {
+  let tail: string[] = [];
+  const r = await runProcess(['sh', '-c', command], {
+    cwd,
+    env: { ...process.env, ...env },
+    timeoutMs,
+    signal: ctx.signal,
+    until: 'close',
+    onLine: (line) => {
+      ctx.log.info(`verify: ${line}`);
+      tail = [...tail, line].slice(-5);
+    },
   });
+  if (r.spawnError) throw new FraisierError('E_COMMAND', `blue-green: cannot run the verification command: ${r.spawnError}`, { step: 'verify' });
+  if (r.code === 0 && !r.timedOut && !r.interrupted) return;
+  const why = r.timedOut ? `timed out after ${timeoutMs} ms` : r.interrupted ? 'interrupted' : r.code > 128 ? `signal ${signalName(r.code - 128)}` : `exit ${r.code}`;
+  throw new FraisierError('E_COMMAND', `blue-green: the verification command failed (${why}): ${command}${tail.length ? `\n${tail.join('\n')}` : ''}`, {
+    step: 'verify',
+    hint: 'the live colour was not switched; fix the release or the verification and deploy again',
+  });
+}
+
+function signalName(n: number): string {
+  return Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? String(n);
 }
 
 /**

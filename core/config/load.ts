@@ -15,6 +15,8 @@ import { toMs } from '../duration.js';
 import { FraisesFileSchema, KNOWN_PROVIDERS, KNOWN_STRATEGIES, NAME_PATTERN, PLANNED_PROVIDERS } from './schema.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
 import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';
+import { REDACTED, registerSecret } from '../secret.js';
+import { appPathProblem, branchProblem, healthUrlProblem, hostProblem, normalAppPath, sharedListProblem } from './checks.js';
 
 /** A config file after loading: the validated text and its normalized form. */
 export interface LoadedConfig {
@@ -73,11 +75,22 @@ export interface NormalizedEnvironment {
   };
   /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
   rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
-  /** `load_balancer:` (nginx), when present. */
+  /** `load_balancer:` (nginx or haproxy), when present. */
   loadBalancer?: {
-    type: 'nginx';
-    file: string;
-    servers: Record<string, string>;
+    type: 'nginx' | 'haproxy';
+    /** nginx: the generated upstream file (required for nginx). */
+    file?: string;
+    /** nginx: addresses (required); haproxy: server names (optional). */
+    servers?: Record<string, string>;
+    /** nginx: `passive` or `reload`. */
+    drain?: 'passive' | 'reload';
+    maxFails?: number;
+    failTimeoutMs?: number;
+    /** haproxy: the admin socket (required for haproxy). */
+    socket?: string;
+    backend?: string;
+    socat?: string;
+    poolFile?: string;
     upstream?: string;
     host?: string;
     nginx?: string;
@@ -189,7 +202,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const secrets = interpolateDocument(ctx, env);
   const data: unknown = ctx.doc.toJS();
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new FraisierError('E_CONFIG', `${file}: expected a mapping with a "fraises" key, got ${show(data)}`, {
+    throw new FraisierError('E_CONFIG', ctx.redact(`${file}: expected a mapping with a "fraises" key, got ${ctx.show([], data)}`), {
       file,
       hint: 'start the file with `fraises:` and one entry per app',
     });
@@ -260,6 +273,10 @@ function stateOf(ctx: Context, raw: FraisesFile, baseDir: string, secrets: strin
 class Context {
   readonly doc: Document.Parsed;
   readonly lines = new LineCounter();
+  /** Values interpolated from secret variables: no error message shows them. */
+  readonly secrets = new Set<string>();
+  /** Dotted keys whose value holds a secret → the variables it came from. */
+  readonly secretKeys = new Map<string, string[]>();
 
   constructor(
     readonly file: string,
@@ -302,16 +319,32 @@ class Context {
     return offset === undefined ? undefined : this.lines.linePos(offset).line;
   }
 
-  /** Builds the error for `segs`: `<file>: <dotted>: <problem> (line N)`. */
+  /**
+   * A value as error messages show it (see {@link show}); `[REDACTED] (from ${VAR})` when the value at
+   * `segs` was interpolated from a secret variable, whatever its length.
+   */
+  show(segs: readonly Segment[], value: unknown): string {
+    const vars = this.secretKeys.get(dotted(segs));
+    return vars ? `${REDACTED} (from ${vars.map((v) => `\${${v}}`).join(', ')})` : show(value);
+  }
+
+  /** `text` with every secret value (3 characters or more, as everywhere) replaced by `[REDACTED]`. */
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) if (s.length >= 3) out = out.split(s).join(REDACTED);
+    return out;
+  }
+
+  /** Builds the error for `segs`: `<file>: <dotted>: <problem> (line N)`. Secret values are redacted. */
   error(segs: readonly Segment[], problem: string, opts: { hint?: string; lineAt?: readonly Segment[] } = {}): FraisierError {
     const key = dotted(segs);
     const line = this.lineOf(opts.lineAt ?? segs);
     const where = key ? `${this.file}: ${key}` : this.file;
-    const message = `${where}: ${problem}${line !== undefined ? ` (line ${line})` : ''}`;
+    const message = this.redact(`${where}: ${problem}${line !== undefined ? ` (line ${line})` : ''}`);
     return new FraisierError('E_CONFIG', message, {
       file: this.file,
       ...(key ? { key } : {}),
-      ...(opts.hint !== undefined ? { hint: opts.hint } : {}),
+      ...(opts.hint !== undefined ? { hint: this.redact(opts.hint) } : {}),
     });
   }
 }
@@ -339,9 +372,13 @@ function show(value: unknown): string {
 // ---------------------------------------------------------------------------------------------------
 // Interpolation
 
-/** Replaces `${VAR}` / `${VAR:-default}` in every string scalar of the document. Returns the secret values. */
+/**
+ * Replaces `${VAR}` / `${VAR:-default}` in every string scalar of the document. Returns the secret
+ * values, which are also registered for redaction (`registerSecret`) at once and kept in `ctx`, so that
+ * no validation message built afterwards can show them.
+ */
 function interpolateDocument(ctx: Context, env: NodeJS.ProcessEnv): string[] {
-  const secrets = new Set<string>();
+  const secrets = ctx.secrets;
   const visit = (node: unknown, segs: Segment[]): void => {
     if (isMap(node)) {
       for (const pair of node.items) visit(pair.value, [...segs, isScalar(pair.key) ? String(pair.key.value) : String(pair.key)]);
@@ -352,6 +389,7 @@ function interpolateDocument(ctx: Context, env: NodeJS.ProcessEnv): string[] {
     }
   };
   visit(ctx.doc.contents, []);
+  for (const s of secrets) registerSecret(s);
   return [...secrets];
 }
 
@@ -391,7 +429,11 @@ function interpolateScalar(ctx: Context, node: Scalar<unknown>, segs: Segment[],
           hint: `set ${name}, or give a default: \${${name}:-value}`,
         });
       }
-      if (SECRET_NAME.test(name) && value !== '') secrets.add(value);
+      if (SECRET_NAME.test(name) && value !== '') {
+        secrets.add(value);
+        const key = dotted(segs);
+        ctx.secretKeys.set(key, [...(ctx.secretKeys.get(key) ?? []), name]);
+      }
       out += value;
       substituted = true;
       i = end + 1;
@@ -475,10 +517,11 @@ function explain(ctx: Context, e: ValueError): FraisierError {
     case ValueErrorType.ArrayUniqueItems: {
       const seen = new Set<unknown>();
       const dup = (e.value as unknown[]).find((v) => (seen.has(v) ? true : (seen.add(v), false)));
-      return ctx.error(segs, `expected distinct entries, ${show(dup)} appears more than once`);
+      const at = (e.value as unknown[]).lastIndexOf(dup);
+      return ctx.error(segs, `expected distinct entries, ${ctx.show([...segs, at], dup)} appears more than once`);
     }
     default:
-      return ctx.error(segs, `expected ${describe(schema)}, got ${show(e.value)}`);
+      return ctx.error(segs, `expected ${describe(schema)}, got ${ctx.show(segs, e.value)}`);
   }
 }
 
@@ -562,7 +605,7 @@ function normalizeEnvironment(
     try {
       return toMs(value, dotted(keySegs));
     } catch {
-      throw ctx.error(keySegs, `expected a duration such as "500ms", "30s" or "2m", got ${show(value)}`);
+      throw ctx.error(keySegs, `expected a duration such as "500ms", "30s" or "2m", got ${ctx.show(keySegs, value)}`);
     }
   };
 
@@ -606,7 +649,14 @@ function normalizeEnvironment(
   if (repo !== undefined && e.artifact_dir !== undefined) {
     throw ctx.error(segs, 'set exactly one source: git_repo or artifact_dir, not both', { lineAt: at('artifact_dir') });
   } else if (repo !== undefined) {
-    source = { type: 'git', repo, branch: e.branch ?? fraise.branch ?? 'main' };
+    const branch = e.branch ?? fraise.branch ?? 'main';
+    const branchIssue = branchProblem(branch);
+    if (branchIssue) {
+      throw ctx.error(e.branch !== undefined ? at('branch') : [...fraiseSegs, 'branch'], branchIssue, {
+        hint: 'branch names follow `git check-ref-format --branch`: e.g. main, release/1.2',
+      });
+    }
+    source = { type: 'git', repo, branch };
   } else if (e.artifact_dir !== undefined) {
     source = { type: 'artifact', dir: path.resolve(baseDir, e.artifact_dir) };
   } else {
@@ -618,9 +668,25 @@ function normalizeEnvironment(
   if (appPath === undefined) {
     throw ctx.error(segs, `missing required key "app_path"`, { hint: `set app_path here or as a default in ${dotted(fraiseSegs)}` });
   }
-  if (!path.posix.isAbsolute(appPath)) {
+  const appPathIssue = appPathProblem(appPath);
+  if (appPathIssue) {
     const where = e.app_path !== undefined ? at('app_path') : [...fraiseSegs, 'app_path'];
-    throw ctx.error(where, `expected an absolute path (starting with /), got ${show(appPath)}`);
+    throw ctx.error(where, appPathIssue);
+  }
+
+  // instances: SSH host names, checked here so that a name with shell metacharacters never reaches a
+  // connection (or the history)
+  e.instances.forEach((h, i) => {
+    const problem = hostProblem(h);
+    if (problem) throw ctx.error(at('instances', i), problem, { hint: 'name the host as in your ssh config (Host ...), or user@host:port' });
+  });
+  if (e.shared !== undefined) {
+    const bad = sharedListProblem(e.shared);
+    if (bad) {
+      throw ctx.error(at('shared', bad.index), bad.problem, {
+        hint: 'a shared path is linked from <app_path>/shared/<path> into each release: it names a file or directory inside the release',
+      });
+    }
   }
 
   const out: NormalizedEnvironment = {
@@ -628,7 +694,7 @@ function normalizeEnvironment(
     keyPath: dotted(segs),
     provider: 'bare_metal',
     instances: [...e.instances],
-    appPath,
+    appPath: normalAppPath(appPath),
     source,
     service,
     strategy: {
@@ -679,16 +745,46 @@ function normalizeEnvironment(
   if (e.shared !== undefined) out.shared = [...e.shared];
   if (e.build_command !== undefined) out.build = e.build_command;
   const lb = e.load_balancer;
-  if (lb !== undefined) {
-    if (!path.posix.isAbsolute(lb.file)) throw ctx.error(at('load_balancer', 'file'), `expected an absolute path (starting with /), got ${show(lb.file)}`);
-    const missing = e.instances.filter((i) => !(i in lb.servers));
+  if (lb?.host !== undefined) {
+    const problem = hostProblem(lb.host);
+    if (problem) throw ctx.error(at('load_balancer', 'host'), problem);
+  }
+  if (lb !== undefined && lb.type === 'haproxy') {
+    for (const k of ['file', 'upstream', 'nginx', 'nginx_args', 'pid_file', 'drain', 'max_fails', 'fail_timeout'] as const) {
+      if (lb[k] !== undefined) throw ctx.error(at('load_balancer', k), `${k} is an nginx option; with type: haproxy use socket, backend, servers (server names), socat, pool_file, drain_timeout`);
+    }
+    if (lb.socket === undefined) throw ctx.error(at('load_balancer'), 'type: haproxy needs socket: the absolute path of HAProxy\'s admin socket (stats socket <path> level admin)');
+    if (!path.posix.isAbsolute(lb.socket)) throw ctx.error(at('load_balancer', 'socket'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'socket'), lb.socket)}`);
+    out.loadBalancer = {
+      type: 'haproxy',
+      socket: lb.socket,
+      ...(lb.servers !== undefined ? { servers: { ...lb.servers } } : {}),
+      ...(lb.backend !== undefined ? { backend: lb.backend } : {}),
+      ...(lb.socat !== undefined ? { socat: lb.socat } : {}),
+      ...(lb.pool_file !== undefined ? { poolFile: lb.pool_file } : {}),
+      ...(lb.host !== undefined ? { host: lb.host } : {}),
+      ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, at('load_balancer', 'drain_timeout')) } : {}),
+      ...(lb.target !== undefined ? { target: lb.target } : {}),
+    };
+  } else if (lb !== undefined) {
+    for (const k of ['socket', 'backend', 'socat', 'pool_file'] as const) {
+      if (lb[k] !== undefined) throw ctx.error(at('load_balancer', k), `${k} is a haproxy option; set type: haproxy, or remove it`);
+    }
+    if (lb.file === undefined) throw ctx.error(at('load_balancer'), 'type: nginx needs file: the absolute path of the upstream file Fraisier writes (include it from your nginx config)');
+    if (lb.servers === undefined) throw ctx.error(at('load_balancer'), 'type: nginx needs servers: the host:port address of every instance');
+    const servers = lb.servers;
+    if (!path.posix.isAbsolute(lb.file)) throw ctx.error(at('load_balancer', 'file'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'file'), lb.file)}`);
+    const missing = e.instances.filter((i) => !(i in servers));
     if (missing.length > 0) {
       throw ctx.error(at('load_balancer', 'servers'), `missing the address of instance(s) ${missing.join(', ')}: every instance needs a server line`);
     }
     out.loadBalancer = {
       type: 'nginx',
       file: lb.file,
-      servers: { ...lb.servers },
+      servers: { ...servers },
+      ...(lb.drain !== undefined ? { drain: lb.drain } : {}),
+      ...(lb.max_fails !== undefined ? { maxFails: lb.max_fails } : {}),
+      ...(lb.fail_timeout !== undefined ? { failTimeoutMs: ms(lb.fail_timeout, at('load_balancer', 'fail_timeout')) } : {}),
       ...(lb.upstream !== undefined ? { upstream: lb.upstream } : {}),
       ...(lb.host !== undefined ? { host: lb.host } : {}),
       ...(lb.nginx !== undefined ? { nginx: lb.nginx } : {}),
@@ -837,6 +933,10 @@ function normalizeHealth(
     }
   }
 
+  if (kind === 'http') {
+    const problem = healthUrlProblem(url.value!);
+    if (problem) throw ctx.error(url.segs, problem);
+  }
   const check: NonNullable<NormalizedEnvironment['health']>['check'] =
     kind === 'http'
       ? { type: 'http', url: url.value!, ...(expect.value !== undefined ? { expectBody: expect.value } : {}) }

@@ -89,15 +89,32 @@ export const RollbackConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** `load_balancer:` — traffic in front of the instances (the nginx-lb plugin). */
+/** `load_balancer:` — traffic in front of the instances (the nginx-lb or the haproxy-lb plugin). */
 export const LoadBalancerSchema = Type.Object(
   {
-    /** Only `nginx` today. */
-    type: Type.Literal('nginx', { expected: '"nginx"' }),
-    /** The upstream file Fraisier owns and rewrites (absolute path); include it from your nginx config. */
-    file: NonEmptyString(),
-    /** Backend address of each instance, e.g. `h1: 10.0.0.11:8000`. */
-    servers: Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), { expected: 'a mapping of instance names to host:port addresses' }),
+    /** `nginx` (nginx-lb: a generated upstream file and reloads) or `haproxy` (haproxy-lb: the runtime API, no reload). */
+    type: Type.Union([Type.Literal('nginx'), Type.Literal('haproxy')], { expected: '"nginx" or "haproxy"' }),
+    /** nginx: the upstream file Fraisier owns and rewrites (absolute path); include it from your nginx config. Required for nginx. */
+    file: Type.Optional(NonEmptyString()),
+    /**
+     * nginx: backend address of each instance, e.g. `h1: 10.0.0.11:8000` (required).
+     * haproxy: HAProxy server name of each instance, when it is not the instance's name (optional).
+     */
+    servers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), { expected: 'a mapping of instance names to host:port addresses (nginx) or server names (haproxy)' })),
+    /** haproxy: the admin socket (`stats socket <path> level admin`). Required for haproxy. */
+    socket: Type.Optional(NonEmptyString()),
+    /** haproxy: the backend holding the instances' servers. Default: the fraise name. */
+    backend: Type.Optional(NonEmptyString()),
+    /** haproxy: socat binary. Default `socat`. */
+    socat: Type.Optional(NonEmptyString()),
+    /** haproxy: where the live blue-green pool is recorded. Default: next to the socket. */
+    pool_file: Type.Optional(NonEmptyString()),
+    /** nginx: `passive` (default, no reload while a host restarts) or `reload` (mark down + reload, two per host). */
+    drain: Type.Optional(Type.Union([Type.Literal('passive'), Type.Literal('reload')], { expected: '"passive" or "reload"' })),
+    /** nginx: `max_fails` on every server line. Default 0 with drain: passive. */
+    max_fails: Type.Optional(Type.Integer({ minimum: 0, expected: 'a non-negative integer' })),
+    /** nginx: `fail_timeout` on every server line (whole seconds). */
+    fail_timeout: Type.Optional(DurationSchema),
     /** Upstream name. Default: the fraise name. */
     upstream: Type.Optional(NonEmptyString()),
     /** SSH host running nginx. Default: this machine. */
@@ -108,7 +125,7 @@ export const LoadBalancerSchema = Type.Object(
     nginx_args: Type.Optional(Type.Array(NonEmptyString())),
     /** nginx master pid file. Default: read from `nginx -T`. */
     pid_file: Type.Optional(NonEmptyString()),
-    /** Longest wait for in-flight requests after draining a host. Default 5s. */
+    /** Longest wait for in-flight requests after draining a host. Default 5s (nginx, drain: reload), 10s (haproxy). */
     drain_timeout: Type.Optional(DurationSchema),
     /**
      * Blue-green written as two environments, `<name>_blue` and `<name>_green`: the colour this

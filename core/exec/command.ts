@@ -42,11 +42,6 @@ export function all(...cmds: Command[]): Command {
   return { ...first, steps: cmds.flatMap((c) => c.steps) };
 }
 
-/** Returns the command with extra options. */
-export function withOptions(cmd: Command, options: Pick<Command, 'cwd' | 'env' | 'sudo' | 'readOnly'>): Command {
-  return { ...cmd, ...options };
-}
-
 /** Marks text to be passed unquoted (see {@link Raw}). */
 export function raw(text: string): Raw {
   return new Raw(text);

@@ -1,6 +1,10 @@
 /**
  * End to end: a real nginx 1.22 (foreground, started and stopped by this test) in front of the lab's three
- * hosts; a rolling deploy with the nginx-lb plugin under load must not let a single request fail.
+ * hosts; a rolling deploy with the nginx-lb plugin under load must not let a single request fail. Every load
+ * scenario runs two clients at once (new connection per request, and wrk's keep-alive connections) and
+ * prints one LOAD line per client. With the default `drain: 'reload'` (two reloads per host) the keep-alive
+ * socket errors are printed, not asserted: nginx cannot guarantee them (docs/nginx.md). With
+ * `drain: 'passive'` nginx is never reloaded during a rolling deploy: zero socket errors are asserted.
  * Traffic: loopback (client → nginx) and the lab's own namespace addresses (nginx → the lab hosts' :8000).
  */
 import { test } from 'uvu';
@@ -16,7 +20,7 @@ import { rolling } from '../../strategies/rolling.js';
 import { nginxLb, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 import type { LabEnv } from '../lab/lab.js';
 import { allHosts, lab, resetHosts } from './helpers.js';
-import { get, sample, sleep, startLoad, startNginx, summary, type Nginx } from './traffic.js';
+import { get, loadLines, sample, sleep, socketErrorCount, startLoad, startNginx, startTraffic, summary, type Nginx } from './traffic.js';
 
 let env: LabEnv;
 let ngx: Nginx;
@@ -78,41 +82,49 @@ test('first deploy of v1.0.0 through nginx-lb', async () => {
   assert.equal([...seen], ['v1.0.0']);
 });
 
-test('a rolling deploy to v1.1.0 under load: zero non-2xx; afterwards every response is v1.1.0', async () => {
+test('a rolling deploy to v1.1.0 (drain: reload, the default) under keep-alive and new-connection load: zero non-2xx; keep-alive socket errors printed', async () => {
   const { deploy, entries } = app();
-  const load = startLoad(ngx.port);
+  const traffic = startTraffic(ngx.port);
   await sleep(300);
   const started = Date.now();
   const r = await deploy('v1.1.0');
   const ms = Date.now() - started;
   await sleep(300);
-  await load.stop();
-  console.log(`  [nginx e2e] rolling v1.0.0 → v1.1.0 under load in ${ms} ms: ${summary(load)}`);
+  const load = await traffic.stop();
+  console.log(`  [nginx e2e] rolling v1.0.0 → v1.1.0 (drain: reload) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy, drain reload (2 reloads per host)', load)}`);
   const drains = entries.filter((e) => /drained in|still busy/.test(e.message)).map((e) => `${e.target}: ${e.message}`);
   console.log(`  [nginx e2e] ${drains.join(' | ')}`);
   assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
-  assert.ok(load.total > 100, `enough requests during the deploy (${load.total})`);
-  assert.equal(load.non2xx, {}, `zero non-2xx: ${summary(load)}`);
-  assert.ok((load.versions['v1.0.0'] ?? 0) > 0 && (load.versions['v1.1.0'] ?? 0) > 0, 'both versions served during the rollout');
+  assert.ok(load.fresh.total > 100 && load.keepAlive.requests > 100, `enough requests during the deploy (${load.fresh.total}, ${load.keepAlive.requests})`);
+  assert.equal(load.fresh.non2xx, {}, `zero non-2xx: ${summary(load.fresh)}`);
+  assert.equal(load.fresh.socketErrors, {}, `new connections: zero socket errors: ${summary(load.fresh)}`);
+  // Keep-alive socket errors are printed, not asserted: each reload may close an idle keep-alive
+  // connection while wrk sends on it, and nginx offers no way to prevent it (docs/nginx.md).
+  assert.equal(load.keepAlive.non2xx, {}, `keep-alive: zero non-2xx\n${load.keepAlive.raw}`);
+  assert.ok((load.fresh.versions['v1.0.0'] ?? 0) > 0 && (load.fresh.versions['v1.1.0'] ?? 0) > 0, 'both versions served during the rollout');
+  for (const h of ['h1', 'h2', 'h3']) assert.ok(entries.some((e) => e.target === h && /marked down; reloaded, /.test(e.message)), `${h} drained by a reload`);
   assert.ok(!readFileSync(upstreamFile(), 'utf8').includes(' down'), 'every server back up');
   assert.equal(await sample(ngx.port, 30), { '200 v1.1.0': 30 });
 });
 
-test('a rolling deploy whose new version fails its health check, under load: rolled back, zero non-2xx', async () => {
+test('a rolling deploy whose new version fails its health check (drain: reload), under both loads: rolled back, zero non-2xx, the broken release never answered', async () => {
   const { deploy, entries } = app();
-  const load = startLoad(ngx.port);
+  const traffic = startTraffic(ngx.port);
   await sleep(300);
   const started = Date.now();
   const r = await deploy('v2.0.0-broken');
   const ms = Date.now() - started;
   await sleep(300);
-  await load.stop();
-  console.log(`  [nginx e2e] rolling v1.1.0 → v2.0.0-broken (fails health, rolled back) under load in ${ms} ms: ${summary(load)}`);
+  const load = await traffic.stop();
+  console.log(`  [nginx e2e] rolling v1.1.0 → v2.0.0-broken (fails health, rolled back) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy rolled back, drain reload', load)}`);
   assert.is(r.status, 'rolled_back', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
   assert.is(r.error!.code, 'E_HEALTH');
-  assert.ok(load.total > 50, `enough requests during the deploy (${load.total})`);
-  assert.equal(load.non2xx, {}, `zero non-2xx: ${summary(load)}`);
-  assert.equal(Object.keys(load.versions), ['v1.1.0'], 'only the old version answered: the broken one never got traffic');
+  assert.ok(load.fresh.total > 50, `enough requests during the deploy (${load.fresh.total})`);
+  assert.equal(load.fresh.non2xx, {}, `zero non-2xx: ${summary(load.fresh)}`);
+  assert.equal(load.fresh.socketErrors, {}, summary(load.fresh));
+  assert.equal(load.keepAlive.non2xx, {}, load.keepAlive.raw);
+  assert.equal(Object.keys(load.fresh.versions), ['v1.1.0'], 'only the old version answered: the broken one never got traffic');
+  assert.equal(Object.keys(load.keepAlive.versions), ['v1.1.0'], 'keep-alive clients too');
   assert.ok(!readFileSync(upstreamFile(), 'utf8').includes(' down'), 'every server back up after the rollback');
   for (const h of await allHosts(env)) assert.is(h.serving, 'v1.1.0');
   assert.equal(await sample(ngx.port, 12), { '200 v1.1.0': 12 });
@@ -190,6 +202,52 @@ test('nginx not running: preDeploy fails with E_PREFLIGHT and nothing changes', 
   assert.match(r.error!.message, 'nginx is not running');
   assert.is(readFileSync(upstreamFile(), 'utf8'), before);
   for (const h of await allHosts(env)) assert.is(h.serving, 'v1.1.0');
+});
+
+test('drain: passive, a rolling deploy to v1.0.0 under both loads: no reload at all, zero non-2xx, zero socket errors', async () => {
+  // Bring the file to the passive form (max_fails=0 on every server) first, outside the measured deploy.
+  const { plugin, deploy, entries } = app({ drain: 'passive', upstream: 'app' });
+  await plugin.setWeights({});
+  assert.match(readFileSync(upstreamFile(), 'utf8'), `server ${servers['h1']} max_fails=0; # h1`);
+  const workersBefore = workers();
+  const traffic = startTraffic(ngx.port);
+  await sleep(300);
+  const started = Date.now();
+  const r = await deploy('v1.0.0');
+  const ms = Date.now() - started;
+  await sleep(300);
+  const load = await traffic.stop();
+  console.log(`  [nginx e2e] rolling v1.1.0 → v1.0.0 (drain: passive) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy, drain passive (no reload)', load)}`);
+  assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
+  assert.ok(load.fresh.total > 100 && load.keepAlive.requests > 100, `enough requests during the deploy (${load.fresh.total}, ${load.keepAlive.requests})`);
+  assert.equal(load.fresh.non2xx, {}, summary(load.fresh));
+  assert.equal(load.fresh.socketErrors, {}, summary(load.fresh));
+  assert.equal(load.keepAlive.non2xx, {}, load.keepAlive.raw);
+  assert.is(socketErrorCount(load.keepAlive), 0, `keep-alive: zero socket errors (nginx was not reloaded)\n${load.keepAlive.raw}`);
+  assert.equal(workers(), workersBefore, 'the same nginx workers: no reload during the rolling deploy');
+  assert.ok((load.keepAlive.versions['v1.0.0'] ?? 0) > 0 && (load.keepAlive.versions['v1.1.0'] ?? 0) > 0, 'both versions served during the rollout');
+  assert.equal(await sample(ngx.port, 12), { '200 v1.0.0': 12 });
+});
+
+test('drain: passive, a rolling deploy that fails its health check under both loads: rolled back with no reload, zero non-2xx, zero socket errors (the broken release answered meanwhile)', async () => {
+  const { deploy, entries } = app({ drain: 'passive' });
+  const workersBefore = workers();
+  const traffic = startTraffic(ngx.port);
+  await sleep(300);
+  const r = await deploy('v2.0.0-broken');
+  await sleep(300);
+  const load = await traffic.stop();
+  console.log(`  [nginx e2e] rolling v1.0.0 → v2.0.0-broken (drain: passive, rolled back)\n${loadLines('nginx-lb: rolling deploy rolled back, drain passive', load)}`);
+  assert.is(r.status, 'rolled_back', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
+  assert.equal(load.fresh.non2xx, {}, summary(load.fresh));
+  assert.equal(load.fresh.socketErrors, {}, summary(load.fresh));
+  assert.equal(load.keepAlive.non2xx, {}, load.keepAlive.raw);
+  assert.is(socketErrorCount(load.keepAlive), 0, load.keepAlive.raw);
+  assert.equal(workers(), workersBefore, 'no reload');
+  // The trade-off of the passive drain (docs/nginx.md): h1 took requests from the moment it listened,
+  // before its health check failed. Not asserted either way (it depends on timing); printed above.
+  for (const h of await allHosts(env)) assert.is(h.serving, 'v1.0.0');
+  assert.equal(await sample(ngx.port, 12), { '200 v1.0.0': 12 });
 });
 
 test.run();

@@ -74,4 +74,25 @@ export default defineDeploy({
   assert.equal(JSON.parse(st.stdout).targets.map((t: { current: string }) => t.current), ['v1.0.0', 'v1.0.0', 'v1.0.0']);
 });
 
+test("the test doubles come from 'fraisier/testing', not from the main entry", async () => {
+  writeFileSync(
+    join(proj, 'doubles.ts'),
+    `import * as main from 'fraisier';
+import { FakeClock, RecordingExecutor } from 'fraisier/testing';
+const host = new RecordingExecutor('h1', { replies: [{ match: /readlink/, result: { stdout: 'v1' } }] });
+const clock = new FakeClock(0);
+await clock.sleep(60_000);
+const r = await host.run(main.command('readlink', '/srv/app/current'));
+console.log(JSON.stringify({ stdout: r.stdout, commands: host.commands.length, slept: clock.now() === 60_000, inMain: 'RecordingExecutor' in main || 'FakeClock' in main }));
+`,
+  );
+  writeFileSync(join(proj, 'tsconfig.doubles.json'), JSON.stringify({ extends: './tsconfig.json', files: ['doubles.ts'] }));
+  const tsc = join(repoRoot, 'node_modules', '.bin', 'tsc');
+  const types = await run(tsc, ['-p', 'tsconfig.doubles.json'], { cwd: proj });
+  assert.is(types.code, 0, types.out);
+  const r = await run('npx', ['--no-install', 'tsx', 'doubles.ts'], { cwd: proj });
+  assert.is(r.code, 0, r.out);
+  assert.equal(JSON.parse(r.stdout.trim()), { stdout: 'v1', commands: 1, slept: true, inMain: false });
+});
+
 test.run();

@@ -1,10 +1,15 @@
 /**
  * Traffic for the end-to-end tests: a real nginx 1.22 in the foreground (started and stopped by pid by
- * the test), and a bounded HTTP load generator. Client traffic goes to 127.0.0.1 only; nginx proxies to
- * the lab's namespace addresses.
+ * the test), and two bounded HTTP load generators run side by side in every load scenario:
+ * - new connection per request (Node, `agent: false`): what a client with `Connection: close` sees;
+ * - keep-alive (wrk -c8, wrk's default HTTP/1.1 persistent connections, paced by a Lua `delay()`): what
+ *   browsers and connection-pooling clients see. A proxy that closes an idle keep-alive connection while
+ *   the client is sending on it (nginx retiring its workers on a reload) shows up here as a socket error.
+ * Each scenario prints one `LOAD | <scenario> | <client> | requests N | non-2xx N | socket errors N ...`
+ * line per client. Client traffic goes to 127.0.0.1 or the lab's own addresses only.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,6 +105,118 @@ export function startLoad(port: number, loops = 4, maxCount = 20_000, maxMs = 12
   return load;
 }
 
+/** What wrk saw on its keep-alive connections. */
+export interface KeepAliveResult {
+  requests: number;
+  /** Answers outside 2xx, by `HTTP <status>`. */
+  non2xx: Record<string, number>;
+  /** wrk's socket error counters (connect, read, write, timeout), only the non-zero ones. */
+  socketErrors: Record<string, number>;
+  /** 2xx answers by body (the release that answered). */
+  versions: Record<string, number>;
+  /** wrk's own output, for failure messages. */
+  raw: string;
+}
+
+export interface KeepAliveLoad {
+  stop(): Promise<KeepAliveResult>;
+}
+
+/** wrk script: a pause between requests on each connection, answers counted by body, one parseable summary. */
+const WRK_LUA = `local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) counts = {}; pause = tonumber(args[1]) or 20 end
+function delay() return pause end
+function response(status, headers, body)
+  local k
+  if status >= 200 and status < 300 then k = (body or ""):gsub("%s+$", "") else k = "HTTP " .. status end
+  counts[k] = (counts[k] or 0) + 1
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("FRAISIER requests=%d connect=%d read=%d write=%d timeout=%d\\n", summary.requests, e.connect, e.read, e.write, e.timeout))
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("counts")) do io.write(string.format("FRAISIER answer %d %s\\n", v, k)) end
+  end
+end
+`;
+
+/**
+ * Keep-alive load with wrk: `connections` persistent connections (one thread), each sending a GET every
+ * `pauseMs` after its previous answer, until stopped (SIGINT makes wrk print its summary) or `maxSeconds`.
+ */
+export function startKeepAliveLoad(port: number, host = '127.0.0.1', connections = 8, pauseMs = 50, maxSeconds = 600): KeepAliveLoad {
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-wrk-'));
+  const script = join(dir, 'load.lua');
+  writeFileSync(script, WRK_LUA);
+  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${maxSeconds}s`, '--timeout', '10s', '-s', script, `http://${host}:${port}/`, '--', String(pauseMs)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return {
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGINT');
+      await Promise.race([exited, sleep(10_000)]);
+      if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      const m = /FRAISIER requests=(\d+) connect=(\d+) read=(\d+) write=(\d+) timeout=(\d+)/.exec(out);
+      if (!m) throw new Error(`wrk printed no summary:\n${out}`);
+      const socketErrors: Record<string, number> = {};
+      (['connect', 'read', 'write', 'timeout'] as const).forEach((k, i) => {
+        const n = Number(m[i + 2]);
+        if (n > 0) socketErrors[k] = n;
+      });
+      const non2xx: Record<string, number> = {};
+      const versions: Record<string, number> = {};
+      for (const a of out.matchAll(/^FRAISIER answer (\d+) (.*)$/gm)) {
+        if (a[2]!.startsWith('HTTP ')) non2xx[a[2]!] = Number(a[1]);
+        else versions[a[2]!] = Number(a[1]);
+      }
+      return { requests: Number(m[1]), non2xx, socketErrors, versions, raw: out };
+    },
+  };
+}
+
+/** Both kinds of client at once: four loops of new connections, and wrk's eight keep-alive connections (a request every 50 ms each). */
+export interface Traffic {
+  fresh: Load;
+  stop(): Promise<{ fresh: Load; keepAlive: KeepAliveResult }>;
+}
+
+export function startTraffic(port: number, host = '127.0.0.1', loops = 4): Traffic {
+  // Bounds generous enough for a deployment on a loaded machine (minutes), low enough to stop a runaway.
+  const fresh = startLoad(port, loops, 100_000, 600_000, host);
+  const keepAlive = startKeepAliveLoad(port, host);
+  return {
+    fresh,
+    async stop() {
+      const [f, k] = await Promise.all([fresh.stop(), keepAlive.stop()]);
+      return { fresh: f, keepAlive: k };
+    },
+  };
+}
+
+const total = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+
+/**
+ * The two lines a load scenario prints (one per client), for the lead's table:
+ * `LOAD | <scenario> | <client> | requests N | non-2xx N | socket errors N {...} | versions {...}`.
+ */
+export function loadLines(scenario: string, r: { fresh: Load; keepAlive: KeepAliveResult }): string {
+  const line = (client: string, requests: number, non2xx: Record<string, number>, errors: Record<string, number>, versions: Record<string, number>) =>
+    `  LOAD | ${scenario} | ${client} | requests ${requests} | non-2xx ${total(non2xx)}${total(non2xx) ? ` ${JSON.stringify(non2xx)}` : ''} | socket errors ${total(errors)}${total(errors) ? ` ${JSON.stringify(errors)}` : ''} | versions ${JSON.stringify(versions)}`;
+  return [
+    line('new connection per request', r.fresh.total, r.fresh.non2xx, r.fresh.socketErrors, r.fresh.versions),
+    line('keep-alive (wrk -c8)', r.keepAlive.requests, r.keepAlive.non2xx, r.keepAlive.socketErrors, r.keepAlive.versions),
+  ].join('\n');
+}
+
+/** Total socket errors of a keep-alive run. */
+export const socketErrorCount = (k: KeepAliveResult) => total(k.socketErrors);
+
 export function summary(l: Load): string {
   return `${l.total} requests: ${l.ok} 2xx, non-2xx ${JSON.stringify(l.non2xx)}, socket errors ${JSON.stringify(l.socketErrors)}, versions ${JSON.stringify(l.versions)}${l.bounded ? ' (stopped by the count/time bound)' : ''}`;
 }
@@ -179,6 +296,78 @@ http {
         await Promise.race([exited, sleep(5000)]);
         if (child.exitCode === null) process.kill(child.pid, 'SIGKILL');
       }
+    },
+  };
+}
+
+/** A private HAProxy: its own directory, config, admin socket (level admin) and pid, on a free loopback port. */
+export interface Haproxy {
+  dir: string;
+  port: number;
+  socket: string;
+  conf: string;
+  /** Runs one runtime-API line on the admin socket and returns the answer. */
+  cli(line: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The haproxy.cfg the docs ask for (docs/haproxy.md): an admin socket, HTTP mode with keep-alive on both
+ * sides, `retries` + `option redispatch`, and one backend `name` with a server per target, named like it.
+ */
+export function haproxyConfig(dir: string, port: number, name: string, servers: Record<string, string>, bind = '127.0.0.1'): string {
+  return `global
+    stats socket ${dir}/admin.sock mode 600 level admin
+    stats timeout 30s
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+    retries 3
+    retry-on conn-failure empty-response
+    option redispatch
+frontend web
+    bind ${bind}:${port}
+    default_backend ${name}
+backend ${name}
+    balance roundrobin
+${Object.entries(servers).map(([t, a]) => `    server ${t} ${a} check inter 1s`).join('\n')}
+`;
+}
+
+/** Starts HAProxy 2.6 in the foreground (`-db`) in front of `servers`, backend `name`; stopped by pid. */
+export async function startHaproxy(name: string, servers: Record<string, string>): Promise<Haproxy> {
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-haproxy-'));
+  const port = await freePort();
+  const conf = join(dir, 'haproxy.cfg');
+  const socket = join(dir, 'admin.sock');
+  writeFileSync(conf, haproxyConfig(dir, port, name, servers));
+  const child: ChildProcess = spawn('haproxy', ['-db', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`haproxy exited at start: ${stderr}`);
+    const r = await get(port);
+    if (!('error' in r)) break; // any answer: 503 while the lab's apps are stopped
+    if (i > 100) throw new Error(`haproxy did not answer on 127.0.0.1:${port}: ${JSON.stringify(r)} ${stderr}`);
+    await sleep(100);
+  }
+  return {
+    dir,
+    port,
+    socket,
+    conf,
+    cli: (line: string) => execFileSync('socat', ['-t', '5', 'stdio', `UNIX-CONNECT:${socket}`], { input: `${line}\n`, encoding: 'utf8' }),
+    async stop() {
+      if (child.pid && child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(child.pid, 'SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -238,6 +238,67 @@ test('setWeights writes, validates and reloads (0 leaves the server out); invali
   assert.match(plugin.render(), 'weight=95', 'previous weights kept');
 });
 
+test('renderUpstream: max_fails and fail_timeout on every server line, validated', () => {
+  assert.is(
+    renderUpstream('app', servers, { maxFails: 0, failTimeoutS: 3, down: new Set(['h3']) }),
+    `${HEAD}upstream app {
+    server 10.200.0.11:8000 max_fails=0 fail_timeout=3s; # h1
+    server 10.200.0.12:8000 max_fails=0 fail_timeout=3s; # h2
+    server 10.200.0.13:8000 max_fails=0 fail_timeout=3s down; # h3
+}
+`,
+  );
+  assert.throws(() => renderUpstream('app', servers, { maxFails: -1 }), /maxFails must be a non-negative integer/);
+  assert.throws(() => nginxLb({ file: '/x.conf', servers, failTimeout: '1500ms' }), /failTimeout must be a whole number of seconds/);
+  assert.throws(() => nginxLb({ file: '/x.conf', servers, drain: 'sometimes' as 'passive' }), /drain must be "passive" or "reload"/);
+});
+
+/** The upstream file as the passive drain keeps it (every server, max_fails=0). */
+const passiveFile = renderUpstream('app', servers, { maxFails: 0 });
+
+test('drain passive: a 3-host rolling deploy with the file up to date runs no write and no reload at all', async () => {
+  const { deployer, lb, log } = await setup({ nginx: { drain: 'passive' } });
+  lb.on((t) => t.includes('cat "$1"'), { stdout: passiveFile });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.equal(story(log), ['h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
+  assert.equal(lb.commands.length, 2, `only the pid check and the read of the file:\n${lb.commands.join('\n')}`);
+  assert.ok(lb.commands[0]!.includes('kill -0') && lb.commands[1]!.includes('cat "$1"'));
+  assert.ok(lb.closed);
+});
+
+test('drain passive: a file that differs (first deployment) is brought up to date once, in preDeploy, before any host changes', async () => {
+  const { deployer, lb, log } = await setup({ nginx: { drain: 'passive' } });
+  lb.on((t) => t.includes('cat "$1"'), { stdout: renderUpstream('app', servers) });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.equal(story(log), ['nginx down=[]', 'reload', 'h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
+  const w = log.find((l) => l.command.label?.startsWith('write '))!;
+  assert.is(written(w), passiveFile);
+  assert.ok(lb.commands.some((c) => c.includes('kill -HUP') && c.endsWith(' 4242 5000 apply')), 'a plain reload, no drain wait');
+});
+
+test('drain passive: a failed health check rolls back without touching nginx (the broken release took requests meanwhile: docs/nginx.md)', async () => {
+  const { deployer, lb, log } = await setup({ nginx: { drain: 'passive' }, unhealthy: ['h2'] });
+  lb.on((t) => t.includes('cat "$1"'), { stdout: passiveFile });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'rolled_back');
+  assert.equal(story(log).filter((x) => x.startsWith('nginx') || x.startsWith('reload')), []);
+  assert.equal(lb.commands.length, 2);
+});
+
+test('drain passive: an upstream nginx -t rejects fails preDeploy, restores the file, and no host changes', async () => {
+  const { deployer, lb, log, live } = await setup({ nginx: { drain: 'passive' } });
+  lb.on(/^nginx -t -q$/, { code: 1, stderr: 'nginx: [emerg] host not found in upstream "10.200.0.12:8000" in /etc/nginx/fraisier/app.conf:4' }, 1);
+  lb.replies.unshift(lb.replies.pop()!);
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'failed');
+  assert.match(r.error!.message, 'nginx -t rejected');
+  assert.match(r.error!.message, 'previous file was restored');
+  assert.equal(story(log), ['nginx down=[]', 'restore']);
+  assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+});
+
 test('renderUpstream with a live pool writes only that pool and records it; parseLivePool reads it back', () => {
   const text = renderUpstream('app', servers, { live: { pool: 'green', targets: ['h2', 'h3'] }, down: new Set(['h3']) });
   assert.not.match(text, '10.200.0.11');

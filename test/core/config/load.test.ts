@@ -428,12 +428,52 @@ test('load_balancer: nginx normalizes, bare drain_timeout in seconds', () => {
   });
 });
 
-test('load_balancer: every instance needs a server; only nginx is known', () => {
+test('load_balancer: every instance needs a server; only nginx and haproxy are known', () => {
   const a = configError(() => parseConfig(LB.replace(', h2: "10.0.0.2:8000"', ''), FILE, {}));
   assert.match(a.message, 'fraises.api.environments.production.load_balancer.servers');
   assert.match(a.message, 'h2');
-  const b = configError(() => parseConfig(LB.replace('type: nginx', 'type: haproxy'), FILE, {}));
+  const b = configError(() => parseConfig(LB.replace('type: nginx', 'type: traefik'), FILE, {}));
   assert.match(b.message, 'load_balancer.type');
+  assert.match(b.message, '"nginx" or "haproxy"');
+});
+
+const HAPROXY_LB = `fraises:
+  api:
+    git_repo: /r.git
+    app_path: /srv/api
+    environments:
+      production:
+        instances: [h1, h2]
+        supervisor_program: api
+        load_balancer:
+          type: haproxy
+          socket: /run/haproxy/admin.sock
+          backend: api_be
+          servers: { h2: app2 }
+          host: lb1
+          drain_timeout: 8s
+`;
+
+test('load_balancer: haproxy normalizes (socket, backend, server names, drain_timeout)', () => {
+  const env = parseConfig(HAPROXY_LB, FILE, {}).fraises['api']!.environments['production']!;
+  assert.equal(env.loadBalancer, { type: 'haproxy', socket: '/run/haproxy/admin.sock', servers: { h2: 'app2' }, backend: 'api_be', host: 'lb1', drainTimeoutMs: 8000 });
+});
+
+test('load_balancer: haproxy needs an absolute socket and refuses nginx options; nginx refuses haproxy options and passive drain normalizes', () => {
+  const a = configError(() => parseConfig(HAPROXY_LB.replace('          socket: /run/haproxy/admin.sock\n', ''), FILE, {}));
+  assert.match(a.message, 'type: haproxy needs socket');
+  const b = configError(() => parseConfig(HAPROXY_LB.replace('socket: /run/haproxy/admin.sock', 'socket: admin.sock'), FILE, {}));
+  assert.match(b.message, 'load_balancer.socket');
+  assert.match(b.message, 'expected an absolute path');
+  const c = configError(() => parseConfig(HAPROXY_LB.replace('backend: api_be', 'file: /etc/x.conf'), FILE, {}));
+  assert.match(c.message, 'load_balancer.file');
+  assert.match(c.message, 'file is an nginx option');
+  const d = configError(() => parseConfig(LB.replace('drain_timeout: 3', 'socket: /run/haproxy/admin.sock'), FILE, {}));
+  assert.match(d.message, 'socket is a haproxy option');
+  const e = configError(() => parseConfig(LB.replace('drain_timeout: 3', 'drain: sometimes'), FILE, {}));
+  assert.match(e.message, 'load_balancer.drain');
+  const env = parseConfig(LB.replace('drain_timeout: 3', 'drain: passive\n          max_fails: 2\n          fail_timeout: 4s'), FILE, {}).fraises['api']!.environments['production']!;
+  assert.equal(env.loadBalancer, { type: 'nginx', file: '/etc/nginx/conf.d/api-upstream.conf', servers: { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000' }, drain: 'passive', maxFails: 2, failTimeoutMs: 4000 });
 });
 
 const LB_BLOCK = (servers: string, target = '') =>
@@ -496,6 +536,135 @@ test('a colour without its mate, a misnamed colour, or colours that differ beyon
   assert.match(b.message, 'must be named <name>_blue');
   const c = configError(() => parseConfig(colourPair('', 'keep_releases: 3'), FILE, {}));
   assert.match(c.message, 'production_blue and production_green must differ only in instances and load_balancer.servers');
+});
+
+
+test('shared: relative paths inside the release only; file, key, line and what was expected', () => {
+  const cases: [string, RegExp][] = [
+    ['../../../../tmp/victim', /a "\.\." component leaves the release directory/],
+    ['../v1.0.0', /a "\.\." component leaves the release directory/],
+    ['log/../../x', /a "\.\." component/],
+    ['/etc', /got the absolute path "\/etc"/],
+    ['./log', /remove the "\." component/],
+    ['log//x', /empty component/],
+    ['log/', /empty component/],
+    ['.fraisier-release', /a file Fraisier writes in every release/],
+  ];
+  for (const [p, problem] of cases) {
+    const e = configError(() => parseConfig(withEnv(`shared: [log, ${JSON.stringify(p)}]`), FILE, {}));
+    assert.is(e.file, FILE);
+    assert.is(e.key, 'fraises.api.environments.production.shared[1]', p);
+    assert.match(e.message, 'conf/fraises.yaml: fraises.api.environments.production.shared[1]: ');
+    assert.match(e.message, problem, e.message);
+    assert.match(e.message, /\(line 9\)$/);
+  }
+  const empty = configError(() => parseConfig(withEnv('shared: [""]'), FILE, {}));
+  assert.match(empty.message, 'shared[0]: expected a non-empty string, got ""');
+  const nested = configError(() => parseConfig(withEnv('shared: [storage, storage/uploads]'), FILE, {}));
+  assert.match(nested.message, 'shared[1]: "storage/uploads" is inside "storage", which is shared already');
+  const twice = configError(() => parseConfig(withEnv('shared: [log, log]'), FILE, {}));
+  assert.match(twice.message, '"log" is listed twice');
+  const ok = parseConfig(withEnv('shared: [log, storage/uploads, .env, storage-old]'), FILE, {});
+  assert.equal(ok.fraises.api!.environments.production!.shared, ['log', 'storage/uploads', '.env', 'storage-old']);
+});
+
+test('app_path: "/" and paths not in normal form are refused, naming the directory they really are', () => {
+  const at = (p: string) => withEnv('', `instances: [h1]\napp_path: "${p}"\ngit_repo: x\nsystemd_service: api`);
+  const dotdot = configError(() => parseConfig(at('/srv/../tmp/x'), FILE, {}));
+  assert.is(dotdot.key, 'fraises.api.environments.production.app_path');
+  assert.is(dotdot.message, 'conf/fraises.yaml: fraises.api.environments.production.app_path: "/srv/../tmp/x" is not in normal form: it names "/tmp/x"; write "/tmp/x" (no ".", ".." or empty components) (line 6)');
+  const root = configError(() => parseConfig(at('/'), FILE, {}));
+  assert.match(root.message, 'app_path: "/" is the root directory');
+  const up = configError(() => parseConfig(at('/..'), FILE, {}));
+  assert.match(up.message, 'app_path: "/.." is the root directory');
+  const doubled = configError(() => parseConfig(at('/srv//api'), FILE, {}));
+  assert.match(doubled.message, 'it names "/srv/api"');
+  const dot = configError(() => parseConfig(at('/srv/./api'), FILE, {}));
+  assert.match(dot.message, 'it names "/srv/api"');
+  const fraiseLevel = configError(() => parseConfig('fraises:\n  api:\n    app_path: /srv/app/..\n    environments:\n      production:\n        instances: [h1]\n        git_repo: x\n        systemd_service: api\n', FILE, {}));
+  assert.is(fraiseLevel.key, 'fraises.api.app_path');
+  assert.match(fraiseLevel.message, /it names "\/srv".*\(line 3\)$/);
+  // one trailing slash is only dropped
+  assert.is(parseConfig(at('/srv/api/'), FILE, {}).fraises.api!.environments.production!.appPath, '/srv/api');
+});
+
+test('instances with shell metacharacters or spaces are refused at load, naming the item and its line', () => {
+  for (const h of ['h1;touch /tmp/pwned', '$(id)', 'h1 h2', '`id`', 'h1|x', '-oProxyCommand=x']) {
+    const e = configError(() => parseConfig(withEnv('', `instances: [h1, ${JSON.stringify(h)}]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api`), FILE, {}));
+    assert.is(e.key, 'fraises.api.environments.production.instances[1]', h);
+    assert.match(e.message, `instances[1]: ${JSON.stringify(h)} is not a host name: expected host, user@host or user@host:port`);
+    assert.match(e.message, /\(line 5\)$/);
+  }
+  const ok = parseConfig(withEnv('', 'instances: [h1, deploy@web-2.example.com, root@10.0.0.3:2222]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {});
+  assert.equal(ok.fraises.api!.environments.production!.instances, ['h1', 'deploy@web-2.example.com', 'root@10.0.0.3:2222']);
+  const lb = configError(() => parseConfig(withEnv('load_balancer:\n  type: nginx\n  file: /etc/nginx/up.conf\n  host: "lb;id"\n  servers: { h1: "10.0.0.1:80" }'), FILE, {}));
+  assert.is(lb.key, 'fraises.api.environments.production.load_balancer.host');
+});
+
+test('branch names follow git check-ref-format, checked at load (before any host is asked)', () => {
+  const bad: [string, RegExp][] = [
+    ['feature..x', /contains "\.\."/],
+    ['a b', /contains a space/],
+    ['topic~1', /contains "~"/],
+    ['x^', /contains "\^"/],
+    ['a:b', /contains ":"/],
+    ['wild*', /contains "\*"/],
+    ['-rf', /starts with "-"/],
+    ['main.lock', /ends with "\.lock"/],
+    ['.hidden', /starts with "\."/],
+    ['rel/', /empty component/],
+    ['a@{1}', /contains "@\{"/],
+    ['@', /"@" alone/],
+    ['end.', /ends with "\."/],
+  ];
+  for (const [b, problem] of bad) {
+    const e = configError(() => parseConfig(withEnv(`branch: ${JSON.stringify(b)}`), FILE, {}));
+    assert.is(e.key, 'fraises.api.environments.production.branch', b);
+    assert.match(e.message, `branch: ${JSON.stringify(b)} is not a valid git branch name`);
+    assert.match(e.message, problem, e.message);
+    assert.match(e.message, /\(line 9\)$/);
+  }
+  const fraiseLevel = configError(() => parseConfig('fraises:\n  api:\n    branch: "x..y"\n    environments:\n      production:\n        instances: [h1]\n        app_path: /srv/api\n        git_repo: x\n        systemd_service: api\n', FILE, {}));
+  assert.is(fraiseLevel.key, 'fraises.api.branch');
+  assert.match(fraiseLevel.message, /\(line 3\)$/);
+  for (const b of ['main', 'release/1.2', 'feature/JIRA-12_x', 'v1.0']) {
+    assert.equal(parseConfig(withEnv(`branch: ${b}`), FILE, {}).fraises.api!.environments.production!.source, { type: 'git', repo: 'https://example.com/api.git', branch: b });
+  }
+});
+
+test('an invalid health check URL: E_CONFIG with the key and the line', () => {
+  const cases: [string, string, RegExp][] = [
+    ['health_check_url: "not a url"', 'health_check_url', /got "not a url" \(not a URL\)/],
+    ['health_check_url: "https://localhost/health"', 'health_check_url', /https:\/\/ is not supported/],
+    ['health_check:\n  url: "localhost:8000/health"', 'health_check.url', /localhost:/],
+    ['health_check:\n  url: "http//localhost/health"', 'health_check.url', /not a URL/],
+  ];
+  for (const [yaml, key, problem] of cases) {
+    const e = configError(() => parseConfig(withEnv(yaml), FILE, {}));
+    assert.is(e.key, `fraises.api.environments.production.${key}`, yaml);
+    assert.match(e.message, 'expected an http:// URL such as http://localhost:8000/health');
+    assert.match(e.message, problem, e.message);
+    assert.match(e.message, /\(line (9|10)\)$/);
+  }
+});
+
+test('a secret interpolated into a wrong value is never shown in the error', () => {
+  const secretValue = 'not-a-number-s3cr3t';
+  const keep = configError(() => parseConfig(withEnv('keep_releases: ${KEEP_SECRET}'), FILE, { KEEP_SECRET: secretValue }));
+  assert.not.match(keep.message, secretValue);
+  assert.match(keep.message, 'keep_releases: expected an integer >= 2, got [REDACTED] (from ${KEEP_SECRET}) (line 9)');
+  const short = configError(() => parseConfig(withEnv('keep_releases: ${KEEP_SECRET}'), FILE, { KEEP_SECRET: 'x1' }));
+  assert.not.match(short.message, '"x1"');
+  assert.match(short.message, 'got [REDACTED]');
+  const dur = configError(() => parseConfig(withEnv('health_check_port: 80\nhealth_check_timeout: "${API_TOKEN}"'), FILE, { API_TOKEN: 'tok-99 s' }));
+  assert.not.match(dur.message, 'tok-99');
+  const inUrl = configError(() => parseConfig(withEnv('health_check_url: "${HEALTH_TOKEN}:8000/x"'), FILE, { HEALTH_TOKEN: 'ht-secret-1' }));
+  assert.not.match(inUrl.message, 'ht-secret-1');
+  assert.match(inUrl.message, '[REDACTED]');
+  const shared = configError(() => parseConfig(withEnv('shared: ["../${SHARE_KEY}"]'), FILE, { SHARE_KEY: 'sk-abcdef' }));
+  assert.not.match(shared.message, 'sk-abcdef');
+  const whole = configError(() => parseConfig('${CONFIG_SECRET}\n', FILE, { CONFIG_SECRET: 'whole-file-secret' }));
+  assert.not.match(whole.message, 'whole-file-secret');
 });
 
 test.run();

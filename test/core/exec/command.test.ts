@@ -2,10 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { all, command, quote, raw, render } from '../../../core/exec/command.js';
 import { redact, secret } from '../../../core/secret.js';
-import { script, bareMetalCommands } from '../../../providers/bare-metal.js';
+import { script, bareMetal, bareMetalCommands } from '../../../providers/bare-metal.js';
 import { validateVersion } from '../../../core/deployer.js';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { FraisierError } from '../../../core/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -75,6 +76,56 @@ test('versions with shell metacharacters are refused before anything runs', () =
     assert.throws(() => validateVersion(bad), (e: Error) => /invalid version/.test(e.message), bad);
   }
   for (const good of ['v1.2.3', 'main', 'feature/x', 'abc1234', 'v2.0.0-rc.1+build5']) assert.is(validateVersion(good), good);
+});
+
+test('prepare, run in a real shell: a shared path that leaves the release is refused on the host, and nothing outside the release is removed', () => {
+  const root = mkdtempSync(join(tmpdir(), 'fraisier-shared-'));
+  const app = join(root, 'app');
+  const src = join(root, 'src');
+  mkdirSync(join(src, 'linkdir'), { recursive: true });
+  writeFileSync(join(src, 'index.js'), 'ok');
+  mkdirSync(join(root, 'victim'));
+  writeFileSync(join(root, 'victim', 'important.txt'), 'keep me');
+  mkdirSync(join(app, 'releases', 'v1.0.0'), { recursive: true });
+  writeFileSync(join(app, 'releases', 'v1.0.0', '.fraisier-release'), '');
+  execFileSync('ln', ['-s', join(root, 'victim'), join(src, 'escape')]); // a symlink shipped in the release
+  const tar = execFileSync('tar', ['-C', src, '-cf', '-', '.']);
+  const prepare = (v: string, shared: string[]) =>
+    spawnSync('sh', ['-c', render(bareMetalCommands.prepareArtifact(app, v, '', shared), { reveal: true })], { input: tar, encoding: 'utf8' });
+  for (const bad of ['../../../victim', '../v1.0.0', '/etc', '', 'log/../..', './log', 'a//b', 'escape/important.txt']) {
+    const r = prepare('v2.0.0', ['log', bad]);
+    assert.is(r.status, 5, `${bad}: ${r.stderr}`);
+    assert.match(r.stderr, `refusing shared path '${bad}'`);
+    assert.is(readFileSync(join(root, 'victim', 'important.txt'), 'utf8'), 'keep me', `${bad}: the victim survives`);
+    assert.ok(existsSync(join(app, 'releases', 'v1.0.0', '.fraisier-release')), `${bad}: the kept release is untouched`);
+    assert.ok(!lstatSync(join(app, 'releases', 'v1.0.0')).isSymbolicLink());
+    assert.ok(!existsSync(join(app, 'releases', 'v2.0.0')), `${bad}: no new release`);
+    assert.equal(readdirSync(join(app, 'releases')), ['v1.0.0'], 'no temporary directory left');
+  }
+  const ok = prepare('v2.0.0', ['log', 'storage/uploads']);
+  assert.is(ok.status, 0, ok.stderr);
+  assert.is(readlinkSync(join(app, 'releases', 'v2.0.0', 'storage', 'uploads')), join(app, 'shared', 'storage', 'uploads'));
+  assert.ok(statSync(join(app, 'shared', 'log')).isDirectory());
+});
+
+test('bareMetal(): hosts, appPath and shared are checked when the provider is made, before any connection', () => {
+  const base = { hosts: ['h1'], appPath: '/srv/app', source: { type: 'git' as const, repo: 'x' }, service: { type: 'command' as const, restart: 'true' } };
+  const refused = (o: Partial<typeof base> & { shared?: string[] }, key: string, text: string) => {
+    try {
+      bareMetal({ ...base, ...o });
+      assert.unreachable(`accepted ${JSON.stringify(o)}`);
+    } catch (e) {
+      assert.instance(e, FraisierError);
+      assert.is((e as FraisierError).code, 'E_CONFIG');
+      assert.is((e as FraisierError).key, key);
+      assert.match((e as Error).message, text);
+    }
+  };
+  refused({ hosts: ['h1', 'h2;id'] }, 'hosts[1]', '"h2;id" is not a host name');
+  refused({ appPath: '/' }, 'appPath', 'is the root directory');
+  refused({ appPath: '/srv/../tmp/x' }, 'appPath', 'it names "/tmp/x"');
+  refused({ shared: ['../v1.0.0'] }, 'shared[0]', 'a ".." component');
+  assert.is(bareMetal({ ...base, appPath: '/srv/app/' }).targets.length, 1);
 });
 
 test.run();

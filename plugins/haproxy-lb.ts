@@ -1,0 +1,493 @@
+import { registry, type BuildContext } from '../core/registry.js';
+import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
+/**
+ * haproxy-lb: drains, weights and switches pools through HAProxy's runtime API (the admin socket), with
+ * no reload at all: HAProxy keeps every client connection open, keep-alive ones included, and only
+ * changes where the next request goes.
+ *
+ * Per target: beforeTarget sets its server to `drain` (no new requests) and waits, bounded by
+ * `drainTimeout`, until HAProxy counts no current session on it; afterTarget sets it back to `ready`.
+ * A blue-green switch sets the new pool's servers `ready` first, then the other servers `maint`, in one
+ * runtime-API call, and records the pool's name in a small file next to the socket (HAProxy has no
+ * place for it). The rollback hook puts every drained server back and the live pool back. Semantics are
+ * those of HAProxy 2.6 (Debian 12): see docs/haproxy.md.
+ */
+import type { Deployer } from '../core/deployer.js';
+import { toMs, type Duration } from '../core/duration.js';
+import { FraisierError, asFraisierError } from '../core/errors.js';
+import { command, type Command } from '../core/exec/command.js';
+import type { Executor } from '../core/exec/executor.js';
+import { LocalExecutor } from '../core/exec/local.js';
+import { DryRunExecutor } from '../core/exec/recording.js';
+import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
+import type { DeployContext, Plugin, Target, TrafficSwitch } from '../core/types.js';
+
+export const HAPROXY_LB = 'plugin:haproxy-lb';
+
+/** Options of {@link haproxyLb}. */
+export interface HaproxyLbOptions {
+  /** HAProxy's admin socket (absolute path of a `stats socket ... level admin` in haproxy.cfg). */
+  socket: string;
+  /** The `backend` holding the targets' servers. Default: the fraise name. */
+  backend?: string;
+  /**
+   * HAProxy server name per target, when it differs from the target's name: `{ h1: 'app1' }`.
+   * Default: every target's server is named like the target (`server h1 10.0.0.11:8000` in haproxy.cfg).
+   */
+  servers?: Record<string, string>;
+  /** Where HAProxy runs: `'local'` (default) or an SSH host alias, reached with `SshExecutor.connect(host, ssh)`. */
+  host?: string;
+  ssh?: SshOptions;
+  /** The socat binary that talks to the socket (Debian package `socat`). Default `socat`. */
+  socat?: string;
+  /**
+   * Where the live pool's name (blue-green) is recorded. Default: `fraisier-<backend>.pool` next to the
+   * socket (a run directory: like HAProxy's own runtime state, it does not survive a reboot).
+   */
+  poolFile?: string;
+  /**
+   * Longest wait, after a server is set to `drain`, for its current sessions to reach 0 before the target
+   * is restarted. Default `'10s'`. On timeout a warning is logged and the deployment goes on.
+   */
+  drainTimeout?: Duration;
+  /** How the HAProxy host is reached (tests pass a recording executor). Default: local, or SSH to `host`. */
+  connect?: () => Promise<Executor>;
+}
+
+/** The plugin object, with the traffic controls other strategies (blue-green, canary) use. */
+export interface HaproxyLbPlugin extends Plugin, TrafficSwitch {
+  /**
+   * Sets the servers' weights (`set weight`, 0 to 256; 0 sends a server no new requests). Servers not
+   * named keep theirs. During a deployment it uses the deployment's connection; otherwise it opens one.
+   */
+  setWeights(weights: Record<string, number>): Promise<void>;
+}
+
+/** One server as `show servers state` reports it. */
+export interface ServerState {
+  name: string;
+  address: string;
+  /** srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping. */
+  op: number;
+  /** srv_admin_state bits: 0x01/0x02/0x04/0x20/0x40 maintenance, 0x08/0x10 drain. */
+  admin: number;
+  /** Current user weight. */
+  weight: number;
+}
+
+export const isMaint = (s: ServerState) => (s.admin & 0x67) !== 0;
+export const isDrain = (s: ServerState) => !isMaint(s) && (s.admin & 0x18) !== 0;
+
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
+const PATH_RE = /^\/[A-Za-z0-9_.\/-]+$/;
+
+function checkName(kind: string, v: string, key = kind): void {
+  if (typeof v !== 'string' || !NAME_RE.test(v)) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: invalid ${kind} ${JSON.stringify(v)}: use letters, digits, _ . : -`, { key });
+}
+
+function checkPath(kind: string, v: unknown): asserts v is string {
+  if (typeof v !== 'string' || !PATH_RE.test(v)) {
+    throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: ${kind} must be an absolute path of letters, digits, _ . / -, got ${JSON.stringify(v)}`, { key: kind });
+  }
+}
+
+/** Parses `show servers state <backend>` (format 1): one {@link ServerState} per server line. */
+export function parseServersState(text: string): ServerState[] {
+  const out: ServerState[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 19 || line.startsWith('#') || !/^\d+$/.test(f[0]!)) continue;
+    out.push({ name: f[3]!, address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`, op: Number(f[5]), admin: Number(f[6]), weight: Number(f[7]) });
+  }
+  return out;
+}
+
+/** A fixed shell script; values are positional parameters ($1, $2...), never parsed as shell. */
+function script(text: string, ...args: string[]): Command {
+  return command('sh', '-c', text, 'fraisier-haproxy', ...args);
+}
+
+/** Sends one runtime-API line ($3, `;`-separated commands) to the socket ($2) with socat ($1); prints the answer. */
+const RUNTIME = `command -v "$1" >/dev/null 2>&1 || { echo "$1 not found: install socat (it talks to HAProxy's admin socket)" >&2; exit 127; }
+[ -S "$2" ] || { echo "no HAProxy admin socket at $2 (is HAProxy running, with 'stats socket $2 level admin'?)" >&2; exit 3; }
+printf '%s\\n' "$3" | "$1" -t 10 stdio "UNIX-CONNECT:$2"`;
+
+/**
+ * Polls `show stat` every 50 ms until server $4 of backend $3 has no current session and nothing queued,
+ * for at most $5 ms. Prints `drained` or `timeout <sessions>`.
+ */
+const WAIT_DRAINED = `socat=$1; sock=$2; be=$3; srv=$4; ms=$5
+cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
+cs; deadline=$((C + (ms + 9) / 10))
+while :; do
+  n=$(printf 'show stat %s 4 -1\\n' "$be" | "$socat" -t 10 stdio "UNIX-CONNECT:$sock" | awk -F, -v b="$be" -v s="$srv" '$1 == b && $2 == s { print $3 + $5 }')
+  [ -n "$n" ] || { echo "HAProxy reports no server $be/$srv" >&2; exit 3; }
+  [ "$n" -eq 0 ] && { echo drained; exit 0; }
+  cs; [ "$C" -lt "$deadline" ] || { echo "timeout $n"; exit 0; }
+  sleep 0.05
+done`;
+
+/** Writes $2 to $1 atomically (temp file, rename), creating the directory. */
+const WRITE = `set -e
+mkdir -p "$(dirname "$1")"
+printf '%s\\n' "$2" > "$1.tmp"
+mv -f "$1.tmp" "$1"`;
+
+/** Commands the plugin runs on the HAProxy host, as data (unit tests assert them; dry runs print them). */
+export const haproxyLbCommands = {
+  /** `show servers state <backend>`: addresses, operational and administrative states, weights. */
+  states: (socat: string, socket: string, backend: string): Command => ({
+    ...script(RUNTIME, socat, socket, `show servers state ${backend}`),
+    readOnly: true,
+    label: `haproxy: show servers state ${backend}`,
+  }),
+  /** The CLI level of the socket (`admin` is needed to change servers). */
+  level: (socat: string, socket: string): Command => ({ ...script(RUNTIME, socat, socket, 'show cli level'), readOnly: true, label: 'haproxy: show cli level' }),
+  /** Runs runtime-API commands in one connection, in order (HAProxy answers nothing to a successful `set`). */
+  set: (socat: string, socket: string, lines: readonly string[]): Command => ({
+    ...script(RUNTIME, socat, socket, lines.join('; ')),
+    label: `haproxy: ${lines.join('; ')}`,
+  }),
+  waitDrained: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
+    ...script(WAIT_DRAINED, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
+    label: `haproxy: wait for ${backend}/${server} to drain`,
+  }),
+  readPool: (file: string): Command => ({ ...script('if [ -f "$1" ]; then cat "$1"; fi', file), readOnly: true, label: `read ${file}` }),
+  writePool: (file: string, text: string): Command => ({ ...script(WRITE, file, text), label: `write ${file}` }),
+  removePool: (file: string): Command => ({ ...script('rm -f "$1"', file), label: `remove ${file}` }),
+};
+
+/**
+ * The recorded pool file's content, or null: the live pool, its targets, and (`all`) every target of the
+ * environment when it was written, so that `livePool()` outside a deployment knows which servers count.
+ */
+export function parsePoolFile(text: string): { pool: string; targets: string[]; all?: string[] } | null {
+  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((t) => typeof t === 'string');
+  try {
+    const v = JSON.parse(text.trim()) as { pool?: unknown; targets?: unknown; all?: unknown };
+    if (typeof v.pool === 'string' && strings(v.targets)) return { pool: v.pool, targets: v.targets, ...(strings(v.all) ? { all: v.all } : {}) };
+  } catch {
+    /* none, or not ours */
+  }
+  return null;
+}
+
+interface Session {
+  exec: Executor;
+  states: ServerState[];
+  /** The pool recorded when the session opened (checked against the servers' states). */
+  live: { pool: string; targets: string[] } | null;
+}
+
+/**
+ * The haproxy-lb traffic plugin. Taps preDeploy (connect, check the socket and the servers), beforeTarget
+ * (drain, wait for sessions to end), afterTarget (ready), rollback (drained servers ready, live pool back)
+ * and postDeploy/failed (close).
+ */
+export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
+  checkPath('socket', options?.socket);
+  if (options.backend !== undefined) checkName('backend', options.backend);
+  for (const [t, s] of Object.entries(options.servers ?? {})) checkName(`server of ${t}`, s, `servers.${t}`);
+  if (options.poolFile !== undefined) checkPath('poolFile', options.poolFile);
+  if (options.socat !== undefined && (typeof options.socat !== 'string' || !/^[A-Za-z0-9_.\/-]+$/.test(options.socat))) {
+    throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: invalid socat binary ${JSON.stringify(options.socat)}`, { key: 'socat' });
+  }
+  const socket = options.socket;
+  const socat = options.socat ?? 'socat';
+  const drainMs = toMs(options.drainTimeout ?? '10s', 'drainTimeout');
+
+  let backend = options.backend ?? null;
+  const serverOf = (t: string) => options.servers?.[t] ?? t;
+  const poolFile = () => options.poolFile ?? `${socket.replace(/\/[^/]*$/, '') || '/'}/fraisier-${backend}.pool`.replace(/^\/\//, '/');
+  let session: Session | null = null;
+  let live: { pool: string; targets: string[] } | null = null;
+  let liveAtStart: { pool: string; targets: string[] } | null = null;
+  /** Targets this deployment set to drain and has not set back. */
+  const drained = new Set<string>();
+  /** Targets whose weight this deployment changed. */
+  const weighted = new Set<string>();
+  let allTargets: string[] = [];
+  const addresses = new Map<string, string>();
+  let log: Deployer['log'] | null = null;
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = queue.then(fn, fn);
+    queue = p.catch(() => {});
+    return p;
+  };
+  const needBackend = (): string => {
+    if (!backend) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: no backend name: pass the backend option, or add the plugin to a deployment first`, { key: 'backend' });
+    return backend;
+  };
+
+  async function connect(): Promise<Executor> {
+    try {
+      if (options.connect) return await options.connect();
+      if (!options.host || options.host === 'local') return new LocalExecutor('haproxy');
+      return await SshExecutor.connect(options.host, options.ssh ?? {});
+    } catch (err) {
+      const e = asFraisierError(err, 'E_UNREACHABLE');
+      throw new FraisierError(e.code === 'E_HOST_KEY' ? 'E_HOST_KEY' : 'E_PREFLIGHT', `${HAPROXY_LB}: cannot reach the HAProxy host ${options.host ?? 'local'}: ${e.message}`, {
+        step: 'preDeploy',
+        cause: err,
+      });
+    }
+  }
+
+  async function readStates(exec: Executor): Promise<ServerState[]> {
+    const be = needBackend();
+    const r = await exec.run(haproxyLbCommands.states(socat, socket, be), { check: false });
+    const out = r.stdout.trim();
+    if (r.code !== 0 || /^(Can't find backend|Unknown command|Permission denied)/m.test(out)) {
+      const why = (r.stderr.trim() || out || `exit ${r.code}`).split('\n').slice(-3).join('; ');
+      throw new FraisierError('E_PREFLIGHT', `${HAPROXY_LB}: cannot read backend ${be} from HAProxy's admin socket ${socket} on ${options.host ?? 'this machine'}: ${why}; nothing was changed`, {
+        step: 'preDeploy',
+        hint: `HAProxy must run with 'stats socket ${socket} level admin' and a backend ${be}`,
+      });
+    }
+    return parseServersState(r.stdout);
+  }
+
+  /** The live pool, from the recorded file checked against what HAProxy routes to now. */
+  function livePoolFrom(states: ServerState[], recorded: { pool: string; targets: string[] } | null, targets: readonly string[]): { pool: string; targets: string[] } | null {
+    const inService = targets.filter((t) => {
+      const s = states.find((x) => x.name === serverOf(t));
+      return s !== undefined && !isMaint(s);
+    });
+    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
+    if (recorded && same(recorded.targets.filter((t) => targets.includes(t)), inService)) return { pool: recorded.pool, targets: recorded.targets };
+    // HAProxy restarted (its config puts every server back in service) or nothing was ever switched.
+    if (inService.length === targets.length) return null;
+    throw new FraisierError(
+      'E_PREFLIGHT',
+      `${HAPROXY_LB}: backend ${needBackend()} has ${targets.filter((t) => !inService.includes(t)).map(serverOf).join(', ')} in maintenance, but ${recorded ? `${poolFile()} records pool ${recorded.pool} (${recorded.targets.join(', ')})` : `no live pool is recorded in ${poolFile()}`}`,
+      { step: 'preDeploy', hint: `set the servers' states by hand (set server ${needBackend()}/<server> state ready|maint) or remove ${poolFile()}` },
+    );
+  }
+
+  async function open(ctx: DeployContext): Promise<Session> {
+    const real = await connect();
+    try {
+      const lv = await real.run(haproxyLbCommands.level(socat, socket), { check: false });
+      if (lv.code === 0 && /^(user|operator)$/m.test(lv.stdout.trim())) {
+        throw new FraisierError('E_PREFLIGHT', `${HAPROXY_LB}: HAProxy's socket ${socket} is at level ${lv.stdout.trim()}: changing servers needs level admin; nothing was changed`, {
+          step: 'preDeploy',
+          hint: `in haproxy.cfg: stats socket ${socket} mode 600 level admin`,
+        });
+      }
+      const states = await readStates(real);
+      const missing = ctx.targets.filter((t) => !states.some((s) => s.name === serverOf(t.name)));
+      if (missing.length > 0) {
+        throw new FraisierError(
+          'E_PREFLIGHT',
+          `${HAPROXY_LB}: backend ${needBackend()} has no server ${missing.map((t) => serverOf(t.name)).join(', ')} (for ${missing.map((t) => t.name).join(', ')}; it has ${states.map((s) => s.name).join(', ') || 'none'}); nothing was changed`,
+          { step: 'preDeploy', key: 'servers', hint: 'name the servers in haproxy.cfg like the targets, or map them with the servers option' },
+        );
+      }
+      const pf = await real.run(haproxyLbCommands.readPool(poolFile()), { check: false });
+      const current = livePoolFrom(states, parsePoolFile(pf.stdout), ctx.targets.map((t) => t.name));
+      if (ctx.dryRun) {
+        await real.close().catch(() => {});
+        return { exec: new DryRunExecutor(real.name, (line) => ctx.log.info(line)), states, live: current };
+      }
+      return { exec: real, states, live: current };
+    } catch (err) {
+      await real.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  async function close(): Promise<void> {
+    const s = session;
+    session = null;
+    await s?.exec.close().catch(() => {});
+  }
+
+  /** Runs `set ...` lines; HAProxy answers a failed one with a message (and a successful one with nothing). */
+  async function set(exec: Executor, lines: string[], why: string, target?: Target): Promise<void> {
+    if (lines.length === 0) return;
+    const r = await exec.run(haproxyLbCommands.set(socat, socket, lines), { check: false });
+    const answer = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (r.code !== 0 || answer.length > 0) {
+      throw new FraisierError('E_COMMAND', `${HAPROXY_LB}: HAProxy refused ${why}: ${(answer.join('; ') || r.stderr.trim() || `exit ${r.code}`).slice(0, 500)}`, {
+        step: 'haproxy',
+        ...(target ? { target: target.name } : {}),
+        hint: `check backend ${needBackend()}, its servers and the socket's level (admin) in haproxy.cfg`,
+      });
+    }
+  }
+
+  const srv = (t: string) => `${needBackend()}/${serverOf(t)}`;
+  /** `set server` lines that route to `pool` only (ready first, then maint: never zero servers), or to every target. */
+  const routeLines = (pool: { targets: string[] } | null): string[] => {
+    const on = pool ? allTargets.filter((t) => pool.targets.includes(t)) : allTargets;
+    const off = pool ? allTargets.filter((t) => !pool.targets.includes(t)) : [];
+    return [...on.map((t) => `set server ${srv(t)} state ready`), ...off.map((t) => `set server ${srv(t)} state maint`)];
+  };
+
+  async function recordPool(exec: Executor, pool: { pool: string; targets: string[] } | null): Promise<void> {
+    if (pool) await exec.run(haproxyLbCommands.writePool(poolFile(), JSON.stringify({ pool: pool.pool, targets: pool.targets, all: allTargets })));
+    else await exec.run(haproxyLbCommands.removePool(poolFile()));
+  }
+
+  function need(): Session {
+    if (!session) throw new FraisierError('E_COMMAND', `${HAPROXY_LB}: no connection to HAProxy (preDeploy did not run)`, { step: 'haproxy' });
+    return session;
+  }
+
+  const idle = (t: Target) => live !== null && !live.targets.includes(t.name);
+
+  const plugin: HaproxyLbPlugin = {
+    name: HAPROXY_LB,
+    apply(deployer: Deployer): void {
+      backend = options.backend ?? deployer.fraise;
+      checkName('backend', backend);
+      log = deployer.log;
+      deployer.useTraffic(plugin);
+      const { hooks } = deployer;
+
+      hooks.preDeploy.tapPromise(HAPROXY_LB, async (ctx) => {
+        await close();
+        drained.clear();
+        weighted.clear();
+        allTargets = ctx.targets.map((t) => t.name);
+        session = await open(ctx);
+        addresses.clear();
+        for (const t of allTargets) {
+          const s = session.states.find((x) => x.name === serverOf(t));
+          if (s) addresses.set(t, s.address);
+        }
+        live = session.live;
+        liveAtStart = live;
+        ctx.data.set(HAPROXY_LB, plugin);
+      });
+
+      hooks.beforeTarget.tapPromise(HAPROXY_LB, (target, ctx) =>
+        serial(async () => {
+          const s = need();
+          if (idle(target)) return; // outside the live pool: it gets no traffic, nothing to drain
+          const others = allTargets.filter((t) => t !== target.name && !drained.has(t) && !(live && !live.targets.includes(t)));
+          if (others.length === 0) ctx.log.warn(`every server of backend ${needBackend()} is draining: HAProxy answers 503 until one is back`, target.name);
+          const started = performance.now();
+          drained.add(target.name);
+          await set(s.exec, [`set server ${srv(target.name)} state drain`], `to drain ${srv(target.name)}`, target);
+          const r = await s.exec.run(haproxyLbCommands.waitDrained(socat, socket, needBackend(), serverOf(target.name), drainMs));
+          const ms = Math.round(performance.now() - started);
+          ctx.time(target, 'drain', ms);
+          const out = r.stdout.trim();
+          if (out.startsWith('timeout')) ctx.log.warn(`haproxy ${srv(target.name)}: ${out.split(' ')[1] ?? 'some'} session(s) still open after ${drainMs} ms (drainTimeout): going on`, target.name);
+          else ctx.log.info(`haproxy ${srv(target.name)}: drained in ${ms} ms (no reload)`, target.name);
+        }),
+      );
+
+      hooks.afterTarget.tapPromise(HAPROXY_LB, (target, ctx) =>
+        serial(async () => {
+          if (!drained.has(target.name)) return;
+          const s = need();
+          await set(s.exec, [`set server ${srv(target.name)} state ready`], `to set ${srv(target.name)} ready`, target);
+          drained.delete(target.name);
+          ctx.log.info(`haproxy ${srv(target.name)}: ready`, target.name);
+        }),
+      );
+
+      hooks.rollback.tapPromise(HAPROXY_LB, (ctx) =>
+        serial(async () => {
+          const s = session;
+          const switched = live?.pool !== liveAtStart?.pool;
+          if (!s || (drained.size === 0 && weighted.size === 0 && !switched)) return; // nothing of ours changed
+          const lines = [...[...weighted].map((t) => `set weight ${srv(t)} 100%`)];
+          if (switched) lines.push(...routeLines(liveAtStart));
+          else lines.push(...[...drained].map((t) => `set server ${srv(t)} state ready`));
+          await set(s.exec, lines, switched ? `to route back to pool ${liveAtStart?.pool ?? '(all servers)'}` : 'to set the drained servers ready');
+          if (switched) await recordPool(s.exec, liveAtStart);
+          drained.clear();
+          weighted.clear();
+          live = liveAtStart;
+          ctx.log.info(switched ? `haproxy backend ${needBackend()}: traffic back to pool ${live?.pool ?? '(all servers)'} (rollback)` : `haproxy backend ${needBackend()}: every server ready (rollback)`);
+        }),
+      );
+
+      hooks.postDeploy.tapPromise(HAPROXY_LB, async () => {
+        await serial(close);
+      });
+      hooks.failed.tap(HAPROXY_LB, () => {
+        void serial(close);
+      });
+    },
+
+    addressOf(target: Target): string | null {
+      return addresses.get(target.name) ?? null;
+    },
+
+    async livePool(): Promise<{ pool: string; targets: string[] } | null> {
+      if (session) return live;
+      const exec = await connect();
+      try {
+        const states = await readStates(exec);
+        const pf = await exec.run(haproxyLbCommands.readPool(poolFile()), { check: false });
+        const recorded = parsePoolFile(pf.stdout);
+        // Outside a deployment the targets are those recorded with the pool, or every server of the backend.
+        const byServer = new Map(Object.entries(options.servers ?? {}).map(([t, sv]) => [sv, t]));
+        const names = recorded?.all ?? states.map((s) => byServer.get(s.name) ?? s.name);
+        return livePoolFrom(states, recorded, names);
+      } finally {
+        await exec.close().catch(() => {});
+      }
+    },
+
+    switchTo(pool: string, targets: readonly Target[], ctx: DeployContext): Promise<void> {
+      return serial(async () => {
+        const s = need();
+        checkName('pool', pool);
+        const previous = live;
+        const next = { pool, targets: targets.map((t) => t.name) };
+        if (next.targets.length === 0) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: pool ${pool} has no target`, { key: 'pool' });
+        const started = performance.now();
+        await set(s.exec, routeLines(next), `to switch to pool ${pool}`);
+        live = next;
+        for (const t of next.targets) drained.delete(t);
+        await recordPool(s.exec, next);
+        ctx.log.info(`haproxy backend ${needBackend()}: traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${next.targets.join(', ')}) in ${Math.round(performance.now() - started)} ms, no reload`);
+      });
+    },
+
+    async setWeights(next: Record<string, number>): Promise<void> {
+      const be = needBackend();
+      for (const [t, w] of Object.entries(next)) {
+        if (!Number.isInteger(w) || w < 0 || w > 256) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight of ${t} must be an integer from 0 to 256, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
+        checkName(`server of ${t}`, serverOf(t), `weights.${t}`);
+      }
+      const names = Object.keys(next);
+      if (names.length > 0 && names.every((t) => next[t] === 0) && (allTargets.length === 0 || allTargets.every((t) => next[t] === 0))) {
+        throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: every server of backend ${be} would have weight 0: a backend needs at least one server with traffic`, { key: 'weights' });
+      }
+      await serial(async () => {
+        const borrowed = session;
+        const exec = borrowed?.exec ?? (await connect());
+        try {
+          await set(exec, names.map((t) => `set weight ${be}/${serverOf(t)} ${next[t]}`), `weights ${names.map((t) => `${t}=${next[t]}`).join(' ')}`);
+          for (const t of names) weighted.add(t);
+          log?.info(`haproxy backend ${be}: weights ${names.map((t) => `${t}=${next[t]}`).join(' ')}`);
+        } finally {
+          if (!borrowed) await exec.close().catch(() => {});
+        }
+      });
+    },
+  };
+  return plugin;
+}
+
+registry.registerPlugin('haproxy', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
+  const lb = env.loadBalancer!;
+  const c = config as LoadedConfig;
+  return haproxyLb({
+    socket: lb.socket!,
+    ...(lb.backend !== undefined ? { backend: lb.backend } : {}),
+    ...(lb.servers !== undefined ? { servers: lb.servers } : {}),
+    ...(lb.host !== undefined ? { host: lb.host } : {}),
+    ...(lb.socat !== undefined ? { socat: lb.socat } : {}),
+    ...(lb.poolFile !== undefined ? { poolFile: lb.poolFile } : {}),
+    ...(lb.drainTimeoutMs !== undefined ? { drainTimeout: lb.drainTimeoutMs } : {}),
+    ssh: c.ssh,
+  });
+});
