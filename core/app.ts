@@ -7,7 +7,7 @@ import { FraisierError } from './errors.js';
 import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
 import { Locks, type LockInfo, type LockOwner } from './state/lock.js';
-import { openStore, resolveState, statePath, storeOptions, type Deployment, type StateLocation, type StateStore, type Stats } from './state/store.js';
+import { openStore, resolveState, statePath, storeOptions, type Deployment, type StateLocation, type StateStore, type StoreOptions, type Stats } from './state/store.js';
 import { runMigrate, type MigrateOptions } from './migrate.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
 
@@ -109,10 +109,13 @@ export class DeployApp<E extends string = string> {
     return env;
   }
 
-  /** Runs `fn` with an open store (the runtime's, or the configured file). */
-  async withStore<T>(runtime: RuntimeOptions, fn: (store: StateStore) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` with an open store (the runtime's, or the configured file). `readOnly`: `fn` only reads, so
+   * a read-only SQLite file is still usable (see {@link StoreOptions.readOnly}).
+   */
+  async withStore<T>(runtime: RuntimeOptions, fn: (store: StateStore) => Promise<T>, readOnly = false): Promise<T> {
     if (runtime.store) return fn(runtime.store);
-    const store = await openStore(storeOptions(this.stateLocation));
+    const store = await openStore({ ...storeOptions(this.stateLocation), readOnly });
     try {
       return await fn(store);
     } finally {
@@ -158,19 +161,20 @@ export class DeployApp<E extends string = string> {
   /** What is live on each target, and the lock. */
   status(environment: E, runtime: RuntimeOptions = {}): Promise<StatusReport> {
     this.env(environment);
-    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).status());
+    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).status(), true);
   }
 
   /** Past deployments of this fraise, newest first. */
   history(query: { environment?: E; limit?: number } = {}, runtime: RuntimeOptions = {}): Promise<Deployment[]> {
     return this.withStore(runtime, (store) =>
       store.history({ fraise: this.name, ...(query.environment ? { environment: query.environment } : {}), ...(query.limit ? { limit: query.limit } : {}) }),
+      true,
     );
   }
 
   /** Success and rollback rates, mean and p95 duration over the last `days`. */
   stats(days = 30, runtime: RuntimeOptions = {}): Promise<Stats[]> {
-    return this.withStore(runtime, (store) => store.stats({ fraise: this.name, days }));
+    return this.withStore(runtime, (store) => store.stats({ fraise: this.name, days }), true);
   }
 
   /**

@@ -68,9 +68,9 @@ function printMigrate(reports: MigrateReport[], json: boolean): number {
   return 0;
 }
 
-/** Runs `fn` with the config's state store open, and closes it. */
+/** Runs `fn` with the config's state store open for reading (status-all, history, stats, state copy's source), and closes it. */
 async function withStore<T>(config: LoadedConfig, fn: (store: StateStore) => Promise<T>): Promise<T> {
-  const store = await openStore(storeOptions(resolveState(config.baseDir, config.state)));
+  const store = await openStore({ ...storeOptions(resolveState(config.baseDir, config.state)), readOnly: true });
   try {
     return await fn(store);
   } finally {
@@ -429,6 +429,8 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
               case 'status': {
                 const r = await app.status(env, runtime);
                 process.stdout.write((json ? toJson(r, 2) : formatStatus(r)) + '\n');
+                // some target unreachable or failing its checks: exit 1, as `fraisier status` does
+                if (r.targets.some((t) => t.error)) code = 1;
                 break;
               }
               case 'history': {

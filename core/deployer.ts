@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { AsyncSeriesBailHook, AsyncSeriesHook, SyncHook } from 'tapable';
 import { systemClock, type Clock } from './clock.js';
 import { toMs, type Duration } from './duration.js';
-import { FraisierError, asFraisierError } from './errors.js';
+import { FraisierError, TargetErrors, asFraisierError } from './errors.js';
 import type { Executor } from './exec/executor.js';
 import { runHealthPolicy, type HealthPolicy } from './health.js';
 import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
@@ -110,7 +110,12 @@ export interface StatusReport {
   environment: string;
   /** What the history says is live. */
   version: string | null;
-  targets: { name: string; current: string | null; releases: string[]; error: string | null }[];
+  /**
+   * One row per target, each with its own result: `reachable` false when the target could not be
+   * connected to (then `current` is unknown: null); `error` set when it was unreachable or failed its
+   * checks (then `current` is still read if the connection works).
+   */
+  targets: { name: string; reachable: boolean; current: string | null; releases: string[]; error: string | null }[];
   lock: LockInfo | null;
   /**
    * The pool that gets the traffic (blue-green: `blue` or `green`) and its targets, read from the traffic
@@ -262,18 +267,32 @@ export class Deployer {
     const version = await store.currentVersion(fraise, environment);
     const controller = new AbortController();
     const ctx = this.context('deploy', version ?? '', null, false, false, controller.signal, new Map(), null);
-    const targets: StatusReport['targets'] = [];
+    // Every target answers for itself: one unreachable host is its own row, never the others' error.
+    const broken = new Map<string, FraisierError>();
+    let targets: StatusReport['targets'];
     try {
-      await provider.open({ log: this.log, dryRun: false, signal: controller.signal });
-      for (const t of provider.targets) {
-        try {
-          targets.push({ name: t.name, current: await provider.currentRelease(t, ctx), releases: await provider.releases(t, ctx), error: null });
-        } catch (err) {
-          targets.push({ name: t.name, current: null, releases: [], error: asFraisierError(err).message });
-        }
+      try {
+        await provider.open({ log: this.log, dryRun: false, signal: controller.signal });
+      } catch (err) {
+        if (err instanceof TargetErrors) for (const [name, e] of err.byTarget) broken.set(name, e);
+        else for (const t of provider.targets) broken.set(t.name, asFraisierError(err));
       }
-    } catch (err) {
-      for (const t of provider.targets) targets.push({ name: t.name, current: null, releases: [], error: asFraisierError(err).message });
+      targets = await Promise.all(
+        provider.targets.map(async (t): Promise<StatusReport['targets'][number]> => {
+          const problem = broken.get(t.name);
+          // A host we could not reach (or whose key is wrong) is not asked anything more.
+          if (problem && (problem.code === 'E_UNREACHABLE' || problem.code === 'E_HOST_KEY')) {
+            return { name: t.name, reachable: false, current: null, releases: [], error: problem.message };
+          }
+          try {
+            const [current, releases] = await Promise.all([provider.currentRelease(t, ctx), provider.releases(t, ctx)]);
+            return { name: t.name, reachable: true, current, releases, error: problem?.message ?? null };
+          } catch (err) {
+            const e = asFraisierError(err);
+            return { name: t.name, reachable: e.code !== 'E_UNREACHABLE', current: null, releases: [], error: problem?.message ?? e.message };
+          }
+        }),
+      );
     } finally {
       await provider.close();
     }
@@ -481,6 +500,7 @@ export class Deployer {
         toVersion: s.toVersion,
         phases: s.phases,
         error: s.error,
+        ...(s.finalVersion !== undefined ? { finalVersion: s.finalVersion } : {}),
       })),
       error: failure ? { code: failure.code, message: failure.message, ...(failure.target ? { target: failure.target } : {}), ...(failure.step ? { step: failure.step } : {}) } : null,
       dryRun,
@@ -682,6 +702,9 @@ export class Deployer {
           const e = asFraisierError(err, 'E_ROLLBACK', { target: name });
           state.error = `${state.error ?? ''}; rollback: ${e.message}`;
           this.log.error(`rollback to ${prev} failed: ${e.message}`, name);
+          // What it runs now, read from the host; unknown (null) when it cannot be reached, never a guess.
+          state.finalVersion = e.code === 'E_UNREACHABLE' && (e.target ?? name) === name ? null : await provider.currentRelease(t, rctx).catch(() => null);
+          this.log.error(`now runs ${state.finalVersion ?? 'an unknown release (unreachable)'}`, name);
           return false;
         } finally {
           ctx.time(t, 'rollback', performance.now() - s);

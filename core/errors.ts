@@ -62,6 +62,26 @@ export class FraisierError extends Error {
   }
 }
 
+/**
+ * Several targets failed independently (e.g. `open`: h2 unreachable, h3's preflight failed). The message
+ * joins them; `byTarget` keeps each target's own error, so a caller that can go on with the other
+ * targets (`status`) reports every host with its own result instead of blaming all for one.
+ */
+export class TargetErrors extends FraisierError {
+  /** Each failed target's own error, by target name. */
+  readonly byTarget: ReadonlyMap<string, FraisierError>;
+  constructor(errors: ReadonlyMap<string, FraisierError>, details: ErrorDetails = {}) {
+    const list = [...errors.values()];
+    const first = list[0]!;
+    super(first.code, list.length === 1 ? first.message : list.map((e) => e.message).join('; '), {
+      ...(first.target ? { target: first.target } : {}),
+      ...(first.hint ? { hint: first.hint } : {}),
+      ...details,
+    });
+    this.byTarget = errors;
+  }
+}
+
 /** Wraps anything thrown into a FraisierError, keeping an existing one as it is. */
 export function asFraisierError(err: unknown, code: ErrorCode = 'E_COMMAND', details: ErrorDetails = {}): FraisierError {
   if (err instanceof FraisierError) return err;

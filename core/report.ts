@@ -102,13 +102,31 @@ export function formatStatus(s: StatusReport): string {
   if (s.liveError) out.push(`  live pool: unknown (${redact(s.liveError)})`);
   else if (s.live) out.push(`  live colour: ${s.live.pool} (${s.live.targets.join(', ')})`);
   else if (s.live === null) out.push('  live colour: none recorded yet (every server gets traffic)');
+  // One row per target with its own result: an unreachable host never hides what the others run.
   out.push(
     table(
-      ['  TARGET', 'CURRENT', 'RELEASES'],
-      s.targets.map((t) => [`  ${t.name}`, t.error ? `error: ${t.error}` : t.current ?? '(none)', t.releases.join(' ')]),
+      ['  TARGET', 'CURRENT', 'RELEASES', 'RESULT'],
+      s.targets.map((t) => [
+        `  ${t.name}`,
+        !t.reachable ? 'unknown' : t.current ?? '(none)',
+        t.reachable && t.releases.length > 0 ? t.releases.join(' ') : '-',
+        !t.reachable ? `unreachable: ${t.error ?? ''}` : t.error ? `error: ${t.error}` : 'ok',
+      ]),
     ),
   );
+  const down = s.targets.filter((t) => t.error);
+  if (down.length > 0) out.push(`${down.length} of ${s.targets.length} target(s) ${down.every((t) => !t.reachable) ? 'unreachable' : 'with errors'}: ${down.map((t) => t.name).join(', ')}`);
   return out.join('\n');
+}
+
+/**
+ * `from → to` for one target. A target whose rollback failed shows what it was found running afterwards,
+ * or `unknown` when it could not be reached: never a release it may not be on.
+ */
+function version(t: DeployResult['targets'][number]): string {
+  const base = `${t.fromVersion ?? '-'} → ${t.toVersion ?? (t.finalVersion !== undefined ? t.finalVersion ?? 'unknown' : '-')}`;
+  if (t.finalVersion === undefined || t.toVersion === null) return base;
+  return t.finalVersion === t.toVersion ? base : `${base} (now ${t.finalVersion ?? 'unknown'})`;
 }
 
 /** The summary after a deployment: one line per target with its phases. */
@@ -116,7 +134,7 @@ export function formatResult(r: DeployResult): string {
   const rows = r.targets.map((t) => [
     t.name,
     t.status === 'pending' ? 'untouched' : t.status,
-    `${t.fromVersion ?? '-'} → ${t.toVersion ?? '-'}`,
+    version(t),
     Object.entries(t.phases)
       .filter(([, ms]) => ms > 0)
       .map(([p, ms]) => `${p} ${ms}ms`)

@@ -32,6 +32,11 @@ export interface TargetState {
   /** Milliseconds per phase: prepare, activate, health, rollback, and any plugin phase. */
   phases: Record<string, number>;
   error: string | null;
+  /**
+   * Set when the target's rollback failed: the release it was found running afterwards, read from the
+   * target; null when that could not be known (the host was unreachable). Undefined otherwise.
+   */
+  finalVersion?: string | null;
 }
 
 /** A health check failure, returned by a `healthCheck` tap to stop the chain. */
@@ -95,6 +100,8 @@ export interface DeployResult {
     toVersion: string | null;
     phases: Record<string, number>;
     error: string | null;
+    /** See {@link TargetState.finalVersion}: what a target whose rollback failed runs now (null: unknown). */
+    finalVersion?: string | null;
   }[];
   error: { code: string; message: string; target?: string; step?: string } | null;
   dryRun: boolean;

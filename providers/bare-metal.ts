@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { command, raw, type Command } from '../core/exec/command.js';
-import type { Executor } from '../core/exec/executor.js';
+import type { Executor, RunOptions } from '../core/exec/executor.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
-import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
-import { FraisierError, asFraisierError } from '../core/errors.js';
+import { SshExecutor, commandError, type SshOptions } from '../core/exec/ssh.js';
+import { FraisierError, TargetErrors, asFraisierError } from '../core/errors.js';
 import { appPathProblem, hostProblem, normalAppPath, sharedListProblem } from '../core/config/checks.js';
 import type { DeployContext, Provider, ProviderSession, Target } from '../core/types.js';
 
@@ -215,6 +215,57 @@ echo "$sha $short $tag"`,
   cleanup: (app: string, keep: number, protect: string[]): Command => ({ ...script(CLEANUP, app, String(keep), ...protect), label: 'remove old releases' }),
 };
 
+const DISK_FULL = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/i;
+
+/**
+ * A command's output that says the host's disk is full (git, tar, mkdir all print `No space left on
+ * device`): the error says so, with the host and the path, instead of the last line of git's complaint.
+ * Undefined when the output says nothing of the kind.
+ */
+export function diskFullError(host: string, app: string, what: string, output: string, probe?: { dir: string; availKb: number | null; full: boolean }): FraisierError | undefined {
+  const said = output.split('\n').find((l) => DISK_FULL.test(l));
+  if (!said && !probe?.full) return undefined;
+  // git often says only "failed to write new configuration file": then the probe's write test tells
+  const line = said ?? `${probe!.dir} has ${probe!.availKb ?? 0} KB free and a test write there failed`;
+  // `error: could not write config file /srv/app/repo/config: No space left on device` → that path
+  const path = /(?:^|[\s'"])(\/[^\s:'"]+)[:'"]?[^/]*(?:No space left|Disk quota)/i.exec(line)?.[1];
+  const quota = /quota/i.test(line);
+  return new FraisierError('E_COMMAND', `${quota ? 'disk quota exceeded' : 'no space left on device'} on ${host} under ${path ?? app} while ${what}: ${line.trim()}`, {
+    target: host,
+    step: what.startsWith('resolving') ? 'resolve' : what.startsWith('switching') ? 'activate' : 'prepare',
+    hint: `free space on ${host} (df -h ${app}; old releases are in ${app}/releases), then deploy again`,
+  });
+}
+
+/**
+ * After a failed command: is the disk under the app path full? Free space (`df`) and a 64 KB test write
+ * inside the app path (removed at once; none when the app path does not exist yet). Run only after a failure, so a working deployment never writes it.
+ */
+const SPACE_PROBE = `app=$1; d=$app; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+echo "dir=$d"
+echo "avail=$(df -Pk -- "$d" 2>/dev/null | awk 'NR==2 {print $4}')"
+# the test write only ever happens inside the app path itself
+if [ "$d" = "$app" ]; then
+  f="$app/.fraisier-space-check-$$"
+  { head -c 65536 /dev/zero > "$f"; } 2>/dev/null || echo "full=1"
+  rm -f "$f"
+fi
+exit 0`;
+
+/** Runs {@link SPACE_PROBE} on a host; null when it could not run. */
+async function probeSpace(e: Executor, app: string): Promise<{ dir: string; availKb: number | null; full: boolean } | undefined> {
+  const r = await e.run({ ...script(SPACE_PROBE, app), label: 'check free disk space' }, { check: false }).catch(() => null);
+  if (!r || r.code !== 0) return undefined;
+  const value = (k: string) => r.stdout.split('\n').find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  const avail = value('avail');
+  return { dir: value('dir') ?? app, availKb: avail && /^\d+$/.test(avail) ? Number(avail) : null, full: value('full') === '1' || avail === '0' };
+}
+
+/** The disk-full error for a failed command's output on a host (asking the host when the output does not say), or undefined. */
+async function diskFull(e: Executor, host: string, app: string, what: string, output: string): Promise<FraisierError | undefined> {
+  return diskFullError(host, app, what, output) ?? diskFullError(host, app, what, output, await probeSpace(e, app));
+}
+
 /**
  * Resolves a ref with `git ls-remote` run on the host: reads the repository, writes nothing (dry runs).
  * Tags and branches resolve; a sha is named by its first 7 characters.
@@ -336,14 +387,13 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
           await preflight(t, e);
         }),
       );
-      const failures = opened.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => asFraisierError(o.reason, 'E_PREFLIGHT'));
-      if (failures.length > 0) {
-        const first = failures[0]!;
-        throw new FraisierError(first.code, failures.length === 1 ? first.message : failures.map((f) => f.message).join('; '), {
-          ...(first.target ? { target: first.target } : {}),
-          step: 'preflight',
-          ...(first.hint ? { hint: first.hint } : { hint: 'no host was changed' }),
-        });
+      const failures = new Map<string, FraisierError>();
+      opened.forEach((o, i) => {
+        if (o.status === 'rejected') failures.set(targets[i]!.name, asFraisierError(o.reason, 'E_PREFLIGHT', { target: targets[i]!.name }));
+      });
+      if (failures.size > 0) {
+        const first = [...failures.values()][0]!;
+        throw new TargetErrors(failures, { step: 'preflight', ...(first.hint ? {} : { hint: 'no host was changed' }) });
       }
     },
 
@@ -358,6 +408,10 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       const real = e instanceof DryRunExecutor ? null : e;
       // Resolving needs the mirror; in a dry run without a mirror we name the ref itself.
       const r = await (real ?? e).run({ ...bareMetalCommands.resolveRef(app, options.source.repo, wanted), readOnly: true }, { check: false });
+      if (r.code !== 0) {
+        const full = await diskFull(real ?? e, first.name, app, `resolving ${wanted} (git fetch into ${app}/repo)`, r.stderr + '\n' + r.stdout);
+        if (full) throw full;
+      }
       if (r.code !== 0 || !r.stdout.trim()) {
         if (ctx.dryRun && r.code === 0) return wanted;
         throw new FraisierError('E_VERSION', `cannot resolve ${JSON.stringify(wanted)} in ${options.source.repo} (on ${first.name}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`, {
@@ -385,21 +439,29 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
 
     async prepare(t, version, ctx: DeployContext) {
       const e = exec(t);
+      /** Runs a prepare command; a full disk is named as such. */
+      const prepareRun = async (cmd: Command, input?: RunOptions['input']) => {
+        const r = await e.run(cmd, { check: false, ...(input ? { input } : {}) });
+        if (r.code === 0) return;
+        throw (await diskFull(e, t.name, app, `preparing release ${version}`, r.stderr + '\n' + r.stdout)) ?? commandError(t.name, cmd, r);
+      };
       if (options.source.type === 'git') {
-        await e.run(bareMetalCommands.prepareGit(app, version, ctx.kind === 'deploy' ? revision : '', options.source.repo, build, shared));
+        await prepareRun(bareMetalCommands.prepareGit(app, version, ctx.kind === 'deploy' ? revision : '', options.source.repo, build, shared));
         return;
       }
       const has = await e.run(bareMetalCommands.hasRelease(app, version), { check: false });
       if (has.code === 0) return;
       if (ctx.kind === 'rollback') throw new FraisierError('E_NOT_FOUND', `release ${version} is not on ${t.name}`, { target: t.name });
       const archive = await artifactArchive(version);
-      await e.run(bareMetalCommands.prepareArtifact(app, version, build, shared), { input: createReadStream(archive) });
+      await prepareRun(bareMetalCommands.prepareArtifact(app, version, build, shared), createReadStream(archive));
     },
 
     async activate(t, version, ctx) {
       live.delete(t.name);
       const r = await exec(t).run(bareMetalCommands.activate(app, version, options.service, sudo.get(t.name) ?? false), { check: false });
       if (r.code !== 0) {
+        const full = await diskFull(exec(t), t.name, app, `switching to ${version}`, r.stderr + '\n' + r.stdout);
+        if (full) throw full;
         const why = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ');
         throw new FraisierError('E_COMMAND', r.code === 4 ? `restart failed on ${t.name}: ${why}` : `switch to ${version} failed on ${t.name}: ${why}`, {
           target: t.name,

@@ -32,6 +32,17 @@ export interface SshOptions {
    * log's `warn`). Default: one line on stderr, once per process.
    */
   warn?: (message: string) => void;
+  /**
+   * Seconds between SSH keepalives; the connection counts as lost after 3 unanswered ones (a host whose
+   * network went down is noticed in about 4 × this). Default 5.
+   */
+  keepaliveInterval?: number;
+  /**
+   * After a lost connection, how long the next command keeps trying to reconnect (seconds) before it
+   * fails with `E_UNREACHABLE`: a host whose network or sshd comes back in time can still be rolled back.
+   * Default 30; 0 never reconnects.
+   */
+  reconnectTimeout?: number;
 }
 
 /** A host alias resolved through the SSH config. */
@@ -135,7 +146,8 @@ function connectConfig(host: ResolvedHost, options: SshOptions, hostKeyProblem: 
     port: host.port,
     username: host.user,
     readyTimeout: (options.connectTimeout ?? 10) * 1000,
-    keepaliveInterval: 15_000,
+    keepaliveInterval: (options.keepaliveInterval ?? 5) * 1000,
+    keepaliveCountMax: 3,
     reconnect: false,
     uniqueId: `${host.user}@${host.hostname}:${host.port}#${Math.random()}`,
     hoppingTool: 'native',
@@ -177,14 +189,66 @@ export class SshExecutor implements Executor {
   readonly name: string;
   readonly host: ResolvedHost;
   readonly stats = { commands: 0, busyMs: 0 };
-  private readonly client: SSH2Promise;
-  private readonly conn: SshConnectionLike;
+  private client: SSH2Promise;
+  private conn: SshConnectionLike;
+  private readonly options: SshOptions;
+  /** Why the connection was lost (keepalive timeout, closed by the host), or null while it is up. */
+  private lost: string | null = null;
+  private closing = false;
+  private reconnecting: Promise<void> | null = null;
 
-  private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike) {
+  private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike, options: SshOptions) {
     this.name = name;
     this.host = host;
     this.client = client;
     this.conn = conn;
+    this.options = options;
+    this.watch();
+  }
+
+  /** Notices a connection that dies (keepalive timeout, sshd killed, network down) between or during commands. */
+  private watch(): void {
+    const c = this.conn.sshConnection;
+    c.on('error', (e: Error) => {
+      if (!this.closing) this.lost ??= e.message || 'connection error';
+    });
+    const closed = () => {
+      if (!this.closing) this.lost ??= 'connection closed by the host';
+    };
+    c.on('end', closed);
+    c.on('close', closed);
+  }
+
+  /** True while the connection is up (false once it was lost, until a command reconnects). */
+  get connected(): boolean {
+    return this.lost === null;
+  }
+
+  /** After a lost connection: tries to connect again until `reconnectTimeout` passes. */
+  private async reconnect(): Promise<void> {
+    const reason = this.lost!;
+    const deadline = performance.now() + (this.options.reconnectTimeout ?? 30) * 1000;
+    let last = '';
+    do {
+      try {
+        const fresh = await SshExecutor.connect(this.name, { ...this.options, connectTimeout: Math.min(this.options.connectTimeout ?? 10, 5) });
+        await this.client.close().catch(() => {});
+        this.client = fresh.client;
+        this.conn = fresh.conn;
+        this.lost = null;
+        this.watch();
+        return;
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+        if (err instanceof FraisierError && err.code === 'E_HOST_KEY') break;
+      }
+      if (performance.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    } while (performance.now() < deadline);
+    throw new FraisierError('E_UNREACHABLE', `lost the SSH connection to ${this.name} (${reason}) and could not reconnect: ${last}`, {
+      target: this.name,
+      hint: `check that ${this.name} is up and its sshd answers, then run fraisier status`,
+    });
   }
 
   /** Opens the connection (through ProxyJump hosts if configured) and verifies the host key. */
@@ -226,19 +290,31 @@ export class SshExecutor implements Executor {
       throw new FraisierError('E_UNREACHABLE', `cannot connect to ${spec} (${host.hostname}:${host.port}): ${reason}`, { target: spec });
     }
     conn.sshConnection._sock?.setNoDelay?.(true);
-    return new SshExecutor(spec, host, client, conn);
+    return new SshExecutor(spec, host, client, conn, options);
   }
 
   async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
+    if (this.lost !== null) {
+      // concurrent commands (a rollback runs hosts in parallel) share one reconnection
+      this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = null));
+      await this.reconnecting;
+    }
     const text = render(cmd, { reveal: true });
+    const what = cmd.label ?? 'a command';
+    const lostError = () =>
+      new FraisierError('E_UNREACHABLE', `lost the SSH connection to ${this.name} during ${what}: ${this.lost ?? 'connection closed'}`, {
+        target: this.name,
+        hint: `the command may or may not have finished on ${this.name}; once it answers again, fraisier status shows what it runs`,
+      });
     const started = performance.now();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     // Listeners are attached inside ssh2's callback: an 'exit' arriving in the same packet batch as the
     // channel confirmation would be lost if we waited for a promise to resolve first.
     const result = await new Promise<ExecResult>((resolve, reject) => {
+      try {
       this.conn.sshConnection.exec(text, (openErr, channel: ClientChannel) => {
-      if (openErr) return reject(new FraisierError('E_UNREACHABLE', `${this.name}: cannot run a command: ${openErr.message}`, { target: this.name }));
+      if (openErr) return reject(this.lost !== null ? lostError() : new FraisierError('E_UNREACHABLE', `${this.name}: cannot run a command: ${openErr.message}`, { target: this.name }));
       let code: number | null = null;
       let timer: NodeJS.Timeout | undefined;
       if (options.timeoutMs) {
@@ -258,6 +334,8 @@ export class SshExecutor implements Executor {
       channel.on('error', reject);
       channel.on('close', () => {
         if (timer) clearTimeout(timer);
+        // no exit status and the connection is gone: the command's outcome is unknown, never "exited 255"
+        if (code === null && this.lost !== null) return reject(lostError());
         resolve({
           code: code ?? 255,
           stdout: Buffer.concat(out).toString('utf8'),
@@ -273,6 +351,11 @@ export class SshExecutor implements Executor {
         input.pipe(channel);
       }
       });
+      } catch (err) {
+        // ssh2 throws "Not connected" when the connection died since the last command
+        this.lost ??= err instanceof Error ? err.message : String(err);
+        reject(lostError());
+      }
     });
     this.stats.commands++;
     this.stats.busyMs += result.durationMs;
@@ -292,6 +375,7 @@ export class SshExecutor implements Executor {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.client.close().catch(() => {});
   }
 }

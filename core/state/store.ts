@@ -5,6 +5,7 @@
  * to PostgreSQL (the `pg` driver is imported only then), and migrates the schema.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
@@ -31,6 +32,12 @@ export interface StoreOptions {
    * show the URL with its password replaced by `***`.
    */
   url?: string;
+  /**
+   * The caller only reads (status, history, stats, status-all). A SQLite file that cannot be written
+   * (read-only file system, no write permission) is then read from a private temporary copy instead of
+   * failing; a writer gets an `E_STATE` error naming the file. Default false.
+   */
+  readOnly?: boolean;
   /** Clock, in epoch milliseconds; injectable for tests. Default `Date.now`. */
   now?: () => number;
 }
@@ -547,24 +554,119 @@ export async function openStore(options: StoreOptions): Promise<StateStore> {
     return openPostgres(options.url, options.now ?? Date.now);
   }
   if (options.path === undefined) throw new FraisierError('E_STATE', 'the state store needs a path or a url');
-  if (options.path !== ':memory:') prepareFile(options.path);
-  const sqlite = new BetterSqlite3(options.path);
+  const file = options.path;
+  if (file !== ':memory:') {
+    if (options.readOnly && fs.existsSync(file) && !writable(file)) return openReadOnlyCopy(file, options.now ?? Date.now);
+    try {
+      prepareFile(file);
+    } catch (error) {
+      throw stateFileError(file, error);
+    }
+  }
+  return openSqlite(file, options.now ?? Date.now, file);
+}
+
+/** True when this process can write the SQLite file and create its -wal and -shm files next to it. */
+function writable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+    // root passes access() on a read-only mount: ask the file system itself
+    fs.closeSync(fs.openSync(file, 'r+'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The `E_STATE` error for a SQLite state file that cannot be used: which file, why (the SQLite or system
+ * code), and what to do.
+ */
+export function stateFileError(file: string, error: unknown): FraisierError {
+  const e = error as { code?: string; message?: string };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const why = `${e?.message ?? String(error)}${code && !(e?.message ?? '').includes(code) ? ` (${code})` : ''}`;
+  if (/^(EROFS|EACCES|EPERM|SQLITE_READONLY)/.test(code)) {
+    return new FraisierError('E_STATE', `the state file ${file} is read-only: ${why}; deploy, rollback, migrate and unlock record the history and the lock there`, {
+      file,
+      hint: 'make it writable, or point state.path (or $FRAISIER_STATE) at a writable file; status, history, stats and status-all still read it',
+      cause: error,
+    });
+  }
+  if (/^SQLITE_(CORRUPT|NOTADB)/.test(code)) {
+    return new FraisierError('E_STATE', `the state file ${file} is damaged or not a Fraisier state database: ${why}`, {
+      file,
+      hint: `restore it from a backup, or move it aside (mv ${file} ${file}.broken) to start a new, empty history`,
+      cause: error,
+    });
+  }
+  if (/^(ENOSPC|SQLITE_FULL)/.test(code)) {
+    return new FraisierError('E_STATE', `no space left for the state file ${file}: ${why}`, { file, hint: `free space on the disk that holds ${path.dirname(path.resolve(file))}`, cause: error });
+  }
+  return new FraisierError('E_STATE', `cannot use the state file ${file}: ${why}`, { file, hint: 'check the file and its directory (permissions, disk), or point state.path at another file', cause: error });
+}
+
+/**
+ * Opens, checks and migrates a SQLite file. `shown` is the path errors name (the user's file, also when
+ * `file` is a temporary copy of it). A damaged file is found here (`quick_check`), not by a later query.
+ */
+async function openSqlite(file: string, now: () => number, shown: string, onClose?: () => void): Promise<StateStore> {
+  let sqlite: BetterSqlite3.Database;
+  try {
+    sqlite = new BetterSqlite3(file);
+  } catch (error) {
+    throw stateFileError(shown, error);
+  }
   try {
     sqlite.pragma('busy_timeout = 5000'); // first, so the pragmas below wait for other processes too
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
+    if (file !== ':memory:') {
+      const check = sqlite.pragma('quick_check(1)', { simple: true });
+      if (check !== 'ok') throw Object.assign(new Error(`integrity check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+    }
   } catch (error) {
     sqlite.close();
-    throw error;
+    onClose?.();
+    throw stateFileError(shown, error);
   }
   const db = new Kysely<Database>({ dialect: new SharedFileSqliteDialect({ database: sqlite }) });
   try {
     await migrateToLatest(db, 'sqlite');
   } catch (error) {
     await db.destroy();
-    throw error;
+    onClose?.();
+    const code = (error as { code?: string })?.code ?? '';
+    throw !(error instanceof FraisierError) && /^(SQLITE_|E[A-Z]+$)/.test(code) ? stateFileError(shown, error) : error;
   }
-  return new StateStore(db, options.now ?? Date.now);
+  const store = new StateStore(db, now);
+  if (onClose) {
+    const close = store.close.bind(store);
+    store.close = async () => {
+      await close();
+      onClose();
+    };
+  }
+  return store;
+}
+
+/**
+ * A read-only SQLite file (read-only mount, no write permission): SQLite cannot open a WAL database it
+ * cannot write beside, so a reader gets a private copy (with its -wal), removed when the store closes.
+ */
+async function openReadOnlyCopy(file: string, now: () => number): Promise<StateStore> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraisier-state-ro-'));
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  const copy = path.join(dir, 'state.db');
+  try {
+    fs.copyFileSync(file, copy);
+    if (fs.existsSync(`${file}-wal`)) fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+  } catch (error) {
+    remove();
+    throw stateFileError(file, error);
+  }
+  return openSqlite(copy, now, file, remove);
 }
 
 /** How long connecting to PostgreSQL may take before the store gives up. */
