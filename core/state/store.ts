@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
+import type { RawBuilder } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
@@ -31,12 +32,26 @@ export interface StoreOptions {
    * show the URL with its password replaced by `***`.
    */
   url?: string;
-  /** Clock, in epoch milliseconds; injectable for tests. Default `Date.now`. */
+  /**
+   * Clock, in epoch milliseconds, of the history's timestamps (started, finished, events); injectable
+   * for tests. Default `Date.now`. Locks never use it: see {@link StoreOptions.databaseClock}.
+   */
   now?: () => number;
+  /**
+   * Tests only: stands in for the database's clock in every lock decision (acquire, expiry, renew,
+   * unlock). Default: the database's own clock, `clock_timestamp()` on PostgreSQL and the machine's clock
+   * read by SQLite (`julianday('now')`), so a deployer whose own clock is wrong can never take over a
+   * live lock.
+   */
+  databaseClock?: () => number;
 }
 
-/** Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome. */
-export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back';
+/**
+ * Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome.
+ * `lock_lost`: its deployer lost the lock mid-way (unlocked with --force, or taken over) and stopped
+ * without touching any host again; the hosts it had changed stay as they were (the new holder owns them).
+ */
+export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
 /** A forward deployment, or an explicit rollback to an earlier version. */
 export type DeploymentKind = 'deploy' | 'rollback';
 /** Outcome on one target. `untouched`: the deployment stopped before reaching it. */
@@ -243,16 +258,41 @@ function toEvent(r: EventRow): DeployEvent {
 export class StateStore {
   /** The kysely instance, for queries the store does not offer. */
   readonly db: Kysely<Database>;
-  /** The store's clock (epoch ms); the lock table uses it too. */
+  /** The history's clock (epoch ms). Locks use the database's clock instead: {@link StateStore.clockSql}. */
   readonly now: () => number;
+  /** `sqlite` or `postgres`: which SQL {@link StateStore.clockSql} writes. */
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly #databaseClock: (() => number) | undefined;
 
   /**
    * @param db a kysely instance over a migrated database.
-   * @param now clock in epoch ms; default `Date.now`.
+   * @param now clock in epoch ms of the history's timestamps; default `Date.now`.
+   * @param options.dialect the database behind `db`. Default `sqlite`.
+   * @param options.databaseClock tests only: replaces the database's clock in lock decisions.
    */
-  constructor(db: Kysely<Database>, now: () => number = Date.now) {
+  constructor(db: Kysely<Database>, now: () => number = Date.now, options: { dialect?: 'sqlite' | 'postgres'; databaseClock?: () => number } = {}) {
     this.db = db;
     this.now = now;
+    this.dialect = options.dialect ?? 'sqlite';
+    this.#databaseClock = options.databaseClock;
+  }
+
+  /**
+   * The database's clock, in epoch ms, as an SQL expression evaluated by the database itself: every lock
+   * decision (who may take an expired lock, when a renewed lock expires) is made by this one clock, never
+   * by a deployer's own. PostgreSQL: `clock_timestamp()` of the server, shared by every machine using the
+   * store. SQLite: `julianday('now')`, the clock of the one machine whose processes share the file.
+   */
+  clockSql(): RawBuilder<number> {
+    if (this.#databaseClock) return sql<number>`cast(${Math.round(this.#databaseClock())} as bigint)`;
+    if (this.dialect === 'postgres') return sql<number>`cast(extract(epoch from clock_timestamp()) * 1000 as bigint)`;
+    return sql<number>`cast((julianday('now') - 2440587.5) * 86400000 as integer)`;
+  }
+
+  /** The database's clock now, in epoch ms (see {@link StateStore.clockSql}). */
+  async databaseNow(): Promise<number> {
+    const { rows } = await sql<{ t: number | string }>`select ${this.clockSql()} as t`.execute(this.db);
+    return Number(rows[0]!.t);
   }
 
   /** Records a deployment as `running`, started now. @returns its id. */
@@ -465,7 +505,7 @@ export class StateStore {
       const now = this.now();
       const lock = await trx
         .selectFrom('locks')
-        .select(['acquired_at', 'expires_at'])
+        .select(['acquired_at', 'expires_at', this.clockSql().as('db_now')])
         .where('fraise', '=', fraise)
         .where('environment', '=', environment)
         .executeTakeFirst();
@@ -475,7 +515,7 @@ export class StateStore {
         .where('fraise', '=', fraise)
         .where('environment', '=', environment)
         .where('status', '=', 'running');
-      if (lock !== undefined && num(lock.expires_at) > now) {
+      if (lock !== undefined && num(lock.expires_at) > num(lock.db_now)) {
         update = update.where('started_at', '<', num(lock.acquired_at));
       }
       const reaped = await update.returning('id').execute();
@@ -530,8 +570,8 @@ export function resolveState(baseDir: string, configured: { path?: string; url?:
 }
 
 /** A location as {@link openStore} options. */
-export function storeOptions(location: StateLocation, now?: () => number): StoreOptions {
-  return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}) };
+export function storeOptions(location: StateLocation, now?: () => number, databaseClock?: () => number): StoreOptions {
+  return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}), ...(databaseClock ? { databaseClock } : {}) };
 }
 
 /**
@@ -544,7 +584,7 @@ export function storeOptions(location: StateLocation, now?: () => number): Store
 export async function openStore(options: StoreOptions): Promise<StateStore> {
   if (options.url !== undefined) {
     if (options.path !== undefined) throw new FraisierError('E_STATE', 'give the state store a path or a url, not both');
-    return openPostgres(options.url, options.now ?? Date.now);
+    return openPostgres(options.url, options.now ?? Date.now, options.databaseClock);
   }
   if (options.path === undefined) throw new FraisierError('E_STATE', 'the state store needs a path or a url');
   if (options.path !== ':memory:') prepareFile(options.path);
@@ -564,13 +604,13 @@ export async function openStore(options: StoreOptions): Promise<StateStore> {
     await db.destroy();
     throw error;
   }
-  return new StateStore(db, options.now ?? Date.now);
+  return new StateStore(db, options.now ?? Date.now, { dialect: 'sqlite', ...(options.databaseClock ? { databaseClock: options.databaseClock } : {}) });
 }
 
 /** How long connecting to PostgreSQL may take before the store gives up. */
 const PG_CONNECT_TIMEOUT_MS = 10_000;
 
-async function openPostgres(url: string, now: () => number): Promise<StateStore> {
+async function openPostgres(url: string, now: () => number, databaseClock?: () => number): Promise<StateStore> {
   const shown = redactUrl(url);
   const problem = postgresUrlProblem(url);
   if (problem !== null) {
@@ -602,5 +642,5 @@ async function openPostgres(url: string, now: () => number): Promise<StateStore>
     await db.destroy();
     throw error;
   }
-  return new StateStore(db, now);
+  return new StateStore(db, now, { dialect: 'postgres', ...(databaseClock ? { databaseClock } : {}) });
 }
