@@ -426,6 +426,24 @@ export class StateStore {
   }
 
   /**
+   * The releases that deployed successfully to fraise+environment (the toVersion of `succeeded`
+   * deployments of either kind), newest first, each once; at most `limit` (default 50). A failed
+   * deployment's targets go back to one of these, never to a release that never deployed successfully.
+   */
+  async knownGoodVersions(fraise: string, environment: string, limit = 50): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select('to_version')
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .where('status', '=', 'succeeded')
+      .orderBy('id', 'desc')
+      .limit(limit * 4)
+      .execute();
+    return [...new Set(rows.map((r) => r.to_version))].slice(0, limit);
+  }
+
+  /**
    * Statistics per fraise (sorted by name) over the finished deployments of kind `deploy` started in
    * the last `days` days (default 30). Mean and p95 (nearest rank: the ⌈0.95·n⌉-th smallest) are over
    * the deployments that have a duration (interrupted ones have none).
@@ -498,9 +516,12 @@ export class StateStore {
    * deployer that no longer holds the lock: all of them if the lock is free or expired, else those
    * started before the current holder acquired it. Call it right after taking the lock (notably after
    * a takeover), before recording the new deployment. Each reaped deployment gets a `warn` event.
+   * With `heldByCaller` (the caller has just taken the lock and recorded nothing yet), every `running`
+   * deployment of fraise+environment is marked: none of them can still own the hosts (a deployer killed
+   * with SIGKILL whose lock was then removed with `unlock`).
    * @returns how many deployments were marked.
    */
-  async reapInterrupted(fraise: string, environment: string): Promise<number> {
+  async reapInterrupted(fraise: string, environment: string, options: { heldByCaller?: boolean } = {}): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const now = this.now();
       const lock = await trx
@@ -515,7 +536,7 @@ export class StateStore {
         .where('fraise', '=', fraise)
         .where('environment', '=', environment)
         .where('status', '=', 'running');
-      if (lock !== undefined && num(lock.expires_at) > num(lock.db_now)) {
+      if (!options.heldByCaller && lock !== undefined && num(lock.expires_at) > num(lock.db_now)) {
         update = update.where('started_at', '<', num(lock.acquired_at));
       }
       const reaped = await update.returning('id').execute();
