@@ -1,10 +1,12 @@
 /**
- * Fault injection: the lock is lost to `unlock --force` mid-deploy. Deployer A waits between batches
+ * Fault injection: the lock is lost to `unlock --force` mid-deploy. Deployer A waits 60 s between batches
  * (h1 already on v1.1.0); `unlock` without --force refuses (A's pid is alive on this machine);
  * `unlock --force` removes it with a warning; deployer B then deploys v1.2.0 to every host. A must touch
  * nothing afterwards: no rollback of h1, no further batch; the hosts keep B's release and B's app
  * processes (same supervisor pids); A records `lock_lost` and exits 3; a re-run succeeds.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LabEnv } from '../../lab/lab.js';
@@ -17,9 +19,13 @@ let ws: string;
 test.before(async () => {
   env = await lab();
   await resetHosts(env);
-  ws = workspace(labYaml(env, { batch: 1 }).replace('batch_size: 1', 'batch_size: 1\n          wait_between_batches: 8'));
+  ws = workspace(labYaml(env, { batch: 3 }));
   const r = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.0.0']);
   assert.is(r.code, 0, r.out);
+  // A reads fraises.yaml: batches of one host with 60 s between them, so it is caught waiting after h1.
+  // B and the re-run read fast.yaml (same directory, so the same state file): all hosts at once.
+  writeFileSync(join(ws, 'fast.yaml'), labYaml(env, { batch: 3 }));
+  writeFileSync(join(ws, 'fraises.yaml'), labYaml(env, { batch: 1 }).replace('batch_size: 1', 'batch_size: 1\n          wait_between_batches: 60'));
 });
 
 test('lock lost to unlock --force mid-deploy: the old deployer touches no host afterwards and records lock_lost', async () => {
@@ -35,10 +41,10 @@ test('lock lost to unlock --force mid-deploy: the old deployer touches no host a
 
   const forced = await cli(ws, ['unlock', 'app', 'production', '--force']);
   assert.is(forced.code, 0, forced.out);
-  assert.match(forced.stderr, 'warn: unlocked a live deployment');
+  assert.match(forced.stderr, 'warn: unlocked a live deployment', forced.out);
 
   // B takes the free lock and deploys v1.2.0 everywhere (h1 from A's v1.1.0)
-  const b = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0']);
+  const b = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0'], { FRAISIER_CONFIG: 'fast.yaml' });
   assert.is(b.code, 0, b.out);
   const pidsAfterB = await appPids(env);
 
@@ -60,7 +66,7 @@ test('lock lost to unlock --force mid-deploy: the old deployer touches no host a
   assert.is(lock.text, 'released');
   faultLine('lock lost to unlock --force mid-deploy', 'old deployer stopped (lock_lost, exit 3), touched nothing; new deployer succeeded', await consistentOn(env, 'v1.2.0'), lock.text, started);
 
-  const again = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0']);
+  const again = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0'], { FRAISIER_CONFIG: 'fast.yaml' });
   assert.is(again.code, 0, again.out);
   assert.ok(await consistentOn(env, 'v1.1.0'), 're-run: every host on v1.1.0');
 });
