@@ -6,7 +6,7 @@ import { Deployer, type DeployOptions, type RollbackOptions, type RollbackPolicy
 import { FraisierError } from './errors.js';
 import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
-import { Locks, type LockInfo, type LockOwner } from './state/lock.js';
+import { LiveHolderError, Locks, type LockInfo, type LockOwner } from './state/lock.js';
 import { openStore, resolveState, statePath, storeOptions, type Deployment, type StateLocation, type StateStore, type StoreOptions, type Stats } from './state/store.js';
 import { runMigrate, type MigrateOptions } from './migrate.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
@@ -186,10 +186,24 @@ export class DeployApp<E extends string = string> {
     return this.withStore(runtime, (store) => runMigrate(this.name, environment, [...(this.definition.plugins ?? []), ...(env.plugins ?? [])], store, options, runtime));
   }
 
-  /** Removes the environment's lock whoever holds it; returns what was removed. */
-  unlock(environment: E, runtime: RuntimeOptions = {}): Promise<LockInfo | undefined> {
+  /**
+   * Removes the environment's lock; returns what was removed (with `live` set when its holder looked
+   * alive), or undefined if it was not locked. A holder that looks alive (its pid runs on this machine,
+   * or the lock was renewed recently) is refused with `E_LOCKED` unless `options.force`: its deployer
+   * then stops at its next step without touching any host, and records `lock_lost`.
+   */
+  unlock(environment: E, runtime: RuntimeOptions = {}, options: { force?: boolean } = {}): Promise<(LockInfo & { live: string | null }) | undefined> {
     this.env(environment);
-    return this.withStore(runtime, (store) => new Locks(store).forceRelease(this.name, environment));
+    return this.withStore(runtime, async (store) => {
+      try {
+        return await new Locks(store).unlock(this.name, environment, options);
+      } catch (err) {
+        if (!(err instanceof LiveHolderError)) throw err;
+        throw new FraisierError('E_LOCKED', err.message, {
+          hint: `its deployment is still running; to stop it anyway (it will touch no host again): fraisier unlock ${this.name} ${environment} --force`,
+        });
+      }
+    });
   }
 }
 

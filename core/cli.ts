@@ -5,7 +5,7 @@ import { FraisierError, formatError } from './errors.js';
 import { consoleSink, type LogSink } from './log.js';
 import { formatHistory, formatLock, formatResult, formatResultError, formatStats, formatStatus, formatStatusAll, summarizeLock, toJson, type StatusAllRow } from './report.js';
 import { registerSecret } from './secret.js';
-import { DEFAULT_LOCK_WAIT_MS, Locks } from './state/lock.js';
+import { DEFAULT_LOCK_WAIT_MS, Locks, ownerString, type LockInfo } from './state/lock.js';
 import { toMs } from './duration.js';
 import { openStore, redactUrl, resolveState, storeOptions, type StateStore } from './state/store.js';
 import type { DeployResult, MigrateReport } from './types.js';
@@ -36,6 +36,14 @@ export function exitCodeFor(err: unknown): number {
   return 1;
 }
 
+/** The warning of `unlock --force` over a holder that looked alive. */
+function warnLiveUnlock(removed: LockInfo & { live: string | null }): void {
+  process.stderr.write(
+    `warn: unlocked a live deployment of ${removed.fraise}/${removed.environment} held by ${ownerString(removed.owner)} (${removed.live}): ` +
+      'it stops at its next step without touching any host and records lock_lost; its hosts stay as they are\n',
+  );
+}
+
 function printError(err: unknown, json: boolean): void {
   if (json) process.stdout.write(toJson({ error: err instanceof FraisierError ? err.toJSON() : { message: String(err) } }) + '\n');
   process.stderr.write(formatError(err) + '\n');
@@ -49,6 +57,9 @@ function finish(result: DeployResult, json: boolean): number {
   if (json) process.stdout.write(toJson(result, 2) + '\n');
   else process.stdout.write(formatResult(result) + '\n');
   if (result.error) process.stderr.write(`${formatResultError(result.error)}\n`);
+  // Stopped by a signal: the conventional 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after the cleanup.
+  if (result.signal) return 128 + (result.signal === 'SIGHUP' ? 1 : result.signal === 'SIGINT' ? 2 : 15);
+  if (result.status === 'lock_lost') return 3;
   return result.status === 'succeeded' ? 0 : 1;
 }
 
@@ -244,7 +255,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
-          const now = store.now();
+          const now = await store.databaseNow(); // a lock's age and expiry by the clock that decides them
           const locks = await new Locks(store).list();
           const lockOf = (f: string, e: string) => locks.find((l) => l.fraise === f && l.environment === e);
           const rows: StatusAllRow[] = [];
@@ -298,13 +309,18 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     )
     .command(
       'unlock <fraise> <env>',
-      'remove a lock left by a deployer that is gone',
-      (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
+      'remove a lock left by a deployer that is gone (a live holder needs --force)',
+      (y) =>
+        y
+          .positional('fraise', { type: 'string', demandOption: true })
+          .positional('env', { type: 'string', demandOption: true })
+          .option('force', { type: 'boolean', default: false, describe: 'remove the lock even if its holder looks alive (it then stops, touching no host)' }),
       guard(async (a) => {
         const config = load(a['config'] as string | undefined);
         const app = await appFromYaml(config, String(a['fraise']));
         const env = envOf(app, String(a['env']));
-        const removed = await app.unlock(env);
+        const removed = await app.unlock(env, {}, { force: Boolean(a['force']) });
+        if (removed?.live) warnLiveUnlock(removed);
         process.stdout.write(
           (json ? toJson({ removed: removed ?? null }) : removed ? `Removed lock of ${app.name}/${env} (${formatLock(removed)})` : `${app.name}/${env} was not locked`) + '\n',
         );
@@ -362,7 +378,7 @@ const SCRIPT_OPTIONS: Record<string, readonly string[]> = {
   status: ['json'],
   history: ['limit', 'json'],
   stats: ['days', 'json'],
-  unlock: ['json'],
+  unlock: ['force', 'json'],
 };
 
 /** The long option names written on a command line (`--dry-run`, `--to=v1`, `--no-force` → dry-run, to, force). */
@@ -445,7 +461,8 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
                 break;
               }
               case 'unlock': {
-                const removed = await app.unlock(env);
+                const removed = await app.unlock(env, runtime, { force: a.force });
+                if (removed?.live) warnLiveUnlock(removed);
                 process.stdout.write((json ? toJson({ removed: removed ?? null }) : removed ? `Removed lock (${formatLock(removed)})` : 'not locked') + '\n');
                 break;
               }

@@ -6,7 +6,7 @@ import { FraisierError, TargetErrors, asFraisierError } from './errors.js';
 import type { Executor } from './exec/executor.js';
 import { runHealthPolicy, type HealthPolicy } from './health.js';
 import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
-import { DEFAULT_LOCK_WAIT_MS, LockHeldError, Locks, ownerString, startRenewal, type LockInfo, type LockOwner } from './state/lock.js';
+import { DEFAULT_LOCK_WAIT_MS, LockHeldError, LockLostError, Locks, ownerString, startRenewal, type LockHandle, type LockInfo, type LockOwner } from './state/lock.js';
 import type { StateStore, TargetStatus as StoredTargetStatus } from './state/store.js';
 import type {
   DeployContext,
@@ -52,7 +52,11 @@ export interface DeployerOptions {
   lockTtlMs?: number;
   /** Pause between attempts while waiting for the lock (`waitLock`). Default 1000 ms. */
   lockPollMs?: number;
-  /** Install a SIGINT handler during a deployment: Ctrl-C stops after the current step and rolls back. Default true. */
+  /**
+   * Handle SIGINT (Ctrl-C), SIGTERM (systemd, CI runners, `timeout`) and SIGHUP (a closed terminal)
+   * during a deployment: stop after the current step, roll back what was touched, record the outcome,
+   * release the lock; the result's `signal` names it (the CLI then exits 128 + its number). Default true.
+   */
   handleSignals?: boolean;
 }
 
@@ -155,6 +159,22 @@ function storedStatus(s: TargetState): StoredTargetStatus {
   }
 }
 
+/**
+ * Runs a write to the store, retrying for up to 20 s while the store cannot be reached (a PostgreSQL
+ * server restarting), so a deployment's outcome is recorded when the server comes back.
+ */
+async function persist<T>(fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof FraisierError || performance.now() - started > 20_000) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 function defaultOwner(): LockOwner {
   return { user: userInfo().username, host: hostname(), pid: process.pid };
 }
@@ -254,8 +274,14 @@ export class Deployer {
   }
 
   /** Puts a previous release back on every target (health-checked unless `force`). */
-  rollback(options: RollbackOptions = {}): Promise<DeployResult> {
+  async rollback(options: RollbackOptions = {}): Promise<DeployResult> {
     if (options.to !== undefined) validateVersion(options.to, 'to');
+    if (options.to === undefined && (await this.options.store.previousVersion(this.fraise, this.environment)) === null) {
+      // Without a history, a release on the hosts may be one that never deployed successfully: ask.
+      throw new FraisierError('E_USAGE', `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`, {
+        hint: `fraisier rollback ${this.fraise} ${this.environment} --to VERSION (fraisier status lists the releases on each host)`,
+      });
+    }
     return this.run('rollback', options.to, options);
   }
 
@@ -266,7 +292,7 @@ export class Deployer {
     const lock = (await locks.get(fraise, environment)) ?? null;
     const version = await store.currentVersion(fraise, environment);
     const controller = new AbortController();
-    const ctx = this.context('deploy', version ?? '', null, false, false, controller.signal, new Map(), null);
+    const ctx = this.context('deploy', version ?? '', null, false, false, controller.signal, new Map(), async () => {});
     // Every target answers for itself: one unreachable host is its own row, never the others' error.
     const broken = new Map<string, FraisierError>();
     let targets: StatusReport['targets'];
@@ -316,7 +342,7 @@ export class Deployer {
     force: boolean,
     signal: AbortSignal,
     states: Map<string, TargetState>,
-    _id: number | null,
+    fence: () => Promise<void>,
   ): DeployContext {
     const { provider } = this.options;
     return {
@@ -342,6 +368,7 @@ export class Deployer {
       checkAborted: () => {
         if (signal.aborted) throw asFraisierError(signal.reason, 'E_ABORTED');
       },
+      fence,
     };
   }
 
@@ -382,25 +409,80 @@ export class Deployer {
       }
       if (handle.tookOverFrom) {
         this.log.warn(`took over an expired lock from ${ownerString(handle.tookOverFrom.owner)} (its deployer stopped without releasing it)`);
-        await store.reapInterrupted(this.fraise, this.environment);
       }
+      // Deployments left `running` by a deployer that is gone (taken over, or killed and then unlocked)
+      // are marked failed: interrupted. We hold the lock and have recorded nothing yet.
+      await store.reapInterrupted(this.fraise, this.environment, { heldByCaller: true });
     }
-    const renewal = handle ? startRenewal(handle, Math.max(1000, Math.floor((this.options.lockTtlMs ?? 60_000) / 3))) : null;
-
+    const ttlMs = this.options.lockTtlMs ?? 60_000;
     const controller = new AbortController();
-    const lockWatch = setInterval(() => {
-      if (renewal?.lost && !controller.signal.aborted) {
-        this.log.error('lost the deployment lock (expired or removed with unlock): stopping');
-        controller.abort(new FraisierError('E_LOCKED', 'the deployment lock was lost while deploying'));
+    // The lock, watched: the renewal loop and every fencing check confirm it in the store. Once it is
+    // lost, this deployer never runs another command on a host (the new holder owns them).
+    let lockLost = false;
+    let confirmedAt = performance.now();
+    const loseLock = (why: string) => {
+      if (lockLost) return;
+      lockLost = true;
+      this.log.error(`lost the deployment lock (${why}): stopping without touching any host again`);
+      controller.abort(new FraisierError('E_LOCKED', `the deployment lock was lost while deploying (${why}); no host was touched after that`, {
+        hint: `fraisier status ${this.fraise} ${this.environment} shows what each host runs; the lock's new holder owns them`,
+      }));
+    };
+    const held: LockHandle | null = handle
+      ? {
+          get info() {
+            return handle!.info;
+          },
+          tookOverFrom: handle.tookOverFrom,
+          renew: async () => {
+            await handle!.renew();
+            confirmedAt = performance.now();
+          },
+          release: () => handle!.release(),
+        }
+      : null;
+    const renewal = held ? startRenewal(held, Math.max(1000, Math.floor(ttlMs / 3))) : null;
+    const fence = async (): Promise<void> => {
+      if (!held) return;
+      if (lockLost) throw asFraisierError(controller.signal.reason, 'E_LOCKED');
+      // One statement: renew by our token. A store that cannot be reached (a restarting PostgreSQL) is
+      // retried while our lock cannot have expired yet; past that, the lock counts as lost.
+      for (;;) {
+        try {
+          await held.renew();
+          return;
+        } catch (err) {
+          if (err instanceof LockLostError) {
+            loseLock('removed with unlock --force, or taken over');
+            break;
+          }
+          if (performance.now() - confirmedAt > ttlMs - Math.min(5000, ttlMs / 4)) {
+            loseLock(`the state store could not confirm it before it expired: ${asFraisierError(err).message}`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
       }
+      throw asFraisierError(controller.signal.reason, 'E_LOCKED');
+    };
+    const lockWatch = setInterval(() => {
+      if (renewal?.lost && !controller.signal.aborted) loseLock('removed with unlock --force, or taken over');
     }, 500);
     lockWatch.unref();
-    const onSigint = () => {
-      this.log.warn('Interrupted: stopping after the current step, then rolling back what was touched');
-      controller.abort(new FraisierError('E_ABORTED', 'interrupted (Ctrl-C)'));
+    let stoppedBy: DeployResult['signal'];
+    const onSignal = (sig: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => {
+      if (stoppedBy || controller.signal.aborted) {
+        this.log.warn(`${sig}: already stopping; rolling back what was touched, then releasing the lock`);
+        stoppedBy ??= sig;
+        return;
+      }
+      stoppedBy = sig;
+      this.log.warn(`Interrupted (${sig}): stopping after the current step, then rolling back what was touched`);
+      controller.abort(new FraisierError('E_ABORTED', `interrupted (${sig === 'SIGINT' ? 'Ctrl-C' : sig})`));
     };
+    const signalHandlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => onSignal(sig)] as const);
     const handleSignals = (this.options.handleSignals ?? true) && !dryRun;
-    if (handleSignals) process.on('SIGINT', onSigint);
+    if (handleSignals) for (const [sig, fn] of signalHandlers) process.on(sig, fn);
 
     const states = new Map<string, TargetState>();
     for (const t of provider.targets) states.set(t.name, { target: t, fromVersion: null, toVersion: null, status: 'pending', phases: {}, error: null });
@@ -416,12 +498,15 @@ export class Deployer {
     let previousVersion: string | null = null;
     /** What was live before: the history's answer, else what the first target runs. */
     const liveBefore = () => previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null;
-    let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, null);
+    let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, fence);
+    /** Releases that deployed successfully here, newest first: what a failed target goes back to. */
+    let knownGood: string[] = [];
     let failure: FraisierError | null = null;
     let status: DeployResult['status'] = 'succeeded';
 
     try {
       previousVersion = await store.currentVersion(this.fraise, this.environment);
+      knownGood = await store.knownGoodVersions(this.fraise, this.environment);
       try {
         // 2. Preflight: connect to every target and check it; a failure here changes no host.
         await provider.open({ log: this.log, dryRun, signal: controller.signal });
@@ -434,7 +519,7 @@ export class Deployer {
         if (version.includes('/')) {
           throw new FraisierError('E_VERSION', `release name ${JSON.stringify(version)} contains "/": a release is one directory on the host`, { hint: 'name the release without "/"' });
         }
-        ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, null);
+        ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, fence);
         await Promise.all(
           provider.targets.map(async (t) => {
             states.get(t.name)!.fromVersion = await provider.currentRelease(t, ctx);
@@ -457,6 +542,7 @@ export class Deployer {
       this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${liveBefore() ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}`);
 
       // 3. preDeploy: migrations, builds. A throw aborts before any target changes.
+      await fence();
       await this.hooks.preDeploy.promise(ctx);
       ctx.checkAborted();
 
@@ -470,6 +556,7 @@ export class Deployer {
 
       // 5. Success: prune old releases, postDeploy.
       if (!dryRun) {
+        await fence();
         await Promise.all(
           provider.targets.map((t) =>
             provider.finalize(t, ctx).catch((err) => this.log.warn(`cleanup of old releases failed: ${asFraisierError(err).message}`, t.name)),
@@ -480,8 +567,21 @@ export class Deployer {
       failure = asFraisierError(err);
       status = 'failed';
       this.log.error(failure.message, failure.target ?? null);
-      const healthPolicy = failure.code !== 'E_HEALTH' || (this.options.rollback?.onHealthCheckFailure ?? true);
-      status = await this.afterFailure(ctx, touched, failure, version, !dryRun && healthPolicy, !dryRun);
+      if (lockLost) {
+        // Never another command on a host: no rollback, no rollback hook (the new holder owns the hosts).
+        failure = asFraisierError(controller.signal.reason, 'E_LOCKED');
+        status = 'lock_lost';
+        if (touched.size > 0) this.log.warn(`not rolled back (the lock is no longer ours): ${[...touched].map((n) => `${n} (${states.get(n)!.toVersion ?? states.get(n)!.fromVersion ?? '-'})`).join(', ')}`);
+        try {
+          this.hooks.failed.call(failure, ctx);
+        } catch (e) {
+          this.log.warn(`failed hook: ${asFraisierError(e).message}`);
+        }
+      } else {
+        const healthPolicy = failure.code !== 'E_HEALTH' || (this.options.rollback?.onHealthCheckFailure ?? true);
+        status = await this.afterFailure(ctx, touched, failure, version, !dryRun && healthPolicy, !dryRun, knownGood);
+        if (lockLost) status = 'lock_lost';
+      }
     }
 
     const buildResult = (): DeployResult => ({
@@ -504,6 +604,7 @@ export class Deployer {
       })),
       error: failure ? { code: failure.code, message: failure.message, ...(failure.target ? { target: failure.target } : {}), ...(failure.step ? { step: failure.step } : {}) } : null,
       dryRun,
+      ...(stoppedBy ? { signal: stoppedBy } : {}),
     });
     let result = buildResult();
 
@@ -517,7 +618,7 @@ export class Deployer {
             // A postDeploy step asked to fail the deployment (a post-deployment hook's on_failure).
             failure = err;
             this.log.error(err.message);
-            status = await this.afterFailure(ctx, touched, err, version, err.rollback, err.rollback);
+            status = await this.afterFailure(ctx, touched, err, version, err.rollback, err.rollback, knownGood);
             result = buildResult();
           }
         }
@@ -525,23 +626,26 @@ export class Deployer {
       if (status === 'succeeded') {
         this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
       } else if (status === 'rolled_back') {
-        this.log.error(`Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.fromVersion))].join(', ')}`);
+        this.log.error(`Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.rolledBackTo ?? states.get(n)!.fromVersion))].join(', ')}`);
+      } else if (status === 'lock_lost') {
+        this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} stopped: the lock was lost`);
       } else {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} failed`);
       }
       if (deploymentId !== null) {
+        const id = deploymentId;
         for (const s of states.values()) {
-          await store.recordTarget(deploymentId, {
+          await persist(() => store.recordTarget(id, {
             target: s.target.name,
             fromVersion: s.fromVersion,
             toVersion: s.toVersion,
             status: storedStatus(s),
             phases: s.phases,
             error: s.error,
-          });
+          }));
         }
         await Promise.all(pendingEvents);
-        await store.finishDeployment(deploymentId, { status, error: failure?.message ?? null });
+        await persist(() => store.finishDeployment(id, { status, error: failure?.message ?? null }));
       }
     } finally {
       const sinks = (this.log as FanoutLogger).sinks;
@@ -550,7 +654,7 @@ export class Deployer {
       clearInterval(lockWatch);
       renewal?.stop();
       await handle?.release().catch(() => {});
-      if (handleSignals) process.off('SIGINT', onSigint);
+      if (handleSignals) for (const [sig, fn] of signalHandlers) process.off(sig, fn);
     }
     return result;
   }
@@ -567,18 +671,22 @@ export class Deployer {
     version: string,
     rollbackHosts: boolean,
     undo: boolean,
+    knownGood: string[],
   ): Promise<DeployResult['status']> {
     let status: DeployResult['status'] = 'failed';
     const policy = this.options.rollback ?? {};
     if (rollbackHosts && touched.size > 0 && (policy.enabled ?? true)) {
-      const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'));
+      const ok = await this.rollbackTouched(ctx, touched, toMs(policy.timeout ?? '5m', 'rollback.timeout'), knownGood);
       status = ok ? 'rolled_back' : 'failed';
     } else if (undo && touched.size > 0) {
       this.log.warn(`automatic rollback is disabled: ${[...touched].join(', ')} stay on ${version}`);
     }
     if (undo) {
       this.rollbackErrors = [];
-      await this.hooks.rollback.promise(ctx, failure);
+      await ctx.fence().then(
+        () => this.hooks.rollback.promise(ctx, failure),
+        () => this.log.warn('rollback hook skipped: the lock is no longer ours'),
+      );
       for (const e of this.rollbackErrors) this.log.error(`rollback hook: ${asFraisierError(e).message}`);
       if (this.rollbackErrors.length > 0) status = 'failed';
     }
@@ -590,20 +698,26 @@ export class Deployer {
     return status;
   }
 
-  /** For a rollback without `--to`: the release live before the current one. */
-  private async rollbackTarget(ctx: DeployContext, current: string | null): Promise<string | null> {
+  /**
+   * For a rollback without `--to`: the newest release the history says deployed successfully, other than
+   * the live one. Never a release found only on the hosts: it may be one that never deployed successfully.
+   */
+  private async rollbackTarget(_ctx: DeployContext, _current: string | null): Promise<string | null> {
     const prev = await this.options.store.previousVersion(this.fraise, this.environment);
     if (prev) return prev;
-    const first = this.options.provider.targets[0];
-    if (first) {
-      const live = current ?? (await this.options.provider.currentRelease(first, ctx));
-      const releases = await this.options.provider.releases(first, ctx);
-      const i = live ? releases.indexOf(live) : -1;
-      if (i > 0) return releases[i - 1]!;
-    }
-    throw new FraisierError('E_NOT_FOUND', `no previous release of ${this.fraise} in ${this.environment} to roll back to`, {
-      hint: 'name one with --to VERSION (fraisier status lists the releases on each host)',
+    throw new FraisierError('E_USAGE', `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`, {
+      hint: `fraisier rollback ${this.fraise} ${this.environment} --to VERSION (fraisier status lists the releases on each host)`,
     });
+  }
+
+  /**
+   * Where a failed target goes back to: its own previous release if that is not the failing one and (with
+   * a history) it deployed successfully; else the newest release the history knows good other than the
+   * failing one. Null when there is none (a first deployment).
+   */
+  private static rollbackRelease(from: string | null, failing: string, knownGood: string[]): string | null {
+    if (from !== null && from !== failing && (knownGood.length === 0 || knownGood.includes(from))) return from;
+    return knownGood.find((v) => v !== failing) ?? (from !== failing ? from : null);
   }
 
   private async timed<T>(t: Target, ctx: DeployContext, phase: string, fn: () => Promise<T>): Promise<T> {
@@ -620,18 +734,23 @@ export class Deployer {
     const state = ctx.states.get(t.name)!;
     ctx.checkAborted();
     try {
+      // Each step that changes a host is fenced: it runs only while the store says the lock is ours.
+      await ctx.fence();
       await this.timed(t, ctx, 'prepare', () => provider.prepare(t, ctx.version, ctx));
       state.status = 'prepared';
       ctx.checkAborted();
       if (state.fromVersion === ctx.version) this.log.info(`${ctx.version} is already live; restarting it`, t.name);
+      await ctx.fence();
       // Touched from here on: a plugin may drain the target in beforeTarget, so a failure must restore it.
       touched.add(t.name);
       await this.timed(t, ctx, 'before', () => this.hooks.beforeTarget.promise(t, ctx));
+      await ctx.fence();
       await this.timed(t, ctx, 'activate', () => provider.activate(t, ctx.version, ctx));
       state.toVersion = ctx.version;
       state.status = 'activated';
       await this.checkHealth(t, ctx);
       state.status = 'healthy';
+      await ctx.fence();
       await this.timed(t, ctx, 'after', () => this.hooks.afterTarget.promise(t, ctx));
     } catch (err) {
       throw this.targetFailed(state, err);
@@ -663,13 +782,15 @@ export class Deployer {
   private targetFailed(state: TargetState, err: unknown): FraisierError {
     const name = state.target.name;
     const e = asFraisierError(err, 'E_COMMAND', { target: name });
+    // The fencing check stopped us before this target was switched: it is untouched, not failed.
+    if (e.code === 'E_LOCKED' && (state.status === 'pending' || state.status === 'prepared')) return e;
     state.status = 'failed';
     state.error = e.message;
     return e.target ? e : new FraisierError(e.code, e.message, { target: name, cause: e });
   }
 
   /** Puts every touched target back on its previous release, in parallel. True if all came back healthy. */
-  private async rollbackTouched(ctx: DeployContext, touched: Set<string>, timeoutMs: number): Promise<boolean> {
+  private async rollbackTouched(ctx: DeployContext, touched: Set<string>, timeoutMs: number, knownGood: string[]): Promise<boolean> {
     const { provider } = this.options;
     this.log.warn(`Rolling back ${[...touched].join(', ')}`);
     // Health checks and waits during a rollback must not stop because Ctrl-C aborted the deployment.
@@ -679,20 +800,25 @@ export class Deployer {
       [...touched].map(async (name) => {
         const state = ctx.states.get(name)!;
         const t = state.target;
-        const prev = state.fromVersion;
+        const prev = Deployer.rollbackRelease(state.fromVersion, ctx.version, knownGood);
         if (!prev) {
+          const why = state.fromVersion === ctx.version ? `no release known good other than ${ctx.version}, which failed` : 'no previous release to roll back to (first deployment)';
           state.status = 'rollback_failed';
-          state.error = `${state.error ?? ''}${state.error ? '; ' : ''}no previous release to roll back to (first deployment)`;
-          this.log.error('no previous release to roll back to (first deployment)', name);
+          state.error = `${state.error ?? ''}${state.error ? '; ' : ''}${why}`;
+          this.log.error(why, name);
           return false;
         }
+        if (prev !== state.fromVersion) this.log.warn(`was on ${state.fromVersion ?? '(none)'}, not a release known good: rolling back to ${prev}, the last release that deployed successfully`, name);
+        state.rolledBackTo = prev;
         const s = performance.now();
         try {
+          await ctx.fence();
           await provider.activate(t, prev, rctx);
           if (!ctx.force) {
             const failure = await this.hooks.healthCheck.promise(t, rctx);
             if (failure) throw new FraisierError('E_ROLLBACK', `still unhealthy after rollback to ${prev}: ${failure.check}: ${failure.reason}`, { target: name });
           }
+          await ctx.fence();
           await this.hooks.afterTarget.promise(t, rctx);
           state.status = 'rolled_back';
           this.log.info(`rolled back to ${prev}`, name);

@@ -5,7 +5,7 @@
 import { hostname, userInfo } from 'node:os';
 import { FraisierError } from './errors.js';
 import { FanoutLogger, consoleSink, type LogSink } from './log.js';
-import { LockHeldError, Locks, type LockOwner } from './state/lock.js';
+import { LockHeldError, LockLostError, Locks, startRenewal, type LockOwner } from './state/lock.js';
 import type { StateStore } from './state/store.js';
 import type { MigrateReport, MigrationPhase, Migrator, Plugin } from './types.js';
 
@@ -54,13 +54,25 @@ export async function runMigrate(
       throw err;
     }
   }
+  // Renewed while the migrations run, and checked (fencing) before each migrator: a lock lost to
+  // `unlock --force` or a takeover stops before the next migrator touches the database.
+  const renewal = handle ? startRenewal(handle, 20_000) : null;
   try {
     const version = (await store.currentVersion(fraise, environment)) ?? '(none)';
     log.info(`Migrating ${fraise}/${environment} (${phase} phase, live release ${version})${dryRun ? ' (dry run)' : ''}`);
     const reports: MigrateReport[] = [];
-    for (const m of migrators) reports.push(await m.migrate({ fraise, environment, version, phase, dryRun, log }));
+    for (const m of migrators) {
+      try {
+        await handle?.renew();
+      } catch (err) {
+        if (!(err instanceof LockLostError)) throw err;
+        throw new FraisierError('E_LOCKED', `the lock of ${fraise}/${environment} was lost (removed with unlock --force, or taken over): no further migration was run`);
+      }
+      reports.push(await m.migrate({ fraise, environment, version, phase, dryRun, log }));
+    }
     return reports;
   } finally {
+    renewal?.stop();
     await handle?.release().catch(() => {});
   }
 }

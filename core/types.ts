@@ -24,6 +24,8 @@ export type TargetStatus =
 /** Per-target bookkeeping, filled in as the deployment runs and stored in the history. */
 export interface TargetState {
   readonly target: Target;
+  /** The release a failed deployment put this target back on, once a rollback picked it. */
+  rolledBackTo?: string;
   /** The release live on the target before this deployment (null on a first deploy). */
   fromVersion: string | null;
   /** The release this deployment put there, once activated. */
@@ -78,8 +80,15 @@ export interface DeployContext {
   executor(target: Target): Executor;
   /** Adds `ms` to the target's timing for `phase` (history shows per-phase timings). */
   time(target: Target, phase: string, ms: number): void;
-  /** Throws `E_ABORTED` if Ctrl-C was pressed. Strategies call it between steps. */
+  /** Throws `E_ABORTED` if Ctrl-C (or SIGTERM, SIGHUP) stopped the deployment. Strategies call it between steps. */
   checkAborted(): void;
+  /**
+   * The fencing check: resolves if this deployment still holds its lock (checked in the store, one
+   * statement that also renews it), else rejects with `E_LOCKED` and stops the deployment, which then
+   * touches no host again. The core runs it before each step that changes a host; a strategy calls it
+   * before a host-changing step it runs itself (blue-green's switch). Resolves at once in a dry run.
+   */
+  fence(): Promise<void>;
 }
 
 /** The outcome of a deployment or rollback, as the SDK returns it and `--json` prints it. */
@@ -89,7 +98,11 @@ export interface DeployResult {
   fraise: string;
   environment: string;
   kind: 'deploy' | 'rollback';
-  status: 'succeeded' | 'failed' | 'rolled_back';
+  /**
+   * `lock_lost`: the deployer lost its lock mid-way (unlocked with --force, taken over) and stopped
+   * without touching any host again; the hosts it changed belong to the new holder.
+   */
+  status: 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
   fromVersion: string | null;
   toVersion: string;
   durationMs: number;
@@ -105,6 +118,8 @@ export interface DeployResult {
   }[];
   error: { code: string; message: string; target?: string; step?: string } | null;
   dryRun: boolean;
+  /** The signal (SIGINT, SIGTERM, SIGHUP) that stopped the deployment, if one did; the CLI then exits 128 + its number. */
+  signal?: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 }
 
 /**

@@ -199,6 +199,7 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
 
       // 3. One switch.
       ctx.log.info(`Switching all traffic to ${idle}`);
+      await ctx.fence(); // the switch changes the load balancer: only while the lock is still ours
       const started = performance.now();
       await traffic.switchTo(idle, targets, ctx);
       const ms = performance.now() - started;

@@ -25,7 +25,8 @@ const CHUNK = 500;
  * past the copied ids.
  */
 export async function copyState(from: StateStore, to: StateStore, options: { toPostgres: boolean }): Promise<CopyCounts> {
-  const live = (await new Locks(from).list()).filter((l) => l.expiresAt > from.now());
+  const dbNow = await from.databaseNow();
+  const live = (await new Locks(from).list()).filter((l) => l.expiresAt > dbNow);
   if (live.length > 0) {
     const l = live[0]!;
     throw new FraisierError('E_LOCKED', `${l.fraise}/${l.environment} is locked by ${ownerString(l.owner)}: a deployment is running; copy the state once it has finished`, {

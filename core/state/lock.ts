@@ -7,6 +7,8 @@
  * SQLite file (and on PostgreSQL).
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { sql } from 'kysely';
 import type { LockRow } from './schema.js';
 import type { StateStore } from './store.js';
 
@@ -18,6 +20,21 @@ export interface LockOwner {
   host: string;
   /** Process id of the deployer. */
   pid: number;
+}
+
+/** Thrown by {@link Locks.unlock} without `force` when the holder looks alive. */
+export class LiveHolderError extends Error {
+  /** The holder. */
+  readonly holder: LockInfo;
+  /** Why it looks alive. */
+  readonly why: string;
+  /** @param holder the holder; @param why why it looks alive. */
+  constructor(holder: LockInfo, why: string) {
+    super(`${describe(holder)}; not unlocked: ${why}`);
+    this.name = 'LiveHolderError';
+    this.holder = holder;
+    this.why = why;
+  }
 }
 
 /** A held lock as stored. */
@@ -100,7 +117,11 @@ export interface LockHandle {
   readonly info: LockInfo;
   /** The expired holder we took the lock over from, or null if the lock was free. */
   readonly tookOverFrom: LockInfo | null;
-  /** Extends the expiry to now + ttl. Throws {@link LockLostError} if the lock is no longer ours. */
+  /**
+   * Extends the expiry to the database's now + ttl. Throws {@link LockLostError} if the lock is no longer
+   * ours (the row with our token is gone). Also the deployer's fencing check, run before each step that
+   * changes a host.
+   */
   renew(): Promise<void>;
   /** Deletes the lock if it is still ours; does nothing otherwise. Idempotent. */
   release(): Promise<void>;
@@ -129,7 +150,30 @@ function previousInfo(r: LockRow): LockInfo | null {
   };
 }
 
-/** Deployment locks stored in a {@link StateStore}, using the store's clock. */
+/**
+ * Why a lock's holder looks alive, or null: its pid still runs on this machine, or (a holder on another
+ * machine, or one whose pid cannot be probed) the lock has not expired by the database's clock, so it
+ * was renewed within its TTL.
+ */
+export function holderAlive(info: LockInfo, databaseNow: number, thisHost: string = hostname()): string | null {
+  if (info.owner.host === thisHost) {
+    try {
+      process.kill(info.owner.pid, 0);
+      return `its deployer (pid ${info.owner.pid}) is still running on this machine`;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPERM') return `its deployer (pid ${info.owner.pid}) is still running on this machine`;
+      return null;
+    }
+  }
+  if (info.expiresAt > databaseNow) return `it was renewed recently (it expires in ${Math.ceil((info.expiresAt - databaseNow) / 1000)} s by the database's clock)`;
+  return null;
+}
+
+/**
+ * Deployment locks stored in a {@link StateStore}. Every time a lock decision depends on (acquire over an
+ * expired lock, renew, liveness) is the database's clock ({@link StateStore.clockSql}), never the
+ * deployer's: a deployer whose clock runs ahead cannot take over a live lock.
+ */
 export class Locks {
   readonly #store: StateStore;
   readonly #ttlMs: number;
@@ -190,7 +234,7 @@ export class Locks {
     // A free lock can be taken by someone else between our failed upsert and the read of the holder,
     // and a held one released in that gap: retry a few times in that (rare) case.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const now = this.#store.now();
+      const now = this.#store.clockSql();
       const token = randomUUID();
       // One statement: insert, or overwrite an expired row keeping its holder in prev_* (in DO UPDATE SET,
       // `locks.x` is the old value). No row comes back when the existing lock is still valid.
@@ -204,7 +248,7 @@ export class Locks {
           owner_pid: owner.pid,
           reason: reason ?? null,
           acquired_at: now,
-          expires_at: now + this.#ttlMs,
+          expires_at: sql<number>`${now} + ${this.#ttlMs}`,
           token,
           prev_owner_user: null,
           prev_owner_host: null,
@@ -238,8 +282,8 @@ export class Locks {
       if (won !== undefined && won.token === token) {
         return new Handle(this.#store, this.#ttlMs, toInfo(won), token, previousInfo(won));
       }
-      const holder = await this.get(fraise, environment);
-      if (holder !== undefined && holder.expiresAt > this.#store.now()) throw new LockHeldError(holder);
+      const seen = await this.#getWithNow(fraise, environment);
+      if (seen.info !== undefined && seen.info.expiresAt > seen.now) throw new LockHeldError(seen.info);
     }
     throw new Error(`could not acquire lock on ${fraise}/${environment}: it keeps changing hands`);
   }
@@ -261,7 +305,36 @@ export class Locks {
     return row === undefined ? undefined : toInfo(row);
   }
 
-  /** Removes the lock whoever holds it (`fraisier unlock`). @returns the removed lock, or undefined if there was none. */
+  /** The lock row (possibly expired, or undefined) and the database's clock, read in one statement. */
+  async #getWithNow(fraise: string, environment: string): Promise<{ info: LockInfo | undefined; now: number }> {
+    const rows = await this.#store.db
+      .selectNoFrom((eb) => [
+        this.#store.clockSql().as('db_now'),
+        eb.selectFrom('locks').select('token').where('fraise', '=', fraise).where('environment', '=', environment).as('token'),
+      ])
+      .execute();
+    const now = Number(rows[0]!.db_now);
+    if (rows[0]!.token === null) return { info: undefined, now };
+    return { info: await this.get(fraise, environment), now };
+  }
+
+  /**
+   * `fraisier unlock`: removes the lock, unless its holder looks alive ({@link holderAlive}: pid alive
+   * on this machine, or not expired by the database's clock) and `force` is not set; then it throws
+   * {@link LockHeldError} naming the holder and removes nothing.
+   * @returns the removed lock with `live` set to why its holder looked alive (a forced unlock of a live
+   * holder: that deployer stops at its next step, touching no host), or undefined if there was none.
+   */
+  async unlock(fraise: string, environment: string, options: { force?: boolean } = {}): Promise<(LockInfo & { live: string | null }) | undefined> {
+    const seen = await this.#getWithNow(fraise, environment);
+    if (seen.info === undefined) return undefined;
+    const live = holderAlive(seen.info, seen.now);
+    if (live !== null && !options.force) throw new LiveHolderError(seen.info, live);
+    const removed = await this.forceRelease(fraise, environment);
+    return removed === undefined ? undefined : { ...removed, live };
+  }
+
+  /** Removes the lock whoever holds it (`fraisier unlock --force`). @returns the removed lock, or undefined if there was none. */
   async forceRelease(fraise: string, environment: string): Promise<LockInfo | undefined> {
     const row = await this.#store.db
       .deleteFrom('locks')
@@ -290,16 +363,16 @@ class Handle implements LockHandle {
   }
 
   async renew(): Promise<void> {
-    const expiresAt = this.store.now() + this.ttlMs;
-    const res = await this.store.db
+    const row = await this.store.db
       .updateTable('locks')
-      .set({ expires_at: expiresAt })
+      .set({ expires_at: sql<number>`${this.store.clockSql()} + ${this.ttlMs}` })
       .where('fraise', '=', this.#info.fraise)
       .where('environment', '=', this.#info.environment)
       .where('token', '=', this.token)
+      .returning('expires_at')
       .executeTakeFirst();
-    if (res.numUpdatedRows === 0n) throw new LockLostError(this.#info);
-    this.#info = { ...this.#info, expiresAt };
+    if (row === undefined) throw new LockLostError(this.#info);
+    this.#info = { ...this.#info, expiresAt: Number(row.expires_at) };
   }
 
   async release(): Promise<void> {

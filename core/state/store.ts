@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
+import type { RawBuilder } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
@@ -38,12 +39,26 @@ export interface StoreOptions {
    * failing; a writer gets an `E_STATE` error naming the file. Default false.
    */
   readOnly?: boolean;
-  /** Clock, in epoch milliseconds; injectable for tests. Default `Date.now`. */
+  /**
+   * Clock, in epoch milliseconds, of the history's timestamps (started, finished, events); injectable
+   * for tests. Default `Date.now`. Locks never use it: see {@link StoreOptions.databaseClock}.
+   */
   now?: () => number;
+  /**
+   * Tests only: stands in for the database's clock in every lock decision (acquire, expiry, renew,
+   * unlock). Default: the database's own clock, `clock_timestamp()` on PostgreSQL and the machine's clock
+   * read by SQLite (`julianday('now')`), so a deployer whose own clock is wrong can never take over a
+   * live lock.
+   */
+  databaseClock?: () => number;
 }
 
-/** Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome. */
-export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back';
+/**
+ * Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome.
+ * `lock_lost`: its deployer lost the lock mid-way (unlocked with --force, or taken over) and stopped
+ * without touching any host again; the hosts it had changed stay as they were (the new holder owns them).
+ */
+export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
 /** A forward deployment, or an explicit rollback to an earlier version. */
 export type DeploymentKind = 'deploy' | 'rollback';
 /** Outcome on one target. `untouched`: the deployment stopped before reaching it. */
@@ -250,16 +265,41 @@ function toEvent(r: EventRow): DeployEvent {
 export class StateStore {
   /** The kysely instance, for queries the store does not offer. */
   readonly db: Kysely<Database>;
-  /** The store's clock (epoch ms); the lock table uses it too. */
+  /** The history's clock (epoch ms). Locks use the database's clock instead: {@link StateStore.clockSql}. */
   readonly now: () => number;
+  /** `sqlite` or `postgres`: which SQL {@link StateStore.clockSql} writes. */
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly #databaseClock: (() => number) | undefined;
 
   /**
    * @param db a kysely instance over a migrated database.
-   * @param now clock in epoch ms; default `Date.now`.
+   * @param now clock in epoch ms of the history's timestamps; default `Date.now`.
+   * @param options.dialect the database behind `db`. Default `sqlite`.
+   * @param options.databaseClock tests only: replaces the database's clock in lock decisions.
    */
-  constructor(db: Kysely<Database>, now: () => number = Date.now) {
+  constructor(db: Kysely<Database>, now: () => number = Date.now, options: { dialect?: 'sqlite' | 'postgres'; databaseClock?: () => number } = {}) {
     this.db = db;
     this.now = now;
+    this.dialect = options.dialect ?? 'sqlite';
+    this.#databaseClock = options.databaseClock;
+  }
+
+  /**
+   * The database's clock, in epoch ms, as an SQL expression evaluated by the database itself: every lock
+   * decision (who may take an expired lock, when a renewed lock expires) is made by this one clock, never
+   * by a deployer's own. PostgreSQL: `clock_timestamp()` of the server, shared by every machine using the
+   * store. SQLite: `julianday('now')`, the clock of the one machine whose processes share the file.
+   */
+  clockSql(): RawBuilder<number> {
+    if (this.#databaseClock) return sql<number>`cast(${Math.round(this.#databaseClock())} as bigint)`;
+    if (this.dialect === 'postgres') return sql<number>`cast(extract(epoch from clock_timestamp()) * 1000 as bigint)`;
+    return sql<number>`cast((julianday('now') - 2440587.5) * 86400000 as integer)`;
+  }
+
+  /** The database's clock now, in epoch ms (see {@link StateStore.clockSql}). */
+  async databaseNow(): Promise<number> {
+    const { rows } = await sql<{ t: number | string }>`select ${this.clockSql()} as t`.execute(this.db);
+    return Number(rows[0]!.t);
   }
 
   /** Records a deployment as `running`, started now. @returns its id. */
@@ -393,6 +433,24 @@ export class StateStore {
   }
 
   /**
+   * The releases that deployed successfully to fraise+environment (the toVersion of `succeeded`
+   * deployments of either kind), newest first, each once; at most `limit` (default 50). A failed
+   * deployment's targets go back to one of these, never to a release that never deployed successfully.
+   */
+  async knownGoodVersions(fraise: string, environment: string, limit = 50): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select('to_version')
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .where('status', '=', 'succeeded')
+      .orderBy('id', 'desc')
+      .limit(limit * 4)
+      .execute();
+    return [...new Set(rows.map((r) => r.to_version))].slice(0, limit);
+  }
+
+  /**
    * Statistics per fraise (sorted by name) over the finished deployments of kind `deploy` started in
    * the last `days` days (default 30). Mean and p95 (nearest rank: the ⌈0.95·n⌉-th smallest) are over
    * the deployments that have a duration (interrupted ones have none).
@@ -465,14 +523,17 @@ export class StateStore {
    * deployer that no longer holds the lock: all of them if the lock is free or expired, else those
    * started before the current holder acquired it. Call it right after taking the lock (notably after
    * a takeover), before recording the new deployment. Each reaped deployment gets a `warn` event.
+   * With `heldByCaller` (the caller has just taken the lock and recorded nothing yet), every `running`
+   * deployment of fraise+environment is marked: none of them can still own the hosts (a deployer killed
+   * with SIGKILL whose lock was then removed with `unlock`).
    * @returns how many deployments were marked.
    */
-  async reapInterrupted(fraise: string, environment: string): Promise<number> {
+  async reapInterrupted(fraise: string, environment: string, options: { heldByCaller?: boolean } = {}): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
       const now = this.now();
       const lock = await trx
         .selectFrom('locks')
-        .select(['acquired_at', 'expires_at'])
+        .select(['acquired_at', 'expires_at', this.clockSql().as('db_now')])
         .where('fraise', '=', fraise)
         .where('environment', '=', environment)
         .executeTakeFirst();
@@ -482,7 +543,7 @@ export class StateStore {
         .where('fraise', '=', fraise)
         .where('environment', '=', environment)
         .where('status', '=', 'running');
-      if (lock !== undefined && num(lock.expires_at) > now) {
+      if (!options.heldByCaller && lock !== undefined && num(lock.expires_at) > num(lock.db_now)) {
         update = update.where('started_at', '<', num(lock.acquired_at));
       }
       const reaped = await update.returning('id').execute();
@@ -537,8 +598,8 @@ export function resolveState(baseDir: string, configured: { path?: string; url?:
 }
 
 /** A location as {@link openStore} options. */
-export function storeOptions(location: StateLocation, now?: () => number): StoreOptions {
-  return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}) };
+export function storeOptions(location: StateLocation, now?: () => number, databaseClock?: () => number): StoreOptions {
+  return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}), ...(databaseClock ? { databaseClock } : {}) };
 }
 
 /**
@@ -551,19 +612,19 @@ export function storeOptions(location: StateLocation, now?: () => number): Store
 export async function openStore(options: StoreOptions): Promise<StateStore> {
   if (options.url !== undefined) {
     if (options.path !== undefined) throw new FraisierError('E_STATE', 'give the state store a path or a url, not both');
-    return openPostgres(options.url, options.now ?? Date.now);
+    return openPostgres(options.url, options.now ?? Date.now, options.databaseClock);
   }
   if (options.path === undefined) throw new FraisierError('E_STATE', 'the state store needs a path or a url');
   const file = options.path;
   if (file !== ':memory:') {
-    if (options.readOnly && fs.existsSync(file) && !writable(file)) return openReadOnlyCopy(file, options.now ?? Date.now);
+    if (options.readOnly && fs.existsSync(file) && !writable(file)) return openReadOnlyCopy(file, options.now ?? Date.now, options.databaseClock);
     try {
       prepareFile(file);
     } catch (error) {
       throw stateFileError(file, error);
     }
   }
-  return openSqlite(file, options.now ?? Date.now, file);
+  return openSqlite(file, options.now ?? Date.now, file, undefined, options.databaseClock);
 }
 
 /** True when this process can write the SQLite file and create its -wal and -shm files next to it. */
@@ -611,7 +672,7 @@ export function stateFileError(file: string, error: unknown): FraisierError {
  * Opens, checks and migrates a SQLite file. `shown` is the path errors name (the user's file, also when
  * `file` is a temporary copy of it). A damaged file is found here (`quick_check`), not by a later query.
  */
-async function openSqlite(file: string, now: () => number, shown: string, onClose?: () => void): Promise<StateStore> {
+async function openSqlite(file: string, now: () => number, shown: string, onClose?: () => void, databaseClock?: () => number): Promise<StateStore> {
   let sqlite: BetterSqlite3.Database;
   try {
     sqlite = new BetterSqlite3(file);
@@ -640,7 +701,7 @@ async function openSqlite(file: string, now: () => number, shown: string, onClos
     const code = (error as { code?: string })?.code ?? '';
     throw !(error instanceof FraisierError) && /^(SQLITE_|E[A-Z]+$)/.test(code) ? stateFileError(shown, error) : error;
   }
-  const store = new StateStore(db, now);
+  const store = new StateStore(db, now, { dialect: 'sqlite', ...(databaseClock ? { databaseClock } : {}) });
   if (onClose) {
     const close = store.close.bind(store);
     store.close = async () => {
@@ -655,7 +716,7 @@ async function openSqlite(file: string, now: () => number, shown: string, onClos
  * A read-only SQLite file (read-only mount, no write permission): SQLite cannot open a WAL database it
  * cannot write beside, so a reader gets a private copy (with its -wal), removed when the store closes.
  */
-async function openReadOnlyCopy(file: string, now: () => number): Promise<StateStore> {
+async function openReadOnlyCopy(file: string, now: () => number, databaseClock?: () => number): Promise<StateStore> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraisier-state-ro-'));
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
   const copy = path.join(dir, 'state.db');
@@ -666,13 +727,13 @@ async function openReadOnlyCopy(file: string, now: () => number): Promise<StateS
     remove();
     throw stateFileError(file, error);
   }
-  return openSqlite(copy, now, file, remove);
+  return openSqlite(copy, now, file, remove, databaseClock);
 }
 
 /** How long connecting to PostgreSQL may take before the store gives up. */
 const PG_CONNECT_TIMEOUT_MS = 10_000;
 
-async function openPostgres(url: string, now: () => number): Promise<StateStore> {
+async function openPostgres(url: string, now: () => number, databaseClock?: () => number): Promise<StateStore> {
   const shown = redactUrl(url);
   for (const s of urlSecrets(url)) registerSecret(s);
   const problem = postgresUrlProblem(url);
@@ -704,5 +765,5 @@ async function openPostgres(url: string, now: () => number): Promise<StateStore>
     await db.destroy();
     throw error;
   }
-  return new StateStore(db, now);
+  return new StateStore(db, now, { dialect: 'postgres', ...(databaseClock ? { databaseClock } : {}) });
 }

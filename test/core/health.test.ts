@@ -24,7 +24,7 @@ function ctx(entries: LogEntry[], clock = new FakeClock()): DeployContext {
   return {
     fraise: 'api', environment: 'test', kind: 'deploy', version: 'v1', previousVersion: null, targets: [target], dryRun: false, force: false,
     log: new FanoutLogger([memorySink(entries)]), clock, signal: new AbortController().signal, states: new Map(), data: new Map(), traffic: null,
-    executor: () => exec, time: () => {}, checkAborted: () => {},
+    executor: () => exec, time: () => {}, checkAborted: () => {}, fence: async () => {},
   };
 }
 

@@ -152,9 +152,15 @@ test('a deploy while another holds the lock fails fast naming the holder, and ch
   const all = await fraisier(ws, 'status-all');
   // owner, reason, age and expiry of the lock
   assert.match(all.stdout, new RegExp(String.raw`app\s+production\s+v1\.1\.0\s+alice@laptop:4242\s+hotfix in progress\s+${HUMAN_DURATION}\s+in ${HUMAN_DURATION}`));
-  const u = await fraisier(ws, 'unlock', 'app', 'production');
+  // renewed recently (not expired): its holder may be alive, so a plain unlock refuses and changes nothing
+  const refused = await fraisier(ws, 'unlock', 'app', 'production');
+  assert.is(refused.code, 3, refused.out);
+  assert.match(refused.stderr, 'alice@laptop:4242');
+  assert.match(refused.stderr, '--force');
+  const u = await fraisier(ws, 'unlock', 'app', 'production', '--force');
   assert.is(u.code, 0, u.out);
   assert.match(u.stdout, 'Removed lock');
+  assert.match(u.stderr, 'warn: unlocked a live deployment');
   assert.not.match((await fraisier(ws, 'status-all')).stdout, 'alice');
 });
 

@@ -73,8 +73,13 @@ test('state.url wins over FRAISIER_DATABASE_URL; status-all shows the lock; --wa
   assert.match(r.stderr, /error\[E_LOCKED\] gave up after waiting \d+\.\d s for the lock: fraise app\/production is locked by alice@laptop:4242/);
   assert.equal(await snapshot(), before, 'no host changed');
 
-  const u = await cli(dir, {}, 'unlock', 'app', 'production');
+  // renewed recently (not expired): its holder may be alive, so a plain unlock refuses and changes nothing
+  const refused = await cli(dir, {}, 'unlock', 'app', 'production');
+  assert.is(refused.code, 3, refused.out);
+  assert.match(refused.stderr, 'alice@laptop:4242');
+  const u = await cli(dir, {}, 'unlock', 'app', 'production', '--force');
   assert.is(u.code, 0, u.out);
+  assert.match(u.stderr, 'warn: unlocked a live deployment');
   assert.match(u.stdout, 'Removed lock of app/production (locked by alice@laptop:4242');
   const after = JSON.parse((await cli(dir, {}, 'status-all', '--json')).stdout);
   assert.is(after[0].lock, null);

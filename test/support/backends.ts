@@ -18,9 +18,9 @@ export interface Backend {
   /** A new, empty location: a file path (SQLite) or a database URL (PostgreSQL). */
   fresh(): Promise<string>;
   /** Store options for a location made by `fresh()`. */
-  options(location: string, now?: () => number): StoreOptions;
-  /** Opens a store on a new empty database (SQLite: in memory). */
-  open(options?: { now?: () => number }): Promise<StateStore>;
+  options(location: string, now?: () => number, databaseClock?: () => number): StoreOptions;
+  /** Opens a store on a new empty database (SQLite: in memory). `databaseClock` stands in for the database's clock in lock decisions. */
+  open(options?: { now?: () => number; databaseClock?: () => number }): Promise<StateStore>;
   /** The names of the indexes the store created (primary keys and the migration tables excluded). */
   indexes(store: StateStore): Promise<string[]>;
 }
@@ -37,8 +37,8 @@ export const sqliteBackend: Backend = {
     tmpDirs.push(dir);
     return path.join(dir, 'state.db');
   },
-  options: (location, now) => ({ path: location, ...(now ? { now } : {}) }),
-  open: (o = {}) => openStore({ path: ':memory:', ...(o.now ? { now: o.now } : {}) }),
+  options: (location, now, databaseClock) => ({ path: location, ...(now ? { now } : {}), ...(databaseClock ? { databaseClock } : {}) }),
+  open: (o = {}) => openStore({ path: ':memory:', ...(o.now ? { now: o.now } : {}), ...(o.databaseClock ? { databaseClock: o.databaseClock } : {}) }),
   async indexes(store) {
     const rows = await sql<{ name: string }>`
       select name from sqlite_master
@@ -50,9 +50,9 @@ export const sqliteBackend: Backend = {
 export const postgresBackend: Backend = {
   name: 'postgres',
   fresh: () => freshDatabase('state'),
-  options: (location, now) => ({ url: location, ...(now ? { now } : {}) }),
+  options: (location, now, databaseClock) => ({ url: location, ...(now ? { now } : {}), ...(databaseClock ? { databaseClock } : {}) }),
   async open(o = {}) {
-    return openStore({ url: await freshDatabase('state'), ...(o.now ? { now: o.now } : {}) });
+    return openStore({ url: await freshDatabase('state'), ...(o.now ? { now: o.now } : {}), ...(o.databaseClock ? { databaseClock: o.databaseClock } : {}) });
   },
   async indexes(store) {
     const rows = await sql<{ name: string }>`

@@ -20,6 +20,8 @@ export interface PgServer {
   dataDir: string;
   /** stops the server (pg_ctl stop -m fast, then SIGKILL of the postmaster's pid) and deletes the cluster */
   stop(): Promise<void>;
+  /** restarts the server (pg_ctl restart -m fast): every open connection is cut, the data stays */
+  restart(): Promise<void>;
 }
 
 export const PG_PASSWORD = 'fraisier-test-pw';
@@ -82,11 +84,15 @@ export async function startPostgres(): Promise<PgServer> {
   const port = await freePort();
   const opts = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockDir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
   await run(asPostgres(pgBin('pg_ctl'), ['-D', dataDir, '-o', opts, '-l', join(base, 'log'), '-w', '-t', '60', 'start']));
-  const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   return {
     url: `postgres://fraisier:${PG_PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
+    async restart() {
+      await run(asPostgres(pgBin('pg_ctl'), ['-D', dataDir, '-o', opts, '-l', join(base, 'log'), '-m', 'fast', '-w', '-t', '60', 'restart']));
+      pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    },
     async stop() {
       await run(asPostgres(pgBin('pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'])).catch(() => {
         try {

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { appliedMigrations } from '../../../core/state/migrations.js';
 import { openStore } from '../../../core/state/store.js';
 import type { StateStore } from '../../../core/state/store.js';
-import { LockHeldError, LockLostError, Locks, ownerString, startRenewal } from '../../../core/state/lock.js';
+import { LiveHolderError, LockHeldError, LockLostError, Locks, ownerString, startRenewal } from '../../../core/state/lock.js';
 import type { LockInfo, LockOwner } from '../../../core/state/lock.js';
 import { each, postgresBackend, type Backend } from '../../support/backends.js';
 
@@ -30,7 +30,8 @@ const bob: LockOwner = { user: 'bob', host: 'laptop', pid: 42 };
 
 async function setup(b: Backend, ttlMs = 1000): Promise<{ store: StateStore; locks: Locks; clock: { t: number } }> {
   const clock = { t: T0 };
-  const store = await b.open({ now: () => clock.t });
+  // the fake clock stands in for the database's: lock decisions are made by the database's clock only
+  const store = await b.open({ now: () => clock.t, databaseClock: () => clock.t });
   return { store, locks: new Locks(store, { ttlMs }), clock };
 }
 
@@ -146,6 +147,58 @@ each('forceRelease removes whoever holds it', async (backend) => {
   await store.close();
 });
 
+each('a deployer whose own clock runs 120 s ahead cannot take over a live lock: expiry is the database\'s clock', async (backend) => {
+  const location = await backend.fresh();
+  const honest = await openStore(backend.options(location));
+  const ahead = await openStore(backend.options(location, () => Date.now() + 120_000));
+  const behind = await openStore(backend.options(location, () => Date.now() - 120_000));
+  const a = await new Locks(honest, { ttlMs: 60_000 }).acquire('api', 'production', alice, 'deploy v2');
+  const err = await rejects(new Locks(ahead, { ttlMs: 60_000 }).acquire('api', 'production', bob, 'deploy v3'), LockHeldError);
+  assert.equal(err.holder.owner, alice, 'the skewed deployer is told who holds it');
+  // the skewed deployer's own lock is dated by the database too: the honest one cannot take it early
+  await a.release();
+  const b = await new Locks(behind, { ttlMs: 60_000 }).acquire('api', 'production', bob, 'deploy v3');
+  const dbNow = await honest.databaseNow();
+  assert.ok(Math.abs(b.info.acquiredAt - dbNow) < 60_000, 'acquiredAt is the database\'s time, not the client\'s');
+  await rejects(new Locks(honest, { ttlMs: 60_000 }).acquire('api', 'production', alice), LockHeldError);
+  await b.renew();
+  assert.ok(b.info.expiresAt > dbNow + 50_000 && b.info.expiresAt < dbNow + 120_000, 'renewal moves the expiry by the database\'s clock');
+  await b.release();
+  for (const s of [honest, ahead, behind]) await s.close();
+});
+
+each('unlock refuses a live holder without force, removes it with force and says it was live', async (backend) => {
+  const { store, locks, clock } = await setup(backend, 60_000);
+  // a holder on another machine whose lock is not expired: renewed recently
+  await locks.acquire('api', 'production', bob, 'deploy v2');
+  const err = await rejects(locks.unlock('api', 'production'), LiveHolderError);
+  assert.match(err.message, 'bob@laptop:42');
+  assert.match(err.message, 'renewed recently');
+  assert.equal((await locks.get('api', 'production'))?.owner, bob, 'nothing removed');
+  const forced = await locks.unlock('api', 'production', { force: true });
+  assert.equal(forced?.owner, bob);
+  assert.match(forced?.live ?? '', 'renewed recently');
+  assert.is(await locks.get('api', 'production'), undefined);
+  // this very process holding it on this machine: alive whatever the expiry
+  const me: LockOwner = { user: 'me', host: os.hostname(), pid: process.pid };
+  await locks.acquire('api', 'production', me);
+  clock.t += 120_000;
+  assert.match((await rejects(locks.unlock('api', 'production'), LiveHolderError)).message, `pid ${process.pid}`);
+  await locks.unlock('api', 'production', { force: true });
+  // a dead pid on this machine, lock not expired: not alive, unlocked without force
+  const child = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => child.on('exit', r));
+  await locks.acquire('api', 'production', { user: 'me', host: os.hostname(), pid: child.pid! });
+  const removed = await locks.unlock('api', 'production');
+  assert.is(removed?.live, null);
+  // an expired lock of another machine: not alive
+  await locks.acquire('api', 'production', bob);
+  clock.t += 120_000;
+  assert.is((await locks.unlock('api', 'production'))?.live, null);
+  assert.is(await locks.unlock('api', 'production'), undefined, 'nothing to unlock');
+  await store.close();
+});
+
 each('startRenewal keeps pushing the expiry and reports a lost lock', async (backend) => {
   const { store, locks, clock } = await setup(backend, 1000);
   const h = await locks.acquire('api', 'production', alice);
@@ -253,8 +306,8 @@ each('20 rounds of 2 to 8 processes racing for one lock, free or expired: exactl
   const location = await backend.fresh();
   const store = await openStore(backend.options(location)); // created and migrated up front
   const locks = new Locks(store);
-  // a store whose clock runs two minutes late: the locks it takes are already expired, as a crashed deployer leaves them
-  const past = await openStore(backend.options(location, () => Date.now() - 120_000));
+  // a store whose database clock runs two minutes late: the locks it takes are already expired, as a crashed deployer leaves them
+  const past = await openStore(backend.options(location, undefined, () => Date.now() - 120_000));
   const dead: LockOwner = { user: 'ghost', host: 'gone', pid: 999_999 };
   const race = await racers(location, 8, 'open-first');
   try {
