@@ -400,16 +400,19 @@ export class StateStore {
    * status `succeeded` (either kind), or null if none succeeded.
    */
   async currentVersion(fraise: string, environment: string): Promise<string | null> {
-    const row = await this.db
+    const row = await this.succeededVersions(fraise, environment).limit(1).executeTakeFirst();
+    return row?.to_version ?? null;
+  }
+
+  /** The toVersion of every `succeeded` deployment (either kind) of fraise+environment, newest first. */
+  private succeededVersions(fraise: string, environment: string) {
+    return this.db
       .selectFrom('deployments')
       .select('to_version')
       .where('fraise', '=', fraise)
       .where('environment', '=', environment)
       .where('status', '=', 'succeeded')
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    return row?.to_version ?? null;
+      .orderBy('id', 'desc');
   }
 
   /**
@@ -419,16 +422,7 @@ export class StateStore {
   async previousVersion(fraise: string, environment: string): Promise<string | null> {
     const current = await this.currentVersion(fraise, environment);
     if (current === null) return null;
-    const row = await this.db
-      .selectFrom('deployments')
-      .select('to_version')
-      .where('fraise', '=', fraise)
-      .where('environment', '=', environment)
-      .where('status', '=', 'succeeded')
-      .where('to_version', '<>', current)
-      .orderBy('id', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const row = await this.succeededVersions(fraise, environment).where('to_version', '<>', current).limit(1).executeTakeFirst();
     return row?.to_version ?? null;
   }
 
@@ -438,15 +432,7 @@ export class StateStore {
    * deployment's targets go back to one of these, never to a release that never deployed successfully.
    */
   async knownGoodVersions(fraise: string, environment: string, limit = 50): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('deployments')
-      .select('to_version')
-      .where('fraise', '=', fraise)
-      .where('environment', '=', environment)
-      .where('status', '=', 'succeeded')
-      .orderBy('id', 'desc')
-      .limit(limit * 4)
-      .execute();
+    const rows = await this.succeededVersions(fraise, environment).limit(limit * 4).execute();
     return [...new Set(rows.map((r) => r.to_version))].slice(0, limit);
   }
 
