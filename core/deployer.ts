@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { AsyncSeriesBailHook, AsyncSeriesHook, SyncHook } from 'tapable';
 import { systemClock, type Clock } from './clock.js';
 import { toMs, type Duration } from './duration.js';
-import { FraisierError, TargetErrors, asFraisierError } from './errors.js';
+import { FraisierError, PostDeployError, TargetErrors, asFraisierError } from './errors.js';
 import type { Executor } from './exec/executor.js';
 import { runHealthPolicy, type HealthPolicy } from './health.js';
 import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
@@ -91,21 +91,6 @@ export interface RollbackOptions {
   reason?: string;
   /** Queue behind a live holder of the lock: see {@link DeployOptions.waitLock}. */
   waitLock?: boolean | Duration;
-}
-
-/**
- * Thrown by a `postDeploy` tap to fail a deployment that had succeeded so far (any other error there is
- * only a warning). With `rollback: true` every touched target is rolled back (when the rollback policy
- * allows) and the `rollback` hook fires; with `rollback: false` the deployment is marked failed and the
- * targets stay on the new release. `failed` fires in both cases.
- */
-export class PostDeployError extends FraisierError {
-  /** Roll the touched targets back. */
-  readonly rollback: boolean;
-  constructor(message: string, options: { rollback: boolean; step?: string; hint?: string; cause?: unknown }) {
-    super('E_COMMAND', message, { step: options.step ?? 'postDeploy', ...(options.hint ? { hint: options.hint } : {}), ...(options.cause !== undefined ? { cause: options.cause } : {}) });
-    this.rollback = options.rollback;
-  }
 }
 
 /** What `status` reports. */

@@ -82,6 +82,21 @@ export class TargetErrors extends FraisierError {
   }
 }
 
+/**
+ * Thrown by a `postDeploy` tap to fail a deployment that had succeeded so far (any other error there is
+ * only a warning). With `rollback: true` every touched target is rolled back (when the rollback policy
+ * allows) and the `rollback` hook fires; with `rollback: false` the deployment is marked failed and the
+ * targets stay on the new release. `failed` fires in both cases.
+ */
+export class PostDeployError extends FraisierError {
+  /** Roll the touched targets back. */
+  readonly rollback: boolean;
+  constructor(message: string, options: { rollback: boolean; step?: string; hint?: string; cause?: unknown }) {
+    super('E_COMMAND', message, { step: options.step ?? 'postDeploy', ...(options.hint ? { hint: options.hint } : {}), ...(options.cause !== undefined ? { cause: options.cause } : {}) });
+    this.rollback = options.rollback;
+  }
+}
+
 /** Wraps anything thrown into a FraisierError, keeping an existing one as it is. */
 export function asFraisierError(err: unknown, code: ErrorCode = 'E_COMMAND', details: ErrorDetails = {}): FraisierError {
   if (err instanceof FraisierError) return err;

@@ -7,9 +7,9 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig, NormalizedEnvironment, NormalizedHook } from '../core/config/load.js';
-import { PostDeployError, type Deployer } from '../core/deployer.js';
+import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
-import { FraisierError } from '../core/errors.js';
+import { FraisierError, PostDeployError } from '../core/errors.js';
 import { command as commandOf, render } from '../core/exec/command.js';
 import { runProcess } from '../core/exec/process.js';
 import type { Logger } from '../core/log.js';
