@@ -1,5 +1,3 @@
-import { registry, type BuildContext } from '../core/registry.js';
-import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
 /**
  * haproxy-lb: drains, weights and switches pools through HAProxy's runtime API (the admin socket), with
  * no reload at all: HAProxy keeps every client connection open, keep-alive ones included, and only
@@ -12,6 +10,7 @@ import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js
  * place for it). The rollback hook puts every drained server back and the live pool back. Semantics are
  * those of HAProxy 2.6 (Debian 12): see docs/haproxy.md.
  */
+import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
 import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
@@ -19,6 +18,7 @@ import { command, type Command } from '../core/exec/command.js';
 import type { Executor } from '../core/exec/executor.js';
 import { LocalExecutor } from '../core/exec/local.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
+import { registry, type BuildContext } from '../core/registry.js';
 import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
 import type { DeployContext, Plugin, Target, TrafficSwitch } from '../core/types.js';
 
