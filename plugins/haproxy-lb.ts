@@ -50,6 +50,12 @@ export interface HaproxyLbOptions {
    * is restarted. Default `'10s'`. On timeout a warning is logged and the deployment goes on.
    */
   drainTimeout?: Duration;
+  /**
+   * Longest wait, after a restored server is set back to `ready`, for HAProxy's own health checks to see
+   * it up (`show stat` status `UP`, or `no check`) before the next target is drained. Default `'10s'`.
+   * On timeout a warning is logged and the deployment goes on.
+   */
+  upTimeout?: Duration;
   /** How the HAProxy host is reached (tests pass a recording executor). Default: local, or SSH to `host`. */
   connect?: () => Promise<Executor>;
 }
@@ -127,6 +133,21 @@ while :; do
   sleep 0.05
 done`;
 
+/**
+ * Polls `show stat` every 50 ms until server $4 of backend $3 is up for HAProxy (status `UP...`, or
+ * `no check` for a server without health checks), for at most $5 ms. Prints `up` or `timeout <status>`.
+ */
+const WAIT_UP = `socat=$1; sock=$2; be=$3; srv=$4; ms=$5
+cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
+cs; deadline=$((C + (ms + 9) / 10))
+while :; do
+  st=$(printf 'show stat %s 4 -1\\n' "$be" | "$socat" -t 10 stdio "UNIX-CONNECT:$sock" | awk -F, -v b="$be" -v s="$srv" '$1 == b && $2 == s { print $18 }')
+  [ -n "$st" ] || { echo "HAProxy reports no server $be/$srv" >&2; exit 3; }
+  case "$st" in UP*|"no check") echo up; exit 0 ;; esac
+  cs; [ "$C" -lt "$deadline" ] || { echo "timeout $st"; exit 0; }
+  sleep 0.05
+done`;
+
 /** Writes $2 to $1 atomically (temp file, rename), creating the directory. */
 const WRITE = `set -e
 mkdir -p "$(dirname "$1")"
@@ -151,6 +172,12 @@ export const haproxyLbCommands = {
   waitDrained: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
     ...script(WAIT_DRAINED, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
     label: `haproxy: wait for ${backend}/${server} to drain`,
+  }),
+  /** Waits (bounded) until HAProxy's own health checks see the server up again. */
+  waitUp: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
+    ...script(WAIT_UP, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
+    readOnly: true,
+    label: `haproxy: wait for ${backend}/${server} to be up`,
   }),
   readPool: (file: string): Command => ({ ...script('if [ -f "$1" ]; then cat "$1"; fi', file), readOnly: true, label: `read ${file}` }),
   writePool: (file: string, text: string): Command => ({ ...script(WRITE, file, text), label: `write ${file}` }),
@@ -195,6 +222,7 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   const socket = options.socket;
   const socat = options.socat ?? 'socat';
   const drainMs = toMs(options.drainTimeout ?? '10s', 'drainTimeout');
+  const upMs = toMs(options.upTimeout ?? '10s', 'upTimeout');
 
   let backend = options.backend ?? null;
   const serverOf = (t: string) => options.servers?.[t] ?? t;
@@ -386,7 +414,12 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
           const s = need();
           await set(s.exec, [`set server ${srv(target.name)} state ready`], `to set ${srv(target.name)} ready`, target);
           drained.delete(target.name);
-          ctx.log.info(`haproxy ${srv(target.name)}: ready`, target.name);
+          // HAProxy's own health checks may still count the server down (it was stopped long enough to
+          // fail them): wait until it routes to it again, so the next target is not drained too early.
+          const r = await s.exec.run(haproxyLbCommands.waitUp(socat, socket, needBackend(), serverOf(target.name), upMs));
+          const out = r.stdout.trim();
+          if (out.startsWith('timeout')) ctx.log.warn(`haproxy ${srv(target.name)}: ready, but HAProxy still reports it ${out.slice('timeout '.length)} after ${upMs} ms (upTimeout): going on`, target.name);
+          else ctx.log.info(`haproxy ${srv(target.name)}: ready`, target.name);
         }),
       );
 

@@ -89,9 +89,9 @@ test('a 3-host rolling deploy drains each server, waits for its sessions, switch
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(story(log), [
     ...PREFLIGHT,
-    'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready',
-    'set server app/h2 state drain', 'wait for app/h2 to drain', 'h2:v1.1.0', 'set server app/h2 state ready',
-    'set server app/h3 state drain', 'wait for app/h3 to drain', 'h3:v1.1.0', 'set server app/h3 state ready',
+    'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready', 'wait for app/h1 to be up',
+    'set server app/h2 state drain', 'wait for app/h2 to drain', 'h2:v1.1.0', 'set server app/h2 state ready', 'wait for app/h2 to be up',
+    'set server app/h3 state drain', 'wait for app/h3 to drain', 'h3:v1.1.0', 'set server app/h3 state ready', 'wait for app/h3 to be up',
   ]);
   // the exact command: a fixed script, the values as positional parameters
   const drain = log.find((l) => line(l) === 'set server app/h1 state drain')!;
@@ -157,7 +157,7 @@ test('blue-green: the first deploy goes to blue, then one runtime call routes to
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(story(log), [
     ...PREFLIGHT,
-    'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready',
+    'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready', 'wait for app/h1 to be up',
     'set server app/h1 state ready; set server app/h2 state maint; set server app/h3 state maint',
     'write {"pool":"blue","targets":["h1"],"all":["h1","h2","h3"]}',
   ]);
