@@ -665,18 +665,29 @@ async function openSqlite(file: string, now: () => number, shown: string, onClos
   } catch (error) {
     throw stateFileError(shown, error);
   }
-  try {
-    sqlite.pragma('busy_timeout = 5000'); // first, so the pragmas below wait for other processes too
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('foreign_keys = ON');
-    if (file !== ':memory:') {
-      const check = sqlite.pragma('quick_check(1)', { simple: true });
-      if (check !== 'ok') throw Object.assign(new Error(`integrity check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+  // SQLite does not call the busy handler in every case (another process creating the file or recovering
+  // its WAL at the same moment answers SQLITE_BUSY at once): retry the opening steps for up to 5 s.
+  const startedAt = performance.now();
+  for (;;) {
+    try {
+      sqlite.pragma('busy_timeout = 5000'); // first, so the pragmas below wait for other processes too
+      sqlite.pragma('journal_mode = WAL');
+      sqlite.pragma('foreign_keys = ON');
+      if (file !== ':memory:') {
+        const check = sqlite.pragma('quick_check(1)', { simple: true });
+        if (check !== 'ok') throw Object.assign(new Error(`integrity check: ${String(check)}`), { code: 'SQLITE_CORRUPT' });
+      }
+      break;
+    } catch (error) {
+      const code = (error as { code?: string })?.code ?? '';
+      if (code.startsWith('SQLITE_BUSY') && performance.now() - startedAt < 5000) {
+        await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
+        continue;
+      }
+      sqlite.close();
+      onClose?.();
+      throw stateFileError(shown, error);
     }
-  } catch (error) {
-    sqlite.close();
-    onClose?.();
-    throw stateFileError(shown, error);
   }
   const db = new Kysely<Database>({ dialect: new SharedFileSqliteDialect({ database: sqlite }) });
   try {
