@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from './clock.js';
 import { Deployer, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
+import { toMs } from './duration.js';
 import { FraisierError } from './errors.js';
 import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
@@ -63,6 +64,34 @@ export interface RuntimeOptions {
   store?: StateStore;
   owner?: LockOwner;
   handleSignals?: boolean;
+  /**
+   * Time-to-live of the environment's lock, in ms, for deployments, rollbacks and `migrate` (renewed
+   * every third of it while they run). Default `$FRAISIER_LOCK_TTL` (a duration: `90s`, `2m`), else 60 s.
+   */
+  lockTtlMs?: number;
+}
+
+/**
+ * The lock TTL from `$FRAISIER_LOCK_TTL` (a duration such as `90s` or `2m`, or milliseconds), or undefined
+ * when it is not set. A bad value is an `E_CONFIG` error naming the variable; nothing was changed.
+ */
+export function lockTtlFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env['FRAISIER_LOCK_TTL'];
+  if (raw === undefined || raw === '') return undefined;
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : (() => {
+    try {
+      return toMs(raw, 'FRAISIER_LOCK_TTL');
+    } catch {
+      return NaN;
+    }
+  })();
+  if (!Number.isFinite(ms) || ms < 1000) {
+    throw new FraisierError('E_CONFIG', `environment variable FRAISIER_LOCK_TTL: expected a duration of at least 1s such as 90s or 2m (or milliseconds), got ${JSON.stringify(raw)}`, {
+      key: 'FRAISIER_LOCK_TTL',
+      hint: 'unset it for the default, 60s',
+    });
+  }
+  return ms;
 }
 
 /**
@@ -126,6 +155,7 @@ export class DeployApp<E extends string = string> {
   /** A Deployer for one environment, with the fraise's and the environment's plugins applied. */
   deployer(environment: E | string, store: StateStore, runtime: RuntimeOptions = {}): Deployer {
     const env = this.env(environment);
+    const lockTtlMs = runtime.lockTtlMs ?? lockTtlFromEnv();
     return new Deployer({
       fraise: this.name,
       environment,
@@ -139,6 +169,7 @@ export class DeployApp<E extends string = string> {
       ...(runtime.sinks ? { sinks: runtime.sinks } : {}),
       ...(runtime.owner ? { owner: runtime.owner } : {}),
       ...(runtime.handleSignals !== undefined ? { handleSignals: runtime.handleSignals } : {}),
+      ...(lockTtlMs !== undefined ? { lockTtlMs } : {}),
     });
   }
 
@@ -183,7 +214,10 @@ export class DeployApp<E extends string = string> {
    */
   migrate(environment: E, options: MigrateOptions = {}, runtime: RuntimeOptions = {}): Promise<MigrateReport[]> {
     const env = this.env(environment);
-    return this.withStore(runtime, (store) => runMigrate(this.name, environment, [...(this.definition.plugins ?? []), ...(env.plugins ?? [])], store, options, runtime));
+    const lockTtlMs = runtime.lockTtlMs ?? lockTtlFromEnv();
+    return this.withStore(runtime, (store) =>
+      runMigrate(this.name, environment, [...(this.definition.plugins ?? []), ...(env.plugins ?? [])], store, options, { ...runtime, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) }),
+    );
   }
 
   /**

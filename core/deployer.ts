@@ -6,13 +6,17 @@ import { FraisierError, PostDeployError, TargetErrors, asFraisierError } from '.
 import type { Executor } from './exec/executor.js';
 import { runHealthPolicy, type HealthPolicy } from './health.js';
 import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
-import { DEFAULT_LOCK_WAIT_MS, LockHeldError, LockLostError, Locks, ownerString, startRenewal, type LockHandle, type LockInfo, type LockOwner } from './state/lock.js';
-import type { StateStore, TargetStatus as StoredTargetStatus } from './state/store.js';
+import { HistoryRecorder, historyReader } from './history-recorder.js';
+import { DEFAULT_LOCK_TTL_MS, LockSession } from './lock-session.js';
+import { DEFAULT_LOCK_WAIT_MS, Locks, type LockInfo, type LockOwner } from './state/lock.js';
+import type { StateStore } from './state/store.js';
 import type {
   DeployContext,
+  DeployHooks,
   DeployResult,
   HealthFailure,
   Plugin,
+  PluginHost,
   Provider,
   Strategy,
   StrategyRunner,
@@ -128,38 +132,6 @@ export function validateVersion(v: string, key = 'version'): string {
   return v;
 }
 
-function storedStatus(s: TargetState): StoredTargetStatus {
-  switch (s.status) {
-    case 'healthy':
-    case 'activated':
-      return 'succeeded';
-    case 'failed':
-      return 'failed';
-    case 'rolled_back':
-      return 'rolled_back';
-    case 'rollback_failed':
-      return 'rollback_failed';
-    default:
-      return 'untouched';
-  }
-}
-
-/**
- * Runs a write to the store, retrying for up to 20 s while the store cannot be reached (a PostgreSQL
- * server restarting), so a deployment's outcome is recorded when the server comes back.
- */
-async function persist<T>(fn: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof FraisierError || performance.now() - started > 20_000) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
-
 function defaultOwner(): LockOwner {
   return { user: userInfo().username, host: hostname(), pid: process.pid };
 }
@@ -169,8 +141,8 @@ function defaultOwner(): LockOwner {
  * read it to know when a plugin's tap runs. Plugins tap; only the Deployer fires.
  */
 export class Deployer {
-  /** Every hook of a deployment, in the order they fire. */
-  readonly hooks = Object.freeze({
+  /** Every hook of a deployment, in the order they fire (plugins get them through {@link PluginHost.hooks}). */
+  readonly hooks: DeployHooks = Object.freeze({
     /** After the lock is taken, before any target changes. A throw aborts the deployment; nothing was changed. */
     preDeploy: new AsyncSeriesHook<[DeployContext]>(['context']),
     /** Before each target's activation (and not before a rollback's): where traffic plugins drain a host. */
@@ -198,6 +170,8 @@ export class Deployer {
   private readonly clock: Clock;
   private rollbackErrors: Error[] = [];
   private trafficSwitch: TrafficSwitch | null = null;
+  /** What plugins see of this Deployer: the whole plugin API. */
+  readonly pluginHost: PluginHost;
 
   constructor(options: DeployerOptions) {
     this.options = options;
@@ -224,7 +198,15 @@ export class Deployer {
     if (health) {
       this.hooks.healthCheck.tapPromise('core:health', (target, ctx) => runHealthPolicy(health, target, ctx));
     }
-    for (const plugin of options.plugins ?? []) plugin.apply(this);
+    this.pluginHost = Object.freeze({
+      fraise: options.fraise,
+      environment: options.environment,
+      hooks: this.hooks,
+      log: this.log,
+      useTraffic: (traffic: TrafficSwitch) => this.useTraffic(traffic),
+      history: historyReader(options.store, options.fraise, options.environment),
+    });
+    for (const plugin of options.plugins ?? []) plugin.apply(this.pluginHost);
   }
 
   /**
@@ -363,97 +345,43 @@ export class Deployer {
     const force = options.force ?? false;
     const started = this.clock.now();
     const owner = this.options.owner ?? defaultOwner();
-    const locks = new Locks(store, { ttlMs: this.options.lockTtlMs ?? 60_000 });
 
-    // 1. The lock. Held until the end, renewed while we run; a dry run takes none.
-    let handle: Awaited<ReturnType<Locks['acquire']>> | null = null;
-    if (!dryRun) {
+    // 1. The lock. Held until the end, renewed while we run; a dry run takes none. Once it is lost, this
+    // deployer never runs another command on a host (the new holder owns them).
+    const controller = new AbortController();
+    const waitMs = options.waitLock === true ? DEFAULT_LOCK_WAIT_MS : options.waitLock ? toMs(options.waitLock, 'waitLock') : 0;
+    const lock = dryRun
+      ? LockSession.none()
+      : await LockSession.acquire({
+          store,
+          fraise: this.fraise,
+          environment: this.environment,
+          owner,
+          reason: options.reason ?? `${kind} by ${owner.user}`,
+          log: this.log,
+          ttlMs: this.options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
+          waitMs,
+          pollMs: this.options.lockPollMs ?? 1000,
+          onLost: (error) => controller.abort(error),
+        });
+    if (lock.held) {
       try {
-        const waitMs = options.waitLock === true ? DEFAULT_LOCK_WAIT_MS : options.waitLock ? toMs(options.waitLock, 'waitLock') : 0;
-        const wait = waitMs > 0
-          ? {
-              timeoutMs: waitMs,
-              pollMs: this.options.lockPollMs ?? 1000,
-              onWait: (h: LockInfo) =>
-                this.log.info(
-                  `Waiting for the lock of ${this.fraise}/${this.environment}: held by ${ownerString(h.owner)}${h.reason ? ` (${h.reason})` : ''}` +
-                    ` since ${new Date(h.acquiredAt).toISOString()}, expires ${new Date(h.expiresAt).toISOString()} unless renewed; giving up in ${Math.round(waitMs / 1000)} s`,
-                ),
-            }
-          : undefined;
-        handle = await locks.acquire(this.fraise, this.environment, owner, options.reason ?? `${kind} by ${owner.user}`, wait);
+        // Deployments left `running` by a deployer that is gone (taken over, or killed and then unlocked)
+        // are marked failed: interrupted. We hold the lock and have recorded nothing yet.
+        await store.reapInterrupted(this.fraise, this.environment, { heldByCaller: true });
       } catch (err) {
-        if (err instanceof LockHeldError) {
-          throw new FraisierError('E_LOCKED', err.message, {
-            hint: err.waitedMs > 0
-              ? `it is still running; if its owner is gone: fraisier unlock ${this.fraise} ${this.environment}`
-              : `wait for it (--wait-lock), or if its owner is gone: fraisier unlock ${this.fraise} ${this.environment}`,
-          });
-        }
+        await lock.release();
         throw err;
       }
-      if (handle.tookOverFrom) {
-        this.log.warn(`took over an expired lock from ${ownerString(handle.tookOverFrom.owner)} (its deployer stopped without releasing it)`);
-      }
-      // Deployments left `running` by a deployer that is gone (taken over, or killed and then unlocked)
-      // are marked failed: interrupted. We hold the lock and have recorded nothing yet.
-      await store.reapInterrupted(this.fraise, this.environment, { heldByCaller: true });
     }
-    const ttlMs = this.options.lockTtlMs ?? 60_000;
-    const controller = new AbortController();
-    // The lock, watched: the renewal loop and every fencing check confirm it in the store. Once it is
-    // lost, this deployer never runs another command on a host (the new holder owns them).
-    let lockLost = false;
-    let confirmedAt = performance.now();
-    const loseLock = (why: string) => {
-      if (lockLost) return;
-      lockLost = true;
-      this.log.error(`lost the deployment lock (${why}): stopping without touching any host again`);
-      controller.abort(new FraisierError('E_LOCKED', `the deployment lock was lost while deploying (${why}); no host was touched after that`, {
-        hint: `fraisier status ${this.fraise} ${this.environment} shows what each host runs; the lock's new holder owns them`,
-      }));
-    };
-    const held: LockHandle | null = handle
-      ? {
-          get info() {
-            return handle!.info;
-          },
-          tookOverFrom: handle.tookOverFrom,
-          renew: async () => {
-            await handle!.renew();
-            confirmedAt = performance.now();
-          },
-          release: () => handle!.release(),
-        }
-      : null;
-    const renewal = held ? startRenewal(held, Math.max(1000, Math.floor(ttlMs / 3))) : null;
+    /** The fencing check: the lock is still ours, or this deployment stops (`E_LOCKED`). */
     const fence = async (): Promise<void> => {
-      if (!held) return;
-      if (lockLost) throw asFraisierError(controller.signal.reason, 'E_LOCKED');
-      // One statement: renew by our token. A store that cannot be reached (a restarting PostgreSQL) is
-      // retried while our lock cannot have expired yet; past that, the lock counts as lost.
-      for (;;) {
-        try {
-          await held.renew();
-          return;
-        } catch (err) {
-          if (err instanceof LockLostError) {
-            loseLock('removed with unlock --force, or taken over');
-            break;
-          }
-          if (performance.now() - confirmedAt > ttlMs - Math.min(5000, ttlMs / 4)) {
-            loseLock(`the state store could not confirm it before it expired: ${asFraisierError(err).message}`);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 500));
-        }
+      try {
+        await lock.fence();
+      } catch (err) {
+        throw controller.signal.aborted ? asFraisierError(controller.signal.reason, 'E_LOCKED') : err;
       }
-      throw asFraisierError(controller.signal.reason, 'E_LOCKED');
     };
-    const lockWatch = setInterval(() => {
-      if (renewal?.lost && !controller.signal.aborted) loseLock('removed with unlock --force, or taken over');
-    }, 500);
-    lockWatch.unref();
     let stoppedBy: DeployResult['signal'];
     const onSignal = (sig: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => {
       if (stoppedBy || controller.signal.aborted) {
@@ -472,12 +400,8 @@ export class Deployer {
     const states = new Map<string, TargetState>();
     for (const t of provider.targets) states.set(t.name, { target: t, fromVersion: null, toVersion: null, status: 'pending', phases: {}, error: null });
     const touched = new Set<string>();
-    let deploymentId: number | null = null;
-    const pendingEvents: Promise<void>[] = [];
-    const eventSink: LogSink = (e) => {
-      if (deploymentId !== null) pendingEvents.push(store.recordEvent(deploymentId, { level: e.level, target: e.target, message: e.message }).catch(() => {}));
-    };
-    (this.log as FanoutLogger).sinks.push(eventSink);
+    const history = new HistoryRecorder(store);
+    history.attach(this.log as FanoutLogger);
 
     let version = ref ?? '';
     let previousVersion: string | null = null;
@@ -512,7 +436,7 @@ export class Deployer {
         );
       } finally {
         if (!dryRun) {
-          deploymentId = await store.recordDeployment({
+          await history.start({
             fraise: this.fraise,
             environment: this.environment,
             kind,
@@ -552,7 +476,7 @@ export class Deployer {
       failure = asFraisierError(err);
       status = 'failed';
       this.log.error(failure.message, failure.target ?? null);
-      if (lockLost) {
+      if (lock.lost) {
         // Never another command on a host: no rollback, no rollback hook (the new holder owns the hosts).
         failure = asFraisierError(controller.signal.reason, 'E_LOCKED');
         status = 'lock_lost';
@@ -565,12 +489,12 @@ export class Deployer {
       } else {
         const healthPolicy = failure.code !== 'E_HEALTH' || (this.options.rollback?.onHealthCheckFailure ?? true);
         status = await this.afterFailure(ctx, touched, failure, version, !dryRun && healthPolicy, !dryRun, knownGood);
-        if (lockLost) status = 'lock_lost';
+        if (lock.lost) status = 'lock_lost';
       }
     }
 
     const buildResult = (): DeployResult => ({
-      id: deploymentId,
+      id: history.id,
       fraise: this.fraise,
       environment: this.environment,
       kind,
@@ -617,28 +541,11 @@ export class Deployer {
       } else {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} failed`);
       }
-      if (deploymentId !== null) {
-        const id = deploymentId;
-        for (const s of states.values()) {
-          await persist(() => store.recordTarget(id, {
-            target: s.target.name,
-            fromVersion: s.fromVersion,
-            toVersion: s.toVersion,
-            status: storedStatus(s),
-            phases: s.phases,
-            error: s.error,
-          }));
-        }
-        await Promise.all(pendingEvents);
-        await persist(() => store.finishDeployment(id, { status, error: failure?.message ?? null }));
-      }
+      await history.finish(states.values(), { status, error: failure?.message ?? null });
     } finally {
-      const sinks = (this.log as FanoutLogger).sinks;
-      sinks.splice(sinks.indexOf(eventSink), 1);
+      history.detach();
       await provider.close().catch(() => {});
-      clearInterval(lockWatch);
-      renewal?.stop();
-      await handle?.release().catch(() => {});
+      await lock.release();
       if (handleSignals) for (const [sig, fn] of signalHandlers) process.off(sig, fn);
     }
     return result;

@@ -4,8 +4,9 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { FraisierError } from './errors.js';
+import { LockSession } from './lock-session.js';
 import { FanoutLogger, consoleSink, type LogSink } from './log.js';
-import { LockHeldError, LockLostError, Locks, startRenewal, type LockOwner } from './state/lock.js';
+import type { LockOwner } from './state/lock.js';
 import type { StateStore } from './state/store.js';
 import type { MigrateReport, MigrationPhase, Migrator, Plugin } from './types.js';
 
@@ -28,7 +29,7 @@ export async function runMigrate(
   plugins: Plugin[],
   store: StateStore,
   options: MigrateOptions,
-  runtime: { sinks?: LogSink[]; owner?: LockOwner },
+  runtime: { sinks?: LogSink[]; owner?: LockOwner; lockTtlMs?: number },
 ): Promise<MigrateReport[]> {
   const migrators = plugins.filter(isMigrator);
   if (migrators.length === 0) {
@@ -43,36 +44,30 @@ export async function runMigrate(
   const dryRun = options.dryRun ?? false;
   const log = new FanoutLogger(runtime.sinks ?? [consoleSink()]);
   const owner = runtime.owner ?? { user: userInfo().username, host: hostname(), pid: process.pid };
-  let handle: Awaited<ReturnType<Locks['acquire']>> | null = null;
-  if (!dryRun) {
-    try {
-      handle = await new Locks(store).acquire(fraise, environment, owner, `migrate --phase ${phase} by ${owner.user}`);
-    } catch (err) {
-      if (err instanceof LockHeldError) {
-        throw new FraisierError('E_LOCKED', err.message, { hint: `wait for the deployment to finish, or if its owner is gone: fraisier unlock ${fraise} ${environment}` });
+  // The same lock session as a deployment's: renewed every third of its TTL while the migrations run
+  // (a migration may outlast the TTL), and checked (fencing) before each migrator, so a lock lost to
+  // `unlock --force` or a takeover stops before the next migrator touches the database. A dry run takes none.
+  return LockSession.with(
+    {
+      store,
+      fraise,
+      environment,
+      owner,
+      reason: `migrate --phase ${phase} by ${owner.user}`,
+      log,
+      activity: 'migration',
+      dryRun,
+      ...(runtime.lockTtlMs !== undefined ? { ttlMs: runtime.lockTtlMs } : {}),
+    },
+    async (lock) => {
+      const version = (await store.currentVersion(fraise, environment)) ?? '(none)';
+      log.info(`Migrating ${fraise}/${environment} (${phase} phase, live release ${version})${dryRun ? ' (dry run)' : ''}`);
+      const reports: MigrateReport[] = [];
+      for (const m of migrators) {
+        await lock.fence();
+        reports.push(await m.migrate({ fraise, environment, version, phase, dryRun, log }));
       }
-      throw err;
-    }
-  }
-  // Renewed while the migrations run, and checked (fencing) before each migrator: a lock lost to
-  // `unlock --force` or a takeover stops before the next migrator touches the database.
-  const renewal = handle ? startRenewal(handle, 20_000) : null;
-  try {
-    const version = (await store.currentVersion(fraise, environment)) ?? '(none)';
-    log.info(`Migrating ${fraise}/${environment} (${phase} phase, live release ${version})${dryRun ? ' (dry run)' : ''}`);
-    const reports: MigrateReport[] = [];
-    for (const m of migrators) {
-      try {
-        await handle?.renew();
-      } catch (err) {
-        if (!(err instanceof LockLostError)) throw err;
-        throw new FraisierError('E_LOCKED', `the lock of ${fraise}/${environment} was lost (removed with unlock --force, or taken over): no further migration was run`);
-      }
-      reports.push(await m.migrate({ fraise, environment, version, phase, dryRun, log }));
-    }
-    return reports;
-  } finally {
-    renewal?.stop();
-    await handle?.release().catch(() => {});
-  }
+      return reports;
+    },
+  );
 }

@@ -1,7 +1,7 @@
 import type { Clock } from './clock.js';
 import type { Executor } from './exec/executor.js';
 import type { Logger } from './log.js';
-import type { Deployer } from './deployer.js';
+import type { AsyncSeriesBailHook, AsyncSeriesHook, SyncHook } from 'tapable';
 
 /** One place a release runs: an SSH host, a Coolify application, this machine. */
 export interface Target {
@@ -179,7 +179,7 @@ export interface StrategyRunner {
 
 /**
  * A traffic plugin's pool switch: all new requests go to one named pool of targets, in one step.
- * nginx-lb implements it (one reload). Registered with {@link Deployer.useTraffic}; strategies see it as
+ * nginx-lb implements it (one reload). Registered with {@link PluginHost.useTraffic}; strategies see it as
  * `ctx.traffic`.
  */
 export interface TrafficSwitch {
@@ -198,6 +198,15 @@ export interface TrafficSwitch {
   switchTo(pool: string, targets: readonly Target[], ctx: DeployContext): Promise<void>;
   /** The address traffic is sent to for a target (`10.0.0.12:8000`), or null if the plugin has none. */
   addressOf(target: Target): string | null;
+  /**
+   * Optional: splits new requests between targets by weight (what a canary strategy uses).
+   * `weights` is keyed by target name; each weight is a non-negative integer, and a target that is not
+   * listed (or has weight 0) gets no new requests. Validated first: a rejected change leaves the routing
+   * as it was. Resolves once the weights are in effect. A later {@link switchTo} resets the routing to
+   * an equal split of its pool. A plugin that cannot weight traffic leaves it undefined; a strategy that
+   * needs it checks for it and fails with `E_CONFIG` before any host changes.
+   */
+  setWeights?(weights: Readonly<Record<string, number>>, ctx: DeployContext): Promise<void>;
 }
 
 /** Decides order and gates across targets. Built by a factory such as `rolling({...})`. */
@@ -207,11 +216,87 @@ export interface Strategy {
   run(ctx: DeployContext, runner: StrategyRunner): Promise<void>;
 }
 
-/** A plugin taps the Deployer's hooks; it never fires them. Made by a factory: `nginxLb({...})`. */
+/**
+ * Every hook of a deployment, in the order they fire (tapable hooks: plugins tap, only the core fires).
+ * See docs/plugins.md, "Plugin API reference", for each hook's kind, arguments and what a throw does.
+ */
+export interface DeployHooks {
+  /** After the lock is taken, before any target changes. A throw aborts the deployment; nothing was changed. */
+  readonly preDeploy: AsyncSeriesHook<[DeployContext]>;
+  /** Before each target's activation (and not before a rollback's): where traffic plugins drain a host. */
+  readonly beforeTarget: AsyncSeriesHook<[Target, DeployContext]>;
+  /**
+   * After a target is activated. Return a {@link HealthFailure} to fail the target; the first failure
+   * stops the chain. The environment's health policy is the first tap (`core:health`).
+   */
+  readonly healthCheck: AsyncSeriesBailHook<[Target, DeployContext], HealthFailure | undefined>;
+  /** After a target passed its health checks (or was rolled back healthy): where traffic is restored. */
+  readonly afterTarget: AsyncSeriesHook<[Target, DeployContext]>;
+  /**
+   * After success, lock still held: cache purges, notifications. A throw is a warning, except a
+   * `PostDeployError` (core/errors.ts), which fails the deployment (and rolls it back if it asks to).
+   */
+  readonly postDeploy: AsyncSeriesHook<[DeployResult]>;
+  /** After a failure and the targets' rollback. Every tap runs even if one throws; errors are aggregated. */
+  readonly rollback: AsyncSeriesHook<[DeployContext, Error]>;
+  /** Last, on failure: notifications. A throw is a warning. */
+  readonly failed: SyncHook<[Error, DeployContext]>;
+}
+
+/** One past deployment or rollback of the environment, as {@link HistoryReader.recent} returns it. */
+export interface DeploymentSummary {
+  /** Row id; a higher id is a newer deployment. */
+  readonly id: number;
+  readonly kind: 'deploy' | 'rollback';
+  /** `running` while in progress (or left so by a deployer that died before it was reaped). */
+  readonly status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
+  readonly fromVersion: string | null;
+  readonly toVersion: string;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** Epoch ms, or null while running. */
+  readonly finishedAt: number | null;
+}
+
+/** Read-only access to this environment's deployment history (the state store). */
+export interface HistoryReader {
+  /** The environment's deployments, newest first (at most `limit`, default 50). */
+  recent(limit?: number): Promise<DeploymentSummary[]>;
+  /** The release the history says is live (the newest successful deployment's), or null. */
+  currentVersion(): Promise<string | null>;
+  /** Releases that deployed successfully here, newest first, each once. */
+  succeededVersions(): Promise<string[]>;
+}
+
+/**
+ * What a plugin's {@link Plugin.apply} receives: the hooks to tap, the log, the traffic registration, the
+ * history (read only) and the environment's names. It is the whole plugin API: a plugin never sees the
+ * Deployer or its options.
+ */
+export interface PluginHost {
+  /** The fraise being deployed (`app`). */
+  readonly fraise: string;
+  /** The environment being deployed (`production`). */
+  readonly environment: string;
+  /** The hooks to tap. */
+  readonly hooks: DeployHooks;
+  /** The deployment's log (also recorded as the deployment's events in the history). */
+  readonly log: Logger;
+  /**
+   * Registers this plugin as the environment's traffic switch (strategies see it as `ctx.traffic`).
+   * One per environment: a second, different one is an `E_CONFIG` error.
+   */
+  useTraffic(traffic: TrafficSwitch): void;
+  /** The environment's history, read only. */
+  readonly history: HistoryReader;
+}
+
+/** A plugin taps the hooks of a {@link PluginHost}; it never fires them. Made by a factory: `nginxLb({...})`. */
 export interface Plugin {
   /** Namespaced name, e.g. `plugin:nginx-lb`. */
   readonly name: string;
-  apply(deployer: Deployer): void;
+  /** Called once, when the Deployer is built: tap hooks, register a traffic switch. Must not do I/O. */
+  apply(host: PluginHost): void;
 }
 
 /** One probe of a target's health; throws with a short reason (`Connection refused`) when unhealthy. */

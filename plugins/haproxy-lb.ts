@@ -11,7 +11,6 @@
  * those of HAProxy 2.6 (Debian 12): see docs/haproxy.md.
  */
 import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
-import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
 import { command, type Command } from '../core/exec/command.js';
@@ -20,7 +19,7 @@ import { LocalExecutor } from '../core/exec/local.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
 import { registry, type BuildContext } from '../core/registry.js';
 import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
-import type { DeployContext, Plugin, Target, TrafficSwitch } from '../core/types.js';
+import type { DeployContext, Plugin, PluginHost, Target, TrafficSwitch } from '../core/types.js';
 
 export const HAPROXY_LB = 'plugin:haproxy-lb';
 
@@ -236,7 +235,7 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   const weighted = new Set<string>();
   let allTargets: string[] = [];
   const addresses = new Map<string, string>();
-  let log: Deployer['log'] | null = null;
+  let log: PluginHost['log'] | null = null;
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const p = queue.then(fn, fn);
@@ -367,12 +366,12 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
 
   const plugin: HaproxyLbPlugin = {
     name: HAPROXY_LB,
-    apply(deployer: Deployer): void {
-      backend = options.backend ?? deployer.fraise;
+    apply(host: PluginHost): void {
+      backend = options.backend ?? host.fraise;
       checkName('backend', backend);
-      log = deployer.log;
-      deployer.useTraffic(plugin);
-      const { hooks } = deployer;
+      log = host.log;
+      host.useTraffic(plugin);
+      const { hooks } = host;
 
       hooks.preDeploy.tapPromise(HAPROXY_LB, async (ctx) => {
         await close();

@@ -7,7 +7,6 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { LoadedConfig, NormalizedEnvironment, NormalizedHook } from '../core/config/load.js';
-import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, PostDeployError } from '../core/errors.js';
 import { command as commandOf, render } from '../core/exec/command.js';
@@ -15,7 +14,7 @@ import { runProcess } from '../core/exec/process.js';
 import type { Logger } from '../core/log.js';
 import { registry, type BuildContext } from '../core/registry.js';
 import { redact, registerSecret } from '../core/secret.js';
-import type { Plugin } from '../core/types.js';
+import type { Plugin, PluginHost } from '../core/types.js';
 
 /** What a failed hook does. */
 export type HookOnFailure = 'abort' | 'rollback' | 'alert' | 'ignore';
@@ -142,9 +141,9 @@ export function commandHook(options: CommandHookOptions): Plugin {
 
   return {
     name,
-    apply(deployer: Deployer): void {
+    apply(host: PluginHost): void {
       if (options.when === 'preDeploy') {
-        deployer.hooks.preDeploy.tapPromise(name, async (ctx) => {
+        host.hooks.preDeploy.tapPromise(name, async (ctx) => {
           if (ctx.kind !== 'deploy') return;
           if (ctx.dryRun) {
             ctx.log.info(`[dry-run] ${label}: ${redact(options.command)}`);
@@ -160,15 +159,15 @@ export function commandHook(options: CommandHookOptions): Plugin {
           else ctx.log.info(`${message}; ignored (on_failure: ignore)`);
         });
       } else {
-        deployer.hooks.postDeploy.tapPromise(name, async (result) => {
+        host.hooks.postDeploy.tapPromise(name, async (result) => {
           if (result.kind !== 'deploy') return;
-          const failure = await runOnce({ fraise: result.fraise, environment: result.environment, version: result.toVersion, previousVersion: result.fromVersion, log: deployer.log });
+          const failure = await runOnce({ fraise: result.fraise, environment: result.environment, version: result.toVersion, previousVersion: result.fromVersion, log: host.log });
           if (failure === null) return;
           const message = `${label} failed: ${failure}`;
           if (onFailure === 'rollback') throw new PostDeployError(`${message}; rolling the deployment back (on_failure: rollback)`, { rollback: true, step: `hook:${options.name}` });
           if (onFailure === 'abort') throw new PostDeployError(`${message}; the deployment is marked failed, the hosts stay on ${result.toVersion} (on_failure: abort)`, { rollback: false, step: `hook:${options.name}` });
-          if (onFailure === 'alert') deployer.log.warn(`ALERT: ${message} (on_failure: alert)`);
-          else deployer.log.info(`${message}; ignored (on_failure: ignore)`);
+          if (onFailure === 'alert') host.log.warn(`ALERT: ${message} (on_failure: alert)`);
+          else host.log.info(`${message}; ignored (on_failure: ignore)`);
         });
       }
     },
@@ -193,5 +192,5 @@ export function hooksFromYaml(hooks: { pre: NormalizedHook[]; post: NormalizedHo
 
 registry.registerPlugin('hooks', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
   const plugins = hooksFromYaml(env.hooks ?? { pre: [], post: [] }, { cwd: (config as LoadedConfig).baseDir, ...(env.database ? { databaseUrlEnv: env.database.urlEnv } : {}) });
-  return { name: 'plugin:hooks', apply: (deployer) => plugins.forEach((p) => p.apply(deployer)) };
+  return { name: 'plugin:hooks', apply: (host) => plugins.forEach((p) => p.apply(host)) };
 });

@@ -16,7 +16,6 @@ import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js
  * target takes requests as soon as it listens, before its health checks pass.
  * A blue-green switch is one reload either way; haproxy-lb switches and drains with no reload at all. Semantics are those of nginx 1.22 (Debian 12): see docs/nginx.md.
  */
-import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
 import { command, type Command } from '../core/exec/command.js';
@@ -24,7 +23,7 @@ import type { Executor } from '../core/exec/executor.js';
 import { LocalExecutor } from '../core/exec/local.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
 import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
-import type { DeployContext, Plugin, Target, TrafficSwitch } from '../core/types.js';
+import type { DeployContext, Plugin, PluginHost, Target, TrafficSwitch } from '../core/types.js';
 
 export const NGINX_LB = 'plugin:nginx-lb';
 
@@ -357,7 +356,7 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
     return p;
   };
 
-  let log: Deployer['log'] | null = null;
+  let log: PluginHost['log'] | null = null;
   const label = () => `nginx upstream ${upstream ?? '?'}`;
   const render = () => {
     if (!upstream) throw new FraisierError('E_CONFIG', `${NGINX_LB}: no upstream name: pass the upstream option, or add the plugin to a deployment first`, { key: 'upstream' });
@@ -472,12 +471,12 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   const plugin: NginxLbPlugin = {
     name: NGINX_LB,
     render,
-    apply(deployer: Deployer): void {
-      upstream = options.upstream ?? deployer.fraise;
+    apply(host: PluginHost): void {
+      upstream = options.upstream ?? host.fraise;
       checkName('upstream', upstream);
-      log = deployer.log;
-      deployer.useTraffic(plugin);
-      const { hooks } = deployer;
+      log = host.log;
+      host.useTraffic(plugin);
+      const { hooks } = host;
 
       hooks.preDeploy.tapPromise(NGINX_LB, async (ctx) => {
         const missing = ctx.targets.filter((t) => !(t.name in options.servers)).map((t) => t.name);

@@ -16,13 +16,12 @@ import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
-import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, PostDeployError, asFraisierError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { registry, type BuildContext } from '../core/registry.js';
 import { Secret, redact, registerSecret } from '../core/secret.js';
-import type { DeployContext, MigrateReport, MigrateRequest, MigrationPhase, Migrator } from '../core/types.js';
+import type { DeployContext, MigrateReport, MigrateRequest, MigrationPhase, Migrator, PluginHost } from '../core/types.js';
 
 export const PSQL_MIGRATION = 'plugin:psql-migration';
 
@@ -469,8 +468,8 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
   }
 
   /** Applied rows of the releases newer than `target` in this environment's history, newest first; null if unknown. */
-  async function newerThan(deployer: Deployer, target: string): Promise<AppliedMigration[] | null> {
-    const history = await deployer.options.store.history({ fraise: deployer.fraise, environment: deployer.environment, limit: 1000 });
+  async function newerThan(host: PluginHost, target: string): Promise<AppliedMigration[] | null> {
+    const history = await host.history.recent(1000);
     const newer = new Set<string>();
     let found = false;
     for (const d of history) {
@@ -483,15 +482,15 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
     }
     if (!found) return null;
     const applied = await session((db) => db.applied());
-    return applied.filter((r) => r.fraise === deployer.fraise && r.environment === deployer.environment && newer.has(r.version)).reverse();
+    return applied.filter((r) => r.fraise === host.fraise && r.environment === host.environment && newer.has(r.version)).reverse();
   }
 
   const plugin: PsqlMigrationPlugin = {
     name: PSQL_MIGRATION,
     files: () => readMigrations(dir),
     migrate,
-    apply(deployer: Deployer): void {
-      const { hooks } = deployer;
+    apply(host: PluginHost): void {
+      const { hooks } = host;
       /** What this deployment applied, in order. */
       let appliedNow: string[] = [];
 
@@ -519,12 +518,12 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
       hooks.postDeploy.tapPromise(PSQL_MIGRATION, async (result) => {
         if (result.kind !== 'rollback') return;
         try {
-          const rows = await newerThan(deployer, result.toVersion);
+          const rows = await newerThan(host, result.toVersion);
           if (rows === null) {
-            deployer.log.warn(`schema left as it is: ${result.toVersion} is not in the history, so the migrations of the releases after it are unknown`);
+            host.log.warn(`schema left as it is: ${result.toVersion} is not in the history, so the migrations of the releases after it are unknown`);
             return;
           }
-          await revert(rows, deployer.log, `rollback to ${result.toVersion}`);
+          await revert(rows, host.log, `rollback to ${result.toVersion}`);
         } catch (err) {
           const e = asFraisierError(err);
           throw new PostDeployError(`the hosts were rolled back to ${result.toVersion}, but the schema was not: ${e.message}`, { rollback: false, step: 'migrations', cause: err });
