@@ -349,7 +349,6 @@ export class Deployer {
     // 1. The lock. Held until the end, renewed while we run; a dry run takes none. Once it is lost, this
     // deployer never runs another command on a host (the new holder owns them).
     const controller = new AbortController();
-    const waitMs = options.waitLock === true ? DEFAULT_LOCK_WAIT_MS : options.waitLock ? toMs(options.waitLock, 'waitLock') : 0;
     const lock = dryRun
       ? LockSession.none()
       : await LockSession.acquire({
@@ -360,7 +359,7 @@ export class Deployer {
           reason: options.reason ?? `${kind} by ${owner.user}`,
           log: this.log,
           ttlMs: this.options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
-          waitMs,
+          waitMs: options.waitLock === true ? DEFAULT_LOCK_WAIT_MS : options.waitLock ? toMs(options.waitLock, 'waitLock') : 0,
           pollMs: this.options.lockPollMs ?? 1000,
           onLost: (error) => controller.abort(error),
         });
