@@ -209,6 +209,12 @@ function put<D>(map: Map<string, Entry<D>>, name: string, patch: Entry<D>): void
   store.version++;
 }
 
+/** The definition of an entry, or one with no keys for a factory-only registration. */
+function withoutKeys<D>(name: string, e: Entry<D> | undefined): D | undefined {
+  if (!e) return undefined;
+  return e.def ?? ({ name, keys: {}, normalize: () => ({}) } as unknown as D);
+}
+
 function nameOf(x: string | { name: string }): string {
   return typeof x === 'string' ? x : x.name;
 }
@@ -260,16 +266,19 @@ export const registry = {
   plugin(name: string): Factory<Plugin> | undefined {
     return store.plugins.get(name)?.factory;
   },
-  /** The YAML side of a provider, strategy or plugin. */
-  providerDefinition: (name: string) => store.providers.get(name)?.def,
-  strategyDefinition: (name: string) => store.strategies.get(name)?.def,
+  /**
+   * The YAML side of a provider, strategy or plugin. A provider or strategy registered with a factory
+   * only (`registerProvider(name, factory)`) is usable from YAML too, with no keys of its own.
+   */
+  providerDefinition: (name: string) => withoutKeys(name, store.providers.get(name)),
+  strategyDefinition: (name: string) => withoutKeys(name, store.strategies.get(name)),
   pluginDefinition: (name: string) => store.plugins.get(name)?.def,
   /** Names fraises.yaml can use, in registration order. */
-  providerNames: (): string[] => [...store.providers].filter(([, e]) => e.def).map(([n]) => n),
-  strategyNames: (): string[] => [...store.strategies].filter(([, e]) => e.def).map(([n]) => n),
+  providerNames: (): string[] => [...store.providers.keys()],
+  strategyNames: (): string[] => [...store.strategies.keys()],
   pluginNames: (): string[] => [...store.plugins].filter(([, e]) => e.def).map(([n]) => n),
-  providerDefinitions: (): ProviderDefinition<any, any>[] => [...store.providers.values()].flatMap((e) => (e.def ? [e.def] : [])),
-  strategyDefinitions: (): StrategyDefinition<any, any>[] => [...store.strategies.values()].flatMap((e) => (e.def ? [e.def] : [])),
+  providerDefinitions: (): ProviderDefinition<any, any>[] => [...store.providers].map(([n, e]) => withoutKeys(n, e)!),
+  strategyDefinitions: (): StrategyDefinition<any, any>[] => [...store.strategies].map(([n, e]) => withoutKeys(n, e)!),
   pluginDefinitions: (): PluginDefinition<any, any>[] => [...store.plugins.values()].flatMap((e) => (e.def ? [e.def] : [])),
   plannedProvider: (name: string): string | undefined => store.planned.get(name),
   /** Changes on every registration. */
