@@ -9,7 +9,7 @@ import { DEFAULT_LOCK_WAIT_MS, Locks, ownerString, type LockInfo } from './state
 import { toMs } from './duration.js';
 import { openStore, redactUrl, resolveState, storeOptions, type StateStore } from './state/store.js';
 import type { DeployResult, MigrateReport } from './types.js';
-import { findConfig, loadConfig, type LoadedConfig } from './config/load.js';
+import { findConfig, openConfig, type LoadedConfig } from './config/load.js';
 
 /** Loads the SDK side (Deployer, hooks, health checks) only for commands that deploy: history starts fast. */
 async function appFromYaml(config: LoadedConfig, fraise: string): Promise<DeployApp> {
@@ -151,8 +151,8 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
   }
   let code = 0;
   let json = argv.includes('--json');
-  const load = (c?: string) => {
-    const config = loadConfig(findConfig(c));
+  const load = async (c?: string) => {
+    const config = await openConfig(findConfig(c));
     for (const s of config.secrets) registerSecret(s);
     return config;
   };
@@ -181,7 +181,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' })
           .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE }),
       guard(async (a) => {
-        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(await load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const waitLock = waitLockOption(a['waitLock']);
         const result = await app.deploy(env, {
@@ -205,7 +205,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('dry-run', { type: 'boolean', default: false, describe: 'print the plan, change nothing' })
           .option('wait-lock', { type: 'string', describe: WAIT_LOCK_DESCRIBE }),
       guard(async (a) => {
-        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(await load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const waitLock = waitLockOption(a['waitLock']);
         const result = await app.rollback(
@@ -231,7 +231,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('phase', { type: 'string', choices: ['prepare', 'cleanup'], default: 'cleanup', describe: 'which migration files: cleanup (*.cleanup.sql) or prepare' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'list the pending migrations, change nothing' }),
       guard(async (a) => {
-        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(await load(a['config'] as string | undefined), String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const reports = await app.migrate(env, { phase: a['phase'] as 'prepare' | 'cleanup', dryRun: Boolean(a['dryRun']) }, { sinks: sinksFor(json) });
         return printMigrate(reports, json);
@@ -242,7 +242,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       'what is live on each target, and the lock',
       (y) => y.positional('fraise', { type: 'string', demandOption: true }).positional('env', { type: 'string', demandOption: true }),
       guard(async (a) => {
-        const app = await appFromYaml(load(a['config'] as string | undefined), String(a['fraise']));
+        const app = await appFromYaml(await load(a['config'] as string | undefined), String(a['fraise']));
         const report = await app.status(envOf(app, String(a['env'])), { sinks: sinksFor(json) });
         process.stdout.write((json ? toJson(report, 2) : formatStatus(report)) + '\n');
         return report.targets.some((t) => t.error) ? 1 : 0;
@@ -253,7 +253,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       'every fraise and environment: live version and lock (from the history, no SSH)',
       (y) => y,
       guard(async (a) => {
-        const config = load(a['config'] as string | undefined);
+        const config = await load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
           const now = await store.databaseNow(); // a lock's age and expiry by the clock that decides them
           const locks = await new Locks(store).list();
@@ -281,7 +281,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .option('limit', { type: 'string', describe: 'rows to show, newest first', defaultDescription: '20' }),
       guard(async (a) => {
         const limit = countOption('limit', a['limit'], 20);
-        const config = load(a['config'] as string | undefined);
+        const config = await load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
           const rows = await store.history({
             ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}),
@@ -299,7 +299,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       (y) => y.option('fraise', { type: 'string' }).option('days', { type: 'string', describe: 'look back this many days', defaultDescription: '30' }),
       guard(async (a) => {
         const days = countOption('days', a['days'], 30);
-        const config = load(a['config'] as string | undefined);
+        const config = await load(a['config'] as string | undefined);
         return withStore(config, async (store) => {
           const rows = await store.stats({ ...(a['fraise'] ? { fraise: String(a['fraise']) } : {}), days });
           process.stdout.write((json ? toJson(rows, 2) : formatStats(rows, days)) + '\n');
@@ -316,7 +316,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .positional('env', { type: 'string', demandOption: true })
           .option('force', { type: 'boolean', default: false, describe: 'remove the lock even if its holder looks alive (it then stops, touching no host)' }),
       guard(async (a) => {
-        const config = load(a['config'] as string | undefined);
+        const config = await load(a['config'] as string | undefined);
         const app = await appFromYaml(config, String(a['fraise']));
         const env = envOf(app, String(a['env']));
         const removed = await app.unlock(env, {}, { force: Boolean(a['force']) });
@@ -335,7 +335,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           .positional('action', { type: 'string', choices: ['migrate'], demandOption: true })
           .option('to', { type: 'string', demandOption: true, describe: 'PostgreSQL URL of an empty database to copy the current store into' }),
       guard(async (a) => {
-        const config = load(a['config'] as string | undefined);
+        const config = await load(a['config'] as string | undefined);
         const to = String(a['to']);
         const { copyState } = await import('./state/copy.js');
         const target = await openStore({ url: to });

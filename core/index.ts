@@ -17,7 +17,25 @@ export { toMs, type Duration } from './duration.js';
 export { FanoutLogger, consoleSink, memorySink, type LogEntry, type LogSink, type Logger } from './log.js';
 export { openStore, redactUrl, resolveState, StateStore, type Deployment, type StateLocation, type Stats, type StoreOptions } from './state/store.js';
 export { Locks, LockHeldError, ownerString, type LockInfo, type LockOwner } from './state/lock.js';
-export { registry, type BuildContext } from './registry.js';
+export {
+  registry,
+  defineProvider,
+  defineStrategy,
+  definePlugin,
+  type BuildContext,
+  type FraiseEnvironments,
+  type NormalizedEnvironment,
+  type NormalizedStrategy,
+  type PluginDefinition,
+  type ProviderDefinition,
+  type RegistryApi,
+  type StrategyDefinition,
+  type StrategyOptionsByName,
+  type YamlContext,
+} from './registry.js';
+/** typebox, for the schema fragment of a provider, strategy or plugin: the same copy the loader validates with. */
+export { Type, type Static, type TProperties } from '@sinclair/typebox';
+export { findConfig, loadConfig, openConfig, parseConfig, type LoadedConfig, type NormalizedFraise } from './config/load.js';
 export type { MigrateOptions } from './migrate.js';
 export { runFraisierCli, runScriptCli } from './cli.js';
 export { appFromYaml, environmentFromYaml } from './config/build.js';

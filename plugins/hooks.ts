@@ -6,7 +6,8 @@
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import type { LoadedConfig, NormalizedEnvironment, NormalizedHook } from '../core/config/load.js';
+import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
+import type { NormalizedHook } from './hooks.yaml.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, PostDeployError } from '../core/errors.js';
 import { command as commandOf, render } from '../core/exec/command.js';

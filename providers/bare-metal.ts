@@ -1,5 +1,6 @@
 import { registry, type BuildContext } from '../core/registry.js';
 import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
+import type { BareMetalYaml } from './bare-metal.yaml.js';
 import { execFile } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -492,7 +493,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
   };
 }
 
-registry.registerProvider('bare_metal', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
+registry.registerProvider('bare_metal', ({ env, config }: BuildContext<NormalizedEnvironment & BareMetalYaml>) => {
   const c = config as LoadedConfig;
   return bareMetal({
     hosts: env.instances,

@@ -8,14 +8,14 @@ import type { LoadedConfig, NormalizedEnvironment } from './load.js';
 export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedConfig): EnvironmentDefinition {
   const providerFactory = registry.provider(env.provider);
   if (!providerFactory) {
-    throw new FraisierError('E_CONFIG', `unknown provider ${JSON.stringify(env.provider)}; known: ${registry.providerNames().join(', ')}`, {
+    throw new FraisierError('E_CONFIG', `provider ${JSON.stringify(env.provider)} has no implementation loaded; known: ${registry.providerNames().join(', ')}`, {
       file: config.file,
       key: `${env.keyPath}.provider`,
     });
   }
   const strategyFactory = registry.strategy(env.strategy.type);
   if (!strategyFactory) {
-    throw new FraisierError('E_CONFIG', `unknown deployment_strategy ${JSON.stringify(env.strategy.type)}; known: ${registry.strategyNames().join(', ')}`, {
+    throw new FraisierError('E_CONFIG', `deployment_strategy ${JSON.stringify(env.strategy.type)} has no implementation loaded; known: ${registry.strategyNames().join(', ')}`, {
       file: config.file,
       key: `${env.keyPath}.deployment_strategy`,
     });
@@ -37,22 +37,24 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
       ...(env.health.maxConsecutiveFailures !== undefined ? { maxConsecutiveFailures: env.health.maxConsecutiveFailures } : {}),
     };
   }
+  // Plugins in registration order (the built-ins: pre-deployment hooks before migrations, before the
+  // load balancer), each built from the field its normalizer filled.
   const plugins = [];
-  // Pre-deployment hooks run before the migrations (a backup first), in file order.
-  if (env.hooks) {
-    const hooks = registry.plugin('hooks');
-    if (!hooks) throw new FraisierError('E_CONFIG', 'no plugin for deployment hooks', { file: config.file, key: `${env.keyPath}.pre_deployment_hooks` });
-    plugins.push(hooks({ env, config }));
-  }
-  if (env.database) {
-    const db = registry.plugin(env.database.type);
-    if (!db) throw new FraisierError('E_CONFIG', `no plugin for database type ${JSON.stringify(env.database.type)}`, { file: config.file, key: `${env.keyPath}.database.type` });
-    plugins.push(db({ env, config }));
-  }
-  if (env.loadBalancer) {
-    const lb = registry.plugin(env.loadBalancer.type);
-    if (!lb) throw new FraisierError('E_CONFIG', `no plugin for load_balancer type ${JSON.stringify(env.loadBalancer.type)}`, { file: config.file, key: `${env.keyPath}.load_balancer.type` });
-    plugins.push(lb({ env, config }));
+  for (const def of registry.pluginDefinitions()) {
+    const value = (env as unknown as Record<string, unknown>)[def.field];
+    if (value === undefined) continue;
+    if (def.variant) {
+      const literal = ((def.keys[def.variant] as { properties?: { type?: { const?: unknown } } } | undefined)?.properties?.type?.const ?? def.name) as string;
+      if ((value as { type?: unknown }).type !== literal) continue;
+    }
+    const factory = registry.plugin(def.name);
+    if (!factory) {
+      throw new FraisierError('E_CONFIG', `plugin ${JSON.stringify(def.name)} has no implementation loaded (import fraisier, or the package that provides it)`, {
+        file: config.file,
+        key: `${env.keyPath}`,
+      });
+    }
+    plugins.push(factory({ env, config }));
   }
   return {
     plugins,

@@ -3,20 +3,32 @@
  * semantic checks → normalization into {@link NormalizedFraise}s. Every failure is one
  * `FraisierError('E_CONFIG')` whose message reads `<file>: <key.path>: <problem> (line N)` and which
  * carries `file` (as given) and `key` (the dotted path).
+ *
+ * The loader knows the envelope only (`plugins`, `state`, `ssh`, `fraises`, and in an environment
+ * `provider`, `deployment_strategy`, the health check, `rollback_config`). Every other key of an
+ * environment belongs to a provider, strategy or plugin of the registry (core/registry.ts): its schema
+ * fragment validates it and its normaliser turns it into options. The built-ins register their YAML on
+ * import of `builtins.ts`; packages named in `plugins:` are imported by {@link openConfig}.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { LineCounter, YAMLParseError, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode, Scalar } from 'yaml';
+import { Type, type TObject, type TProperties } from '@sinclair/typebox';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import type { ValueError } from '@sinclair/typebox/value';
+import '../../builtins.js';
 import { FraisierError } from '../errors.js';
 import { toMs } from '../duration.js';
-import { FraisesFileSchema, KNOWN_PROVIDERS, KNOWN_STRATEGIES, NAME_PATTERN, PLANNED_PROVIDERS } from './schema.js';
+import { ENVELOPE_KEYS, FRAISE_KEYS, NAME_PATTERN, PluginsSchema, SshSchema, StateSchema } from './schema.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
 import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';
 import { REDACTED, registerSecret } from '../secret.js';
-import { appPathProblem, branchProblem, healthUrlProblem, hostProblem, normalAppPath, sharedListProblem } from './checks.js';
+import { healthUrlProblem } from './checks.js';
+import { registry, type NormalizedEnvironment, type PluginDefinition, type Segment, type YamlContext } from '../registry.js';
+
+export type { NormalizedEnvironment } from '../registry.js';
 
 /** A config file after loading: the validated text and its normalized form. */
 export interface LoadedConfig {
@@ -39,96 +51,6 @@ export interface LoadedConfig {
   secrets: string[];
 }
 
-/** One environment with fraise-level defaults merged and every default applied. */
-export interface NormalizedEnvironment {
-  /** Environment name, e.g. `production`. */
-  name: string;
-  /** Dotted path of the block in the file, e.g. `fraises.api.environments.production`, for error messages. */
-  keyPath: string;
-  provider: 'bare_metal';
-  /** SSH hosts, in deployment order. */
-  instances: string[];
-  /** Absolute directory on the hosts. */
-  appPath: string;
-  /** What is deployed: a git branch (default `main`) or a local directory resolved against the config's directory. */
-  source: { type: 'git'; repo: string; branch: string } | { type: 'artifact'; dir: string };
-  /** How the app is restarted after activation. */
-  service: { type: 'systemd'; unit: string } | { type: 'supervisor'; program: string } | { type: 'command'; restart: string };
-  keepReleases?: number;
-  shared?: string[];
-  /** `build_command`. */
-  build?: string;
-  /** Rolling: `batchSize` default 1, `waitBetweenBatchesMs` default 0. Blue-green: the two colours. */
-  strategy:
-    | { type: 'rolling'; batchSize: number; waitBetweenBatchesMs: number }
-    | { type: 'blue_green'; blue: string[]; green: string[]; verifyCommand?: string; verifyTimeoutMs?: number };
-  /** `null` when no health check is configured. */
-  health: null | {
-    check: { type: 'http'; url: string; expectBody?: string } | { type: 'tcp'; port: number; host?: string } | { type: 'exec'; command: string };
-    /** `rollback_config.health_check_retries` ?? `rolling_config.health_check_retries` ?? `health_check.retries` ?? 3. */
-    retries: number;
-    /** `rollback_config.retry_delay` ?? `health_check.retry_delay` ?? 2000. */
-    retryDelayMs: number;
-    /** `health_check_timeout` / `health_check.timeout` ?? 5000. */
-    timeoutMs: number;
-    maxConsecutiveFailures?: number;
-  };
-  /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
-  rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
-  /** `load_balancer:` (nginx or haproxy), when present. */
-  loadBalancer?: {
-    type: 'nginx' | 'haproxy';
-    /** nginx: the generated upstream file (required for nginx). */
-    file?: string;
-    /** nginx: addresses (required); haproxy: server names (optional). */
-    servers?: Record<string, string>;
-    /** nginx: `passive` or `reload`. */
-    drain?: 'passive' | 'reload';
-    maxFails?: number;
-    failTimeoutMs?: number;
-    /** haproxy: the admin socket (required for haproxy). */
-    socket?: string;
-    backend?: string;
-    socat?: string;
-    poolFile?: string;
-    upstream?: string;
-    host?: string;
-    nginx?: string;
-    nginxArgs?: string[];
-    pidFile?: string;
-    drainTimeoutMs?: number;
-    /** Seed form of blue-green: the colour of a `<name>_blue` / `<name>_green` environment. */
-    target?: 'blue' | 'green';
-  };
-  /** `database:` (psql-migration), when present. */
-  database?: {
-    type: 'postgresql';
-    /** Default `DATABASE_URL`. */
-    urlEnv: string;
-    /** Absolute (resolved against the config's directory). */
-    migrationsDir: string;
-    table?: string;
-    lockTimeoutMs?: number;
-    connectTimeoutMs?: number;
-  };
-  /** `pre_deployment_hooks:` and `post_deployment_hooks:`, in order; absent when neither is set. */
-  hooks?: { pre: NormalizedHook[]; post: NormalizedHook[] };
-}
-
-/** One deployment hook. */
-export interface NormalizedHook {
-  name: string;
-  type: 'command' | 'script' | 'database';
-  /** Shell text; for `script`, the file's absolute path. */
-  command: string;
-  /** Default 300000. */
-  timeoutMs: number;
-  /** Default `abort` (pre) / `alert` (post). */
-  onFailure: 'abort' | 'rollback' | 'alert' | 'ignore';
-  /** Dotted key of the hook in the file, e.g. `fraises.api.environments.production.pre_deployment_hooks[0]`. */
-  keyPath: string;
-}
-
 /** One fraise with its normalized environments. */
 export interface NormalizedFraise {
   name: string;
@@ -137,12 +59,10 @@ export interface NormalizedFraise {
   environments: Record<string, NormalizedEnvironment>;
 }
 
-type Segment = string | number;
-
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|KEY/i;
 
-/** Common misnamings → the key meant, offered as a hint on an unknown key. */
-const ALIASES: Record<string, string> = { hosts: 'instances', servers: 'instances', strategy: 'deployment_strategy' };
+/** Common misnamings of envelope keys → the key meant; owners add theirs (`aliases`). */
+const ALIASES: Record<string, string> = { strategy: 'deployment_strategy' };
 
 /**
  * Finds the config file: `explicit` if given, else `$FRAISIER_CONFIG`, else `fraises.yaml` in `cwd`.
@@ -175,23 +95,131 @@ function isFile(p: string): boolean {
 }
 
 /**
- * Reads and loads a config file (see {@link parseConfig}).
+ * Reads and loads a config file (see {@link parseConfig}). Does not import the `plugins:` of the file:
+ * use {@link openConfig}, which does, unless the packages are imported already.
  * @param file path as the user gave it; errors name it this way.
  * @param env variables for `${VAR}` interpolation; default `process.env`.
  */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  let text: string;
+  return parseConfig(readConfig(file), file, env);
+}
+
+/**
+ * The one entry point of the commands: reads a config file, imports the packages and files its
+ * `plugins:` list names (they register their providers, strategies and plugins), then loads it (see
+ * {@link parseConfig}).
+ * @param file path as the user gave it; errors name it this way.
+ * @param env variables for `${VAR}` interpolation; default `process.env`.
+ * @throws FraisierError `E_CONFIG` naming `plugins[i]` and its line for a package that cannot be found,
+ *   fails to import, or registers nothing.
+ */
+export async function openConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const text = readConfig(file);
+  await importPlugins(text, file, env);
+  return parseConfig(text, file, env);
+}
+
+function readConfig(file: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new FraisierError('E_CONFIG', `${file}: cannot read config: ${reason}`, { file, cause: err });
   }
-  return parseConfig(text, file, env);
+}
+
+/** Modules already imported (by URL) that registered something: importing one again registers nothing new. */
+const importedPlugins = new Set<string>();
+let tsxRegistered = false;
+
+async function importPlugins(text: string, file: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const ctx = new Context(file, text);
+  interpolateDocument(ctx, env);
+  const data = ctx.doc.toJS() as unknown;
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || !('plugins' in data)) return;
+  const list = (data as { plugins: unknown }).plugins;
+  const errors = [...Value.Errors(PluginsSchema, list)].map((e) => ({ ...e, path: `/plugins${e.path}` }) as ValueError);
+  if (errors.length > 0) throw explain(ctx, errors[0]!);
+  const baseDir = path.dirname(path.resolve(file));
+  for (const [i, spec] of (list as string[]).entries()) {
+    const segs: Segment[] = ['plugins', i];
+    const local = /^\.{0,2}\//.test(spec) || /\.[cm]?[jt]sx?$/.test(spec);
+    let entry: string;
+    if (local) {
+      entry = path.resolve(baseDir, spec);
+      if (!isFile(entry)) {
+        throw ctx.error(segs, `cannot find the plugin file ${JSON.stringify(spec)} (looked for ${entry})`, { hint: 'give a .ts or .js path relative to the config file' });
+      }
+    } else {
+      const found = resolvePackage(spec, baseDir);
+      if (typeof found !== 'string') {
+        throw ctx.error(segs, `cannot find the package ${JSON.stringify(spec)} from ${baseDir}${found.problem ? `: ${found.problem}` : ''}`, {
+          hint: `install it beside fraisier (npm install ${spec}), or give a path such as ./plugins/${spec}.ts`,
+        });
+      }
+      entry = found;
+    }
+    const url = pathToFileURL(entry).href;
+    if (importedPlugins.has(url)) continue;
+    if (/\.[cm]?tsx?$/.test(entry) && !tsxRegistered && !process.execArgv.some((a) => a.includes('tsx'))) {
+      // TypeScript files need tsx's loader (a dependency of fraisier); under `tsx` it is there already.
+      // A specifier in a variable: bundlers leave it to Node (tsx is resolved from fraisier's own node_modules).
+      const tsxApi = 'tsx/esm/api';
+      const api = (await import(tsxApi)) as { register: () => unknown };
+      api.register();
+      tsxRegistered = true;
+    }
+    const before = registry.version();
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(url)) as { default?: unknown };
+      if (typeof mod.default === 'function') await (mod.default as (api: typeof registry) => unknown)(registry);
+    } catch (err) {
+      throw ctx.error(segs, `importing ${JSON.stringify(spec)} failed: ${(err as Error).message.split('\n')[0]}`, { hint: `imported ${entry}` });
+    }
+    if (registry.version() === before) {
+      throw ctx.error(segs, `${JSON.stringify(spec)} registered nothing: a plugin package registers a provider, strategy or plugin when imported`, {
+        hint: 'call registry.registerProvider({ name, keys, normalize, create }) (or defineProvider) in its main module, or default-export a register(api) function; see docs/plugins.md',
+      });
+    }
+    importedPlugins.add(url);
+  }
+}
+
+/** The ESM entry file of package `name` installed in a node_modules directory at or above `dir`. */
+function resolvePackage(name: string, dir: string): string | { problem?: string } {
+  if (!/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(name)) return { problem: 'not a package name' };
+  for (let d = dir; ; d = path.dirname(d)) {
+    const pkgDir = path.join(d, 'node_modules', name);
+    const pkgFile = path.join(pkgDir, 'package.json');
+    if (isFile(pkgFile)) {
+      let pkg: { exports?: unknown; module?: string; main?: string };
+      try {
+        pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as typeof pkg;
+      } catch (err) {
+        return { problem: `${pkgFile}: ${(err as Error).message}` };
+      }
+      const pick = (x: unknown): string | undefined => {
+        if (typeof x === 'string') return x;
+        if (Array.isArray(x)) return x.map(pick).find((v) => v !== undefined);
+        if (x && typeof x === 'object') {
+          const o = x as Record<string, unknown>;
+          if ('.' in o) return pick(o['.']);
+          for (const c of ['import', 'node', 'default']) if (c in o) return pick(o[c]);
+        }
+        return undefined;
+      };
+      const rel = pick(pkg.exports) ?? pkg.module ?? pkg.main ?? 'index.js';
+      const entry = path.resolve(pkgDir, rel);
+      return isFile(entry) ? entry : { problem: `its entry ${entry} does not exist` };
+    }
+    if (path.dirname(d) === d) return {};
+  }
 }
 
 /**
  * Parses, interpolates, validates and normalizes config text. Pure apart from `path.resolve(file)`.
+ * The packages of `plugins:` must be imported already (see {@link openConfig}).
  * @param text YAML source.
  * @param file path used in error messages and to resolve relative paths.
  * @param env variables for `${VAR}` / `${VAR:-default}`; default `process.env`. `$${VAR}` is a literal `${VAR}`.
@@ -218,7 +246,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     for (const [envName, envConfig] of Object.entries(fraise.environments)) {
       environments[envName] = normalizeEnvironment(ctx, baseDir, name, fraise, envName, envConfig);
     }
-    pairColours(ctx, name, environments);
+    for (const s of registry.strategyDefinitions()) {
+      s.environments?.({ fraise: name, environments, raw: { ...fraise.environments }, error: (segs, problem, opts) => ctx.error(segs, problem, opts) });
+    }
     fraises[name] = {
       name,
       ...(fraise.type !== undefined ? { type: fraise.type } : {}),
@@ -457,10 +487,147 @@ function interpolateScalar(ctx: Context, node: Scalar<unknown>, segs: Segment[],
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Schema validation
+// Schema validation: the envelope, then each environment against the keys of its owners
+
+/** The default provider or strategy: the one registered with `default: true`, else the first. */
+function defaultOf<D extends { default?: boolean }>(defs: D[]): D | undefined {
+  return defs.find((d) => d.default) ?? defs[0];
+}
+
+function providerOf(e: Record<string, unknown>) {
+  const name = e['provider'];
+  return typeof name === 'string' ? registry.providerDefinition(name) : defaultOf(registry.providerDefinitions());
+}
+
+function strategyOf(e: Record<string, unknown>) {
+  const name = e['deployment_strategy'];
+  return typeof name === 'string' ? registry.strategyDefinition(name) : defaultOf(registry.strategyDefinitions());
+}
+
+/** `"a"`, `"a" or "b"`, `"a", "b" or "c"`. */
+function orList(names: string[]): string {
+  const q = names.map((n) => JSON.stringify(n));
+  return q.length <= 1 ? (q[0] ?? '') : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1]}`;
+}
+
+/** The literal `type` a variant plugin owns its section with (`load_balancer: { type: nginx }`). */
+function variantValue(def: PluginDefinition<any, any>): string | undefined {
+  if (!def.variant) return undefined;
+  const section = def.keys[def.variant] as TObject | undefined;
+  const t = section?.properties?.['type'] as { const?: unknown } | undefined;
+  return typeof t?.const === 'string' ? t.const : def.name;
+}
+
+/** The properties of a plugin's variant section (what its `type` allows). */
+function variantProperties(def: PluginDefinition<any, any>): TProperties {
+  return ((def.keys[def.variant!] as TObject | undefined)?.properties ?? {}) as TProperties;
+}
+
+/** Keys strategies add inside other owners' sections (`load_balancer.target`). */
+function sectionExtensions(key: string): TProperties {
+  const out: TProperties = {};
+  for (const s of registry.strategyDefinitions()) Object.assign(out, s.sectionKeys?.[key] ?? {});
+  return out;
+}
+
+/**
+ * The schema of an environment block whose provider is `provider`: the envelope, the provider's keys,
+ * every strategy's keys and every plugin's keys. Sections owned by several plugins by `type` get the
+ * union of their keys (each plugin's normaliser is given its own) and a `type` naming every owner.
+ */
+function environmentSchema(provider: { keys: TProperties } | undefined): TObject {
+  const { provider: providerKey, deployment_strategy, ...envelope } = ENVELOPE_KEYS;
+  const props: TProperties = { provider: providerKey, ...(provider?.keys ?? {}), deployment_strategy };
+  for (const s of registry.strategyDefinitions()) for (const [k, v] of Object.entries(s.keys as TProperties)) props[k] ??= v;
+  Object.assign(props, envelope);
+  const variants = new Map<string, PluginDefinition<any, any>[]>();
+  for (const p of registry.pluginDefinitions()) {
+    for (const [k, v] of Object.entries(p.keys as TProperties)) {
+      if (p.variant === k) variants.set(k, [...(variants.get(k) ?? []), p]);
+      else props[k] ??= v;
+    }
+  }
+  for (const [k, defs] of variants) {
+    const merged: TProperties = {};
+    for (const d of defs) for (const [pk, pv] of Object.entries(variantProperties(d))) if (pk !== 'type') merged[pk] ??= pv;
+    const names = defs.map((d) => variantValue(d)!);
+    const type = Type.Union(names.map((n) => Type.Literal(n)), { expected: names.length > 1 ? orList(names) : JSON.stringify(names[0]) });
+    props[k] = Type.Optional(Type.Object({ type, ...merged, ...sectionExtensions(k) }, { additionalProperties: false }));
+  }
+  return Type.Object(props, { additionalProperties: false });
+}
+
+/** The file's schema with environments left open: they are checked one by one against their owners' keys. */
+function fileSchema(): TObject {
+  const fraiseKeys: TProperties = { ...FRAISE_KEYS };
+  for (const p of registry.providerDefinitions()) for (const [k, v] of Object.entries(p.fraiseKeys ?? {})) fraiseKeys[k] ??= v;
+  const Fraise = Type.Object(
+    {
+      ...fraiseKeys,
+      environments: Type.Record(Type.String({ pattern: NAME_PATTERN }), Type.Object({}), {
+        additionalProperties: false,
+        minProperties: 1,
+        expected: 'a mapping of environment names to environments',
+      }),
+    },
+    { additionalProperties: false },
+  );
+  return Type.Object(
+    {
+      plugins: Type.Optional(PluginsSchema),
+      state: Type.Optional(StateSchema),
+      ssh: Type.Optional(SshSchema),
+      fraises: Type.Record(Type.String({ pattern: NAME_PATTERN }), Fraise, {
+        additionalProperties: false,
+        minProperties: 1,
+        expected: 'a mapping of fraise names to fraises',
+      }),
+    },
+    { additionalProperties: false },
+  );
+}
 
 function validate(ctx: Context, data: unknown): void {
-  const errors = [...Value.Errors(FraisesFileSchema, data)];
+  throwFirst(ctx, [...Value.Errors(fileSchema(), data)]);
+  const file = data as FraisesFile;
+  const errors: ValueError[] = [];
+  const escape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+  for (const [f, fraise] of Object.entries(file.fraises)) {
+    for (const [name, e] of Object.entries(fraise.environments)) {
+      checkNames(ctx, ['fraises', f, 'environments', name], e);
+      const prefix = `/fraises/${escape(f)}/environments/${escape(name)}`;
+      for (const err of Value.Errors(environmentSchema(providerOf(e)), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
+    }
+  }
+  throwFirst(ctx, errors);
+}
+
+/** `provider:` and `deployment_strategy:` name registered owners (else the known names and a guess). */
+function checkNames(ctx: Context, segs: Segment[], e: Record<string, unknown>): void {
+  const p = e['provider'];
+  if (typeof p === 'string' && !registry.providerDefinition(p)) {
+    const known = registry.providerNames();
+    const planned = registry.plannedProvider(p);
+    const guess = closest(p, known);
+    throw ctx.error(
+      [...segs, 'provider'],
+      planned ? `provider "${p}" is ${planned}; known providers: ${known.join(', ')}` : `unknown provider "${p}"; known providers: ${known.join(', ')}`,
+      { hint: guess ? `did you mean "${guess}"?` : 'a provider published as a package is named in the top-level plugins: list' },
+    );
+  }
+  const s = e['deployment_strategy'];
+  if (typeof s === 'string' && !registry.strategyDefinition(s)) {
+    const known = registry.strategyNames();
+    const guess = closest(s, known);
+    throw ctx.error([...segs, 'deployment_strategy'], `unknown deployment strategy "${s}"; known strategies: ${known.join(', ')}`, {
+      hint: guess ? `did you mean "${guess}"?` : 'a strategy published as a package is named in the top-level plugins: list',
+    });
+  }
+  if (!providerOf(e)) throw ctx.error(segs, 'no provider is registered: import fraisier, or name a provider package in plugins:');
+  if (!strategyOf(e)) throw ctx.error(segs, 'no deployment strategy is registered: import fraisier, or name a strategy package in plugins:');
+}
+
+function throwFirst(ctx: Context, errors: ValueError[]): void {
   if (errors.length === 0) return;
   // A typo in a key name is the most likely cause of everything else (a misspelt `instances` is also a
   // missing `instances`), so unknown keys come first, then wrong values, then missing keys.
@@ -469,6 +636,13 @@ function validate(ctx: Context, data: unknown): void {
   const candidates = errors.filter((e) => e.type === ValueErrorType.ObjectRequiredProperty || e.value !== undefined);
   candidates.sort((a, b) => rank(a) - rank(b));
   throw explain(ctx, candidates[0] ?? errors[0]!);
+}
+
+/** Misnamings → the key meant: the envelope's and every owner's. */
+function aliases(): Record<string, string> {
+  const out: Record<string, string> = { ...ALIASES };
+  for (const d of [...registry.providerDefinitions(), ...registry.strategyDefinitions(), ...registry.pluginDefinitions()]) Object.assign(out, d.aliases ?? {});
+  return out;
 }
 
 function pointerSegments(pointer: string, data: unknown): Segment[] {
@@ -500,7 +674,8 @@ function explain(ctx: Context, e: ValueError): FraisierError {
         });
       }
       const known = Object.keys((schema.properties as Record<string, unknown> | undefined) ?? {});
-      const guess = ALIASES[name] && known.includes(ALIASES[name]!) ? ALIASES[name] : closest(name, known);
+      const alias = aliases()[name];
+      const guess = alias && known.includes(alias) ? alias : closest(name, known);
       return ctx.error(segs, `unknown key "${name}"; expected one of: ${known.join(', ')}`, guess ? { hint: `did you mean "${guess}"?` } : {});
     }
     case ValueErrorType.ObjectRequiredProperty: {
@@ -520,8 +695,12 @@ function explain(ctx: Context, e: ValueError): FraisierError {
       const at = (e.value as unknown[]).lastIndexOf(dup);
       return ctx.error(segs, `expected distinct entries, ${ctx.show([...segs, at], dup)} appears more than once`);
     }
-    default:
-      return ctx.error(segs, `expected ${describe(schema)}, got ${ctx.show(segs, e.value)}`);
+    default: {
+      // A name out of a list (`type: traefik`): offer the closest known one.
+      const names = Array.isArray(schema.anyOf) ? (schema.anyOf as Array<Record<string, unknown>>).map((v) => v.const) : [];
+      const guess = typeof e.value === 'string' && names.every((n) => typeof n === 'string') ? closest(e.value, names as string[]) : undefined;
+      return ctx.error(segs, `expected ${describe(schema)}, got ${ctx.show(segs, e.value)}`, guess && !ctx.secretKeys.has(dotted(segs)) ? { hint: `did you mean "${guess}"?` } : {});
+    }
   }
 }
 
@@ -587,7 +766,12 @@ function editDistance(a: string, b: string): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Semantic checks and normalization
+// Normalization: the envelope here, every other key by its owner
+
+interface EnvelopeDefaults {
+  healthCheckRetries?: number;
+  rollbackOnHealthCheckFailure?: boolean;
+}
 
 function normalizeEnvironment(
   ctx: Context,
@@ -600,7 +784,7 @@ function normalizeEnvironment(
   const fraiseSegs: Segment[] = ['fraises', fraiseName];
   const segs: Segment[] = [...fraiseSegs, 'environments', name];
   const at = (...rest: Segment[]): Segment[] => [...segs, ...rest];
-  const ms = (value: number | string, keySegs: Segment[]): number => {
+  const ms = (value: number | string, keySegs: readonly Segment[]): number => {
     if (typeof value === 'number') return Math.round(value * 1000);
     try {
       return toMs(value, dotted(keySegs));
@@ -608,280 +792,95 @@ function normalizeEnvironment(
       throw ctx.error(keySegs, `expected a duration such as "500ms", "30s" or "2m", got ${ctx.show(keySegs, value)}`);
     }
   };
-
-  // provider
-  const provider = e.provider ?? 'bare_metal';
-  if (provider !== 'bare_metal') {
-    const known = KNOWN_PROVIDERS.join(', ');
-    const planned = (PLANNED_PROVIDERS as readonly string[]).includes(provider);
-    throw ctx.error(
-      at('provider'),
-      planned ? `provider "${provider}" is not supported yet; known providers: ${known}` : `unknown provider "${provider}"; known providers: ${known}`,
-    );
-  }
-
-  // strategy
-  const strategy = e.deployment_strategy ?? 'rolling';
-  if (!(KNOWN_STRATEGIES as readonly string[]).includes(strategy)) {
-    throw ctx.error(at('deployment_strategy'), `unknown deployment strategy "${strategy}"; known strategies: ${KNOWN_STRATEGIES.join(', ')}`);
-  }
-
-  // service: exactly one
-  const serviceKeys = (['systemd_service', 'supervisor_program', 'restart_command'] as const).filter((k) => e[k] !== undefined);
-  if (serviceKeys.length !== 1) {
-    const problem =
-      serviceKeys.length === 0
-        ? 'missing a restart method: set exactly one of systemd_service, supervisor_program, restart_command'
-        : `set exactly one of systemd_service, supervisor_program, restart_command; found ${serviceKeys.join(' and ')}`;
-    throw ctx.error(segs, problem, serviceKeys.length > 1 ? { lineAt: at(serviceKeys[1]!) } : {});
-  }
-  const service: NormalizedEnvironment['service'] =
-    e.systemd_service !== undefined
-      ? { type: 'systemd', unit: e.systemd_service }
-      : e.supervisor_program !== undefined
-        ? { type: 'supervisor', program: e.supervisor_program }
-        : { type: 'command', restart: e.restart_command! };
-
-  // source: exactly one after merging. An environment's own artifact_dir replaces an inherited git_repo
-  // (fraise-level keys are defaults); both set on the environment itself is an error.
-  const repo = e.artifact_dir !== undefined && e.git_repo === undefined ? undefined : (e.git_repo ?? fraise.git_repo);
-  let source: NormalizedEnvironment['source'];
-  if (repo !== undefined && e.artifact_dir !== undefined) {
-    throw ctx.error(segs, 'set exactly one source: git_repo or artifact_dir, not both', { lineAt: at('artifact_dir') });
-  } else if (repo !== undefined) {
-    const branch = e.branch ?? fraise.branch ?? 'main';
-    const branchIssue = branchProblem(branch);
-    if (branchIssue) {
-      throw ctx.error(e.branch !== undefined ? at('branch') : [...fraiseSegs, 'branch'], branchIssue, {
-        hint: 'branch names follow `git check-ref-format --branch`: e.g. main, release/1.2',
-      });
-    }
-    source = { type: 'git', repo, branch };
-  } else if (e.artifact_dir !== undefined) {
-    source = { type: 'artifact', dir: path.resolve(baseDir, e.artifact_dir) };
-  } else {
-    throw ctx.error(segs, `missing a source: set git_repo (here or in ${dotted(fraiseSegs)}) or artifact_dir`);
-  }
-
-  // app_path: required after merging, absolute
-  const appPath = e.app_path ?? fraise.app_path;
-  if (appPath === undefined) {
-    throw ctx.error(segs, `missing required key "app_path"`, { hint: `set app_path here or as a default in ${dotted(fraiseSegs)}` });
-  }
-  const appPathIssue = appPathProblem(appPath);
-  if (appPathIssue) {
-    const where = e.app_path !== undefined ? at('app_path') : [...fraiseSegs, 'app_path'];
-    throw ctx.error(where, appPathIssue);
-  }
-
-  // instances: SSH host names, checked here so that a name with shell metacharacters never reaches a
-  // connection (or the history)
-  e.instances.forEach((h, i) => {
-    const problem = hostProblem(h);
-    if (problem) throw ctx.error(at('instances', i), problem, { hint: 'name the host as in your ssh config (Host ...), or user@host:port' });
-  });
-  if (e.shared !== undefined) {
-    const bad = sharedListProblem(e.shared);
-    if (bad) {
-      throw ctx.error(at('shared', bad.index), bad.problem, {
-        hint: 'a shared path is linked from <app_path>/shared/<path> into each release: it names a file or directory inside the release',
-      });
-    }
-  }
-
-  const out: NormalizedEnvironment = {
-    name,
-    keyPath: dotted(segs),
-    provider: 'bare_metal',
-    instances: [...e.instances],
-    appPath: normalAppPath(appPath),
-    source,
-    service,
-    strategy: {
-      type: 'rolling',
-      batchSize: e.rolling_config?.batch_size ?? 1,
-      waitBetweenBatchesMs:
-        e.rolling_config?.wait_between_batches !== undefined ? ms(e.rolling_config.wait_between_batches, at('rolling_config', 'wait_between_batches')) : 0,
+  const provider = providerOf(e)!;
+  const strategy = strategyOf(e)!;
+  const defaults: EnvelopeDefaults = {};
+  const out = { name, keyPath: dotted(segs), provider: provider.name } as NormalizedEnvironment;
+  const y: YamlContext = {
+    file: ctx.file,
+    baseDir,
+    fraise: fraiseName,
+    environment: name,
+    segs,
+    at,
+    fraiseSegs,
+    raw: e,
+    fraiseRaw: fraise,
+    env: out,
+    error: (s, problem, opts) => ctx.error(s, problem, opts),
+    show: (s, value) => ctx.show(s, value),
+    ms,
+    resolve: (p) => path.resolve(baseDir, p),
+    dotted,
+    secret: (value) => {
+      ctx.secrets.add(value);
+      registerSecret(value);
     },
-    health: normalizeHealth(ctx, e, segs, ms),
-    rollback: {
-      enabled: e.rollback_config?.enabled ?? true,
-      onHealthCheckFailure: e.rollback_config?.rollback_on_health_check_failure ?? e.rolling_config?.rollback_on_health_check_failure ?? true,
-      timeoutMs:
-        e.rollback_config?.rollback_timeout !== undefined ? ms(e.rollback_config.rollback_timeout, at('rollback_config', 'rollback_timeout')) : 300_000,
-    },
+    envelopeDefaults: (d) => Object.assign(defaults, d),
   };
-  if (e.database !== undefined) {
-    const db = e.database;
-    out.database = {
-      type: 'postgresql',
-      urlEnv: db.url_env ?? 'DATABASE_URL',
-      migrationsDir: path.resolve(baseDir, db.migrations_dir),
-      ...(db.table !== undefined ? { table: db.table } : {}),
-      ...(db.lock_timeout !== undefined ? { lockTimeoutMs: ms(db.lock_timeout, at('database', 'lock_timeout')) } : {}),
-      ...(db.connect_timeout !== undefined ? { connectTimeoutMs: ms(db.connect_timeout, at('database', 'connect_timeout')) } : {}),
-    };
-  }
-  const hooks = (key: 'pre_deployment_hooks' | 'post_deployment_hooks'): NormalizedHook[] => {
-    const seen = new Set<string>();
-    return (e[key] ?? []).map((h, i) => {
-      if (seen.has(h.name)) throw ctx.error(at(key, i, 'name'), `hook name "${h.name}" is used twice in ${key}`);
-      seen.add(h.name);
-      const type = h.type ?? 'command';
-      return {
-        name: h.name,
-        type,
-        command: type === 'script' ? path.resolve(baseDir, h.command) : h.command,
-        timeoutMs: h.timeout !== undefined ? ms(h.timeout, at(key, i, 'timeout')) : 300_000,
-        onFailure: h.on_failure ?? (key === 'pre_deployment_hooks' ? 'abort' : 'alert'),
-        keyPath: dotted(at(key, i)),
-      };
-    });
+  /** The keys of an owner that are set in this block. */
+  const pick = (keys: TProperties): Record<string, unknown> => {
+    const block: Record<string, unknown> = {};
+    for (const k of Object.keys(keys)) if (e[k] !== undefined) block[k] = e[k];
+    return block;
   };
-  const pre = hooks('pre_deployment_hooks');
-  const post = hooks('post_deployment_hooks');
-  if (pre.length > 0 || post.length > 0) out.hooks = { pre, post };
-  if (e.keep_releases !== undefined) out.keepReleases = e.keep_releases;
-  if (e.shared !== undefined) out.shared = [...e.shared];
-  if (e.build_command !== undefined) out.build = e.build_command;
-  const lb = e.load_balancer;
-  if (lb?.host !== undefined) {
-    const problem = hostProblem(lb.host);
-    if (problem) throw ctx.error(at('load_balancer', 'host'), problem);
-  }
-  if (lb !== undefined && lb.type === 'haproxy') {
-    for (const k of ['file', 'upstream', 'nginx', 'nginx_args', 'pid_file', 'drain', 'max_fails', 'fail_timeout'] as const) {
-      if (lb[k] !== undefined) throw ctx.error(at('load_balancer', k), `${k} is an nginx option; with type: haproxy use socket, backend, servers (server names), socat, pool_file, drain_timeout`);
-    }
-    if (lb.socket === undefined) throw ctx.error(at('load_balancer'), 'type: haproxy needs socket: the absolute path of HAProxy\'s admin socket (stats socket <path> level admin)');
-    if (!path.posix.isAbsolute(lb.socket)) throw ctx.error(at('load_balancer', 'socket'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'socket'), lb.socket)}`);
-    out.loadBalancer = {
-      type: 'haproxy',
-      socket: lb.socket,
-      ...(lb.servers !== undefined ? { servers: { ...lb.servers } } : {}),
-      ...(lb.backend !== undefined ? { backend: lb.backend } : {}),
-      ...(lb.socat !== undefined ? { socat: lb.socat } : {}),
-      ...(lb.pool_file !== undefined ? { poolFile: lb.pool_file } : {}),
-      ...(lb.host !== undefined ? { host: lb.host } : {}),
-      ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, at('load_balancer', 'drain_timeout')) } : {}),
-      ...(lb.target !== undefined ? { target: lb.target } : {}),
-    };
-  } else if (lb !== undefined) {
-    for (const k of ['socket', 'backend', 'socat', 'pool_file'] as const) {
-      if (lb[k] !== undefined) throw ctx.error(at('load_balancer', k), `${k} is a haproxy option; set type: haproxy, or remove it`);
-    }
-    if (lb.file === undefined) throw ctx.error(at('load_balancer'), 'type: nginx needs file: the absolute path of the upstream file Fraisier writes (include it from your nginx config)');
-    if (lb.servers === undefined) throw ctx.error(at('load_balancer'), 'type: nginx needs servers: the host:port address of every instance');
-    const servers = lb.servers;
-    if (!path.posix.isAbsolute(lb.file)) throw ctx.error(at('load_balancer', 'file'), `expected an absolute path (starting with /), got ${ctx.show(at('load_balancer', 'file'), lb.file)}`);
-    const missing = e.instances.filter((i) => !(i in servers));
-    if (missing.length > 0) {
-      throw ctx.error(at('load_balancer', 'servers'), `missing the address of instance(s) ${missing.join(', ')}: every instance needs a server line`);
-    }
-    out.loadBalancer = {
-      type: 'nginx',
-      file: lb.file,
-      servers: { ...servers },
-      ...(lb.drain !== undefined ? { drain: lb.drain } : {}),
-      ...(lb.max_fails !== undefined ? { maxFails: lb.max_fails } : {}),
-      ...(lb.fail_timeout !== undefined ? { failTimeoutMs: ms(lb.fail_timeout, at('load_balancer', 'fail_timeout')) } : {}),
-      ...(lb.upstream !== undefined ? { upstream: lb.upstream } : {}),
-      ...(lb.host !== undefined ? { host: lb.host } : {}),
-      ...(lb.nginx !== undefined ? { nginx: lb.nginx } : {}),
-      ...(lb.nginx_args !== undefined ? { nginxArgs: [...lb.nginx_args] } : {}),
-      ...(lb.pid_file !== undefined ? { pidFile: lb.pid_file } : {}),
-      ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, at('load_balancer', 'drain_timeout')) } : {}),
-      ...(lb.target !== undefined ? { target: lb.target } : {}),
-    };
-  }
 
-  // blue-green
-  const bg = e.blue_green_config;
-  const verify = {
-    ...(bg?.verify_command !== undefined ? { verifyCommand: bg.verify_command } : {}),
-    ...(bg?.verify_timeout !== undefined ? { verifyTimeoutMs: ms(bg.verify_timeout, at('blue_green_config', 'verify_timeout')) } : {}),
+  Object.assign(out, provider.normalize(pick(provider.keys) as never, y));
+  out.strategy = { ...(strategy.normalize(pick(strategy.keys) as never, y) as object), type: strategy.name } as NormalizedEnvironment['strategy'];
+  for (const other of registry.strategyDefinitions()) {
+    if (other === strategy || !other.unselected) continue;
+    const block = pick(other.keys);
+    if (Object.keys(block).length > 0) other.unselected(block as never, y);
+  }
+  out.health = normalizeHealth(ctx, e, segs, ms, defaults);
+  out.rollback = {
+    enabled: e.rollback_config?.enabled ?? true,
+    onHealthCheckFailure: e.rollback_config?.rollback_on_health_check_failure ?? defaults.rollbackOnHealthCheckFailure ?? true,
+    timeoutMs: e.rollback_config?.rollback_timeout !== undefined ? ms(e.rollback_config.rollback_timeout, at('rollback_config', 'rollback_timeout')) : 300_000,
   };
-  if (strategy === 'blue_green') {
-    if (!bg?.blue || !bg.green) {
-      throw ctx.error(bg ? at('blue_green_config') : segs, 'deployment_strategy blue_green needs blue_green_config with blue: [...] and green: [...] (the instances of each colour)');
-    }
-    if (!lb) throw ctx.error(at('deployment_strategy'), 'deployment_strategy blue_green needs a load_balancer (it switches traffic between the colours)');
-    if (lb.target !== undefined) throw ctx.error(at('load_balancer', 'target'), 'load_balancer.target is for the two-environment form (<name>_blue / <name>_green); with deployment_strategy blue_green, list the colours in blue_green_config');
-    const blue = bg.blue;
-    const green = bg.green;
-    const both = blue.filter((h) => green.includes(h));
-    if (both.length > 0) throw ctx.error(at('blue_green_config', 'green'), `${both.join(', ')} cannot be both blue and green`);
-    const coloured = [...blue, ...green];
-    const unknown = coloured.filter((h) => !e.instances.includes(h));
-    if (unknown.length > 0) throw ctx.error(at('blue_green_config'), `${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not in instances (${e.instances.join(', ')})`);
-    const none = e.instances.filter((h) => !coloured.includes(h));
-    if (none.length > 0) throw ctx.error(at('blue_green_config'), `instance(s) ${none.join(', ')} in no colour: every instance is blue or green`);
-    out.strategy = { type: 'blue_green', blue: [...blue], green: [...green], ...verify };
-  } else if (bg !== undefined && (bg.blue !== undefined || bg.green !== undefined)) {
-    throw ctx.error(at('blue_green_config'), `blue_green_config lists colours but deployment_strategy is ${strategy}: set deployment_strategy: blue_green`);
-  } else if (bg !== undefined) {
-    (out as NormalizedEnvironment & { colourVerify?: typeof verify }).colourVerify = verify;
+
+  for (const plugin of registry.pluginDefinitions()) {
+    if (plugin.variant) {
+      const section = e[plugin.variant] as Record<string, unknown> | undefined;
+      if (section === undefined || section['type'] !== variantValue(plugin)) continue;
+      foreignKeys(ctx, at(plugin.variant), plugin, section);
+    } else if (Object.keys(pick(plugin.keys)).length === 0) continue;
+    const value = plugin.normalize(pick(plugin.keys) as never, y);
+    if (value !== undefined) (out as unknown as Record<string, unknown>)[plugin.field] = value;
   }
   return out;
 }
 
-/**
- * The seed's two-environment form of blue-green: `<name>_blue` and `<name>_green`, each with
- * `load_balancer.target` set to its colour, become one blue-green environment `<name>` (same app,
- * service, health check and load balancer; the instances and servers of both). The colour environments
- * themselves are replaced by it: deploying one colour alone would bypass the switch.
- */
-function pairColours(ctx: Context, fraise: string, environments: Record<string, NormalizedEnvironment>): void {
-  type WithVerify = NormalizedEnvironment & { colourVerify?: { verifyCommand?: string; verifyTimeoutMs?: number } };
-  const coloured = Object.values(environments).filter((e) => e.loadBalancer?.target !== undefined) as WithVerify[];
-  const segsOf = (env: string, ...rest: Segment[]): Segment[] => ['fraises', fraise, 'environments', env, ...rest];
-  const done = new Set<string>();
-  for (const e of coloured) {
-    if (done.has(e.name)) continue;
-    const colour = e.loadBalancer!.target!;
-    const other = colour === 'blue' ? 'green' : 'blue';
-    if (!e.name.endsWith(`_${colour}`)) {
-      throw ctx.error(segsOf(e.name, 'load_balancer', 'target'), `an environment with load_balancer.target: ${colour} must be named <name>_${colour} (e.g. production_${colour}), got ${show(e.name)}`);
-    }
-    const base = e.name.slice(0, -colour.length - 1);
-    const mate = environments[`${base}_${other}`] as WithVerify | undefined;
-    if (!mate || mate.loadBalancer?.target !== other) {
-      throw ctx.error(segsOf(e.name, 'load_balancer', 'target'), `${e.name} is the ${colour} colour of ${base}, but there is no ${base}_${other} environment with load_balancer.target: ${other}`);
-    }
-    if (environments[base]) throw ctx.error(segsOf(base), `${base}_blue and ${base}_green form the blue-green environment ${base}: rename this one`);
-    const [blue, green] = colour === 'blue' ? [e, mate] : [mate, e];
-    // Everything but the instances and servers must agree, or the colours would not be twins.
-    const twin = (n: NormalizedEnvironment) =>
-      JSON.stringify({ ...n, name: '', keyPath: '', instances: [], strategy: null, colourVerify: null, loadBalancer: { ...n.loadBalancer, servers: {}, target: null } });
-    if (twin(blue) !== twin(green)) {
-      throw ctx.error(segsOf(green.name), `${blue.name} and ${green.name} must differ only in instances and load_balancer.servers (same app_path, source, service, health check and load balancer file)`);
-    }
-    const both = blue.instances.filter((h) => green.instances.includes(h));
-    if (both.length > 0) throw ctx.error(segsOf(green.name, 'instances'), `${both.join(', ')} cannot be both blue and green`);
-    const verify = { ...blue.colourVerify, ...green.colourVerify };
-    const merged: NormalizedEnvironment = {
-      ...blue,
-      name: base,
-      keyPath: `${blue.keyPath} + ${green.name}`,
-      instances: [...blue.instances, ...green.instances],
-      strategy: { type: 'blue_green', blue: [...blue.instances], green: [...green.instances], ...verify },
-      loadBalancer: { ...blue.loadBalancer!, servers: { ...blue.loadBalancer!.servers, ...green.loadBalancer!.servers } },
-    };
-    delete merged.loadBalancer!.target;
-    delete (merged as WithVerify).colourVerify;
-    delete environments[blue.name];
-    delete environments[green.name];
-    environments[base] = merged;
-    done.add(blue.name).add(green.name);
+/** `a`/`an` before a name: `an nginx option`, `a haproxy option`. */
+function article(word: string): string {
+  return /^([aeiou]|[fhlmnrsx][^aeiouy])/i.test(word) ? 'an' : 'a';
+}
+
+/** A key of a shared section (`load_balancer`) that another `type` owns: say whose it is. */
+function foreignKeys(ctx: Context, segs: Segment[], plugin: PluginDefinition<any, any>, section: Record<string, unknown>): void {
+  const own = variantProperties(plugin);
+  const extensions = sectionExtensions(plugin.variant!);
+  const mine = variantValue(plugin)!;
+  for (const k of Object.keys(section)) {
+    if (k in own || k in extensions) continue;
+    const owner = registry.pluginDefinitions().find((p) => p.variant === plugin.variant && k in variantProperties(p));
+    const theirs = owner ? variantValue(owner)! : undefined;
+    const ownKeys = Object.keys(own).filter((x) => x !== 'type');
+    throw ctx.error(
+      [...segs, k],
+      theirs
+        ? `${k} is ${article(theirs)} ${theirs} option; with type: ${mine} use ${ownKeys.join(', ')} (or set type: ${theirs})`
+        : `unknown key "${k}" for type: ${mine}; expected one of: ${ownKeys.join(', ')}`,
+    );
   }
-  for (const e of Object.values(environments) as WithVerify[]) delete e.colourVerify;
 }
 
 function normalizeHealth(
   ctx: Context,
   e: EnvironmentConfig,
   segs: Segment[],
-  ms: (value: number | string, keySegs: Segment[]) => number,
+  ms: (value: number | string, keySegs: readonly Segment[]) => number,
+  defaults: EnvelopeDefaults,
 ): NormalizedEnvironment['health'] {
   const hc = e.health_check;
   const flat = [e.health_check_type, e.health_check_url, e.health_check_timeout, e.health_check_expect, e.health_check_port, e.health_check_command];
@@ -947,7 +946,7 @@ function normalizeHealth(
   const rb = e.rollback_config;
   const health: NonNullable<NormalizedEnvironment['health']> = {
     check,
-    retries: rb?.health_check_retries ?? e.rolling_config?.health_check_retries ?? hc?.retries ?? 3,
+    retries: rb?.health_check_retries ?? defaults.healthCheckRetries ?? hc?.retries ?? 3,
     retryDelayMs:
       rb?.retry_delay !== undefined
         ? ms(rb.retry_delay, [...segs, 'rollback_config', 'retry_delay'])

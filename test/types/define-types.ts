@@ -1,6 +1,6 @@
 // Type tests: every `@ts-expect-error` line must be an error, or `tsc` fails on the unused directive.
 // Checked by test/types/types.test.ts (and by `npm run typecheck`).
-import { bareMetal, commandHook, defineDeploy, http, psqlMigration, rolling, type DeployResult } from '../../index.js';
+import { bareMetal, commandHook, defineDeploy, http, psqlMigration, registry, rolling, Type, type DeployResult } from '../../index.js';
 
 const provider = bareMetal({ hosts: ['h1'], appPath: '/srv/app', source: { type: 'git', repo: '/r.git' }, service: { type: 'supervisor', program: 'app' } });
 
@@ -43,4 +43,20 @@ export async function checks(): Promise<DeployResult> {
   // @ts-expect-error: status is a closed union
   if (r.status === 'ok') return r;
   return r;
+}
+
+/** A YAML registration is typed from its schema fragment: the normalizer's block and the factory's options. */
+export function registration(): void {
+  registry.registerProvider({
+    name: 'acme_cloud',
+    keys: { acme_sites: Type.Array(Type.String({ minLength: 1 })) },
+    normalize: (block, ctx) => ({ sites: block.acme_sites.map((s) => ctx.resolve(s)) }),
+    create: (options) => (options.sites.length > 0 ? provider : provider),
+  });
+  registry.registerProvider({
+    name: 'acme_typo',
+    keys: { acme_sites: Type.Array(Type.String({ minLength: 1 })) },
+    // @ts-expect-error: not a key of the schema fragment
+    normalize: (block) => ({ sites: block.acme_site }),
+  });
 }
