@@ -13,6 +13,7 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
 // The command word is the first argument that is not an option or an option's value, so that global
 // options work before it: `fraisier -c fraises.yaml status api production`, `--config=x`, `--json`.
 // Anything but a known read-only command loads the built-ins: loading them needlessly is only slower.
+// Both lists come from the command list (core/commands/index.ts), which loads no command's dependencies.
 const { commandOf, READ_ONLY_COMMANDS } = await import('../dist/core/argv.js');
 const command = commandOf(argv);
 const needsBuiltins = command !== undefined && !READ_ONLY_COMMANDS.includes(command);

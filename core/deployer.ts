@@ -447,7 +447,7 @@ export class Deployer {
           });
         }
       }
-      this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${liveBefore() ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}`);
+      this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${liveBefore() ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}${force ? ' (--force: no health checks)' : ''}`);
 
       // 3. preDeploy: migrations, builds. A throw aborts before any target changes.
       await fence();
