@@ -14,7 +14,7 @@ import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js
 import type { Deployer } from '../core/deployer.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
-import { command, type Command } from '../core/exec/command.js';
+import { haproxyLbCommands } from './haproxy-lb.scripts.js';
 import type { Executor } from '../core/exec/executor.js';
 import { LocalExecutor } from '../core/exec/local.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
@@ -23,6 +23,8 @@ import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
 import type { DeployContext, Plugin, Target, TrafficSwitch } from '../core/types.js';
 
 export const HAPROXY_LB = 'plugin:haproxy-lb';
+// The scripts and the commands built from them live in haproxy-lb.scripts.ts (checked by shellcheck).
+export { haproxyLbCommands };
 
 /** Options of {@link haproxyLb}. */
 export interface HaproxyLbOptions {
@@ -108,81 +110,6 @@ export function parseServersState(text: string): ServerState[] {
   return out;
 }
 
-/** A fixed shell script; values are positional parameters ($1, $2...), never parsed as shell. */
-function script(text: string, ...args: string[]): Command {
-  return command('sh', '-c', text, 'fraisier-haproxy', ...args);
-}
-
-/** Sends one runtime-API line ($3, `;`-separated commands) to the socket ($2) with socat ($1); prints the answer. */
-const RUNTIME = `command -v "$1" >/dev/null 2>&1 || { echo "$1 not found: install socat (it talks to HAProxy's admin socket)" >&2; exit 127; }
-[ -S "$2" ] || { echo "no HAProxy admin socket at $2 (is HAProxy running, with 'stats socket $2 level admin'?)" >&2; exit 3; }
-printf '%s\\n' "$3" | "$1" -t 10 stdio "UNIX-CONNECT:$2"`;
-
-/**
- * Polls `show stat` every 50 ms until server $4 of backend $3 has no current session and nothing queued,
- * for at most $5 ms. Prints `drained` or `timeout <sessions>`.
- */
-const WAIT_DRAINED = `socat=$1; sock=$2; be=$3; srv=$4; ms=$5
-cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
-cs; deadline=$((C + (ms + 9) / 10))
-while :; do
-  n=$(printf 'show stat %s 4 -1\\n' "$be" | "$socat" -t 10 stdio "UNIX-CONNECT:$sock" | awk -F, -v b="$be" -v s="$srv" '$1 == b && $2 == s { print $3 + $5 }')
-  [ -n "$n" ] || { echo "HAProxy reports no server $be/$srv" >&2; exit 3; }
-  [ "$n" -eq 0 ] && { echo drained; exit 0; }
-  cs; [ "$C" -lt "$deadline" ] || { echo "timeout $n"; exit 0; }
-  sleep 0.05
-done`;
-
-/**
- * Polls `show stat` every 50 ms until server $4 of backend $3 is up for HAProxy (status `UP...`, or
- * `no check` for a server without health checks), for at most $5 ms. Prints `up` or `timeout <status>`.
- */
-const WAIT_UP = `socat=$1; sock=$2; be=$3; srv=$4; ms=$5
-cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
-cs; deadline=$((C + (ms + 9) / 10))
-while :; do
-  st=$(printf 'show stat %s 4 -1\\n' "$be" | "$socat" -t 10 stdio "UNIX-CONNECT:$sock" | awk -F, -v b="$be" -v s="$srv" '$1 == b && $2 == s { print $18 }')
-  [ -n "$st" ] || { echo "HAProxy reports no server $be/$srv" >&2; exit 3; }
-  case "$st" in UP*|"no check") echo up; exit 0 ;; esac
-  cs; [ "$C" -lt "$deadline" ] || { echo "timeout $st"; exit 0; }
-  sleep 0.05
-done`;
-
-/** Writes $2 to $1 atomically (temp file, rename), creating the directory. */
-const WRITE = `set -e
-mkdir -p "$(dirname "$1")"
-printf '%s\\n' "$2" > "$1.tmp"
-mv -f "$1.tmp" "$1"`;
-
-/** Commands the plugin runs on the HAProxy host, as data (unit tests assert them; dry runs print them). */
-export const haproxyLbCommands = {
-  /** `show servers state <backend>`: addresses, operational and administrative states, weights. */
-  states: (socat: string, socket: string, backend: string): Command => ({
-    ...script(RUNTIME, socat, socket, `show servers state ${backend}`),
-    readOnly: true,
-    label: `haproxy: show servers state ${backend}`,
-  }),
-  /** The CLI level of the socket (`admin` is needed to change servers). */
-  level: (socat: string, socket: string): Command => ({ ...script(RUNTIME, socat, socket, 'show cli level'), readOnly: true, label: 'haproxy: show cli level' }),
-  /** Runs runtime-API commands in one connection, in order (HAProxy answers nothing to a successful `set`). */
-  set: (socat: string, socket: string, lines: readonly string[]): Command => ({
-    ...script(RUNTIME, socat, socket, lines.join('; ')),
-    label: `haproxy: ${lines.join('; ')}`,
-  }),
-  waitDrained: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
-    ...script(WAIT_DRAINED, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
-    label: `haproxy: wait for ${backend}/${server} to drain`,
-  }),
-  /** Waits (bounded) until HAProxy's own health checks see the server up again. */
-  waitUp: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
-    ...script(WAIT_UP, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
-    readOnly: true,
-    label: `haproxy: wait for ${backend}/${server} to be up`,
-  }),
-  readPool: (file: string): Command => ({ ...script('if [ -f "$1" ]; then cat "$1"; fi', file), readOnly: true, label: `read ${file}` }),
-  writePool: (file: string, text: string): Command => ({ ...script(WRITE, file, text), label: `write ${file}` }),
-  removePool: (file: string): Command => ({ ...script('rm -f "$1"', file), label: `remove ${file}` }),
-};
 
 /**
  * The recorded pool file's content, or null: the live pool, its targets, and (`all`) every target of the
@@ -387,7 +314,6 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         }
         live = session.live;
         liveAtStart = live;
-        ctx.data.set(HAPROXY_LB, plugin);
       });
 
       hooks.beforeTarget.tapPromise(HAPROXY_LB, (target, ctx) =>
