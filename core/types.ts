@@ -198,6 +198,15 @@ export interface TrafficSwitch {
   switchTo(pool: string, targets: readonly Target[], ctx: DeployContext): Promise<void>;
   /** The address traffic is sent to for a target (`10.0.0.12:8000`), or null if the plugin has none. */
   addressOf(target: Target): string | null;
+  /**
+   * Optional: splits new requests between targets by weight (what a canary strategy uses).
+   * `weights` is keyed by target name; each weight is a non-negative integer, and a target that is not
+   * listed (or has weight 0) gets no new requests. Validated first: a rejected change leaves the routing
+   * as it was. Resolves once the weights are in effect. A later {@link switchTo} resets the routing to
+   * an equal split of its pool. A plugin that cannot weight traffic leaves it undefined; a strategy that
+   * needs it checks for it and fails with `E_CONFIG` before any host changes.
+   */
+  setWeights?(weights: Readonly<Record<string, number>>, ctx: DeployContext): Promise<void>;
 }
 
 /** Decides order and gates across targets. Built by a factory such as `rolling({...})`. */

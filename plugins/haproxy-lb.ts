@@ -65,10 +65,14 @@ export interface HaproxyLbOptions {
 /** The plugin object, with the traffic controls other strategies (blue-green, canary) use. */
 export interface HaproxyLbPlugin extends Plugin, TrafficSwitch {
   /**
-   * Sets the servers' weights (`set weight`, 0 to 256; 0 sends a server no new requests). Servers not
-   * named keep theirs. During a deployment it uses the deployment's connection; otherwise it opens one.
+   * Sets the servers' weights over the runtime API, no reload, in one call: `set server ... state ready` +
+   * `set weight <backend>/<server> N` (1 to 256) for each weighted server, then `state drain` for a weight
+   * of 0 and for every server of the live pool not listed (no new requests). An empty map resets every
+   * server of the pool to `ready` at its configured weight (`100%`). During a deployment it uses the
+   * deployment's connection; otherwise it opens one (and reads the backend's servers). `ctx` (optional
+   * here) is the deployment whose log gets the message.
    */
-  setWeights(weights: Record<string, number>): Promise<void>;
+  setWeights(weights: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void>;
 }
 
 /** One server as `show servers state` reports it. */
@@ -81,6 +85,8 @@ export interface ServerState {
   admin: number;
   /** Current user weight. */
   weight: number;
+  /** Initial weight (haproxy.cfg's `weight`, 1 by default). */
+  iweight?: number;
 }
 
 export const isMaint = (s: ServerState) => (s.admin & 0x67) !== 0;
@@ -105,7 +111,7 @@ export function parseServersState(text: string): ServerState[] {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 19 || line.startsWith('#') || !/^\d+$/.test(f[0]!)) continue;
-    out.push({ name: f[3]!, address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`, op: Number(f[5]), admin: Number(f[6]), weight: Number(f[7]) });
+    out.push({ name: f[3]!, address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`, op: Number(f[5]), admin: Number(f[6]), weight: Number(f[7]), iweight: Number(f[8]) });
   }
   return out;
 }
@@ -159,8 +165,10 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   let liveAtStart: { pool: string; targets: string[] } | null = null;
   /** Targets this deployment set to drain and has not set back. */
   const drained = new Set<string>();
-  /** Targets whose weight this deployment changed. */
+  /** Targets whose weight setWeights changed (put back to 100% by the rollback and by switchTo). */
   const weighted = new Set<string>();
+  /** Targets setWeights drained (weight 0 or not listed): set ready again by the rollback and by switchTo. */
+  const zeroed = new Set<string>();
   let allTargets: string[] = [];
   const addresses = new Map<string, string>();
   let log: Deployer['log'] | null = null;
@@ -353,14 +361,15 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         serial(async () => {
           const s = session;
           const switched = live?.pool !== liveAtStart?.pool;
-          if (!s || (drained.size === 0 && weighted.size === 0 && !switched)) return; // nothing of ours changed
+          if (!s || (drained.size === 0 && weighted.size === 0 && zeroed.size === 0 && !switched)) return; // nothing of ours changed
           const lines = [...[...weighted].map((t) => `set weight ${srv(t)} 100%`)];
           if (switched) lines.push(...routeLines(liveAtStart));
-          else lines.push(...[...drained].map((t) => `set server ${srv(t)} state ready`));
+          else lines.push(...[...new Set([...drained, ...zeroed])].map((t) => `set server ${srv(t)} state ready`));
           await set(s.exec, lines, switched ? `to route back to pool ${liveAtStart?.pool ?? '(all servers)'}` : 'to set the drained servers ready');
           if (switched) await recordPool(s.exec, liveAtStart);
           drained.clear();
           weighted.clear();
+          zeroed.clear();
           live = liveAtStart;
           ctx.log.info(switched ? `haproxy backend ${needBackend()}: traffic back to pool ${live?.pool ?? '(all servers)'} (rollback)` : `haproxy backend ${needBackend()}: every server ready (rollback)`);
         }),
@@ -402,31 +411,76 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         const next = { pool, targets: targets.map((t) => t.name) };
         if (next.targets.length === 0) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: pool ${pool} has no target`, { key: 'pool' });
         const started = performance.now();
-        await set(s.exec, routeLines(next), `to switch to pool ${pool}`);
+        // After setWeights, the new pool gets an equal split again: every server at its configured weight.
+        const changed = (t: string) => {
+          const st = s.states.find((x) => x.name === serverOf(t));
+          return weighted.has(t) || (st?.iweight !== undefined && st.weight !== st.iweight);
+        };
+        const reset = allTargets.filter((t) => next.targets.includes(t) && changed(t)).map((t) => `set weight ${srv(t)} 100%`);
+        await set(s.exec, [...routeLines(next), ...reset], `to switch to pool ${pool}`);
         live = next;
-        for (const t of next.targets) drained.delete(t);
+        for (const t of next.targets) {
+          drained.delete(t);
+          zeroed.delete(t);
+          weighted.delete(t);
+        }
         await recordPool(s.exec, next);
         ctx.log.info(`haproxy backend ${needBackend()}: traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${next.targets.join(', ')}) in ${Math.round(performance.now() - started)} ms, no reload`);
       });
     },
 
-    async setWeights(next: Record<string, number>): Promise<void> {
+    async setWeights(next: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void> {
       const be = needBackend();
       for (const [t, w] of Object.entries(next)) {
         if (!Number.isInteger(w) || w < 0 || w > 256) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight of ${t} must be an integer from 0 to 256, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
         checkName(`server of ${t}`, serverOf(t), `weights.${t}`);
       }
       const names = Object.keys(next);
-      if (names.length > 0 && names.every((t) => next[t] === 0) && (allTargets.length === 0 || allTargets.every((t) => next[t] === 0))) {
+      if (names.length > 0 && names.every((t) => next[t] === 0)) {
         throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: every server of backend ${be} would have weight 0: a backend needs at least one server with traffic`, { key: 'weights' });
       }
       await serial(async () => {
         const borrowed = session;
         const exec = borrowed?.exec ?? (await connect());
         try {
-          await set(exec, names.map((t) => `set weight ${be}/${serverOf(t)} ${next[t]}`), `weights ${names.map((t) => `${t}=${next[t]}`).join(' ')}`);
-          for (const t of names) weighted.add(t);
-          log?.info(`haproxy backend ${be}: weights ${names.map((t) => `${t}=${next[t]}`).join(' ')}`);
+          // The servers that get traffic now: the live pool, or every target (outside a deployment: as recorded, or the backend's servers).
+          let targets = allTargets;
+          let pool = live;
+          if (!borrowed) {
+            const states = await readStates(exec);
+            const pf = await exec.run(haproxyLbCommands.readPool(poolFile()), { check: false });
+            const recorded = parsePoolFile(pf.stdout);
+            const byServer = new Map(Object.entries(options.servers ?? {}).map(([t, sv]) => [sv, t]));
+            targets = recorded?.all ?? states.map((x) => byServer.get(x.name) ?? x.name);
+            pool = livePoolFrom(states, recorded, targets);
+          }
+          const inPool = pool ? targets.filter((t) => pool!.targets.includes(t)) : targets;
+          const unknown = names.filter((t) => !targets.includes(t));
+          if (unknown.length > 0) {
+            throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight for unknown target(s) ${unknown.join(', ')} (backend ${be} has ${targets.join(', ') || 'none'})`, { key: 'weights' });
+          }
+          const outside = names.filter((t) => !inPool.includes(t) && next[t] !== 0);
+          if (outside.length > 0) {
+            throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight for ${outside.join(', ')}, outside the live pool ${pool?.pool} (${inPool.join(', ')}): switch pools first`, { key: 'weights' });
+          }
+          const reset = names.length === 0;
+          const weight = (t: string) => (reset ? 1 : (next[t] ?? 0));
+          const on = inPool.filter((t) => weight(t) > 0);
+          const off = inPool.filter((t) => weight(t) === 0);
+          // ready + weight first, then drain: the backend never has zero servers taking requests.
+          const lines = [
+            ...on.flatMap((t) => [`set server ${srv(t)} state ready`, `set weight ${srv(t)} ${reset ? '100%' : weight(t)}`]),
+            ...off.map((t) => `set server ${srv(t)} state drain`),
+          ];
+          const summary = reset ? 'reset (every server ready at its configured weight)' : inPool.map((t) => `${t}=${weight(t)}`).join(' ');
+          await set(exec, lines, `weights ${summary}`);
+          for (const t of on) {
+            zeroed.delete(t);
+            if (reset) weighted.delete(t);
+            else weighted.add(t);
+          }
+          for (const t of off) zeroed.add(t);
+          (ctx?.log ?? log)?.info(`haproxy backend ${be}: weights ${summary}, no reload`);
         } finally {
           if (!borrowed) await exec.close().catch(() => {});
         }

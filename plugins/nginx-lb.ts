@@ -83,7 +83,7 @@ export interface NginxLbOptions {
 export interface RenderOptions {
   /** Target names whose server is written with `down`. */
   down?: ReadonlySet<string>;
-  /** Integer weight per target name; missing means nginx's default (1); 0 leaves the server out. */
+  /** Integer weight per target name; missing means nginx's default (1); 0 writes the server `down` (no new requests). */
   weights?: Readonly<Record<string, number>>;
   /**
    * Blue-green: only these targets' servers are written (the others are left out), and the file records
@@ -99,10 +99,13 @@ export interface RenderOptions {
 /** The plugin object, with the traffic controls other strategies (blue-green, canary) use. */
 export interface NginxLbPlugin extends Plugin, TrafficSwitch {
   /**
-   * Sets the servers' weights (0 leaves a server out) and applies them at once: write, `nginx -t`, reload.
-   * During a deployment it uses the deployment's connection; otherwise it opens one and closes it.
+   * Sets the servers' weights and applies them at once: write, `nginx -t`, reload (resolves once the new
+   * workers serve). `weight=N` on each server line; a weight of 0, or a server of the pool not listed, is
+   * written `down` (no new requests). An empty map resets to an equal split. During a deployment it uses
+   * the deployment's connection; otherwise it opens one and closes it. `ctx` (optional here) is the
+   * deployment whose log gets the message.
    */
-  setWeights(weights: Record<string, number>): Promise<void>;
+  setWeights(weights: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void>;
   /** The upstream text the plugin would write now. */
   render(): string;
 }
@@ -125,8 +128,9 @@ function checkAddress(target: string, v: string): void {
 
 /**
  * Renders an nginx `upstream` block, one `server` line per target in the order of `servers`.
- * A weight of 0 leaves the server out (nginx rejects `weight=0`); weights must be non-negative integers.
- * Throws if every server would be left out (an empty upstream is a config error).
+ * A weight of 0 writes the server `down` (nginx rejects `weight=0`); weights must be non-negative integers.
+ * Throws if every server would be left out or have weight 0 (an upstream with no server to send new
+ * requests to is a config error; servers marked `down` for a drain are allowed, with a warning by the plugin).
  */
 export function renderUpstream(name: string, servers: Readonly<Record<string, string>>, options: RenderOptions = {}): string {
   checkName('upstream', name);
@@ -152,21 +156,22 @@ export function renderUpstream(name: string, servers: Readonly<Record<string, st
     throw new FraisierError('E_CONFIG', `${NGINX_LB}: failTimeout must be a whole number of seconds, at least 1, got ${JSON.stringify(failTimeoutS)}`, { key: 'fail_timeout' });
   }
   const lines: string[] = [];
+  const included: string[] = [];
   for (const [t, addr] of Object.entries(servers)) {
     checkAddress(t, addr);
     const w = weights[t];
-    if (w === 0) continue;
     if (live && !live.targets.includes(t)) continue;
+    included.push(t);
     const params = [
-      w !== undefined && w !== 1 ? `weight=${w}` : '',
+      w !== undefined && w !== 0 && w !== 1 ? `weight=${w}` : '',
       maxFails !== undefined ? `max_fails=${maxFails}` : '',
       failTimeoutS !== undefined ? `fail_timeout=${failTimeoutS}s` : '',
-      down.has(t) ? 'down' : '',
+      down.has(t) || w === 0 ? 'down' : '',
     ].filter(Boolean);
     lines.push(`    server ${addr}${params.length ? ` ${params.join(' ')}` : ''}; # ${t}`);
   }
-  if (lines.length === 0) {
-    const why = live ? `pool ${live.pool} leaves every server of upstream ${name} out` : `every server of upstream ${name} has weight 0`;
+  if (lines.length === 0 || included.every((t) => weights[t] === 0)) {
+    const why = lines.length === 0 ? `pool ${live!.pool} leaves every server of upstream ${name} out` : `every server of upstream ${name} has weight 0`;
     throw new FraisierError('E_CONFIG', `${NGINX_LB}: ${why}: an upstream needs at least one server`, { key: 'weights' });
   }
   const marker = live ? `${LIVE_MARKER} ${JSON.stringify({ pool: live.pool, targets: [...live.targets] })}\n` : '';
@@ -481,19 +486,28 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       return serial(async () => {
         const s = need();
         const previous = live;
+        const previousWeights = weights;
         live = { pool, targets: targets.map((t) => t.name) };
+        weights = {}; // a switch sends an equal split to the new pool
         try {
           await apply(s, ctx, `traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${live.targets.join(', ')})`, false);
         } catch (err) {
           live = previous;
+          weights = previousWeights;
           throw err;
         }
       });
     },
 
-    async setWeights(next: Record<string, number>): Promise<void> {
+    async setWeights(next: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void> {
       const previous = weights;
-      weights = { ...next };
+      // A server of the pool that is not listed gets no new requests (weight 0: `down`); {} resets.
+      const pool = live?.targets ?? Object.keys(options.servers);
+      const outside = Object.keys(next).filter((t) => t in options.servers && !pool.includes(t) && next[t] !== 0);
+      if (outside.length > 0) {
+        throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for ${outside.join(', ')}, outside the live pool ${live?.pool} (${pool.join(', ')}): switch pools first`, { key: 'weights' });
+      }
+      weights = Object.keys(next).length === 0 ? {} : { ...Object.fromEntries(pool.map((t) => [t, 0])), ...next };
       try {
         render(); // validates before anything runs
       } catch (err) {
@@ -504,7 +518,7 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
         const borrowed = session;
         const s = borrowed ?? (await open(null));
         try {
-          await apply(s, null, `weights ${Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(' ') || 'reset'}`, false);
+          await apply(s, ctx ?? null, `weights ${Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(' ') || 'reset'}`, false);
         } catch (err) {
           weights = previous;
           throw err;

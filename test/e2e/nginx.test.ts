@@ -153,12 +153,12 @@ test('an upstream nginx -t rejects fails the deploy with nginx\'s message and ng
   assert.ok(entries.some((e) => /nginx -t rejected/.test(e.message)));
 });
 
-test('setWeights against the real nginx: weighted servers accepted and reloaded, 0 leaves a server out, all-zero changes nothing', async () => {
+test('setWeights against the real nginx: weighted servers accepted and reloaded, 0 writes a server down, all-zero changes nothing', async () => {
   const { plugin } = app({ upstream: 'app' }); // outside a deployment, the plugin needs the upstream's name
   const before = workers();
   await plugin.setWeights({ h1: 0, h2: 3, h3: 1 });
   const text = readFileSync(upstreamFile(), 'utf8');
-  assert.not.match(text, servers['h1']!, '0 % leaves h1 out (nginx rejects weight=0)');
+  assert.match(text, `server ${servers['h1']} down; # h1`, '0 writes h1 down (nginx rejects weight=0)');
   assert.match(text, `server ${servers['h2']} weight=3; # h2`);
   assert.match(text, `server ${servers['h3']}; # h3`);
   assert.not.equal(workers(), before, 'nginx reloaded');

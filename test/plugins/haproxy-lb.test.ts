@@ -71,9 +71,9 @@ const PREFLIGHT = ['show cli level', 'show servers state app'];
 
 test('parseServersState and parsePoolFile read what HAProxy 2.6 and the plugin write', () => {
   assert.equal(parseServersState(statesText({ h1: 'ready', h2: 'drain', h3: 'maint' })), [
-    { name: 'h1', address: '10.200.0.11:8000', op: 2, admin: 0, weight: 1 },
-    { name: 'h2', address: '10.200.0.12:8000', op: 2, admin: 8, weight: 1 },
-    { name: 'h3', address: '10.200.0.13:8000', op: 2, admin: 1, weight: 1 },
+    { name: 'h1', address: '10.200.0.11:8000', op: 2, admin: 0, weight: 1, iweight: 1 },
+    { name: 'h2', address: '10.200.0.12:8000', op: 2, admin: 8, weight: 1, iweight: 1 },
+    { name: 'h3', address: '10.200.0.13:8000', op: 2, admin: 1, weight: 1, iweight: 1 },
   ]);
   assert.equal(parsePoolFile('{"pool":"green","targets":["h2","h3"]}\n'), { pool: 'green', targets: ['h2', 'h3'] });
   assert.is(parsePoolFile(''), null);
@@ -220,13 +220,19 @@ test('a dry run reads the level, the servers\' states and the pool for real, the
   assert.ok(planned.some((m) => m.includes("'set server app/h3 state ready'")), planned.join('\n'));
 });
 
-test('setWeights: one runtime call with every weight; out-of-range or all-zero weights run nothing', async () => {
+test('setWeights: one runtime call, ready + weight first, then drain for 0; out-of-range, all-zero or unknown weights change nothing', async () => {
   const lb = new RecordingExecutor('lb');
+  lb.on((t) => t.includes('show servers state'), { stdout: statesText({ h1: 'ready', h2: 'ready', h3: 'ready' }) });
   const plugin = haproxyLb({ socket: SOCKET, backend: 'app', connect: async () => lb });
   await plugin.setWeights({ h1: 0, h2: 95, h3: 5 });
-  assert.equal(lb.log.map(line), ['set weight app/h1 0; set weight app/h2 95; set weight app/h3 5']);
+  assert.equal(lb.commands, [
+    runtime('show servers state app'),
+    READ_POOL,
+    runtime('set server app/h2 state ready; set weight app/h2 95; set server app/h3 state ready; set weight app/h3 5; set server app/h1 state drain'),
+  ]);
   assert.ok(lb.closed, 'opened and closed its own connection');
   lb.closed = false;
+  const changes = () => lb.commands.filter((c) => c.includes('set ')).length;
   for (const bad of [{ h1: 257 }, { h1: 1.5 }, { h1: -1 }]) {
     try {
       await plugin.setWeights(bad);
@@ -241,7 +247,39 @@ test('setWeights: one runtime call with every weight; out-of-range or all-zero w
   } catch (e) {
     assert.match((e as Error).message, 'would have weight 0');
   }
-  assert.is(lb.log.length, 1, 'nothing else ran');
+  try {
+    await plugin.setWeights({ h1: 1, web9: 1 });
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, 'weight for unknown target(s) web9 (backend app has h1, h2, h3)');
+  }
+  assert.is(changes(), 1, 'nothing else changed');
+});
+
+test('setWeights: a server not listed is drained; {} sets every server ready at its configured weight', async () => {
+  const lb = new RecordingExecutor('lb');
+  lb.on((t) => t.includes('show servers state'), { stdout: statesText({ h1: 'ready', h2: 'ready', h3: 'ready' }) });
+  const plugin = haproxyLb({ socket: SOCKET, backend: 'app', connect: async () => lb });
+  await plugin.setWeights({ h3: 3 });
+  await plugin.setWeights({});
+  assert.equal(lb.log.map(line).filter((l) => l?.startsWith('set')), [
+    'set server app/h3 state ready; set weight app/h3 3; set server app/h1 state drain; set server app/h2 state drain',
+    'set server app/h1 state ready; set weight app/h1 100%; set server app/h2 state ready; set weight app/h2 100%; set server app/h3 state ready; set weight app/h3 100%',
+  ]);
+});
+
+test('setWeights during a deployment uses its connection (no extra reads); the blue-green switch afterwards routes by pool', async () => {
+  const { deployer, plugin, log } = await setup({ blueGreen: true, admin: { h1: 'ready', h2: 'maint', h3: 'maint' }, pool: '{"pool":"blue","targets":["h1"]}' });
+  // A plugin tapping after haproxy-lb sets weights inside the deployment (as a canary strategy would), before the switch.
+  deployer.hooks.preDeploy.tapPromise('test', async (ctx) => {
+    await plugin.setWeights({ h1: 7 }, ctx);
+  });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.equal(story(log).filter((x) => x.startsWith('set')), [
+    'set server app/h1 state ready; set weight app/h1 7',
+    'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint',
+  ]);
 });
 
 test.run();

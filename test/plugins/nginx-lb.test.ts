@@ -8,6 +8,8 @@ import { RecordingExecutor } from '../../core/exec/recording.js';
 import { openStore } from '../../core/state/store.js';
 import { activated, recordedBareMetal } from '../support/recorded-hosts.js';
 import { rolling } from '../../strategies/rolling.js';
+import { blueGreen } from '../../strategies/blue-green.js';
+import type { Strategy } from '../../core/types.js';
 import { nginxLb, parseLivePool, pidFileFrom, renderUpstream, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 import { nginxLbScripts } from '../../plugins/nginx-lb.scripts.js';
 import { shC } from '../support/shellcheck.js';
@@ -45,11 +47,25 @@ test('renderUpstream: down and weights', () => {
   );
 });
 
-test('renderUpstream: a weight of 0 leaves the server out (nginx rejects weight=0)', () => {
-  const text = renderUpstream('app', servers, { weights: { h1: 0, h2: 1, h3: 4 } });
-  assert.not.match(text, '10.200.0.11');
-  assert.not.match(text, 'weight=0');
-  assert.match(text, 'server 10.200.0.13:8000 weight=4; # h3');
+test('renderUpstream: a weight of 0 writes the server down (nginx rejects weight=0)', () => {
+  assert.is(
+    renderUpstream('app', servers, { weights: { h1: 0, h2: 1, h3: 4 } }),
+    `${HEAD}upstream app {
+    server 10.200.0.11:8000 down; # h1
+    server 10.200.0.12:8000; # h2
+    server 10.200.0.13:8000 weight=4; # h3
+}
+`,
+  );
+  assert.is(
+    renderUpstream('app', servers, { weights: { h1: 0, h2: 3, h3: 1 }, maxFails: 0, live: { pool: 'all', targets: ['h1', 'h2'] } }),
+    `${HEAD}# fraisier:live-pool {"pool":"all","targets":["h1","h2"]}
+upstream app {
+    server 10.200.0.11:8000 max_fails=0 down; # h1
+    server 10.200.0.12:8000 weight=3 max_fails=0; # h2
+}
+`,
+  );
 });
 
 test('renderUpstream: all weights 0 is an error, as are bad weights, names and addresses', () => {
@@ -70,7 +86,7 @@ test('pidFileFrom: the pid directive of the main config, relative to -p, else --
 });
 
 /** Three recorded hosts on v1.0.0 behind a recorded nginx ("lb"); every command goes to one shared log. */
-async function setup(opts: { unhealthy?: string[]; rollback?: boolean; batchSize?: number; nginx?: Partial<NginxLbOptions> } = {}) {
+async function setup(opts: { unhealthy?: string[]; rollback?: boolean; batchSize?: number; nginx?: Partial<NginxLbOptions>; strategy?: Strategy } = {}) {
   const { provider, executors, live, log } = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/app', program: 'app', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
   const lb = new RecordingExecutor('lb', { log });
   lb.on((t) => t.includes('kill -0'), { stdout: '4242\n' });
@@ -82,7 +98,7 @@ async function setup(opts: { unhealthy?: string[]; rollback?: boolean; batchSize
     fraise: 'app',
     environment: 'production',
     provider,
-    strategy: rolling({ batchSize: opts.batchSize ?? 1 }),
+    strategy: opts.strategy ?? rolling({ batchSize: opts.batchSize ?? 1 }),
     health: { checks: [exec('health-probe')], retries: 2, retryDelay: '1s' },
     rollback: { enabled: opts.rollback ?? true },
     plugins: [plugin],
@@ -221,15 +237,21 @@ test('a dry run checks nginx for real, then only prints the writes and reloads',
   assert.is(planned.filter((m) => m.endsWith('nginx -t -q')).length, 6);
 });
 
-test('setWeights writes, validates and reloads (0 leaves the server out); invalid weights change nothing', async () => {
+test('setWeights writes, validates and reloads (0 writes the server down); invalid weights change nothing', async () => {
   const { plugin, lb, deployer } = await setup();
   void deployer; // applying the plugin named the upstream after the fraise
   await plugin.setWeights({ h1: 0, h2: 95, h3: 5 });
   const w = lb.log.filter((l) => l.command.label?.startsWith('write '));
   assert.is(w.length, 1);
-  assert.match(written(w[0]!), 'upstream app {');
-  assert.not.match(written(w[0]!), '10.200.0.11');
-  assert.match(written(w[0]!), 'server 10.200.0.12:8000 weight=95; # h2');
+  assert.is(
+    written(w[0]!),
+    `${HEAD}upstream app {
+    server 10.200.0.11:8000 down; # h1
+    server 10.200.0.12:8000 weight=95; # h2
+    server 10.200.0.13:8000 weight=5; # h3
+}
+`,
+  );
   assert.equal(lb.commands.slice(-3), [install(written(w[0]!)), 'nginx -t -q', reload('4242 5000 apply')]);
   assert.ok(lb.closed, 'opened and closed its own connection');
   const before = lb.log.length;
@@ -316,6 +338,47 @@ test('renderUpstream with a live pool writes only that pool and records it; pars
   assert.throws(() => renderUpstream('app', servers, { live: { pool: 'blue', targets: ['h9'] } }), /pool blue names target\(s\) without a server address: h9/);
   assert.throws(() => renderUpstream('app', servers, { live: { pool: 'blue', targets: [] } }), /pool blue leaves every server of upstream app out/);
   assert.throws(() => renderUpstream('app', servers, { live: { pool: 'x;y', targets: ['h1'] } }), /invalid pool/);
+});
+
+test('setWeights: a server not listed gets no new requests (down); {} resets to an equal split; the log names the weights', async () => {
+  const { plugin, lb, deployer, entries } = await setup();
+  void deployer;
+  await plugin.setWeights({ h2: 3, h3: 1 });
+  assert.is(
+    plugin.render(),
+    `${HEAD}upstream app {
+    server 10.200.0.11:8000 down; # h1
+    server 10.200.0.12:8000 weight=3; # h2
+    server 10.200.0.13:8000; # h3
+}
+`,
+  );
+  assert.ok(entries.some((e) => e.message === 'nginx upstream app: weights h1=0 h2=3 h3=1; reloaded'), JSON.stringify(entries.map((e) => e.message)));
+  await plugin.setWeights({});
+  assert.is(plugin.render(), renderUpstream('app', servers));
+  assert.equal(lb.commands.filter((c) => c === 'nginx -t -q').length, 2, 'each change validated, then reloaded');
+});
+
+test('a blue-green switch after setWeights resets the weights: an equal split of the new pool', async () => {
+  const { plugin, deployer } = await setup({ strategy: blueGreen({ blue: ['h1'], green: ['h2', 'h3'] }) });
+  await plugin.setWeights({ h1: 1, h2: 9 });
+  assert.match(plugin.render(), 'server 10.200.0.13:8000 down; # h3');
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.is(
+    plugin.render(),
+    `${HEAD}# fraisier:live-pool {"pool":"blue","targets":["h1"]}
+upstream app {
+    server 10.200.0.11:8000; # h1
+}
+`,
+  );
+  try {
+    await plugin.setWeights({ h1: 1, h3: 1 });
+    assert.unreachable('h3 is outside the live pool');
+  } catch (e) {
+    assert.match((e as Error).message, 'weight for h3, outside the live pool blue (h1): switch pools first');
+  }
 });
 
 test.run();
