@@ -12,15 +12,11 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeployApp } from '../../core/app.js';
-import { http as httpCheck } from '../../core/health.js';
-import { memorySink, type LogEntry } from '../../core/log.js';
-import { bareMetal } from '../../providers/bare-metal.js';
-import { rolling } from '../../strategies/rolling.js';
+import type { LogEntry } from '../../core/log.js';
 import { nginxLb, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 import type { LabEnv } from '../lab/lab.js';
 import { allHosts, lab, resetHosts } from './helpers.js';
-import { get, loadLines, sample, sleep, socketErrorCount, startLoad, startNginx, startTraffic, summary, type Nginx } from './traffic.js';
+import { get, labApp, loadLines, sample, sleep, socketErrorCount, startLoad, startNginx, startTraffic, summary, type Nginx } from './traffic.js';
 
 let env: LabEnv;
 let ngx: Nginx;
@@ -32,28 +28,8 @@ const workers = () => ngx.workers();
 
 function app(nginxOptions: Partial<NginxLbOptions> = {}, entries: LogEntry[] = []) {
   const plugin = nginxLb({ file: upstreamFile(), servers, nginxArgs: ngx.args, drainTimeout: '5s', ...nginxOptions });
-  const deployApp = new DeployApp(
-    {
-      name: 'app',
-      state: { path: join(dir, 'state.db') },
-      environments: {
-        production: {
-          provider: bareMetal({
-            hosts: ['h1', 'h2', 'h3'],
-            appPath: '/srv/app',
-            source: { type: 'git', repo: env.appRepo },
-            service: { type: 'supervisor', program: 'app' },
-            ssh: { configFile: env.sshConfig },
-          }),
-          strategy: rolling({ batchSize: 1 }),
-          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
-          plugins: [plugin],
-        },
-      },
-    },
-    dir,
-  );
-  return { deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }), entries, plugin };
+  const { deploy } = labApp(env, dir, { plugins: [plugin], entries });
+  return { deploy, entries, plugin };
 }
 
 test.before(async () => {

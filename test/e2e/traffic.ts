@@ -389,7 +389,7 @@ export async function startHaproxy(name: string, servers: Record<string, string>
 export function labApp(
   env: LabEnv,
   dir: string,
-  options: { plugins?: Plugin[]; strategy?: Strategy; hosts?: string[]; ssh?: BareMetalOptions['ssh']; entries?: LogEntry[] } = {},
+  options: { plugins?: Plugin[]; strategy?: Strategy; hosts?: string[]; service?: BareMetalOptions['service']; ssh?: BareMetalOptions['ssh']; entries?: LogEntry[] } = {},
 ) {
   const entries = options.entries ?? [];
   const deployApp = new DeployApp(
@@ -402,7 +402,7 @@ export function labApp(
             hosts: options.hosts ?? ['h1', 'h2', 'h3'],
             appPath: '/srv/app',
             source: { type: 'git', repo: env.appRepo },
-            service: { type: 'supervisor', program: 'app' },
+            service: options.service ?? { type: 'supervisor', program: 'app' },
             ssh: options.ssh ?? { configFile: env.sshConfig },
           }),
           strategy: options.strategy ?? rolling({ batchSize: 1 }),
