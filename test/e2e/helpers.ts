@@ -87,7 +87,7 @@ export function workspace(yaml: string): string {
  */
 export function labYaml(
   env: LabEnv,
-  options: { batch?: number; extraEnvs?: string; healthUrl?: string; retries?: number; sshExtra?: string; restartCommand?: string } = {},
+  options: { batch?: number; extraEnvs?: string; healthUrl?: string; retries?: number; retryDelay?: number; sshExtra?: string; restartCommand?: string } = {},
 ): string {
   return `ssh:
   config: ${env.sshConfig}
@@ -109,6 +109,6 @@ ${options.sshExtra ?? ''}fraises:
           expect: ok
           timeout: 2
           retries: ${options.retries ?? 8}
-          retry_delay: 0.25
+          retry_delay: ${options.retryDelay ?? 0.25}
 ${options.extraEnvs ?? ''}`;
 }
