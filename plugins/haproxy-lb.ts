@@ -13,7 +13,7 @@
 import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
-import { command, type Command } from '../core/exec/command.js';
+import { haproxyLbCommands } from './haproxy-lb.scripts.js';
 import type { Executor } from '../core/exec/executor.js';
 import { LocalExecutor } from '../core/exec/local.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
@@ -22,6 +22,8 @@ import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
 import type { DeployContext, Plugin, PluginHost, Target, TrafficSwitch } from '../core/types.js';
 
 export const HAPROXY_LB = 'plugin:haproxy-lb';
+// The scripts and the commands built from them live in haproxy-lb.scripts.ts (checked by shellcheck).
+export { haproxyLbCommands };
 
 /** Options of {@link haproxyLb}. */
 export interface HaproxyLbOptions {
@@ -62,10 +64,14 @@ export interface HaproxyLbOptions {
 /** The plugin object, with the traffic controls other strategies (blue-green, canary) use. */
 export interface HaproxyLbPlugin extends Plugin, TrafficSwitch {
   /**
-   * Sets the servers' weights (`set weight`, 0 to 256; 0 sends a server no new requests). Servers not
-   * named keep theirs. During a deployment it uses the deployment's connection; otherwise it opens one.
+   * Sets the servers' weights over the runtime API, no reload, in one call: `set server ... state ready` +
+   * `set weight <backend>/<server> N` (1 to 256) for each weighted server, then `state drain` for a weight
+   * of 0 and for every server of the live pool not listed (no new requests). An empty map resets every
+   * server of the pool to `ready` at its configured weight (`100%`). During a deployment it uses the
+   * deployment's connection; otherwise it opens one (and reads the backend's servers). `ctx` (optional
+   * here) is the deployment whose log gets the message.
    */
-  setWeights(weights: Record<string, number>): Promise<void>;
+  setWeights(weights: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void>;
 }
 
 /** One server as `show servers state` reports it. */
@@ -78,6 +84,8 @@ export interface ServerState {
   admin: number;
   /** Current user weight. */
   weight: number;
+  /** Initial weight (haproxy.cfg's `weight`, 1 by default). */
+  iweight?: number;
 }
 
 export const isMaint = (s: ServerState) => (s.admin & 0x67) !== 0;
@@ -102,86 +110,11 @@ export function parseServersState(text: string): ServerState[] {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 19 || line.startsWith('#') || !/^\d+$/.test(f[0]!)) continue;
-    out.push({ name: f[3]!, address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`, op: Number(f[5]), admin: Number(f[6]), weight: Number(f[7]) });
+    out.push({ name: f[3]!, address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`, op: Number(f[5]), admin: Number(f[6]), weight: Number(f[7]), iweight: Number(f[8]) });
   }
   return out;
 }
 
-/** A fixed shell script; values are positional parameters ($1, $2...), never parsed as shell. */
-function script(text: string, ...args: string[]): Command {
-  return command('sh', '-c', text, 'fraisier-haproxy', ...args);
-}
-
-/** Sends one runtime-API line ($3, `;`-separated commands) to the socket ($2) with socat ($1); prints the answer. */
-const RUNTIME = `command -v "$1" >/dev/null 2>&1 || { echo "$1 not found: install socat (it talks to HAProxy's admin socket)" >&2; exit 127; }
-[ -S "$2" ] || { echo "no HAProxy admin socket at $2 (is HAProxy running, with 'stats socket $2 level admin'?)" >&2; exit 3; }
-printf '%s\\n' "$3" | "$1" -t 10 stdio "UNIX-CONNECT:$2"`;
-
-/**
- * Polls `show stat` every 50 ms until server $4 of backend $3 has no current session and nothing queued,
- * for at most $5 ms. Prints `drained` or `timeout <sessions>`.
- */
-const WAIT_DRAINED = `socat=$1; sock=$2; be=$3; srv=$4; ms=$5
-cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
-cs; deadline=$((C + (ms + 9) / 10))
-while :; do
-  n=$(printf 'show stat %s 4 -1\\n' "$be" | "$socat" -t 10 stdio "UNIX-CONNECT:$sock" | awk -F, -v b="$be" -v s="$srv" '$1 == b && $2 == s { print $3 + $5 }')
-  [ -n "$n" ] || { echo "HAProxy reports no server $be/$srv" >&2; exit 3; }
-  [ "$n" -eq 0 ] && { echo drained; exit 0; }
-  cs; [ "$C" -lt "$deadline" ] || { echo "timeout $n"; exit 0; }
-  sleep 0.05
-done`;
-
-/**
- * Polls `show stat` every 50 ms until server $4 of backend $3 is up for HAProxy (status `UP...`, or
- * `no check` for a server without health checks), for at most $5 ms. Prints `up` or `timeout <status>`.
- */
-const WAIT_UP = `socat=$1; sock=$2; be=$3; srv=$4; ms=$5
-cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
-cs; deadline=$((C + (ms + 9) / 10))
-while :; do
-  st=$(printf 'show stat %s 4 -1\\n' "$be" | "$socat" -t 10 stdio "UNIX-CONNECT:$sock" | awk -F, -v b="$be" -v s="$srv" '$1 == b && $2 == s { print $18 }')
-  [ -n "$st" ] || { echo "HAProxy reports no server $be/$srv" >&2; exit 3; }
-  case "$st" in UP*|"no check") echo up; exit 0 ;; esac
-  cs; [ "$C" -lt "$deadline" ] || { echo "timeout $st"; exit 0; }
-  sleep 0.05
-done`;
-
-/** Writes $2 to $1 atomically (temp file, rename), creating the directory. */
-const WRITE = `set -e
-mkdir -p "$(dirname "$1")"
-printf '%s\\n' "$2" > "$1.tmp"
-mv -f "$1.tmp" "$1"`;
-
-/** Commands the plugin runs on the HAProxy host, as data (unit tests assert them; dry runs print them). */
-export const haproxyLbCommands = {
-  /** `show servers state <backend>`: addresses, operational and administrative states, weights. */
-  states: (socat: string, socket: string, backend: string): Command => ({
-    ...script(RUNTIME, socat, socket, `show servers state ${backend}`),
-    readOnly: true,
-    label: `haproxy: show servers state ${backend}`,
-  }),
-  /** The CLI level of the socket (`admin` is needed to change servers). */
-  level: (socat: string, socket: string): Command => ({ ...script(RUNTIME, socat, socket, 'show cli level'), readOnly: true, label: 'haproxy: show cli level' }),
-  /** Runs runtime-API commands in one connection, in order (HAProxy answers nothing to a successful `set`). */
-  set: (socat: string, socket: string, lines: readonly string[]): Command => ({
-    ...script(RUNTIME, socat, socket, lines.join('; ')),
-    label: `haproxy: ${lines.join('; ')}`,
-  }),
-  waitDrained: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
-    ...script(WAIT_DRAINED, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
-    label: `haproxy: wait for ${backend}/${server} to drain`,
-  }),
-  /** Waits (bounded) until HAProxy's own health checks see the server up again. */
-  waitUp: (socat: string, socket: string, backend: string, server: string, timeoutMs: number): Command => ({
-    ...script(WAIT_UP, socat, socket, backend, server, String(Math.max(1, Math.round(timeoutMs)))),
-    readOnly: true,
-    label: `haproxy: wait for ${backend}/${server} to be up`,
-  }),
-  readPool: (file: string): Command => ({ ...script('if [ -f "$1" ]; then cat "$1"; fi', file), readOnly: true, label: `read ${file}` }),
-  writePool: (file: string, text: string): Command => ({ ...script(WRITE, file, text), label: `write ${file}` }),
-  removePool: (file: string): Command => ({ ...script('rm -f "$1"', file), label: `remove ${file}` }),
-};
 
 /**
  * The recorded pool file's content, or null: the live pool, its targets, and (`all`) every target of the
@@ -231,8 +164,10 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   let liveAtStart: { pool: string; targets: string[] } | null = null;
   /** Targets this deployment set to drain and has not set back. */
   const drained = new Set<string>();
-  /** Targets whose weight this deployment changed. */
+  /** Targets whose weight setWeights changed (put back to 100% by the rollback and by switchTo). */
   const weighted = new Set<string>();
+  /** Targets setWeights drained (weight 0 or not listed): set ready again by the rollback and by switchTo. */
+  const zeroed = new Set<string>();
   let allTargets: string[] = [];
   const addresses = new Map<string, string>();
   let log: PluginHost['log'] | null = null;
@@ -386,7 +321,6 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         }
         live = session.live;
         liveAtStart = live;
-        ctx.data.set(HAPROXY_LB, plugin);
       });
 
       hooks.beforeTarget.tapPromise(HAPROXY_LB, (target, ctx) =>
@@ -426,14 +360,15 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         serial(async () => {
           const s = session;
           const switched = live?.pool !== liveAtStart?.pool;
-          if (!s || (drained.size === 0 && weighted.size === 0 && !switched)) return; // nothing of ours changed
+          if (!s || (drained.size === 0 && weighted.size === 0 && zeroed.size === 0 && !switched)) return; // nothing of ours changed
           const lines = [...[...weighted].map((t) => `set weight ${srv(t)} 100%`)];
           if (switched) lines.push(...routeLines(liveAtStart));
-          else lines.push(...[...drained].map((t) => `set server ${srv(t)} state ready`));
+          else lines.push(...[...new Set([...drained, ...zeroed])].map((t) => `set server ${srv(t)} state ready`));
           await set(s.exec, lines, switched ? `to route back to pool ${liveAtStart?.pool ?? '(all servers)'}` : 'to set the drained servers ready');
           if (switched) await recordPool(s.exec, liveAtStart);
           drained.clear();
           weighted.clear();
+          zeroed.clear();
           live = liveAtStart;
           ctx.log.info(switched ? `haproxy backend ${needBackend()}: traffic back to pool ${live?.pool ?? '(all servers)'} (rollback)` : `haproxy backend ${needBackend()}: every server ready (rollback)`);
         }),
@@ -475,31 +410,76 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         const next = { pool, targets: targets.map((t) => t.name) };
         if (next.targets.length === 0) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: pool ${pool} has no target`, { key: 'pool' });
         const started = performance.now();
-        await set(s.exec, routeLines(next), `to switch to pool ${pool}`);
+        // After setWeights, the new pool gets an equal split again: every server at its configured weight.
+        const changed = (t: string) => {
+          const st = s.states.find((x) => x.name === serverOf(t));
+          return weighted.has(t) || (st?.iweight !== undefined && st.weight !== st.iweight);
+        };
+        const reset = allTargets.filter((t) => next.targets.includes(t) && changed(t)).map((t) => `set weight ${srv(t)} 100%`);
+        await set(s.exec, [...routeLines(next), ...reset], `to switch to pool ${pool}`);
         live = next;
-        for (const t of next.targets) drained.delete(t);
+        for (const t of next.targets) {
+          drained.delete(t);
+          zeroed.delete(t);
+          weighted.delete(t);
+        }
         await recordPool(s.exec, next);
         ctx.log.info(`haproxy backend ${needBackend()}: traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${next.targets.join(', ')}) in ${Math.round(performance.now() - started)} ms, no reload`);
       });
     },
 
-    async setWeights(next: Record<string, number>): Promise<void> {
+    async setWeights(next: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void> {
       const be = needBackend();
       for (const [t, w] of Object.entries(next)) {
         if (!Number.isInteger(w) || w < 0 || w > 256) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight of ${t} must be an integer from 0 to 256, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
         checkName(`server of ${t}`, serverOf(t), `weights.${t}`);
       }
       const names = Object.keys(next);
-      if (names.length > 0 && names.every((t) => next[t] === 0) && (allTargets.length === 0 || allTargets.every((t) => next[t] === 0))) {
+      if (names.length > 0 && names.every((t) => next[t] === 0)) {
         throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: every server of backend ${be} would have weight 0: a backend needs at least one server with traffic`, { key: 'weights' });
       }
       await serial(async () => {
         const borrowed = session;
         const exec = borrowed?.exec ?? (await connect());
         try {
-          await set(exec, names.map((t) => `set weight ${be}/${serverOf(t)} ${next[t]}`), `weights ${names.map((t) => `${t}=${next[t]}`).join(' ')}`);
-          for (const t of names) weighted.add(t);
-          log?.info(`haproxy backend ${be}: weights ${names.map((t) => `${t}=${next[t]}`).join(' ')}`);
+          // The servers that get traffic now: the live pool, or every target (outside a deployment: as recorded, or the backend's servers).
+          let targets = allTargets;
+          let pool = live;
+          if (!borrowed) {
+            const states = await readStates(exec);
+            const pf = await exec.run(haproxyLbCommands.readPool(poolFile()), { check: false });
+            const recorded = parsePoolFile(pf.stdout);
+            const byServer = new Map(Object.entries(options.servers ?? {}).map(([t, sv]) => [sv, t]));
+            targets = recorded?.all ?? states.map((x) => byServer.get(x.name) ?? x.name);
+            pool = livePoolFrom(states, recorded, targets);
+          }
+          const inPool = pool ? targets.filter((t) => pool!.targets.includes(t)) : targets;
+          const unknown = names.filter((t) => !targets.includes(t));
+          if (unknown.length > 0) {
+            throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight for unknown target(s) ${unknown.join(', ')} (backend ${be} has ${targets.join(', ') || 'none'})`, { key: 'weights' });
+          }
+          const outside = names.filter((t) => !inPool.includes(t) && next[t] !== 0);
+          if (outside.length > 0) {
+            throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight for ${outside.join(', ')}, outside the live pool ${pool?.pool} (${inPool.join(', ')}): switch pools first`, { key: 'weights' });
+          }
+          const reset = names.length === 0;
+          const weight = (t: string) => (reset ? 1 : (next[t] ?? 0));
+          const on = inPool.filter((t) => weight(t) > 0);
+          const off = inPool.filter((t) => weight(t) === 0);
+          // ready + weight first, then drain: the backend never has zero servers taking requests.
+          const lines = [
+            ...on.flatMap((t) => [`set server ${srv(t)} state ready`, `set weight ${srv(t)} ${reset ? '100%' : weight(t)}`]),
+            ...off.map((t) => `set server ${srv(t)} state drain`),
+          ];
+          const summary = reset ? 'reset (every server ready at its configured weight)' : inPool.map((t) => `${t}=${weight(t)}`).join(' ');
+          await set(exec, lines, `weights ${summary}`);
+          for (const t of on) {
+            zeroed.delete(t);
+            if (reset) weighted.delete(t);
+            else weighted.add(t);
+          }
+          for (const t of off) zeroed.add(t);
+          (ctx?.log ?? log)?.info(`haproxy backend ${be}: weights ${summary}, no reload`);
         } finally {
           if (!borrowed) await exec.close().catch(() => {});
         }

@@ -18,7 +18,7 @@ import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js
  */
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
-import { command, type Command } from '../core/exec/command.js';
+import { nginxLbCommands } from './nginx-lb.scripts.js';
 import type { Executor } from '../core/exec/executor.js';
 import { LocalExecutor } from '../core/exec/local.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
@@ -26,6 +26,8 @@ import { SshExecutor, type SshOptions } from '../core/exec/ssh.js';
 import type { DeployContext, Plugin, PluginHost, Target, TrafficSwitch } from '../core/types.js';
 
 export const NGINX_LB = 'plugin:nginx-lb';
+// The scripts and the commands built from them live in nginx-lb.scripts.ts (checked by shellcheck).
+export { nginxLbCommands };
 
 /** Options of {@link nginxLb}. */
 export interface NginxLbOptions {
@@ -80,7 +82,7 @@ export interface NginxLbOptions {
 export interface RenderOptions {
   /** Target names whose server is written with `down`. */
   down?: ReadonlySet<string>;
-  /** Integer weight per target name; missing means nginx's default (1); 0 leaves the server out. */
+  /** Integer weight per target name; missing means nginx's default (1); 0 writes the server `down` (no new requests). */
   weights?: Readonly<Record<string, number>>;
   /**
    * Blue-green: only these targets' servers are written (the others are left out), and the file records
@@ -96,10 +98,13 @@ export interface RenderOptions {
 /** The plugin object, with the traffic controls other strategies (blue-green, canary) use. */
 export interface NginxLbPlugin extends Plugin, TrafficSwitch {
   /**
-   * Sets the servers' weights (0 leaves a server out) and applies them at once: write, `nginx -t`, reload.
-   * During a deployment it uses the deployment's connection; otherwise it opens one and closes it.
+   * Sets the servers' weights and applies them at once: write, `nginx -t`, reload (resolves once the new
+   * workers serve). `weight=N` on each server line; a weight of 0, or a server of the pool not listed, is
+   * written `down` (no new requests). An empty map resets to an equal split. During a deployment it uses
+   * the deployment's connection; otherwise it opens one and closes it. `ctx` (optional here) is the
+   * deployment whose log gets the message.
    */
-  setWeights(weights: Record<string, number>): Promise<void>;
+  setWeights(weights: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void>;
   /** The upstream text the plugin would write now. */
   render(): string;
 }
@@ -122,8 +127,9 @@ function checkAddress(target: string, v: string): void {
 
 /**
  * Renders an nginx `upstream` block, one `server` line per target in the order of `servers`.
- * A weight of 0 leaves the server out (nginx rejects `weight=0`); weights must be non-negative integers.
- * Throws if every server would be left out (an empty upstream is a config error).
+ * A weight of 0 writes the server `down` (nginx rejects `weight=0`); weights must be non-negative integers.
+ * Throws if every server would be left out or have weight 0 (an upstream with no server to send new
+ * requests to is a config error; servers marked `down` for a drain are allowed, with a warning by the plugin).
  */
 export function renderUpstream(name: string, servers: Readonly<Record<string, string>>, options: RenderOptions = {}): string {
   checkName('upstream', name);
@@ -149,21 +155,22 @@ export function renderUpstream(name: string, servers: Readonly<Record<string, st
     throw new FraisierError('E_CONFIG', `${NGINX_LB}: failTimeout must be a whole number of seconds, at least 1, got ${JSON.stringify(failTimeoutS)}`, { key: 'fail_timeout' });
   }
   const lines: string[] = [];
+  const included: string[] = [];
   for (const [t, addr] of Object.entries(servers)) {
     checkAddress(t, addr);
     const w = weights[t];
-    if (w === 0) continue;
     if (live && !live.targets.includes(t)) continue;
+    included.push(t);
     const params = [
-      w !== undefined && w !== 1 ? `weight=${w}` : '',
+      w !== undefined && w !== 0 && w !== 1 ? `weight=${w}` : '',
       maxFails !== undefined ? `max_fails=${maxFails}` : '',
       failTimeoutS !== undefined ? `fail_timeout=${failTimeoutS}s` : '',
-      down.has(t) ? 'down' : '',
+      down.has(t) || w === 0 ? 'down' : '',
     ].filter(Boolean);
     lines.push(`    server ${addr}${params.length ? ` ${params.join(' ')}` : ''}; # ${t}`);
   }
-  if (lines.length === 0) {
-    const why = live ? `pool ${live.pool} leaves every server of upstream ${name} out` : `every server of upstream ${name} has weight 0`;
+  if (lines.length === 0 || included.every((t) => weights[t] === 0)) {
+    const why = lines.length === 0 ? `pool ${live!.pool} leaves every server of upstream ${name} out` : `every server of upstream ${name} has weight 0`;
     throw new FraisierError('E_CONFIG', `${NGINX_LB}: ${why}: an upstream needs at least one server`, { key: 'weights' });
   }
   const marker = live ? `${LIVE_MARKER} ${JSON.stringify({ pool: live.pool, targets: [...live.targets] })}\n` : '';
@@ -185,98 +192,6 @@ export function parseLivePool(text: string): { pool: string; targets: string[] }
   return null;
 }
 
-/** A fixed shell script; values are positional parameters ($1, $2...), never parsed as shell. */
-function script(text: string, ...args: string[]): Command {
-  return command('sh', '-c', text, 'fraisier-nginx', ...args);
-}
-
-const PID_CHECK = `pf=$1
-[ -s "$pf" ] || { echo "no nginx pid file at $pf: nginx is not running" >&2; exit 3; }
-pid=$(cat "$pf")
-case "$pid" in ''|*[!0-9]*) echo "pid file $pf does not hold a pid" >&2; exit 3;; esac
-kill -0 "$pid" 2>/dev/null || { echo "nginx master $pid (from $pf) is not running" >&2; exit 4; }
-comm=$(ps -o comm= -p "$pid" 2>/dev/null)
-case "$comm" in nginx*) echo "$pid";; *) echo "process $pid (from $pf) is $comm, not nginx" >&2; exit 4;; esac`;
-
-/** Writes $2 to $1 atomically: $1.tmp, the old file kept as $1.prev, then a rename into place. */
-const INSTALL = `set -e
-f=$1
-printf '%s' "$2" > "$f.tmp"
-if [ -e "$f" ]; then cp -p "$f" "$f.prev"; else rm -f "$f.prev"; fi
-mv -f "$f.tmp" "$f"`;
-
-/** Puts $1.prev back (or removes $1 if there was none). */
-const RESTORE = `f=$1
-if [ -e "$f.prev" ]; then cp -p "$f.prev" "$f.tmp" && mv -f "$f.tmp" "$f"; else rm -f "$f"; fi`;
-
-/**
- * HUP to the master ($1), then poll its children every 20 ms for at most $2 ms (reading /proc with shell
- * builtins: no fork per poll). The reload is confirmed when a worker that did not exist before has
- * appeared AND every old worker has stopped accepting new
- * connections (its title turns to "worker process is shutting down", or it is gone): nginx's master
- * sleeps 100 ms after starting the new workers before it tells the old ones to quit, and until then
- * both accept, so a new worker alone does not mean new requests see the new config. With $3 = drain,
- * also wait until every old worker has exited (finished its in-flight requests).
- * Prints `applied`, `drained` or `timeout <left>`.
- */
-const RELOAD = `pid=$1; ms=$2; mode=$3
-cf=/proc/$pid/task/$pid/children
-# Time in centiseconds from /proc/uptime into $C (a builtin read: no fork).
-cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
-cs; deadline=$((C + (ms + 9) / 10))
-# The master's children into $K, without forking when the kernel lists them in /proc (it does on Linux >= 3.5).
-kids() { K=''; if [ -r "$cf" ]; then read -r K < "$cf" || :; else K=$(ps -o pid= --ppid "$pid" | tr -s ' \\n' '  '); fi; }
-kids; old=" $K "
-kill -HUP "$pid" || { echo "cannot send HUP to the nginx master $pid" >&2; exit 1; }
-new=0; left=0; accepting=0
-while :; do
-  new=0; left=0; accepting=0
-  kids
-  for k in $K; do
-    case "$old" in
-      *" $k "*)
-        left=$((left+1))
-        t=''; read -r t 2>/dev/null < "/proc/$k/cmdline" || :
-        case "$t" in
-          *"shutting down"*|"") ;;
-          *"worker process"*) accepting=$((accepting+1));;
-        esac;;
-      *) new=$((new+1));;
-    esac
-  done
-  if [ "$new" -gt 0 ] && [ "$accepting" -eq 0 ]; then
-    [ "$mode" = drain ] || { echo applied; exit 0; }
-    [ "$left" -eq 0 ] && { echo drained; exit 0; }
-  fi
-  cs; [ "$C" -lt "$deadline" ] || break
-  sleep 0.02
-done
-if [ "$new" -eq 0 ]; then
-  kill -0 "$pid" 2>/dev/null || { echo "the nginx master $pid exited during the reload" >&2; exit 5; }
-  echo "nginx (master $pid) started no new workers after the reload: the new configuration was not applied; see nginx's error log" >&2
-  exit 6
-fi
-echo "timeout $left"`;
-
-/** Commands the plugin runs on the nginx host, as data (unit tests assert them; dry runs print them). */
-export const nginxLbCommands = {
-  /** Prints the generated file, or nothing if there is none yet. */
-  read: (file: string): Command => ({ ...script('if [ -f "$1" ]; then cat "$1"; fi', file), readOnly: true, label: `read ${file}` }),
-  /** Dumps the config and the build options, to find the pid file. */
-  dump: (nginx: string, args: string[]): Command => ({
-    ...script('"$@" -T 2>/dev/null; echo "#---fraisier---"; "$@" -V 2>&1', nginx, ...args),
-    readOnly: true,
-    label: 'nginx -T (find the pid file)',
-  }),
-  pid: (pidFile: string): Command => ({ ...script(PID_CHECK, pidFile), readOnly: true, label: 'check nginx is running' }),
-  install: (file: string, text: string): Command => ({ ...script(INSTALL, file, text), label: `write ${file}` }),
-  test: (nginx: string, args: string[]): Command => ({ ...command(nginx, ...args, '-t', '-q'), label: 'nginx -t' }),
-  restore: (file: string): Command => ({ ...script(RESTORE, file), label: `restore ${file} from ${file}.prev` }),
-  reload: (pid: number, timeoutMs: number, drain: boolean): Command => ({
-    ...script(RELOAD, String(pid), String(Math.max(1, Math.round(timeoutMs))), drain ? 'drain' : 'apply'),
-    label: `reload nginx (HUP ${pid})${drain ? ' and drain' : ''}`,
-  }),
-};
 
 /** Finds the pid file from `nginx -T` + `nginx -V` output (see {@link nginxLbCommands.dump}). */
 export function pidFileFrom(output: string, nginxArgs: string[] = []): string | null {
@@ -493,7 +408,6 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
         // The pool live now (blue-green) is kept as it is by every later write, and put back on rollback.
         live = session.live;
         liveAtStart = live;
-        ctx.data.set(NGINX_LB, plugin);
         // Passive drain: the targets are never written down, so the file must already hold every server
         // with its max_fails; one reload here only if it does not (a first deployment, a changed option).
         if (mode === 'passive' && render() !== session.text) {
@@ -571,19 +485,28 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       return serial(async () => {
         const s = need();
         const previous = live;
+        const previousWeights = weights;
         live = { pool, targets: targets.map((t) => t.name) };
+        weights = {}; // a switch sends an equal split to the new pool
         try {
           await apply(s, ctx, `traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${live.targets.join(', ')})`, false);
         } catch (err) {
           live = previous;
+          weights = previousWeights;
           throw err;
         }
       });
     },
 
-    async setWeights(next: Record<string, number>): Promise<void> {
+    async setWeights(next: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void> {
       const previous = weights;
-      weights = { ...next };
+      // A server of the pool that is not listed gets no new requests (weight 0: `down`); {} resets.
+      const pool = live?.targets ?? Object.keys(options.servers);
+      const outside = Object.keys(next).filter((t) => t in options.servers && !pool.includes(t) && next[t] !== 0);
+      if (outside.length > 0) {
+        throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for ${outside.join(', ')}, outside the live pool ${live?.pool} (${pool.join(', ')}): switch pools first`, { key: 'weights' });
+      }
+      weights = Object.keys(next).length === 0 ? {} : { ...Object.fromEntries(pool.map((t) => [t, 0])), ...next };
       try {
         render(); // validates before anything runs
       } catch (err) {
@@ -594,7 +517,7 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
         const borrowed = session;
         const s = borrowed ?? (await open(null));
         try {
-          await apply(s, null, `weights ${Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(' ') || 'reset'}`, false);
+          await apply(s, ctx ?? null, `weights ${Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(' ') || 'reset'}`, false);
         } catch (err) {
           weights = previous;
           throw err;

@@ -10,15 +10,11 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeployApp } from '../../core/app.js';
-import { http as httpCheck } from '../../core/health.js';
-import { memorySink, type LogEntry } from '../../core/log.js';
-import { bareMetal } from '../../providers/bare-metal.js';
-import { rolling } from '../../strategies/rolling.js';
+import type { LogEntry } from '../../core/log.js';
 import { haproxyLb } from '../../plugins/haproxy-lb.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { hostState, lab, resetHosts } from './helpers.js';
-import { haproxyConfig, loadLines, sample, sleep, socketErrorCount, startTraffic } from './traffic.js';
+import { haproxyConfig, labApp, loadLines, sample, sleep, socketErrorCount, startTraffic } from './traffic.js';
 
 let env: LabEnv;
 let lbAddress: string;
@@ -33,27 +29,8 @@ async function onLb(cmd: string): Promise<string> {
 }
 
 function deploy(version: string, entries: LogEntry[]) {
-  return new DeployApp(
-    {
-      name: 'app',
-      state: { path: join(stateDir, 'state.db') },
-      environments: {
-        production: {
-          provider: bareMetal({
-            hosts: ['h1', 'h2'],
-            appPath: '/srv/app',
-            source: { type: 'git', repo: env.appRepo },
-            service: { type: 'supervisor', program: 'app' },
-            ssh: { configFile: env.sshConfig },
-          }),
-          strategy: rolling({ batchSize: 1 }),
-          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
-          plugins: [haproxyLb({ socket: '/srv/lb/admin.sock', host: 'h3', ssh: { configFile: env.sshConfig } })],
-        },
-      },
-    },
-    stateDir,
-  ).deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false });
+  const plugin = haproxyLb({ socket: '/srv/lb/admin.sock', host: 'h3', ssh: { configFile: env.sshConfig } });
+  return labApp(env, stateDir, { hosts: ['h1', 'h2'], plugins: [plugin], entries }).deploy(version);
 }
 
 test.before(async () => {

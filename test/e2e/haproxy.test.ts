@@ -20,7 +20,7 @@ import { haproxyLb, parseServersState, isMaint, isDrain } from '../../plugins/ha
 import type { LabEnv } from '../lab/lab.js';
 import { hostExec } from '../lab/lab.js';
 import { allHosts, fraisier, lab, resetHosts } from './helpers.js';
-import { loadLines, sample, sleep, socketErrorCount, startHaproxy, startTraffic, type Haproxy } from './traffic.js';
+import { labApp, loadLines, sample, sleep, socketErrorCount, startHaproxy, startTraffic, type Haproxy } from './traffic.js';
 
 let env: LabEnv;
 let hap: Haproxy;
@@ -36,28 +36,8 @@ function states(): string {
 
 function app(entries: LogEntry[] = []) {
   const plugin = haproxyLb({ socket: hap.socket });
-  const deployApp = new DeployApp(
-    {
-      name: 'app',
-      state: { path: join(dir, 'state.db') },
-      environments: {
-        production: {
-          provider: bareMetal({
-            hosts: ['h1', 'h2', 'h3'],
-            appPath: '/srv/app',
-            source: { type: 'git', repo: env.appRepo },
-            service: { type: 'supervisor', program: 'app' },
-            ssh: { configFile: env.sshConfig },
-          }),
-          strategy: rolling({ batchSize: 1 }),
-          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
-          plugins: [plugin],
-        },
-      },
-    },
-    dir,
-  );
-  return { deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }), entries, plugin };
+  const { deploy } = labApp(env, dir, { plugins: [plugin], entries });
+  return { deploy, entries, plugin };
 }
 
 test.before(async () => {

@@ -81,8 +81,14 @@ export function workspace(yaml: string): string {
   return dir;
 }
 
-/** A fraises.yaml for the lab's three hosts; `extra` is appended to the production environment. */
-export function labYaml(env: LabEnv, options: { batch?: number; extraEnvs?: string; healthUrl?: string; retries?: number; sshExtra?: string } = {}): string {
+/**
+ * A fraises.yaml for the lab's three hosts; `extraEnvs` is appended after the production environment,
+ * `sshExtra` inside `ssh:`; `restartCommand` replaces the supervisor program with a restart command.
+ */
+export function labYaml(
+  env: LabEnv,
+  options: { batch?: number; extraEnvs?: string; healthUrl?: string; retries?: number; retryDelay?: number; sshExtra?: string; restartCommand?: string } = {},
+): string {
   return `ssh:
   config: ${env.sshConfig}
 ${options.sshExtra ?? ''}fraises:
@@ -94,7 +100,7 @@ ${options.sshExtra ?? ''}fraises:
       production:
         provider: bare_metal
         instances: [h1, h2, h3]
-        supervisor_program: app
+        ${options.restartCommand ? `restart_command: ${JSON.stringify(options.restartCommand)}` : 'supervisor_program: app'}
         deployment_strategy: rolling
         rolling_config:
           batch_size: ${options.batch ?? 1}
@@ -103,6 +109,6 @@ ${options.sshExtra ?? ''}fraises:
           expect: ok
           timeout: 2
           retries: ${options.retries ?? 8}
-          retry_delay: 0.25
+          retry_delay: ${options.retryDelay ?? 0.25}
 ${options.extraEnvs ?? ''}`;
 }

@@ -10,15 +10,11 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeployApp } from '../../core/app.js';
-import { http as httpCheck } from '../../core/health.js';
-import { memorySink, type LogEntry } from '../../core/log.js';
-import { bareMetal } from '../../providers/bare-metal.js';
-import { rolling } from '../../strategies/rolling.js';
+import type { LogEntry } from '../../core/log.js';
 import { nginxLb, renderUpstream } from '../../plugins/nginx-lb.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { hostState, lab, resetHosts } from './helpers.js';
-import { loadLines, sample, sleep, startTraffic, summary } from './traffic.js';
+import { labApp, loadLines, sample, sleep, startTraffic, summary } from './traffic.js';
 
 let env: LabEnv;
 let lbAddress: string;
@@ -34,27 +30,8 @@ async function onLb(cmd: string): Promise<string> {
 const stateDir = mkdtempSync(join(tmpdir(), 'fraisier-lbremote-'));
 
 function deploy(version: string, entries: LogEntry[]) {
-  return new DeployApp(
-    {
-      name: 'app',
-      state: { path: join(stateDir, 'state.db') },
-      environments: {
-        production: {
-          provider: bareMetal({
-            hosts: ['h1', 'h2'],
-            appPath: '/srv/app',
-            source: { type: 'git', repo: env.appRepo },
-            service: { type: 'supervisor', program: 'app' },
-            ssh: { configFile: env.sshConfig },
-          }),
-          strategy: rolling({ batchSize: 1 }),
-          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
-          plugins: [nginxLb({ file: '/srv/lb/upstream.conf', servers, host: 'h3', ssh: { configFile: env.sshConfig }, nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'] })],
-        },
-      },
-    },
-    stateDir,
-  ).deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false });
+  const plugin = nginxLb({ file: '/srv/lb/upstream.conf', servers, host: 'h3', ssh: { configFile: env.sshConfig }, nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'] });
+  return labApp(env, stateDir, { hosts: ['h1', 'h2'], plugins: [plugin], entries }).deploy(version);
 }
 
 test.before(async () => {

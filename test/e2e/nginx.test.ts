@@ -12,15 +12,11 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeployApp } from '../../core/app.js';
-import { http as httpCheck } from '../../core/health.js';
-import { memorySink, type LogEntry } from '../../core/log.js';
-import { bareMetal } from '../../providers/bare-metal.js';
-import { rolling } from '../../strategies/rolling.js';
+import type { LogEntry } from '../../core/log.js';
 import { nginxLb, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 import type { LabEnv } from '../lab/lab.js';
 import { allHosts, lab, resetHosts } from './helpers.js';
-import { get, loadLines, sample, sleep, socketErrorCount, startLoad, startNginx, startTraffic, summary, type Nginx } from './traffic.js';
+import { get, labApp, loadLines, sample, sleep, socketErrorCount, startLoad, startNginx, startTraffic, summary, type Nginx } from './traffic.js';
 
 let env: LabEnv;
 let ngx: Nginx;
@@ -32,28 +28,8 @@ const workers = () => ngx.workers();
 
 function app(nginxOptions: Partial<NginxLbOptions> = {}, entries: LogEntry[] = []) {
   const plugin = nginxLb({ file: upstreamFile(), servers, nginxArgs: ngx.args, drainTimeout: '5s', ...nginxOptions });
-  const deployApp = new DeployApp(
-    {
-      name: 'app',
-      state: { path: join(dir, 'state.db') },
-      environments: {
-        production: {
-          provider: bareMetal({
-            hosts: ['h1', 'h2', 'h3'],
-            appPath: '/srv/app',
-            source: { type: 'git', repo: env.appRepo },
-            service: { type: 'supervisor', program: 'app' },
-            ssh: { configFile: env.sshConfig },
-          }),
-          strategy: rolling({ batchSize: 1 }),
-          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
-          plugins: [plugin],
-        },
-      },
-    },
-    dir,
-  );
-  return { deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }), entries, plugin };
+  const { deploy } = labApp(env, dir, { plugins: [plugin], entries });
+  return { deploy, entries, plugin };
 }
 
 test.before(async () => {
@@ -153,12 +129,12 @@ test('an upstream nginx -t rejects fails the deploy with nginx\'s message and ng
   assert.ok(entries.some((e) => /nginx -t rejected/.test(e.message)));
 });
 
-test('setWeights against the real nginx: weighted servers accepted and reloaded, 0 leaves a server out, all-zero changes nothing', async () => {
+test('setWeights against the real nginx: weighted servers accepted and reloaded, 0 writes a server down, all-zero changes nothing', async () => {
   const { plugin } = app({ upstream: 'app' }); // outside a deployment, the plugin needs the upstream's name
   const before = workers();
   await plugin.setWeights({ h1: 0, h2: 3, h3: 1 });
   const text = readFileSync(upstreamFile(), 'utf8');
-  assert.not.match(text, servers['h1']!, '0 % leaves h1 out (nginx rejects weight=0)');
+  assert.match(text, `server ${servers['h1']} down; # h1`, '0 writes h1 down (nginx rejects weight=0)');
   assert.match(text, `server ${servers['h2']} weight=3; # h2`);
   assert.match(text, `server ${servers['h3']}; # h3`);
   assert.not.equal(workers(), before, 'nginx reloaded');

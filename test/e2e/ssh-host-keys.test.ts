@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostExec, type LabEnv } from '../lab/lab.js';
-import { bin, hostState, lab, resetHosts, run, workspace, type Run } from './helpers.js';
+import { bin, hostState, lab, labYaml, resetHosts, run, workspace, type Run } from './helpers.js';
 
 const PORT = 2222;
 const PIDFILE = '/run/fraisier-rsa-sshd.pid';
@@ -132,20 +132,7 @@ test('StrictHostKeyChecking no in the SSH config: one warning per run, naming th
 });
 
 test('strict_host_key_checking: false in fraises.yaml: one warning per run, naming the key', async () => {
-  const yaml = workspace(`ssh:
-  config: ${env.sshConfig}
-  strict_host_key_checking: false
-fraises:
-  app:
-    git_repo: ${env.appRepo}
-    branch: main
-    app_path: /srv/app
-    environments:
-      production:
-        provider: bare_metal
-        instances: [h1, h2, h3]
-        supervisor_program: app
-`);
+  const yaml = workspace(labYaml(env, { sshExtra: '  strict_host_key_checking: false\n' }));
   const r = await fraisier(yaml, 'status', 'app', 'production', '--json');
   assert.is(count(r.stderr, WARNING), 1, r.out);
   assert.match(r.stderr, `${WARNING} (ssh.strict_host_key_checking: false`);

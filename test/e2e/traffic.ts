@@ -14,7 +14,14 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeployApp } from '../../core/app.js';
+import { http as httpCheck } from '../../core/health.js';
+import { memorySink, type LogEntry } from '../../core/log.js';
+import type { Plugin, Strategy } from '../../core/types.js';
+import { bareMetal, type BareMetalOptions } from '../../providers/bare-metal.js';
+import { rolling } from '../../strategies/rolling.js';
 import { renderUpstream } from '../../plugins/nginx-lb.js';
+import type { LabEnv } from '../lab/lab.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -261,6 +268,7 @@ http {
     listen 127.0.0.1:${port};
     location / {
       proxy_pass http://${name};
+      add_header X-Fraisier-Upstream $upstream_addr always;
       proxy_next_upstream error timeout http_502 http_503;
       proxy_connect_timeout 2s;
     }
@@ -333,6 +341,7 @@ frontend web
     default_backend ${name}
 backend ${name}
     balance roundrobin
+    http-response set-header X-Fraisier-Server %s
 ${Object.entries(servers).map(([t, a]) => `    server ${t} ${a} check inter 1s`).join('\n')}
 `;
 }
@@ -370,4 +379,88 @@ export async function startHaproxy(name: string, servers: Record<string, string>
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The lab deployment every load-balancer test uses: fraise `app`, environment `production`, the lab's three
+ * hosts (git source, supervisor program `app`), the app's /health check, rolling one at a time unless
+ * `strategy` says otherwise, and `plugins` (the LB plugin under test). State in `dir`/state.db.
+ */
+export function labApp(
+  env: LabEnv,
+  dir: string,
+  options: { plugins?: Plugin[]; strategy?: Strategy; hosts?: string[]; service?: BareMetalOptions['service']; ssh?: BareMetalOptions['ssh']; entries?: LogEntry[] } = {},
+) {
+  const entries = options.entries ?? [];
+  const deployApp = new DeployApp(
+    {
+      name: 'app',
+      state: { path: join(dir, 'state.db') },
+      environments: {
+        production: {
+          provider: bareMetal({
+            hosts: options.hosts ?? ['h1', 'h2', 'h3'],
+            appPath: '/srv/app',
+            source: { type: 'git', repo: env.appRepo },
+            service: options.service ?? { type: 'supervisor', program: 'app' },
+            ssh: options.ssh ?? { configFile: env.sshConfig },
+          }),
+          strategy: options.strategy ?? rolling({ batchSize: 1 }),
+          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
+          plugins: options.plugins ?? [],
+        },
+      },
+    },
+    dir,
+  );
+  return { deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }), entries, app: deployApp };
+}
+
+/** Which backend answered `n` GETs, by the LB's response header; failures (socket errors, non-2xx) apart. */
+export interface Split {
+  by: Record<string, number>;
+  failed: Record<string, number>;
+  total: number;
+}
+
+/**
+ * Sends `n` GETs to 127.0.0.1:`port`, four at a time, on new connections (`keepAlive: false`) or on four
+ * persistent ones, and counts the backend that answered from `header` (`X-Fraisier-Upstream` from the
+ * test nginx: the last address tried, mapped back to a name with `names`; `X-Fraisier-Server` from the
+ * test HAProxy: the server's name).
+ */
+export async function split(port: number, n: number, header: string, keepAlive: boolean, names: Record<string, string> = {}): Promise<Split> {
+  const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 4 }) : false;
+  const out: Split = { by: {}, failed: {}, total: 0 };
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 10_000 }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          const raw = String(res.headers[header.toLowerCase()] ?? '?').split(',').pop()!.trim();
+          const key = res.statusCode && res.statusCode >= 200 && res.statusCode < 300 ? (names[raw] ?? raw) : null;
+          if (key) out.by[key] = (out.by[key] ?? 0) + 1;
+          else out.failed[`HTTP ${res.statusCode}`] = (out.failed[`HTTP ${res.statusCode}`] ?? 0) + 1;
+          resolve();
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e) => {
+        const k = (e as NodeJS.ErrnoException).code ?? e.message;
+        out.failed[k] = (out.failed[k] ?? 0) + 1;
+        resolve();
+      });
+    });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < n) {
+        next++;
+        out.total++;
+        await one();
+      }
+    }),
+  );
+  if (agent) agent.destroy();
+  return out;
 }

@@ -10,9 +10,14 @@ import { activated, recordedBareMetal } from '../support/recorded-hosts.js';
 import { rolling } from '../../strategies/rolling.js';
 import { blueGreen } from '../../strategies/blue-green.js';
 import { haproxyLb, parsePoolFile, parseServersState, type HaproxyLbOptions } from '../../plugins/haproxy-lb.js';
+import { haproxyLbScripts } from '../../plugins/haproxy-lb.scripts.js';
+import { shC } from '../support/shellcheck.js';
 
 const SOCKET = '/run/haproxy/admin.sock';
 const HEADER = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n';
+/** Whole commands the plugin runs on the HAProxy host (the scripts themselves: test/plugins/scripts.test.ts). */
+const runtime = (apiLine: string) => shC(haproxyLbScripts['RUNTIME']!, 'fraisier-haproxy', 'socat', SOCKET, apiLine);
+const READ_POOL = shC(haproxyLbScripts['READ']!, 'fraisier-haproxy', '/run/haproxy/fraisier-app.pool');
 const ADMIN = { ready: 0, drain: 8, maint: 1 } as const;
 
 /** `show servers state app` as HAProxy 2.6 prints it, for the given admin states. */
@@ -66,9 +71,9 @@ const PREFLIGHT = ['show cli level', 'show servers state app'];
 
 test('parseServersState and parsePoolFile read what HAProxy 2.6 and the plugin write', () => {
   assert.equal(parseServersState(statesText({ h1: 'ready', h2: 'drain', h3: 'maint' })), [
-    { name: 'h1', address: '10.200.0.11:8000', op: 2, admin: 0, weight: 1 },
-    { name: 'h2', address: '10.200.0.12:8000', op: 2, admin: 8, weight: 1 },
-    { name: 'h3', address: '10.200.0.13:8000', op: 2, admin: 1, weight: 1 },
+    { name: 'h1', address: '10.200.0.11:8000', op: 2, admin: 0, weight: 1, iweight: 1 },
+    { name: 'h2', address: '10.200.0.12:8000', op: 2, admin: 8, weight: 1, iweight: 1 },
+    { name: 'h3', address: '10.200.0.13:8000', op: 2, admin: 1, weight: 1, iweight: 1 },
   ]);
   assert.equal(parsePoolFile('{"pool":"green","targets":["h2","h3"]}\n'), { pool: 'green', targets: ['h2', 'h3'] });
   assert.is(parsePoolFile(''), null);
@@ -94,11 +99,12 @@ test('a 3-host rolling deploy drains each server, waits for its sessions, switch
     'set server app/h3 state drain', 'wait for app/h3 to drain', 'h3:v1.1.0', 'set server app/h3 state ready', 'wait for app/h3 to be up',
   ]);
   // the exact command: a fixed script, the values as positional parameters
-  const drain = log.find((l) => line(l) === 'set server app/h1 state drain')!;
-  assert.equal(drain.command.steps[0]!.slice(3), ['fraisier-haproxy', 'socat', SOCKET, 'set server app/h1 state drain']);
-  assert.match(String(drain.command.steps[0]![2]), `| "$1" -t 10 stdio "UNIX-CONNECT:$2"`);
-  const wait = log.find((l) => l.command.label === 'haproxy: wait for app/h2 to drain')!;
-  assert.equal(wait.command.steps[0]!.slice(3), ['fraisier-haproxy', 'socat', SOCKET, 'app', 'h2', '10000']);
+  const wait = (script: string, srv: string) => shC(haproxyLbScripts[script]!, 'fraisier-haproxy', 'socat', SOCKET, 'app', srv, '10000');
+  assert.equal(lb.commands.slice(0, 8), [
+    runtime('show cli level'), runtime('show servers state app'), READ_POOL,
+    runtime('set server app/h1 state drain'), wait('WAIT_DRAINED', 'h1'), runtime('set server app/h1 state ready'), wait('WAIT_UP', 'h1'),
+    runtime('set server app/h2 state drain'),
+  ]);
   assert.ok(!lb.commands.some((c) => /reload|HUP/.test(c)));
   assert.ok(lb.closed, 'connection closed after the deployment');
   assert.ok(r.targets.every((t) => typeof t.phases['drain'] === 'number'), 'drain time recorded per target');
@@ -111,7 +117,7 @@ test('a drain that times out warns and goes on', async () => {
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded');
   assert.ok(entries.some((e) => e.level === 'warn' && e.message.includes('3 session(s) still open after 2000 ms (drainTimeout)')));
-  assert.ok(lb.commands.some((c) => c.endsWith(' app h1 2000')));
+  assert.ok(lb.commands.includes(shC(haproxyLbScripts['WAIT_DRAINED']!, 'fraisier-haproxy', 'socat', SOCKET, 'app', 'h1', '2000')));
 });
 
 test('a failed health check: the drained server is set ready again by the rollback; the others are untouched', async () => {
@@ -152,7 +158,7 @@ test('preflight: a target without a server in the backend, or a socket below lev
 });
 
 test('blue-green: the first deploy goes to blue, then one runtime call routes to it (ready first, then maint) and the pool is recorded', async () => {
-  const { deployer, log } = await setup({ blueGreen: true });
+  const { deployer, log, lb } = await setup({ blueGreen: true });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(story(log), [
@@ -161,8 +167,11 @@ test('blue-green: the first deploy goes to blue, then one runtime call routes to
     'set server app/h1 state ready; set server app/h2 state maint; set server app/h3 state maint',
     'write {"pool":"blue","targets":["h1"],"all":["h1","h2","h3"]}',
   ]);
-  const w = log.find((l) => l.command.label?.startsWith('write '))!;
-  assert.is(w.command.steps[0]![4], '/run/haproxy/fraisier-app.pool', 'recorded next to the socket');
+  assert.is(
+    lb.commands.at(-1),
+    shC(haproxyLbScripts['WRITE']!, 'fraisier-haproxy', '/run/haproxy/fraisier-app.pool', '{"pool":"blue","targets":["h1"],"all":["h1","h2","h3"]}'),
+    'recorded next to the socket',
+  );
 });
 
 test('blue-green: with blue live, green (idle: no drain) is deployed and the switch readies green before blue goes to maintenance', async () => {
@@ -204,20 +213,26 @@ test('a dry run reads the level, the servers\' states and the pool for real, the
   const r = await deployer.deploy({ version: 'v1.1.0', dryRun: true });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(lb.commands.length, 3, lb.commands.join('\n'));
-  assert.ok(lb.commands[0]!.includes('show cli level') && lb.commands[1]!.includes('show servers state app') && lb.commands[2]!.includes('cat "$1"'));
+  assert.equal(lb.commands, [runtime('show cli level'), runtime('show servers state app'), READ_POOL]);
   assert.ok(lb.closed, 'no connection kept open');
   const planned = entries.filter((e) => e.message.startsWith('[dry-run] lb:')).map((e) => e.message);
   assert.ok(planned.some((m) => m.includes("'set server app/h1 state drain'")), planned.join('\n'));
   assert.ok(planned.some((m) => m.includes("'set server app/h3 state ready'")), planned.join('\n'));
 });
 
-test('setWeights: one runtime call with every weight; out-of-range or all-zero weights run nothing', async () => {
+test('setWeights: one runtime call, ready + weight first, then drain for 0; out-of-range, all-zero or unknown weights change nothing', async () => {
   const lb = new RecordingExecutor('lb');
+  lb.on((t) => t.includes('show servers state'), { stdout: statesText({ h1: 'ready', h2: 'ready', h3: 'ready' }) });
   const plugin = haproxyLb({ socket: SOCKET, backend: 'app', connect: async () => lb });
   await plugin.setWeights({ h1: 0, h2: 95, h3: 5 });
-  assert.equal(lb.log.map(line), ['set weight app/h1 0; set weight app/h2 95; set weight app/h3 5']);
+  assert.equal(lb.commands, [
+    runtime('show servers state app'),
+    READ_POOL,
+    runtime('set server app/h2 state ready; set weight app/h2 95; set server app/h3 state ready; set weight app/h3 5; set server app/h1 state drain'),
+  ]);
   assert.ok(lb.closed, 'opened and closed its own connection');
   lb.closed = false;
+  const changes = () => lb.commands.filter((c) => c.includes('set ')).length;
   for (const bad of [{ h1: 257 }, { h1: 1.5 }, { h1: -1 }]) {
     try {
       await plugin.setWeights(bad);
@@ -232,7 +247,39 @@ test('setWeights: one runtime call with every weight; out-of-range or all-zero w
   } catch (e) {
     assert.match((e as Error).message, 'would have weight 0');
   }
-  assert.is(lb.log.length, 1, 'nothing else ran');
+  try {
+    await plugin.setWeights({ h1: 1, web9: 1 });
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, 'weight for unknown target(s) web9 (backend app has h1, h2, h3)');
+  }
+  assert.is(changes(), 1, 'nothing else changed');
+});
+
+test('setWeights: a server not listed is drained; {} sets every server ready at its configured weight', async () => {
+  const lb = new RecordingExecutor('lb');
+  lb.on((t) => t.includes('show servers state'), { stdout: statesText({ h1: 'ready', h2: 'ready', h3: 'ready' }) });
+  const plugin = haproxyLb({ socket: SOCKET, backend: 'app', connect: async () => lb });
+  await plugin.setWeights({ h3: 3 });
+  await plugin.setWeights({});
+  assert.equal(lb.log.map(line).filter((l) => l?.startsWith('set')), [
+    'set server app/h3 state ready; set weight app/h3 3; set server app/h1 state drain; set server app/h2 state drain',
+    'set server app/h1 state ready; set weight app/h1 100%; set server app/h2 state ready; set weight app/h2 100%; set server app/h3 state ready; set weight app/h3 100%',
+  ]);
+});
+
+test('setWeights during a deployment uses its connection (no extra reads); the blue-green switch afterwards routes by pool', async () => {
+  const { deployer, plugin, log } = await setup({ blueGreen: true, admin: { h1: 'ready', h2: 'maint', h3: 'maint' }, pool: '{"pool":"blue","targets":["h1"]}' });
+  // A plugin tapping after haproxy-lb sets weights inside the deployment (as a canary strategy would), before the switch.
+  deployer.hooks.preDeploy.tapPromise('test', async (ctx) => {
+    await plugin.setWeights({ h1: 7 }, ctx);
+  });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.equal(story(log).filter((x) => x.startsWith('set')), [
+    'set server app/h1 state ready; set weight app/h1 7',
+    'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint',
+  ]);
 });
 
 test.run();

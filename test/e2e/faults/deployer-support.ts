@@ -35,8 +35,12 @@ export function background(cwd: string, args: string[], options: { env?: NodeJS.
       }
     }
   };
-  child.stdout!.on('data', (d) => ((out += d), check()));
-  child.stderr!.on('data', (d) => ((out += d), check()));
+  const onData = (d: Buffer) => {
+    out += d;
+    check();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => {
       for (const w of waiters.splice(0)) w.reject(new Error(`the deployment ended before printing ${w.re}:\n${out}`));

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rmSync, writeFileSync } from 'node:fs';
 import type { LabEnv } from '../../lab/lab.js';
-import { allHosts, fraisier, lab, resetHosts, workspace } from '../helpers.js';
+import { allHosts, fraisier, lab, labYaml, resetHosts, workspace } from '../helpers.js';
 import { assertRecovered, faultLine, srvFile } from './host-faults.js';
 
 let env: LabEnv;
@@ -15,28 +15,11 @@ let ws: string;
 
 /** The lab's fraises.yaml, with a restart that leaves the app stopped on a host whose /srv/app-fails names the release. */
 function yaml(): string {
-  return `ssh:
-  config: ${env.sshConfig}
-fraises:
-  app:
-    git_repo: ${env.appRepo}
-    branch: main
-    app_path: /srv/app
-    environments:
-      production:
-        provider: bare_metal
-        instances: [h1, h2, h3]
-        restart_command: "if [ \\"$(cat /srv/app-fails 2>/dev/null)\\" = \\"$(cat VERSION)\\" ]; then supervisorctl stop app; exit 0; fi; supervisorctl restart app | grep -q started"
-        deployment_strategy: rolling
-        rolling_config:
-          batch_size: 1
-        health_check:
-          url: http://localhost:8000/health
-          expect: ok
-          timeout: 2
-          retries: 10
-          retry_delay: 0.5
-`;
+  return labYaml(env, {
+    restartCommand: 'if [ "$(cat /srv/app-fails 2>/dev/null)" = "$(cat VERSION)" ]; then supervisorctl stop app; exit 0; fi; supervisorctl restart app | grep -q started',
+    retries: 10,
+    retryDelay: 0.5,
+  });
 }
 
 test.before(async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import type { LabEnv } from '../../lab/lab.js';
 import { hostExec } from '../../lab/lab.js';
-import { allHosts, bin, fraisier, type Run } from '../helpers.js';
+import { allHosts, bin, fraisier, labYaml, type Run } from '../helpers.js';
 
 /** The lab's namespace name for a host (`frlab-h2`, or `frlab204-h2` with FRAISIER_LAB_NET=204), as lab.sh names it. */
 export function netnsOf(host: string): string {
@@ -158,28 +158,7 @@ export function faultLine(fault: string, outcome: string, consistent: boolean, l
 
 /** A fraises.yaml for the lab whose restart command waits on hosts holding `/srv/slow-activate`, so a fault can hit mid-activation. */
 export function slowActivateYaml(env: LabEnv, extra = ''): string {
-  return `ssh:
-  config: ${env.sshConfig}
-fraises:
-  app:
-    git_repo: ${env.appRepo}
-    branch: main
-    app_path: /srv/app
-    environments:
-      production:
-        provider: bare_metal
-        instances: [h1, h2, h3]
-        restart_command: "if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 4; fi; supervisorctl restart app | grep -q started"
-        deployment_strategy: rolling
-        rolling_config:
-          batch_size: 1
-        health_check:
-          url: http://localhost:8000/health
-          expect: ok
-          timeout: 2
-          retries: 8
-          retry_delay: 0.25
-${extra}`;
+  return labYaml(env, { restartCommand: 'if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 4; fi; supervisorctl restart app | grep -q started', extraEnvs: extra });
 }
 
 /** Stops the app and removes the markers a fault test left on a host. */

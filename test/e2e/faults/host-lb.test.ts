@@ -9,15 +9,11 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeployApp } from '../../../core/app.js';
-import { http as httpCheck } from '../../../core/health.js';
-import { memorySink, type LogEntry } from '../../../core/log.js';
-import { bareMetal } from '../../../providers/bare-metal.js';
-import { rolling } from '../../../strategies/rolling.js';
+import type { LogEntry } from '../../../core/log.js';
 import { nginxLb, renderUpstream } from '../../../plugins/nginx-lb.js';
 import { hostExec, type LabEnv } from '../../lab/lab.js';
 import { hostState, lab, resetHosts } from '../helpers.js';
-import { sample } from '../traffic.js';
+import { labApp, sample } from '../traffic.js';
 import { faultLine, setNetwork, sleep, srvFile } from './host-faults.js';
 
 let env: LabEnv;
@@ -32,31 +28,15 @@ async function onLb(cmd: string): Promise<string> {
   return r.stdout;
 }
 
-function app(): DeployApp {
-  return new DeployApp(
-    {
-      name: 'app',
-      state: { path: join(stateDir, 'state.db') },
-      environments: {
-        production: {
-          provider: bareMetal({
-            hosts: ['h1', 'h2'],
-            appPath: '/srv/app',
-            source: { type: 'git', repo: env.appRepo },
-            service: { type: 'command', restart: 'if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 3; fi; supervisorctl restart app | grep -q started' },
-            ssh: { configFile: env.sshConfig },
-          }),
-          strategy: rolling({ batchSize: 1 }),
-          health: { checks: [httpCheck({ url: 'http://localhost:8000/health', expectBody: 'ok' })], retries: 10, retryDelay: '250ms', timeout: '2s' },
-          plugins: [nginxLb({ file: '/srv/lb/upstream.conf', servers, host: 'h3', ssh: { configFile: env.sshConfig }, nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'] })],
-        },
-      },
-    },
-    stateDir,
-  );
-}
-
-const deploy = (version: string, entries: LogEntry[]) => app().deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false });
+const lbApp = (entries: LogEntry[] = []) =>
+  labApp(env, stateDir, {
+    hosts: ['h1', 'h2'],
+    service: { type: 'command', restart: 'if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 3; fi; supervisorctl restart app | grep -q started' },
+    plugins: [nginxLb({ file: '/srv/lb/upstream.conf', servers, host: 'h3', ssh: { configFile: env.sshConfig }, nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'] })],
+    entries,
+  });
+const app = () => lbApp().app;
+const deploy = (version: string, entries: LogEntry[]) => lbApp(entries).deploy(version);
 const text = (entries: LogEntry[]) => entries.map((e) => `${e.target ? `[${e.target}] ` : ''}${e.message}`).join('\n');
 
 test.before(async () => {

@@ -1,0 +1,187 @@
+/**
+ * The shell scripts the bare_metal provider runs on each host, and the commands built from them.
+ *
+ * Every script is a fixed text run as `sh -c <script> fraisier <values...>`: values are positional
+ * parameters ($1, $2...), never spliced into the text, so a value is never parsed as shell.
+ * test/providers/scripts.test.ts runs shellcheck (dialect `sh`) on every script in {@link bareMetalScripts}.
+ */
+import { command, type Command } from '../core/exec/command.js';
+import type { ServiceManager } from './bare-metal.js';
+
+/** A fixed shell script with values passed as positional parameters ($1, $2...), so values are never parsed as shell. */
+export function script(text: string, ...args: string[]): Command {
+  return command('sh', '-c', text, 'fraisier', ...args);
+}
+
+/**
+ * Links each shared path (the remaining positional parameters) from "$app/shared/<p>" into the release
+ * being built in "$tmp". Checked again here, whatever the caller validated: a path that is empty,
+ * absolute, or has a ".", ".." or empty component is refused (exit 5) before anything is created or
+ * removed, and so is a path reached through a symlink inside the release (a symlink in the repository,
+ * or another shared path), so that "rm -rf" only ever removes an entry of the release directory itself.
+ */
+const LINK_SHARED = `for p in "$@"; do
+  case "/$p/" in
+    //*|*//*|*/./*|*/../*) echo "refusing shared path '$p': expected a relative path inside the release, without '.', '..' or empty components" >&2; rm -rf "$tmp"; exit 5;;
+  esac
+  d=$(dirname "$p")
+  while [ "$d" != . ]; do
+    if [ -L "$tmp/$d" ]; then echo "refusing shared path '$p': '$d' is a symlink in the release, so the path would leave the release directory" >&2; rm -rf "$tmp"; exit 5; fi
+    d=$(dirname "$d")
+  done
+  mkdir -p "$app/shared/$p"; rm -rf "\${tmp:?}/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"
+done`;
+
+const PREPARE_GIT = `set -e
+app=$1; v=$2; rev=$3; repo=$4; build=$5; shift 5
+rel="$app/releases/$v"
+[ -f "$rel/.fraisier-release" ] && exit 0
+mkdir -p "$app/releases" "$app/shared"
+if [ -d "$app/repo" ]; then
+  git -C "$app/repo" remote set-url origin "$repo"
+  git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
+else
+  git clone --quiet --mirror "$repo" "$app/repo"
+fi
+[ -n "$rev" ] || rev=$(git -C "$app/repo" rev-parse --verify --quiet "$v^{commit}") || { echo "unknown release $v" >&2; exit 3; }
+tmp="$app/releases/.tmp-$v-$$"
+rm -rf "$tmp"; mkdir -p "$tmp"
+git -C "$app/repo" archive "$rev" | tar -x -C "$tmp"
+echo "$rev" > "$tmp/REVISION"
+${LINK_SHARED}
+if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo "build failed" >&2; exit 4; }; fi
+touch "$tmp/.fraisier-release"
+mv -T "$tmp" "$rel"`;
+
+const PREPARE_ARTIFACT = `set -e
+app=$1; v=$2; build=$3; shift 3
+rel="$app/releases/$v"
+mkdir -p "$app/releases" "$app/shared"
+tmp="$app/releases/.tmp-$v-$$"
+rm -rf "$tmp"; mkdir -p "$tmp"
+tar -x -C "$tmp"
+${LINK_SHARED}
+if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo "build failed" >&2; exit 4; }; fi
+touch "$tmp/.fraisier-release"
+rm -rf "$rel"
+mv -T "$tmp" "$rel"`;
+
+const CLEANUP = `app=$1; keep=$2; shift 2
+cd "$app/releases" 2>/dev/null || exit 0
+cur=$(basename "$(readlink "$app/current" 2>/dev/null)" 2>/dev/null)
+# shellcheck disable=SC2012 # oldest first needs ls -t (find cannot sort by time); names are validated versions
+n=$(ls -1tr | wc -l)
+# shellcheck disable=SC2012 # as above
+ls -1tr | head -n "$((n > keep ? n - keep : 0))" | while IFS= read -r r; do
+  keepit=0; [ "$r" = "$cur" ] && keepit=1
+  for k in "$@"; do [ "$r" = "$k" ] && keepit=1; done
+  [ $keepit = 1 ] || rm -rf -- "$r"
+done
+rm -rf .tmp-* 2>/dev/null || true`;
+
+/** One round trip per host before anything changes: who we are, what is live, and every check. */
+const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4
+uid=$(id -u); echo "uid=$uid"
+cur=$(readlink "$app/current" 2>/dev/null) && echo "current=\${cur##*/}"
+if [ -e "$app" ]; then
+  [ -d "$app" ] || echo "problem=$app exists and is not a directory"
+  [ -w "$app" ] || echo "problem=$app is not writable by $(id -un)"
+else
+  p=$(dirname "$app"); while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+  [ -w "$p" ] || echo "problem=cannot create $app: $p is not writable by $(id -un)"
+fi
+if [ "$git" = 1 ] && ! command -v git >/dev/null 2>&1; then echo "problem=git is not installed (use an artifact source for hosts without git)"; fi
+case "$stype" in
+  systemd)
+    if [ "$uid" = 0 ]; then systemctl cat -- "$sname" >/dev/null 2>&1; else sudo -n systemctl cat -- "$sname" >/dev/null 2>&1; fi ||
+      echo "problem=systemd unit $sname is not known on this host (or sudo -n is not allowed)";;
+  supervisor)
+    out=$(supervisorctl status "$sname" 2>&1); rc=$?
+    case "$out" in
+      *"no such process"*) echo "problem=supervisor program $sname is not known on this host";;
+      *) case $rc in 0|3) ;; *) echo "problem=supervisor: $(printf '%s' "$out" | tail -n 1)";; esac;;
+    esac;;
+esac
+exit 0`;
+
+/** Switch and restart in one round trip. Exit 3: release missing; exit 4: restart failed. */
+const ACTIVATE = `app=$1; v=$2; stype=$3; sname=$4; sudo=$5
+[ -f "$app/releases/$v/.fraisier-release" ] || { echo "release $v is not on this host" >&2; exit 3; }
+touch "$app/releases/$v"
+ln -sfn "releases/$v" "$app/.current.tmp" && mv -T "$app/.current.tmp" "$app/current" || exit 3
+case "$stype" in
+  systemd) if [ "$sudo" = 1 ]; then sudo -n systemctl restart -- "$sname"; else systemctl restart -- "$sname"; fi || exit 4;;
+  supervisor)
+    out=$(supervisorctl restart "$sname" 2>&1)
+    case "$out" in *"$sname: started"*) ;; *) printf '%s\n' "$out" >&2; exit 4;; esac;;
+  command) (cd "$app/current" && sh -c "$sname") || exit 4;;
+esac`;
+
+/** Lists the releases, oldest first (nothing when there are none). */
+const RELEASES = `# shellcheck disable=SC2015 # on purpose: no releases directory and a failed ls both print nothing, exit 0
+cd "$1/releases" 2>/dev/null && ls -1tr || true`;
+
+/** Mirrors the repository on the host and resolves a ref ($3) to `<sha> <short> <tag-or-empty>`. */
+const RESOLVE_REF = `set -e
+app=$1; repo=$2; ref=$3
+mkdir -p "$app"
+if [ -d "$app/repo" ]; then
+  git -C "$app/repo" remote set-url origin "$repo"
+  git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
+else
+  git clone --quiet --mirror "$repo" "$app/repo"
+fi
+sha=$(git -C "$app/repo" rev-parse --verify --quiet "$ref^{commit}") || { echo "unknown ref $ref" >&2; exit 3; }
+tag=$(git -C "$app/repo" tag --points-at "$sha" --sort=-v:refname | grep -v / | head -n 1 || true)
+short=$(git -C "$app/repo" rev-parse --short=7 "$sha")
+echo "$sha $short $tag"`;
+
+/**
+ * After a failed command: is the disk under the app path full? Free space (`df`) and a 64 KB test write
+ * inside the app path (removed at once; none when the app path does not exist yet). Run only after a failure, so a working deployment never writes it.
+ */
+export const SPACE_PROBE = `app=$1; d=$app; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+echo "dir=$d"
+echo "avail=$(df -Pk -- "$d" 2>/dev/null | awk 'NR==2 {print $4}')"
+# the test write only ever happens inside the app path itself
+if [ "$d" = "$app" ]; then
+  f="$app/.fraisier-space-check-$$"
+  { head -c 65536 /dev/zero > "$f"; } 2>/dev/null || echo "full=1"
+  rm -f "$f"
+fi
+exit 0`;
+
+/** The commands the bare_metal provider runs, as data (a unit test asserts them exactly). */
+export const bareMetalCommands = {
+  preflight: (app: string, git: boolean, service: ServiceManager): Command => ({
+    ...script(PREFLIGHT, app, git ? '1' : '0', service.type, service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : ''),
+    readOnly: true,
+    label: 'preflight checks',
+  }),
+  /** Switch `current` and restart the service, in one command. */
+  activate: (app: string, v: string, service: ServiceManager, sudo: boolean): Command => ({
+    ...script(ACTIVATE, app, v, service.type, service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : service.restart, sudo ? '1' : '0'),
+    label: `switch to ${v} and restart`,
+  }),
+  current: (app: string): Command => ({ ...command('readlink', `${app}/current`), readOnly: true }),
+  releases: (app: string): Command => ({ ...script(RELEASES, app), readOnly: true, label: 'list releases' }),
+  hasRelease: (app: string, v: string): Command => ({ ...command('test', '-f', `${app}/releases/${v}/.fraisier-release`), readOnly: true }),
+  prepareGit: (app: string, v: string, rev: string, repo: string, build: string, shared: string[]): Command =>
+    ({ ...script(PREPARE_GIT, app, v, rev, repo, build, ...shared), label: `prepare release ${v} from git` }),
+  prepareArtifact: (app: string, v: string, build: string, shared: string[]): Command => ({ ...script(PREPARE_ARTIFACT, app, v, build, ...shared), label: `unpack release ${v}` }),
+  /** Mirror the repository on the host and resolve a ref to `<sha> <tag-or-empty>`. */
+  resolveRef: (app: string, repo: string, ref: string): Command => ({ ...script(RESOLVE_REF, app, repo, ref), label: `resolve ${ref}` }),
+  cleanup: (app: string, keep: number, protect: string[]): Command => ({ ...script(CLEANUP, app, String(keep), ...protect), label: 'remove old releases' }),
+};
+
+/** Every script above by name, for the shellcheck test. */
+export const bareMetalScripts: Readonly<Record<string, string>> = {
+  PREPARE_GIT,
+  PREPARE_ARTIFACT,
+  CLEANUP,
+  PREFLIGHT,
+  ACTIVATE,
+  RELEASES,
+  RESOLVE_REF,
+  SPACE_PROBE,
+};
