@@ -39,5 +39,12 @@ mark('release the lock');
 await e.close();
 await store.close();
 mark('close SSH + store');
+// the integrity check run at every open, alone, on the same (small) state file
+const { default: Database } = await import('better-sqlite3');
+const db = new Database(statePath, { readonly: true });
+const q0 = performance.now();
+db.pragma('quick_check(1)');
+t['(part of the open) PRAGMA quick_check(1) alone'] = performance.now() - q0;
+db.close();
 process.stdout.write(JSON.stringify(t) + '\n');
 process.exit(0);
