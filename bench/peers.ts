@@ -21,8 +21,13 @@ import { benchDir, fmtS, machine, median, ratio, repoRoot, runMain, saveResult, 
 const N = Number(process.env['BENCH_RUNS'] ?? 3);
 const HOSTS = (process.env['BENCH_PEERS_HOSTS'] ?? '3,12').split(',').map(Number);
 const BATCHES = (process.env['BENCH_PEERS_BATCHES'] ?? '1,4').split(',').map(Number);
+/** Tools to run, by key: fraisier, bash, cm, cap, ansible (default: all, those installed). */
+const TOOLS = (process.env['BENCH_PEERS_TOOLS'] ?? 'fraisier,bash,cm,cap,ansible').split(',');
+/** Result name: several runs (e.g. one per host count) can sit side by side in docs/benchmarks.md. */
+const NAME = process.env['BENCH_PEERS_NAME'] ?? 'peers';
 
 interface Tool {
+  key: string;
   name: string;
   /** Untimed set-up for a configuration (files, warm sockets). */
   setup?(hosts: string[], batch: number): Promise<void> | void;
@@ -47,6 +52,7 @@ function tools(env: LabEnv, work: string): Tool[] {
   const list: Tool[] = [];
   let fraisierDir = '';
   list.push({
+    key: 'fraisier',
     name: 'Fraisier (`fraisier deploy`)',
     setup(hosts, batch) {
       fraisierDir = mkdtempSync(join(work, 'fraisier-'));
@@ -76,11 +82,12 @@ fraises:
     },
     run: (_h, _b, v) => sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
   });
-  list.push({ name: 'bash, one `ssh` per call', run: (hosts, batch, v) => sh('bash', [baseline, env.sshConfig, env.appRepo, v, String(batch), ...hosts]) });
+  list.push({ key: 'bash', name: 'bash, one `ssh` per call', run: (hosts, batch, v) => sh('bash', [baseline, env.sshConfig, env.appRepo, v, String(batch), ...hosts]) });
   // ControlMaster: the lab's ssh config behind a Host * block that multiplexes; sockets persist between runs
   const cmConfig = join(work, 'ssh_config_cm');
   writeFileSync(cmConfig, `Host *\n  ControlMaster auto\n  ControlPath ${work}/cm-%C\n  ControlPersist 600\n\nInclude ${env.sshConfig}\n`);
   list.push({
+    key: 'cm',
     name: 'bash + ControlMaster (warm)',
     setup: async (hosts) => {
       await Promise.all(hosts.map((h) => sh('ssh', ['-F', cmConfig, h, 'true'])));
@@ -97,6 +104,7 @@ fraises:
       `ENV.fetch("HOSTS").split(",").each { |h| server h, roles: %w[app] }\nset :ssh_options, { config: ["${env.sshConfig}"] }\n`,
     );
     list.push({
+      key: 'cap',
       name: 'Capistrano (Debian)',
       run: (hosts, batch, v) => sh('cap', ['bench', 'rolling'], { cwd: capDir, env: { HOSTS: hosts.join(','), BATCH: String(batch), VERSION: v, REPO: env.appRepo } }),
     });
@@ -109,6 +117,7 @@ fraises:
       `[defaults]\nhost_key_checking = True\ngathering = explicit\ninterpreter_python = /usr/bin/python3\nforks = 50\nstdout_callback = null\n\n[ssh_connection]\npipelining = True\nssh_args = -F ${env.sshConfig} -o ControlMaster=auto -o ControlPersist=600 -o ControlPath=${work}/ans-%C\n`,
     );
     list.push({
+      key: 'ansible',
       name: 'Ansible (Debian, pipelining, warm)',
       setup: async (hosts) => {
         writeFileSync(join(ans, 'hosts'), `[app]\n${hosts.join('\n')}\n`);
@@ -120,7 +129,7 @@ fraises:
         }),
     });
   }
-  return list;
+  return list.filter((t) => TOOLS.includes(t.key));
 }
 
 async function onHosts(adm: Map<string, SshExecutor>, hosts: string[], text: string): Promise<void> {
@@ -251,13 +260,13 @@ export async function main(): Promise<void> {
     if (!b1 || !b4) return '';
     return `- ${n} hosts: Fraisier batch 4 ÷ batch 1 = ${ratio(median(b4.ms[fr] ?? []), median(b1.ms[fr] ?? []))}`;
   }).filter(Boolean);
-  writeFileSync(join(repoRoot, 'docs', 'benchmarks-peers.svg'), plot(rows, names));
+  writeFileSync(join(repoRoot, 'docs', `benchmarks-${NAME}.svg`), plot(rows, names));
   const loadRange = `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`;
   console.log(`\n${wall}\n\n${ratios}\n\n${slopes}\n${batchCheck.join('\n')}`);
   saveResult({
-    name: 'peers',
-    order: 0,
-    title: 'Fraisier against bash, ControlMaster, Capistrano and Ansible',
+    name: NAME,
+    order: NAME === 'peers' ? 0 : 0.5,
+    title: `Fraisier against its peers: ${HOSTS.join(', ')} hosts`,
     date: new Date().toISOString(),
     machine: { ...m, load: startLoad },
     markdown: `The same rolling job for every tool, on the same lab hosts, in one run (\`npx tsx bench/peers.ts\`): a fresh
@@ -283,7 +292,7 @@ ${slopes}
 Batches:
 ${batchCheck.join('\n')}
 
-![wall time against host count](benchmarks-peers.svg)
+![wall time against host count](benchmarks-${NAME}.svg)
 ${broken.size ? `\nLeft out (failed on this machine): ${[...broken].map(([n, e]) => `${n}: ${e}`).join('; ')}` : ''}`,
     raw: { rows, loads, broken: Object.fromEntries(broken) },
   });
