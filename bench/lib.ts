@@ -21,7 +21,8 @@ const { labUp, labDown, hostExec } = await import('../test/lab/lab.js');
 export { hostExec };
 export type { LabEnv } from '../test/lab/lab.js';
 
-export const LAB_HOSTS = 12;
+/** Hosts in the bench lab: 12, or BENCH_LAB_HOSTS (48 for bench/peers.ts at 48 hosts; lab.sh allows up to 50). */
+export const LAB_HOSTS = Number(process.env['BENCH_LAB_HOSTS'] ?? 12);
 
 function labIsUp(): boolean {
   return spawnSync('bash', [join(repoRoot, 'test/lab/lab.sh'), 'status'], { stdio: 'ignore', env: process.env }).status === 0;

@@ -14,17 +14,19 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
 // options work before it: `fraisier -c fraises.yaml status api production`, `--config=x`, `--json`.
 // Anything but a known read-only command loads the built-ins: loading them needlessly is only slower.
 // Both lists come from the command list (core/commands/index.ts), which loads no command's dependencies.
-const { commandOf, READ_ONLY_COMMANDS } = await import('../dist/core/argv.js');
+const { commandOf, READ_ONLY_COMMANDS } = await import('../dist/bundle/argv.js').catch(() => import('../dist/core/argv.js'));
 const command = commandOf(argv);
 const needsBuiltins = command !== undefined && !READ_ONLY_COMMANDS.includes(command);
 let cli;
 if (needsBuiltins) {
-  await import('../dist/index.js'); // registers the built-in providers, strategies and plugins
-  cli = await import('../dist/core/cli.js');
+  // registers the built-in providers, strategies and plugins; the bundle (npm run bundle) is a few files
+  // sharing chunks with the package's own entry, so a plugin importing 'fraisier' sees the same registry
+  await import('../dist/bundle/index.js');
+  cli = await import('../dist/bundle/cli.js');
 } else {
   // Read-only commands (history, stats, status-all, help) load one bundled file: loading hundreds of
   // small modules was most of their start-up time.
-  cli = await import('../dist/cli.bundle.js').catch(() => import('../dist/core/cli.js'));
+  cli = await import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
 }
 const { runFraisierCli } = cli;
 runFraisierCli(argv).then(

@@ -18,6 +18,29 @@ export interface HttpCheckOptions {
   expectStatus?: number[];
 }
 
+/**
+ * Thrown by a probe when nothing listens on the port yet (the connection was refused): the service is
+ * still starting. Between attempts, {@link runHealthPolicy} then looks again early instead of waiting
+ * the whole `retryDelay` (see "Early looks" in docs/health-checks.md). The built-in `http` and `tcp`
+ * checks throw it; your own check may too. Its message stays `Connection refused`.
+ */
+export class NotListeningError extends Error {
+  constructor(message = 'Connection refused') {
+    super(message);
+    this.name = 'NotListeningError';
+  }
+}
+
+/** `connectTcp`, with a refused connection turned into a {@link NotListeningError}. */
+async function connectOrNotListening(exec: ReturnType<DeployContext['executor']>, host: string, port: number) {
+  try {
+    return await exec.connectTcp(host, port);
+  } catch (err) {
+    if (err instanceof Error && /^connection refused$/i.test(err.message)) throw new NotListeningError(err.message);
+    throw err;
+  }
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
@@ -52,7 +75,7 @@ export function http(options: HttpCheckOptions | string): HealthCheck {
       let destroy = () => {};
       await withTimeout(
         (async () => {
-          const socket = await exec.connectTcp(host === 'localhost' ? '127.0.0.1' : host, port);
+          const socket = await connectOrNotListening(exec, host === 'localhost' ? '127.0.0.1' : host, port);
           destroy = () => socket.destroy();
           const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
             const req = request(
@@ -87,9 +110,7 @@ export function tcp(options: { host?: string; port: number }): HealthCheck {
     async probe(target, ctx, timeoutMs) {
       let destroy = () => {};
       await withTimeout(
-        ctx
-          .executor(target)
-          .connectTcp(host, options.port)
+        connectOrNotListening(ctx.executor(target), host, options.port)
           .then((s) => {
             destroy = () => s.destroy();
             s.destroy();
@@ -130,6 +151,9 @@ export interface HealthPolicy {
   initialDelay?: Duration;
 }
 
+/** First early look after a refused connection; each next one waits twice as long, up to `retryDelay`. */
+export const FIRST_LOOK_MS = 25;
+
 /** Runs a policy against one target, printing each attempt; returns the failure or undefined. */
 export async function runHealthPolicy(policy: HealthPolicy, target: Target, ctx: DeployContext): Promise<HealthFailure | undefined> {
   if (policy.checks.length === 0) return undefined;
@@ -138,27 +162,64 @@ export async function runHealthPolicy(policy: HealthPolicy, target: Target, ctx:
   const delay = toMs(policy.retryDelay ?? '2s');
   const timeout = toMs(policy.timeout ?? '5s');
   if (policy.initialDelay) await ctx.clock.sleep(toMs(policy.initialDelay), ctx.signal);
-  let consecutive = 0;
-  let last: HealthFailure | undefined;
-  for (let attempt = 1; attempt <= retries; attempt++) {
-    last = undefined;
+
+  /** Every check in order; the first failure ends the attempt. */
+  const once = async (limitMs: number): Promise<{ failure: HealthFailure; notListening: boolean } | undefined> => {
     for (const check of policy.checks) {
       try {
-        await check.probe(target, ctx, timeout);
+        await check.probe(target, ctx, limitMs);
       } catch (err) {
-        last = { check: check.name, reason: err instanceof Error ? err.message : String(err) };
+        return { failure: { check: check.name, reason: err instanceof Error ? err.message : String(err) }, notListening: err instanceof NotListeningError };
+      }
+    }
+    return undefined;
+  };
+
+  /**
+   * The wait between two attempts. When the last attempt found nothing listening yet (the service is
+   * still starting), look again early, silently, at growing intervals (25 ms, 50 ms, 100 ms...) within
+   * the same `retryDelay`: true as soon as a look passes (the next attempt passed early). A look that
+   * fails any other way ends the looking and the rest of the delay is waited. Never longer than before:
+   * the attempts, their count and the total delay are those of the policy.
+   */
+  const wait = async (notListening: boolean): Promise<boolean> => {
+    if (!notListening) {
+      await ctx.clock.sleep(delay, ctx.signal);
+      return false;
+    }
+    let waited = 0;
+    let step = FIRST_LOOK_MS;
+    while (waited < delay) {
+      const s = Math.min(step, delay - waited);
+      await ctx.clock.sleep(s, ctx.signal);
+      waited += s;
+      step *= 2;
+      if (waited >= delay) break;
+      const look = await once(Math.min(timeout, delay - waited));
+      if (!look) return true;
+      if (!look.notListening) {
+        await ctx.clock.sleep(delay - waited, ctx.signal);
         break;
       }
     }
-    if (!last) {
-      ctx.log.info(`Attempt ${attempt}: OK`, target.name);
-      ctx.log.info('Health checks passed!', target.name);
-      return undefined;
-    }
+    return false;
+  };
+
+  const passed = (attempt: number) => {
+    ctx.log.info(`Attempt ${attempt}: OK`, target.name);
+    ctx.log.info('Health checks passed!', target.name);
+    return undefined;
+  };
+  let consecutive = 0;
+  let last: HealthFailure | undefined;
+  for (let attempt = 1; attempt <= retries; attempt++) {
+    const r = await once(timeout);
+    if (!r) return passed(attempt);
+    last = r.failure;
     consecutive++;
     ctx.log.info(`Attempt ${attempt}: FAILED (${last.reason})`, target.name);
     if (consecutive >= limit || attempt === retries) break;
-    await ctx.clock.sleep(delay, ctx.signal);
+    if (await wait(r.notListening)) return passed(attempt + 1);
   }
   return last;
 }

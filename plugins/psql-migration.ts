@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { LoadedConfig, NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, PostDeployError, asFraisierError } from '../core/errors.js';
@@ -182,7 +182,9 @@ class MigrationDb {
   ) {}
 
   static async connect(url: string, table: string, timeoutMs: number): Promise<MigrationDb> {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, application_name: 'fraisier' });
+    // the driver loads only when a migration really connects (most deployments never do)
+    const { default: driver } = await import('pg');
+    const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, application_name: 'fraisier' });
     // A dropped connection must not crash the process: the pending query rejects instead.
     client.on('error', () => {});
     try {

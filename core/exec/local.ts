@@ -1,6 +1,5 @@
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { $ } from 'zx';
 import { render, type Command } from './command.js';
 import type { ExecResult, Executor, RunOptions } from './executor.js';
 import { commandError } from './ssh.js';
@@ -16,6 +15,8 @@ export class LocalExecutor implements Executor {
 
   async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
     const text = render(cmd, { reveal: true });
+    // zx loads on first use: most deployments never run a local command, and it is a large module
+    const { $ } = await import('zx');
     const started = performance.now();
     const p = $({ nothrow: true, quiet: true, ...(options.input !== undefined ? { input: options.input as never } : {}), ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}) })`bash -c ${text}`;
     const out = await p;

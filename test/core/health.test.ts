@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FakeClock } from '../../core/clock.js';
-import { http, runHealthPolicy, tcp } from '../../core/health.js';
+import { NotListeningError, http, runHealthPolicy, tcp } from '../../core/health.js';
 import { LocalExecutor } from '../../core/exec/local.js';
 import { FanoutLogger, memorySink, type LogEntry } from '../../core/log.js';
 import type { DeployContext, HealthCheck, Target } from '../../core/types.js';
@@ -61,6 +61,62 @@ test('gives up after retries, or earlier at maxConsecutiveFailures', async () =>
   assert.is(b.calls, 2);
 });
 
+/** Nothing listens for the first `refusals` probes (the service is starting), then it answers. */
+function starting(refusals: number): HealthCheck & { calls: number } {
+  const c = {
+    name: 'starting',
+    calls: 0,
+    async probe() {
+      c.calls++;
+      if (c.calls <= refusals) throw new NotListeningError();
+    },
+  };
+  return c;
+}
+
+test('nothing listening yet: looks again early within retryDelay and passes as the next attempt', async () => {
+  const entries: LogEntry[] = [];
+  const clock = new FakeClock();
+  const check = starting(3);
+  const r = await runHealthPolicy({ checks: [check], retries: 5, retryDelay: '2s' }, target, ctx(entries, clock));
+  assert.is(r, undefined);
+  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: OK', 'Health checks passed!']);
+  // attempt 1 refused, looks after 25 ms and 50 ms refused, the look after 100 ms more passes
+  assert.equal(clock.sleeps, [25, 50, 100]);
+  assert.is(check.calls, 4);
+});
+
+test('early looks never shorten the policy: a service that never listens fails after retries x retryDelay', async () => {
+  const entries: LogEntry[] = [];
+  const clock = new FakeClock();
+  const check = starting(1000);
+  const r = await runHealthPolicy({ checks: [check], retries: 3, retryDelay: '1s' }, target, ctx(entries, clock));
+  assert.equal(r, { check: 'starting', reason: 'Connection refused' });
+  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (Connection refused)', 'Attempt 3: FAILED (Connection refused)']);
+  // each wait is still 1 s in all (25 + 50 + 100 + 200 + 400 + 225), between three counted attempts
+  assert.equal(clock.sleeps, [25, 50, 100, 200, 400, 225, 25, 50, 100, 200, 400, 225]);
+});
+
+test('a look that fails another way (the app answers, not healthy yet) waits out the rest of retryDelay', async () => {
+  const entries: LogEntry[] = [];
+  const clock = new FakeClock();
+  let calls = 0;
+  const check: HealthCheck = {
+    name: 'warming',
+    async probe() {
+      calls++;
+      if (calls === 1) throw new NotListeningError();
+      if (calls <= 3) throw new Error('HTTP 503');
+    },
+  };
+  const r = await runHealthPolicy({ checks: [check], retries: 5, retryDelay: '2s' }, target, ctx(entries, clock));
+  assert.is(r, undefined);
+  // attempt 1 refused; the look after 25 ms gets 503, so the rest (1975 ms) is waited; attempt 2 is 503;
+  // a full retryDelay follows (503 is not "starting"); attempt 3 passes
+  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (HTTP 503)', 'Attempt 3: OK', 'Health checks passed!']);
+  assert.equal(clock.sleeps, [25, 1975, 2000]);
+});
+
 let server: Server;
 let port: number;
 test.before(async () => {
@@ -88,12 +144,17 @@ test('http: 2xx and body text pass; other statuses, wrong body, refused and slow
   await rejects(() => http(`http://127.0.0.1:${port}/other`).probe(target, c, 1000), /HTTP 503/);
   await rejects(() => http(`http://127.0.0.1:${port}/slow`).probe(target, c, 200), /timed out after 200 ms/);
   await rejects(() => http('http://127.0.0.1:1/health').probe(target, c, 1000), /Connection refused/);
+  const refused = await http('http://127.0.0.1:1/health').probe(target, c, 1000).catch((e: unknown) => e);
+  assert.ok(refused instanceof NotListeningError, 'a refused connection means "not listening yet"');
+  const status = await http(`http://127.0.0.1:${port}/other`).probe(target, c, 1000).catch((e: unknown) => e);
+  assert.not.ok(status instanceof NotListeningError, 'an HTTP error means the app answers');
 });
 
 test('tcp: open port passes, closed port fails', async () => {
   const c = ctx([]);
   await tcp({ port }).probe(target, c, 1000);
   await rejects(() => tcp({ port: 1 }).probe(target, c, 1000), /Connection refused/);
+  assert.ok((await tcp({ port: 1 }).probe(target, c, 1000).catch((e: unknown) => e)) instanceof NotListeningError);
 });
 
 test.run();

@@ -1,0 +1,301 @@
+/**
+ * Fraisier against its peers, in one run, on the same lab hosts, interleaved (the order of the tools
+ * rotates every run): `fraisier deploy` (the CLI over fraises.yaml), the plain bash loop (one `ssh` per
+ * call, bench/rolling-baseline.sh), the same bash loop through an OpenSSH ControlMaster kept warm from the
+ * previous run, and Capistrano and Ansible when they are installed (Debian `capistrano`, `ansible`; the
+ * bench installs nothing). Every tool does the same job: a fresh release directory (deleted untimed before
+ * each run), a fetch, the atomic `current` switch, `supervisorctl restart app`, and a health check of
+ * http://localhost:8000/health from the host, 20 tries 200 ms apart.
+ *
+ * `npx tsx bench/peers.ts`; BENCH_RUNS (default 3), BENCH_PEERS_HOSTS (default "3,12"; "3,12,48" needs
+ * a 48-host lab: BENCH_LAB_HOSTS=48), BENCH_PEERS_BATCHES (default "1,4"). Writes bench/results/peers.json,
+ * docs/benchmarks.md and docs/benchmarks-peers.svg.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SshExecutor } from '../index.js';
+import { benchDir, fmtS, machine, median, ratio, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
+
+const N = Number(process.env['BENCH_RUNS'] ?? 3);
+const HOSTS = (process.env['BENCH_PEERS_HOSTS'] ?? '3,12').split(',').map(Number);
+const BATCHES = (process.env['BENCH_PEERS_BATCHES'] ?? '1,4').split(',').map(Number);
+/** Tools to run, by key: fraisier, bash, cm, cap, ansible (default: all, those installed). */
+const TOOLS = (process.env['BENCH_PEERS_TOOLS'] ?? 'fraisier,bash,cm,cap,ansible').split(',');
+/** Result name: several runs (e.g. one per host count) can sit side by side in docs/benchmarks.md. */
+const NAME = process.env['BENCH_PEERS_NAME'] ?? 'peers';
+
+interface Tool {
+  key: string;
+  name: string;
+  /** Untimed set-up for a configuration (files, warm sockets). */
+  setup?(hosts: string[], batch: number): Promise<void> | void;
+  run(hosts: string[], batch: number, version: string): Promise<void>;
+}
+
+function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out.slice(-3000)}`))));
+  });
+}
+
+const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+
+function tools(env: LabEnv, work: string): Tool[] {
+  const baseline = join(benchDir, 'rolling-baseline.sh');
+  const list: Tool[] = [];
+  let fraisierDir = '';
+  list.push({
+    key: 'fraisier',
+    name: 'Fraisier (`fraisier deploy`)',
+    setup(hosts, batch) {
+      fraisierDir = mkdtempSync(join(work, 'fraisier-'));
+      writeFileSync(
+        join(fraisierDir, 'fraises.yaml'),
+        `ssh:
+  config: ${env.sshConfig}
+fraises:
+  app:
+    git_repo: ${env.appRepo}
+    branch: main
+    app_path: /srv/app
+    environments:
+      bench:
+        provider: bare_metal
+        instances: [${hosts.join(', ')}]
+        supervisor_program: app
+        deployment_strategy: rolling
+        rolling_config:
+          batch_size: ${batch}
+        health_check:
+          url: http://localhost:8000/health
+          retries: 20
+          retry_delay: 0.2
+`,
+      );
+    },
+    run: (_h, _b, v) => sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
+  });
+  list.push({ key: 'bash', name: 'bash, one `ssh` per call', run: (hosts, batch, v) => sh('bash', [baseline, env.sshConfig, env.appRepo, v, String(batch), ...hosts]) });
+  // ControlMaster: the lab's ssh config behind a Host * block that multiplexes; sockets persist between runs
+  const cmConfig = join(work, 'ssh_config_cm');
+  writeFileSync(cmConfig, `Host *\n  ControlMaster auto\n  ControlPath ${work}/cm-%C\n  ControlPersist 600\n\nInclude ${env.sshConfig}\n`);
+  list.push({
+    key: 'cm',
+    name: 'bash + ControlMaster (warm)',
+    setup: async (hosts) => {
+      await Promise.all(hosts.map((h) => sh('ssh', ['-F', cmConfig, h, 'true'])));
+    },
+    run: (hosts, batch, v) => sh('bash', [baseline, cmConfig, env.appRepo, v, String(batch), ...hosts]),
+  });
+  if (has('cap')) {
+    const capDir = join(work, 'cap');
+    mkdirSync(join(capDir, 'config', 'deploy'), { recursive: true });
+    writeFileSync(join(capDir, 'Capfile'), `require "capistrano/setup"\nrequire "capistrano/deploy"\nrequire "capistrano/scm/git"\ninstall_plugin Capistrano::SCM::Git\nload "${join(benchDir, 'peers', 'rolling.cap')}"\n`);
+    writeFileSync(join(capDir, 'config', 'deploy.rb'), `set :application, "app"\n`);
+    writeFileSync(
+      join(capDir, 'config', 'deploy', 'bench.rb'),
+      `ENV.fetch("HOSTS").split(",").each { |h| server h, roles: %w[app] }\nset :ssh_options, { config: ["${env.sshConfig}"] }\n`,
+    );
+    list.push({
+      key: 'cap',
+      name: 'Capistrano (Debian)',
+      run: (hosts, batch, v) => sh('cap', ['bench', 'rolling'], { cwd: capDir, env: { HOSTS: hosts.join(','), BATCH: String(batch), VERSION: v, REPO: env.appRepo } }),
+    });
+  }
+  if (has('ansible-playbook')) {
+    const ans = join(work, 'ansible');
+    mkdirSync(ans, { recursive: true });
+    writeFileSync(
+      join(ans, 'ansible.cfg'),
+      `[defaults]\nhost_key_checking = True\ngathering = explicit\ninterpreter_python = /usr/bin/python3\nforks = 50\nstdout_callback = null\n\n[ssh_connection]\npipelining = True\nssh_args = -F ${env.sshConfig} -o ControlMaster=auto -o ControlPersist=600 -o ControlPath=${work}/ans-%C\n`,
+    );
+    list.push({
+      key: 'ansible',
+      name: 'Ansible (Debian, pipelining, warm)',
+      setup: async (hosts) => {
+        writeFileSync(join(ans, 'hosts'), `[app]\n${hosts.join('\n')}\n`);
+      },
+      run: (hosts, batch, v) =>
+        sh('ansible-playbook', ['-i', join(ans, 'hosts'), join(benchDir, 'peers', 'rolling.yml'), '-e', `version=${v} repo=${env.appRepo} batch=${batch}`], {
+          cwd: ans,
+          env: { ANSIBLE_CONFIG: join(ans, 'ansible.cfg') },
+        }),
+    });
+  }
+  return list.filter((t) => TOOLS.includes(t.key));
+}
+
+async function onHosts(adm: Map<string, SshExecutor>, hosts: string[], text: string): Promise<void> {
+  await Promise.all(hosts.map((h) => adm.get(h)!.run({ steps: [['sh', '-c', text]] }, { check: false })));
+}
+
+interface Row {
+  hosts: number;
+  batch: number;
+  load: string;
+  ms: Record<string, number[]>;
+}
+
+/** Wall time against host count, one line per tool (batch 1 solid, batch 4 dashed), as SVG. */
+function plot(rows: Row[], names: string[]): string {
+  const W = 720;
+  const H = 420;
+  const L = 60;
+  const B = 50;
+  const xs = [...new Set(rows.map((r) => r.hosts))].sort((a, b) => a - b);
+  const maxX = Math.max(...xs);
+  const maxY = Math.max(...rows.flatMap((r) => names.map((n) => median(r.ms[n] ?? []) / 1000).filter(Number.isFinite)), 1);
+  const px = (x: number) => L + (x / maxX) * (W - L - 200);
+  const py = (y: number) => H - B - (y / maxY) * (H - B - 20);
+  const colours = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e'];
+  let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">\n<rect width="${W}" height="${H}" fill="white"/>\n`;
+  s += `<line x1="${L}" y1="${H - B}" x2="${W - 200}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="20" x2="${L}" y2="${H - B}" stroke="black"/>\n`;
+  for (const x of xs) s += `<text x="${px(x)}" y="${H - B + 18}" text-anchor="middle">${x}</text>\n`;
+  for (let i = 0; i <= 4; i++) s += `<text x="${L - 8}" y="${py((maxY * i) / 4) + 4}" text-anchor="end">${((maxY * i) / 4).toFixed(1)} s</text>\n`;
+  s += `<text x="${(L + W - 200) / 2}" y="${H - 10}" text-anchor="middle">hosts</text>\n`;
+  let ly = 30;
+  names.forEach((n, i) => {
+    for (const b of [...new Set(rows.map((r) => r.batch))]) {
+      const pts = rows.filter((r) => r.batch === b && r.ms[n]?.length).map((r) => `${px(r.hosts).toFixed(1)},${py(median(r.ms[n]!) / 1000).toFixed(1)}`);
+      if (pts.length === 0) continue;
+      const dash = b === 1 ? '' : ' stroke-dasharray="6 4"';
+      s += `<polyline fill="none" stroke="${colours[i % colours.length]}" stroke-width="2"${dash} points="${pts.join(' ')}"/>\n`;
+      s += `<line x1="${W - 190}" y1="${ly}" x2="${W - 165}" y2="${ly}" stroke="${colours[i % colours.length]}" stroke-width="2"${dash}/><text x="${W - 160}" y="${ly + 4}">${n.replace(/[`<>&]/g, '')}, batch ${b}</text>\n`;
+      ly += 18;
+    }
+  });
+  return `${s}</svg>\n`;
+}
+
+export async function main(): Promise<void> {
+  const startLoad = section(`peers: ${HOSTS.join('/')} hosts, batches ${BATCHES.join('/')}, ${N} runs`);
+  const m = machine();
+  const rows: Row[] = [];
+  const work = mkdtempSync(join(tmpdir(), 'fraisier-bench-peers-'));
+  const loads: number[] = [];
+  let names: string[] = [];
+  const broken = new Map<string, string>();
+  try {
+    await withLab(async (env) => {
+      if (Math.max(...HOSTS) > env.hosts.length) throw new Error(`the bench lab has ${env.hosts.length} hosts; set BENCH_LAB_HOSTS=${Math.max(...HOSTS)}`);
+      const adm = new Map<string, SshExecutor>();
+      await Promise.all(env.hosts.map(async (h) => adm.set(h.name, await SshExecutor.connect(h.name, { configFile: env.sshConfig }))));
+      const all = tools(env, work);
+      names = all.map((t) => t.name);
+      console.log(`  tools: ${names.join(', ')}`);
+      try {
+        for (const n of HOSTS) {
+          for (const batch of BATCHES) {
+            const load = section(`${n} hosts, batch ${batch}`);
+            const hosts = env.hosts.slice(0, n).map((h) => h.name);
+            // wipe every host, prime this configuration's hosts with v1.2.0 (untimed)
+            await onHosts(adm, [...adm.keys()], 'supervisorctl stop app >/dev/null 2>&1; rm -rf /srv/app/* /srv/app/.[!.]*; true');
+            await sh('bash', [join(benchDir, 'rolling-baseline.sh'), env.sshConfig, env.appRepo, 'v1.2.0', String(n), ...hosts]);
+            for (const t of all) await t.setup?.(hosts, batch);
+            const row: Row = { hosts: n, batch, load, ms: {} };
+            let v = 'v1.1.0';
+            for (let i = 0; i < N; i++) {
+              const order = all.map((_, k) => all[(k + i) % all.length]!);
+              for (const t of order) {
+                v = v === 'v1.0.0' ? 'v1.1.0' : 'v1.0.0';
+                await onHosts(adm, hosts, `rm -rf /srv/app/releases/${v}`);
+                loads.push(loadavg()[0]!);
+                if (broken.has(t.name)) continue;
+                const t0 = performance.now();
+                try {
+                  await t.run(hosts, batch, v);
+                } catch (err) {
+                  // a peer that cannot run here (missing gem, module...) is reported and left out, not fatal
+                  broken.set(t.name, err instanceof Error ? err.message.split('\n').slice(0, 6).join(' ') : String(err));
+                  console.log(`  ${t.name}: FAILED, left out: ${broken.get(t.name)}`);
+                  if (t === all[0]) throw err;
+                  continue;
+                }
+                const ms = performance.now() - t0;
+                (row.ms[t.name] ??= []).push(ms);
+                console.log(`  ${t.name.padEnd(36)} ${v}: ${fmtS(ms)}`);
+              }
+            }
+            rows.push(row);
+          }
+        }
+      } finally {
+        await Promise.all([...adm.values()].map((e) => e.close()));
+        spawnSync('sh', ['-c', `for s in ${work}/cm-* ${work}/ans-*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done; true`]);
+      }
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  names = names.filter((n) => rows.some((r) => r.ms[n]?.length));
+  const fr = names[0]!;
+  const head = ['tool', ...rows.map((r) => `${r.hosts} hosts, batch ${r.batch}`)];
+  const wall = table(head, names.map((n) => [n, ...rows.map((r) => fmtS(median(r.ms[n] ?? [])))]));
+  const ratios = table(
+    ['Fraisier ÷ tool', ...rows.map((r) => `${r.hosts} h, b${r.batch}`)],
+    names.slice(1).map((n) => [n, ...rows.map((r) => ratio(median(r.ms[fr] ?? []), median(r.ms[n] ?? [])))]),
+  );
+  const slopes = table(
+    ['tool', ...BATCHES.map((b) => `s per extra host, batch ${b}`)],
+    names.map((n) => [
+      n,
+      ...BATCHES.map((b) => {
+        const pts = rows.filter((r) => r.batch === b && r.ms[n]?.length).map((r) => [r.hosts, median(r.ms[n]!) / 1000] as const);
+        if (pts.length < 2) return '-';
+        const [a, z] = [pts[0]!, pts[pts.length - 1]!];
+        return ((z[1] - a[1]) / (z[0] - a[0])).toFixed(3);
+      }),
+    ]),
+  );
+  const batchCheck = HOSTS.map((n) => {
+    const b1 = rows.find((r) => r.hosts === n && r.batch === 1);
+    const b4 = rows.find((r) => r.hosts === n && r.batch === 4);
+    if (!b1 || !b4) return '';
+    return `- ${n} hosts: Fraisier batch 4 ÷ batch 1 = ${ratio(median(b4.ms[fr] ?? []), median(b1.ms[fr] ?? []))}`;
+  }).filter(Boolean);
+  writeFileSync(join(repoRoot, 'docs', `benchmarks-${NAME}.svg`), plot(rows, names));
+  const loadRange = `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`;
+  console.log(`\n${wall}\n\n${ratios}\n\n${slopes}\n${batchCheck.join('\n')}`);
+  saveResult({
+    name: NAME,
+    order: NAME === 'peers' ? 0 : 0.5,
+    title: `Fraisier against its peers: ${HOSTS.join(', ')} hosts`,
+    date: new Date().toISOString(),
+    machine: { ...m, load: startLoad },
+    markdown: `The same rolling job for every tool, on the same lab hosts, in one run (\`npx tsx bench/peers.ts\`): a fresh
+release directory (deleted untimed before every run), a fetch, the atomic \`current\` switch,
+\`supervisorctl restart app\`, and \`http://localhost:8000/health\` from the host, 20 tries 200 ms apart.
+The tools run interleaved (the order rotates every run), ${N} runs each, medians. Tools not installed
+are left out: ${names.join(', ')} ran here. Fraisier opens fresh SSH connections every run; the
+ControlMaster and Ansible columns reuse sockets kept warm from the previous run.
+
+**Load**: 1-minute load average ${loadRange} during the runs, on ${m.nproc} CPUs shared with the lab
+hosts and with other people's work. Compare the ratios within this run, not the absolute times.
+
+${wall}
+
+Ratios (below 1.00× Fraisier is faster):
+
+${ratios}
+
+Cost per extra host (slope between the smallest and largest host count):
+
+${slopes}
+
+Batches:
+${batchCheck.join('\n')}
+
+![wall time against host count](benchmarks-${NAME}.svg)
+${broken.size ? `\nLeft out (failed on this machine): ${[...broken].map(([n, e]) => `${n}: ${e}`).join('; ')}` : ''}`,
+    raw: { rows, loads, broken: Object.fromEntries(broken) },
+  });
+}
+
+runMain(import.meta.url, main);
