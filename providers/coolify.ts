@@ -113,6 +113,12 @@ export function failureClass(err: unknown): CoolifyFailure | null {
     if (e instanceof CoolifyError) return e.failure;
     e = (e as { cause?: unknown }).cause;
   }
+  if (err instanceof TargetErrors) {
+    // several targets failed at once (preflight): one class if they agree, configuration wins otherwise
+    const classes = new Set([...err.byTarget.values()].map((e) => failureClass(e)));
+    if (classes.size === 1) return [...classes][0]!;
+    if (classes.has('configuration')) return 'configuration';
+  }
   if (!(err instanceof FraisierError)) return null;
   if (err.code === 'E_HEALTH' || err.code === 'E_UNREACHABLE') return 'availability';
   if (err.code === 'E_CONFIG' || err.code === 'E_USAGE' || err.code === 'E_VERSION') return 'configuration';
@@ -256,7 +262,9 @@ class CoolifyClient {
     let lost = 0;
     for (;;) {
       if (o.signal?.aborted) throw o.signal.reason;
-      const signals = [AbortSignal.timeout(this.requestTimeoutMs), ...(o.signal ? [o.signal] : [])];
+      // A request that changes state is never cut off half-way by Ctrl-C (it could be applied while we
+      // believe it was not): only its timeout stops it. Reads and waits stop at once.
+      const signals = [AbortSignal.timeout(this.requestTimeoutMs), ...(o.signal && !o.mutating ? [o.signal] : [])];
       let res: Response;
       let text: string;
       try {
@@ -270,7 +278,7 @@ class CoolifyClient {
         });
         text = await res.text();
       } catch (err) {
-        if (o.signal?.aborted) throw o.signal.reason;
+        if (o.signal?.aborted && !o.mutating) throw o.signal.reason;
         const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
         if (method === 'GET' && lost < 2) {
           lost++;
@@ -915,7 +923,7 @@ const YAML_KEYS = ['url', 'application_id', 'token_env', 'force_rebuild', 'poll_
  * `env` and wrapped in a {@link Secret}. Pure: it reads nothing but its arguments.
  */
 export function coolifyFromYaml(block: unknown, where: YamlWhere = {}, env: NodeJS.ProcessEnv = process.env): CoolifyOptions {
-  const at = (key: string) => (where.path ? `${where.path}.${key}` : key);
+  const at = (key: string) => (where.path ? (key ? `${where.path}.${key}` : where.path) : key || 'coolify');
   const fail = (key: string, message: string, hint?: string): never => {
     throw new FraisierError('E_CONFIG', `${where.file ? `${where.file}: ` : ''}${at(key)}: ${message}`, { key: at(key), ...(where.file ? { file: where.file } : {}), ...(hint ? { hint } : {}) });
   };

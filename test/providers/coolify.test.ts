@@ -291,6 +291,20 @@ test('Ctrl-C while polling: the Coolify deployment is cancelled and the previous
   assert.is(sim.deployments[1]!.commit, 'v1', 'the previous version redeployed');
 });
 
+test('Ctrl-C while POST /deploy is in flight: the request is not cut off; the deployment it queued is cancelled and v1 restored', async () => {
+  const { sim, deployer, entries } = await setup({ apps: { 'app-a': 'v1' }, handleSignals: true });
+  sim.onRequest = (q) => {
+    if (q.method === 'POST' && q.path === '/api/v1/deploy' && sim.deployments.length === 0) process.emit('SIGINT', 'SIGINT');
+  };
+  const r = await deployer.deploy({ version: 'v2' });
+  assert.is(r.signal, 'SIGINT');
+  assert.is(r.status, 'rolled_back', text(entries));
+  assert.is(sim.deployments[0]!.commit, 'v2');
+  assert.is(sim.deployments[0]!.status, 'cancelled-by-user');
+  assert.is(sim.apps.get('app-a')!.running, 'v1');
+  assert.is(sim.setting('app-a'), 'v1');
+});
+
 test('quirk: cancel answers 500 (before v4.3.7) but cancelled: the status is read again, and the rollback goes on', async () => {
   const { sim, deployer, entries } = await setup({ apps: { 'app-a': 'v1' }, handleSignals: true, sim: { inProgressPolls: 5 } });
   sim.quirks.cancel500 = true;

@@ -95,7 +95,7 @@ const APP_FIELDS_DEFAULTS = {
   ports_exposes: '3000',
   ports_mappings: null,
   base_directory: '/',
-  publish_directory: null,
+  publish_directory: '/',
   health_check_path: '/',
   health_check_port: null,
   health_check_host: 'localhost',
@@ -298,6 +298,10 @@ export class CoolifySim {
         status: d.status,
         created_at: d.created_at,
         updated_at: d.updated_at,
+        // only for tokens with sensitive access; a JSON-encoded string
+        ...(abilities.includes('root') || abilities.includes('read:sensitive')
+          ? { logs: JSON.stringify([{ command: null, output: `Deploying ${d.commit}`, type: 'stdout', timestamp: d.created_at, hidden: false, batch: 1, order: 1 }]) }
+          : {}),
       };
     };
     const active = () => this.deployments.filter((d) => d.status === 'queued' || d.status === 'in_progress');
