@@ -62,6 +62,8 @@ export interface CoolifyOptions {
   maxRetries?: number;
   /** The longest `Retry-After` wait honoured; a longer one is cut to this. Default `'60s'`. */
   maxRetryWait?: Duration;
+  /** The HTTP client (the global `fetch`, undici, by default). Tests and proxies inject their own. */
+  fetch?: typeof fetch;
   /** Clock for the waits before a deployment starts (preflight retries). Default: the system clock. Tests inject a fake one. */
   clock?: Clock;
 }
@@ -175,6 +177,58 @@ export function coolifyUrlProblem(url: string): string | undefined {
   return `expected an https:// URL, got ${JSON.stringify(url)}`;
 }
 
+/** One request to the Coolify API, as data: what a dry run prints and a unit test asserts. */
+export interface CoolifyCall {
+  method: 'GET' | 'POST' | 'PATCH';
+  /** Path under `/api/v1`, e.g. `/applications/abc123`. */
+  path: string;
+  /** Query parameters. */
+  query?: Record<string, string>;
+  /** JSON body. */
+  body?: Record<string, unknown>;
+  /** Changes state: a dry run prints it and does not send it; Ctrl-C never cuts it off half-way. */
+  mutating: boolean;
+  /** What it does, for messages: `deploying abc123`. */
+  what: string;
+}
+
+const seg = (s: string) => encodeURIComponent(s);
+
+/** The requests the Coolify provider sends, built as data (the contract's flow, docs/coolify.md). */
+export const coolifyCalls = {
+  /** `GET /version`: plain text such as `4.3.10` (ability read). */
+  version: (): CoolifyCall => ({ method: 'GET', path: '/version', mutating: false, what: 'reading its version' }),
+  /** `GET /applications/{uuid}`: its version, status, fqdn and build pack. */
+  readApp: (uuid: string): CoolifyCall => ({ method: 'GET', path: `/applications/${seg(uuid)}`, mutating: false, what: `reading application ${uuid}` }),
+  /** `PATCH /applications/{uuid}` with `git_commit_sha` (git apps) or `docker_registry_image_tag` (image apps). */
+  setVersion: (uuid: string, field: 'git_commit_sha' | 'docker_registry_image_tag', value: string): CoolifyCall => ({
+    method: 'PATCH',
+    path: `/applications/${seg(uuid)}`,
+    body: { [field]: value },
+    mutating: true,
+    what: `setting ${field} of ${uuid} to ${value}`,
+  }),
+  /**
+   * `POST /deploy?uuid=` (never GET: 405 since v4.2). `force` only when wanted: before v4.2 any
+   * non-empty value, "false" included, forced a rebuild.
+   */
+  deploy: (uuid: string, force: boolean): CoolifyCall => ({ method: 'POST', path: '/deploy', query: force ? { uuid, force: 'true' } : { uuid }, mutating: true, what: `deploying ${uuid}` }),
+  /** `POST /applications/{uuid}/rollback` with `{commit}` (v4.3.0 and later). */
+  rollback: (uuid: string, commit: string): CoolifyCall => ({ method: 'POST', path: `/applications/${seg(uuid)}/rollback`, body: { commit }, mutating: true, what: `rolling ${uuid} back to ${commit}` }),
+  /** `GET /deployments/{uuid}`: one deployment and its status. */
+  readDeployment: (id: string): CoolifyCall => ({ method: 'GET', path: `/deployments/${seg(id)}`, mutating: false, what: `reading deployment ${id}` }),
+  /** `GET /deployments/applications/{uuid}?skip=0&take=N`: `{count, deployments}`, newest first. */
+  listDeployments: (uuid: string, take: number): CoolifyCall => ({
+    method: 'GET',
+    path: `/deployments/applications/${seg(uuid)}`,
+    query: { skip: '0', take: String(take) },
+    mutating: false,
+    what: `listing the deployments of ${uuid}`,
+  }),
+  /** `POST /deployments/{uuid}/cancel` (ability deploy, since beta.436). */
+  cancel: (id: string): CoolifyCall => ({ method: 'POST', path: `/deployments/${seg(id)}/cancel`, mutating: true, what: `cancelling deployment ${id}` }),
+};
+
 /** An answer of the Coolify API. */
 interface Answer {
   status: number;
@@ -185,19 +239,11 @@ interface Answer {
 }
 
 interface CallOptions {
-  /** Query parameters (values as strings). */
-  query?: Record<string, string>;
-  /** JSON body (PATCH, rollback). */
-  body?: unknown;
-  /** True for a request that changes state: a dry run prints it and does not send it. */
-  mutating?: boolean;
-  /** Aborts waits and the request. */
+  /** Aborts waits, and the request itself unless it changes state. */
   signal?: AbortSignal;
   clock: Clock;
   /** The target the error names. */
   target?: string;
-  /** What the request does, for messages: `reading application abc`. */
-  what: string;
 }
 
 function messageOf(body: unknown, text: string): string {
@@ -227,8 +273,10 @@ class CoolifyClient {
   readonly stats = { requests: 0, retries: 0 };
   log: Logger | null = null;
   dryRun = false;
+  readonly fetch: typeof fetch;
 
-  constructor(url: string, token: Secret, options: { requestTimeoutMs: number; maxRetries: number; maxRetryWaitMs: number }) {
+  constructor(url: string, token: Secret, options: { requestTimeoutMs: number; maxRetries: number; maxRetryWaitMs: number; fetch?: typeof fetch }) {
+    this.fetch = options.fetch ?? globalThis.fetch;
     const trimmed = url.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
     this.base = trimmed;
     this.api = `${trimmed}/api/v1`;
@@ -239,9 +287,9 @@ class CoolifyClient {
   }
 
   /** `POST /api/v1/deploy?uuid=abc`: what a dry run prints (the token is never part of it). */
-  static show(method: string, path: string, query?: Record<string, string>, body?: unknown): string {
-    const qs = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : '';
-    return `${method} /api/v1${path}${qs}${body !== undefined ? ` ${JSON.stringify(body)}` : ''}`;
+  static show(c: CoolifyCall): string {
+    const qs = c.query && Object.keys(c.query).length > 0 ? `?${new URLSearchParams(c.query).toString()}` : '';
+    return `${c.method} /api/v1${c.path}${qs}${c.body !== undefined ? ` ${JSON.stringify(c.body)}` : ''}`;
   }
 
   /**
@@ -249,36 +297,36 @@ class CoolifyClient {
    * `Retry-After`, at most `maxRetries` times), and a GET answered 5xx or lost on the network is retried
    * twice. In a dry run a mutating request is printed and not sent (resolves null).
    */
-  async call(method: 'GET' | 'POST' | 'PATCH', path: string, o: CallOptions): Promise<Answer | null> {
-    const shown = CoolifyClient.show(method, path, o.query, o.body);
-    if (this.dryRun) {
-      this.log?.info(`${o.mutating ? 'would send' : 'reads'}: ${shown} (Authorization: Bearer [REDACTED])`, o.target ?? null);
-      if (o.mutating) return null;
+  async call(c: CoolifyCall, o: CallOptions): Promise<Answer | null> {
+    const { method } = c;
+        if (this.dryRun) {
+      this.log?.info(`${c.mutating ? 'would send' : 'reads'}: ${CoolifyClient.show(c)} (Authorization: Bearer [REDACTED])`, o.target ?? null);
+      if (c.mutating) return null;
     }
-    const url = `${this.api}${path}${o.query && Object.keys(o.query).length > 0 ? `?${new URLSearchParams(o.query).toString()}` : ''}`;
+    const url = `${this.api}${c.path}${c.query && Object.keys(c.query).length > 0 ? `?${new URLSearchParams(c.query).toString()}` : ''}`;
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${this.#token.reveal()}` };
-    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    if (c.body !== undefined) headers['content-type'] = 'application/json';
     let limited = 0;
     let lost = 0;
     for (;;) {
       if (o.signal?.aborted) throw o.signal.reason;
       // A request that changes state is never cut off half-way by Ctrl-C (it could be applied while we
       // believe it was not): only its timeout stops it. Reads and waits stop at once.
-      const signals = [AbortSignal.timeout(this.requestTimeoutMs), ...(o.signal && !o.mutating ? [o.signal] : [])];
+      const signals = [AbortSignal.timeout(this.requestTimeoutMs), ...(o.signal && !c.mutating ? [o.signal] : [])];
       let res: Response;
       let text: string;
       try {
         this.stats.requests++;
-        res = await fetch(url, {
+        res = await this.fetch(url, {
           method,
           headers,
           redirect: 'manual',
           signal: AbortSignal.any(signals),
-          ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+          ...(c.body !== undefined ? { body: JSON.stringify(c.body) } : {}),
         });
         text = await res.text();
       } catch (err) {
-        if (o.signal?.aborted && !o.mutating) throw o.signal.reason;
+        if (o.signal?.aborted && !c.mutating) throw o.signal.reason;
         const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
         if (method === 'GET' && lost < 2) {
           lost++;
@@ -286,7 +334,7 @@ class CoolifyClient {
           await o.clock.sleep(1000, o.signal);
           continue;
         }
-        throw new CoolifyError('E_UNREACHABLE', `cannot reach Coolify at ${this.base} while ${o.what}: ${cause}`, 'availability', {
+        throw new CoolifyError('E_UNREACHABLE', `cannot reach Coolify at ${this.base} while ${c.what}: ${cause}`, 'availability', {
           ...(o.target ? { target: o.target } : {}),
           hint: `check that ${this.base} is up and reachable from here`,
           cause: err,
@@ -304,11 +352,11 @@ class CoolifyClient {
           this.stats.retries++;
           const after = Number(res.headers.get('retry-after'));
           const waitMs = Math.min(this.maxRetryWaitMs, Number.isFinite(after) && after > 0 ? after * 1000 : 1000);
-          this.log?.warn(`Coolify answered 429 (${messageOf(body, text)}) while ${o.what}: retrying in ${Math.round(waitMs / 1000)} s (${limited}/${this.maxRetries})`, o.target ?? null);
+          this.log?.warn(`Coolify answered 429 (${messageOf(body, text)}) while ${c.what}: retrying in ${Math.round(waitMs / 1000)} s (${limited}/${this.maxRetries})`, o.target ?? null);
           await o.clock.sleep(waitMs, o.signal);
           continue;
         }
-        throw new CoolifyError('E_UNREACHABLE', `Coolify answered 429 (${messageOf(body, text)}) while ${o.what}, still after ${this.maxRetries} retries`, 'availability', {
+        throw new CoolifyError('E_UNREACHABLE', `Coolify answered 429 (${messageOf(body, text)}) while ${c.what}, still after ${this.maxRetries} retries`, 'availability', {
           ...(o.target ? { target: o.target } : {}),
           httpStatus: 429,
           hint: 'the deploy queue is full or the API rate limit (200 requests a minute by default) is reached: wait, then deploy again',
@@ -470,6 +518,7 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     requestTimeoutMs: toMs(options.requestTimeout ?? '30s', 'requestTimeout'),
     maxRetries: options.maxRetries ?? 3,
     maxRetryWaitMs: toMs(options.maxRetryWait ?? '60s', 'maxRetryWait'),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const openClock = options.clock ?? systemClock;
   const targets: CoolifyTarget[] = uuids.map((uuid) => ({ name: uuid, kind: 'coolify', uuid }));
@@ -487,8 +536,9 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
 
   async function readApp(t: Target, clock: Clock, signal?: AbortSignal): Promise<AppInfo> {
     const uuid = uuidOf(t);
-    const what = `reading application ${uuid}`;
-    const a = await client.call('GET', `/applications/${encodeURIComponent(uuid)}`, { clock, what, target: t.name, ...(signal ? { signal } : {}) });
+    const call = coolifyCalls.readApp(uuid);
+    const what = call.what;
+    const a = await client.call(call, { clock, target: t.name, ...(signal ? { signal } : {}) });
     const body = client.ok(a!, { what, target: t.name, uuid }).body as Partial<AppInfo> | null;
     if (!body || typeof body !== 'object' || typeof body.uuid !== 'string') {
       throw new CoolifyError('E_COMMAND', `Coolify answered ${what} with something that is not an application`, 'configuration', { target: t.name });
@@ -513,8 +563,8 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
   /** The real deployment when `/deploy` said "already queued" (its uuid was never stored): the newest active one. */
   async function findActive(t: Target, version: string, ctx: DeployContext, signal: AbortSignal): Promise<string | null> {
     const uuid = uuidOf(t);
-    const what = `listing the deployments of ${uuid}`;
-    const a = client.ok((await client.call('GET', `/deployments/applications/${encodeURIComponent(uuid)}`, { query: { skip: '0', take: '10' }, clock: ctx.clock, signal, what, target: t.name }))!, { what, target: t.name, uuid });
+    const call = coolifyCalls.listDeployments(uuid, 10);
+    const a = client.ok((await client.call(call, { clock: ctx.clock, signal, target: t.name }))!, { what: call.what, target: t.name, uuid });
     const list = deploymentsOf(a.body);
     const active = list.filter((d) => d.status === 'queued' || d.status === 'in_progress');
     const same = active.find((d) => d.commit === version || d.commit === 'HEAD') ?? active[0];
@@ -524,10 +574,11 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
   /** POST cancel; a 5xx (Coolify before v4.3.7 could answer 500 and still cancel) or lost answer: read the status again. */
   async function cancel(t: Target, deployment: string, ctx: DeployContext): Promise<void> {
     const calm = systemClock;
-    const what = `cancelling deployment ${deployment}`;
+    const call = coolifyCalls.cancel(deployment);
+    const what = call.what;
     let answer: Answer | null = null;
     try {
-      answer = await client.call('POST', `/deployments/${encodeURIComponent(deployment)}/cancel`, { mutating: true, clock: calm, what, target: t.name });
+      answer = await client.call(call, { clock: calm, target: t.name });
     } catch (err) {
       ctx.log.warn(`cancel request failed (${asFraisierError(err).message}): reading the deployment's status`, t.name);
     }
@@ -544,7 +595,7 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       return;
     }
     try {
-      const again = await client.call('GET', `/deployments/${encodeURIComponent(deployment)}`, { clock: calm, what: `reading deployment ${deployment}`, target: t.name });
+      const again = await client.call(coolifyCalls.readDeployment(deployment), { clock: calm, target: t.name });
       const status = (again?.body as { status?: string } | null)?.status;
       ctx.log.warn(`cancel of Coolify deployment ${deployment} answered ${answer?.status ?? 'nothing'}; its status is now ${status ?? 'unknown'}`, t.name);
     } catch (err) {
@@ -571,10 +622,11 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
           hint: 'raise timeout, or check the deployment in Coolify',
         });
       }
-      const what = `reading deployment ${current}`;
+      const call = coolifyCalls.readDeployment(current);
+      const what = call.what;
       let a: Answer | null;
       try {
-        a = await client.call('GET', `/deployments/${encodeURIComponent(current)}`, { clock: ctx.clock, signal: ctx.signal, what, target: t.name });
+        a = await client.call(call, { clock: ctx.clock, signal: ctx.signal, target: t.name });
       } catch (err) {
         if (ctx.signal.aborted) continue;
         throw err;
@@ -650,7 +702,7 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     let reason = '';
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(Math.max(1000, Math.min(10_000, client.requestTimeoutMs))), ctx.signal]) });
+        const res = await client.fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(Math.max(1000, Math.min(10_000, client.requestTimeoutMs))), ctx.signal]) });
         await res.arrayBuffer();
         if (res.status >= 200 && res.status < 300) {
           ctx.log.info(`GET ${url}: ${res.status}`, t.name);
@@ -669,11 +721,11 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     throw new CoolifyError('E_HEALTH', `health check failed on ${t.name}: GET ${url}: ${reason}`, 'availability', { target: t.name, step: 'health' });
   }
 
-  async function patchVersion(t: Target, field: string, value: string, ctx: DeployContext, signal: AbortSignal): Promise<void> {
+  async function patchVersion(t: Target, field: 'git_commit_sha' | 'docker_registry_image_tag', value: string, ctx: DeployContext, signal: AbortSignal): Promise<void> {
     const uuid = uuidOf(t);
-    const what = `setting ${field} of ${uuid} to ${value}`;
-    const a = await client.call('PATCH', `/applications/${encodeURIComponent(uuid)}`, { body: { [field]: value }, mutating: true, clock: ctx.clock, signal, what, target: t.name });
-    if (a) client.ok(a, { what, target: t.name, uuid });
+    const call = coolifyCalls.setVersion(uuid, field, value);
+    const a = await client.call(call, { clock: ctx.clock, signal, target: t.name });
+    if (a) client.ok(a, { what: call.what, target: t.name, uuid });
   }
 
   const provider: CoolifyProvider = {
@@ -691,9 +743,9 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       client.dryRun = session.dryRun;
       tracks.clear();
       for (const t of targets) executors.set(t.name, new CoolifyExecutor(t.name));
-      const what = 'reading its version';
-      const v = await client.call('GET', '/version', { clock: openClock, signal: session.signal, what });
-      serverVersion = parseCoolifyVersion(client.ok(v!, { what }).text);
+      const call = coolifyCalls.version();
+      const v = await client.call(call, { clock: openClock, signal: session.signal });
+      serverVersion = parseCoolifyVersion(client.ok(v!, { what: call.what }).text);
       if (options.useRollbackEndpoint && !versionAtLeast(serverVersion, 4, 3)) {
         session.log.warn(`Coolify ${serverVersion?.raw ?? '(unknown version)'} has no rollback endpoint (v4.3.0 and later): a rollback redeploys the previous version`);
       }
@@ -726,8 +778,8 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
 
     async releases(t, ctx) {
       const uuid = uuidOf(t);
-      const what = `listing the deployments of ${uuid}`;
-      const a = client.ok((await client.call('GET', `/deployments/applications/${encodeURIComponent(uuid)}`, { query: { skip: '0', take: '20' }, clock: ctx.clock, what, target: t.name }))!, { what, target: t.name, uuid });
+      const call = coolifyCalls.listDeployments(uuid, 20);
+      const a = client.ok((await client.call(call, { clock: ctx.clock, target: t.name }))!, { what: call.what, target: t.name, uuid });
       const out: string[] = [];
       for (const d of deploymentsOf(a.body).reverse()) {
         if (d.status === 'finished' && d.commit && !out.includes(d.commit)) out.push(d.commit);
@@ -750,11 +802,7 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       const rollingBack = ctx.kind === 'rollback' || restoring;
       if (ctx.dryRun) {
         await patchVersion(t, field, version, ctx, ctx.signal);
-        if (rollingBack && options.useRollbackEndpoint && versionAtLeast(serverVersion, 4, 3)) {
-          await client.call('POST', `/applications/${encodeURIComponent(uuid)}/rollback`, { body: { commit: version }, mutating: true, clock: ctx.clock, what: 'rollback', target: t.name });
-        } else {
-          await client.call('POST', '/deploy', { query: deployQuery(uuid), mutating: true, clock: ctx.clock, what: 'deploy', target: t.name });
-        }
+        await client.call(queueCall(uuid, version, rollingBack), { clock: ctx.clock, target: t.name });
         ctx.log.info(`would poll: GET /api/v1/deployments/<deployment_uuid> every ${pollMs} ms until finished, then GET /api/v1/applications/${uuid} until running:healthy`, t.name);
         return;
       }
@@ -769,13 +817,8 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       if (before !== version) await patchVersion(t, field, version, ctx, ctx.signal);
       let answer: Answer;
       try {
-        if (rollingBack && options.useRollbackEndpoint && versionAtLeast(serverVersion, 4, 3)) {
-          const what = `rolling ${uuid} back to ${version}`;
-          answer = client.ok((await client.call('POST', `/applications/${encodeURIComponent(uuid)}/rollback`, { body: { commit: version }, mutating: true, clock: ctx.clock, signal: ctx.signal, what, target: t.name }))!, { what, target: t.name, uuid });
-        } else {
-          const what = `deploying ${uuid}`;
-          answer = client.ok((await client.call('POST', '/deploy', { query: deployQuery(uuid), mutating: true, clock: ctx.clock, signal: ctx.signal, what, target: t.name }))!, { what, target: t.name, uuid });
-        }
+        const call = queueCall(uuid, version, rollingBack);
+        answer = client.ok((await client.call(call, { clock: ctx.clock, signal: ctx.signal, target: t.name }))!, { what: call.what, target: t.name, uuid });
       } catch (err) {
         // Nothing was queued: put the setting back as it was, so this application is unchanged.
         if (!st.queued && before !== null && before !== version) {
@@ -824,9 +867,10 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     },
   };
 
-  function deployQuery(uuid: string): Record<string, string> {
-    // `force` only when wanted: before v4.2 any non-empty value, "false" included, forced a rebuild.
-    return options.forceRebuild ? { uuid, force: 'true' } : { uuid };
+  /** What queues the deployment: `/rollback` for a rollback on v4.3+ when asked, else `POST /deploy`. */
+  function queueCall(uuid: string, version: string, rollingBack: boolean): CoolifyCall {
+    if (rollingBack && options.useRollbackEndpoint && versionAtLeast(serverVersion, 4, 3)) return coolifyCalls.rollback(uuid, version);
+    return coolifyCalls.deploy(uuid, options.forceRebuild ?? false);
   }
 
   return provider;

@@ -13,7 +13,7 @@ import { redactedJson, secret } from '../../core/secret.js';
 import { openStore, type StateStore } from '../../core/state/store.js';
 import type { Plugin, Strategy } from '../../core/types.js';
 import { rolling } from '../../strategies/rolling.js';
-import { CoolifyError, coolify, failureClass, type CoolifyOptions } from '../../providers/coolify.js';
+import { CoolifyError, coolify, coolifyCalls, failureClass, parseCoolifyVersion, versionAtLeast, type CoolifyOptions } from '../../providers/coolify.js';
 import { startCoolifySim, type CoolifySim, type SimOptions } from '../support/coolify-sim.js';
 
 const TOKEN = '1|sim-root-token';
@@ -437,6 +437,33 @@ test('a deployment that never ends is cancelled at the timeout (availability)', 
   assert.match(r.error!.message, /did not finish within 30 s/);
   assert.is(failureClass(failures[0]), 'availability');
   assert.is(sim.deployments[0]!.status, 'cancelled-by-user');
+});
+
+test('the requests, as data: exact method, path, query and body; state-changing ones marked', () => {
+  assert.equal(coolifyCalls.setVersion('ab c', 'git_commit_sha', 'v2'), { method: 'PATCH', path: '/applications/ab%20c', body: { git_commit_sha: 'v2' }, mutating: true, what: 'setting git_commit_sha of ab c to v2' });
+  assert.equal(coolifyCalls.deploy('abc', false), { method: 'POST', path: '/deploy', query: { uuid: 'abc' }, mutating: true, what: 'deploying abc' });
+  assert.equal(coolifyCalls.deploy('abc', true).query, { uuid: 'abc', force: 'true' });
+  assert.equal(coolifyCalls.rollback('abc', 'v1'), { method: 'POST', path: '/applications/abc/rollback', body: { commit: 'v1' }, mutating: true, what: 'rolling abc back to v1' });
+  assert.equal(coolifyCalls.cancel('d-1'), { method: 'POST', path: '/deployments/d-1/cancel', mutating: true, what: 'cancelling deployment d-1' });
+  assert.equal(coolifyCalls.listDeployments('abc', 10), { method: 'GET', path: '/deployments/applications/abc', query: { skip: '0', take: '10' }, mutating: false, what: 'listing the deployments of abc' });
+  assert.equal(coolifyCalls.readDeployment('d-1'), { method: 'GET', path: '/deployments/d-1', mutating: false, what: 'reading deployment d-1' });
+  assert.equal(coolifyCalls.version(), { method: 'GET', path: '/version', mutating: false, what: 'reading its version' });
+  assert.equal(parseCoolifyVersion('v4.0.0-beta.474'), { raw: 'v4.0.0-beta.474', major: 4, minor: 0, patch: 0, beta: 474 });
+  assert.ok(versionAtLeast(parseCoolifyVersion('4.3.10'), 4, 3));
+  assert.not.ok(versionAtLeast(parseCoolifyVersion('4.2.9'), 4, 3));
+  assert.not.ok(versionAtLeast(parseCoolifyVersion('4.3.0-beta.1'), 4, 3));
+  assert.ok(versionAtLeast(parseCoolifyVersion('5.0.0'), 4, 3));
+  assert.is(parseCoolifyVersion('<html>'), null);
+});
+
+test('a network failure (Coolify down) is an availability failure naming the URL', async () => {
+  const { sim, deployer, failures } = await setup({ apps: { 'app-a': 'v1' } });
+  await sim.stop();
+  const r = await deployer.deploy({ version: 'v2' });
+  assert.is(r.status, 'failed');
+  assert.is(r.error!.code, 'E_UNREACHABLE');
+  assert.match(r.error!.message, /cannot reach Coolify at http:\/\/127\.0\.0\.1:\d+ while reading its version/);
+  assert.is(failureClass(failures[0]), 'availability');
 });
 
 test('options are checked: https except localhost, applications, token from COOLIFY_TOKEN', () => {
