@@ -58,6 +58,12 @@ export interface CoolifyOptions {
   healthPath?: string;
   /** Limit for one HTTP request to the Coolify API. Default `'30s'`. */
   requestTimeout?: Duration;
+  /**
+   * Requests sent per minute at most, by this provider (all its applications together): it waits
+   * instead of running into Coolify's rate limit (`API_RATE_LIMIT`, 200 a minute per user by default).
+   * 0 turns pacing off. Default 200.
+   */
+  maxRequestsPerMinute?: number;
   /** Retries of a request answered 429 (rate limit or full deploy queue), waiting `Retry-After` each time. Default 3. */
   maxRetries?: number;
   /** The longest `Retry-After` wait honoured; a longer one is cut to this. Default `'60s'`. */
@@ -270,13 +276,17 @@ class CoolifyClient {
   readonly maxRetries: number;
   readonly maxRetryWaitMs: number;
   /** Every request sent (method and path), for benchmarks and tests. */
-  readonly stats = { requests: 0, retries: 0 };
+  readonly stats = { requests: 0, retries: 0, paced: 0 };
   log: Logger | null = null;
   dryRun = false;
   readonly fetch: typeof fetch;
+  readonly perMinute: number;
+  /** When each of the last requests was (or is booked to be) sent, oldest first: the pacing window. */
+  readonly #sent: number[] = [];
 
-  constructor(url: string, token: Secret, options: { requestTimeoutMs: number; maxRetries: number; maxRetryWaitMs: number; fetch?: typeof fetch }) {
+  constructor(url: string, token: Secret, options: { requestTimeoutMs: number; maxRetries: number; maxRetryWaitMs: number; perMinute: number; fetch?: typeof fetch }) {
     this.fetch = options.fetch ?? globalThis.fetch;
+    this.perMinute = options.perMinute;
     const trimmed = url.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
     this.base = trimmed;
     this.api = `${trimmed}/api/v1`;
@@ -310,6 +320,7 @@ class CoolifyClient {
     let lost = 0;
     for (;;) {
       if (o.signal?.aborted) throw o.signal.reason;
+      await this.pace(o.clock, o.signal);
       // A request that changes state is never cut off half-way by Ctrl-C (it could be applied while we
       // believe it was not): only its timeout stops it. Reads and waits stop at once.
       const signals = [AbortSignal.timeout(this.requestTimeoutMs), ...(o.signal && !c.mutating ? [o.signal] : [])];
@@ -369,6 +380,22 @@ class CoolifyClient {
         continue;
       }
       return { status: res.status, body, text, headers: res.headers };
+    }
+  }
+
+  /**
+   * Waits until one more request fits in the last minute's budget. The slot is booked before waiting,
+   * so requests made in parallel (a rolling batch) queue up instead of all passing at once.
+   */
+  private async pace(clock: Clock, signal?: AbortSignal): Promise<void> {
+    if (this.perMinute <= 0) return;
+    const now = clock.now();
+    while (this.#sent.length > 0 && this.#sent[0]! <= now - 60_000) this.#sent.shift();
+    const at = this.#sent.length >= this.perMinute ? this.#sent[this.#sent.length - this.perMinute]! + 60_000 : now;
+    this.#sent.push(Math.max(at, now));
+    if (at > now) {
+      this.stats.paced++;
+      await clock.sleep(at - now, signal);
     }
   }
 
@@ -476,8 +503,8 @@ interface Track {
 
 /** The Coolify provider object, with its client's request counters. */
 export interface CoolifyProvider extends Provider {
-  /** Requests sent to Coolify so far (retries included) and retries made. */
-  readonly stats: { requests: number; retries: number };
+  /** Requests sent to Coolify so far (retries included), retries made, and requests that waited for the pacing budget. */
+  readonly stats: { requests: number; retries: number; paced: number };
   /** The server version `open` read from `GET /version`, or null. */
   readonly serverVersion: CoolifyVersion | null;
 }
@@ -518,6 +545,7 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     requestTimeoutMs: toMs(options.requestTimeout ?? '30s', 'requestTimeout'),
     maxRetries: options.maxRetries ?? 3,
     maxRetryWaitMs: toMs(options.maxRetryWait ?? '60s', 'maxRetryWait'),
+    perMinute: options.maxRequestsPerMinute ?? 200,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const openClock = options.clock ?? systemClock;
@@ -573,7 +601,8 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
 
   /** POST cancel; a 5xx (Coolify before v4.3.7 could answer 500 and still cancel) or lost answer: read the status again. */
   async function cancel(t: Target, deployment: string, ctx: DeployContext): Promise<void> {
-    const calm = systemClock;
+    // no signal: the deployment is being stopped because of Ctrl-C; these requests must still go out
+    const calm = ctx.clock;
     const call = coolifyCalls.cancel(deployment);
     const what = call.what;
     let answer: Answer | null = null;

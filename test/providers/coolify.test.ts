@@ -466,6 +466,27 @@ test('a network failure (Coolify down) is an availability failure naming the URL
   assert.is(failureClass(failures[0]), 'availability');
 });
 
+test('pacing: the client waits for the per-minute budget instead of running into the rate limit (no 429)', async () => {
+  for (const pace of [true, false]) {
+    const clock = new FakeClock();
+    const sim = await startCoolifySim({ a1: 'v1', a2: 'v1', a3: 'v1' }, { rateLimit: 10, now: () => clock.now() });
+    running.push(sim);
+    const provider = coolify({ url: sim.url, applications: ['a1', 'a2', 'a3'], token: secret(TOKEN), clock, maxRequestsPerMinute: pace ? 10 : 0, maxRetries: 0 });
+    const deployer = new Deployer({ fraise: 'api', environment: 'production', provider, strategy: rolling({ batchSize: 1 }), store: await openStore({ path: ':memory:' }), clock, sinks: [], handleSignals: false });
+    const r = await deployer.deploy({ version: 'v2' });
+    const limited = sim.requests.filter((q) => q.status === 429).length;
+    if (pace) {
+      assert.is(r.status, 'succeeded', r.error?.message);
+      assert.is(limited, 0, 'never hit the rate limit');
+      assert.ok(sim.requests.length > 20, `needs more than two minutes of budget (${sim.requests.length} requests)`);
+      assert.ok(provider.stats.paced > 0);
+      assert.is(provider.stats.requests, sim.requests.length);
+    } else {
+      assert.ok(limited > 0, 'without pacing the same deployment runs into 429');
+    }
+  }
+});
+
 test('options are checked: https except localhost, applications, token from COOLIFY_TOKEN', () => {
   const err = (fn: () => unknown) => {
     try {

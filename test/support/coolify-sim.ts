@@ -83,6 +83,8 @@ export interface SimOptions {
   queueLimit?: number;
   /** Requests a minute per token (Laravel throttle:api). Default 200. */
   rateLimit?: number;
+  /** The simulator's clock for the rate-limit window (a test's fake clock). Default `Date.now`. */
+  now?: () => number;
 }
 
 const APP_FIELDS_DEFAULTS = {
@@ -132,9 +134,12 @@ export class CoolifySim {
   url = '';
   private server: Server | null = null;
   private nextId = 1;
-  private window: { start: number; counts: Map<string, number> } = { start: Date.now(), counts: new Map() };
+  private window: { start: number; counts: Map<string, number> };
+  private readonly now: () => number;
 
   constructor(options: SimOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.window = { start: this.now(), counts: new Map() };
     this.version = options.version ?? '4.3.10';
     this.tokens = options.tokens ?? { '1|sim-root-token': ['root'] };
     this.options = {
@@ -237,8 +242,8 @@ export class CoolifySim {
     if (!abilities) return send(401, { message: 'Unauthenticated.' });
 
     // rate limit (throttle:api), then the switchable 429
-    const now = Date.now();
-    if (now - this.window.start > 60_000) this.window = { start: now, counts: new Map() };
+    const now = this.now();
+    if (now - this.window.start >= 60_000) this.window = { start: now, counts: new Map() };
     const count = (this.window.counts.get(token!) ?? 0) + 1;
     this.window.counts.set(token!, count);
     if (count > this.options.rateLimit) return send(429, { message: 'Too Many Attempts.' }, { 'retry-after': String(Math.ceil((this.window.start + 60_000 - now) / 1000)) });
