@@ -190,6 +190,23 @@ test('PATCH validation: unknown fields and a bad git_commit_sha are 422; deploym
   assert.is((await call(s, 'GET', `/deployments/${dup.deployments[0]!.deployment_uuid}`)).status, 404);
 });
 
+test('tickMs: deployments move on a timer, polled or not (queued 1 tick, in_progress 2, then finished)', async () => {
+  let t = 1_000_000;
+  const s = await sim({ tickMs: 1000, now: () => t });
+  const uuid = ((await call(s, 'POST', '/deploy?uuid=app-a')).json as { deployments: { deployment_uuid: string }[] }).deployments[0]!.deployment_uuid;
+  const status = async () => ((await call(s, 'GET', `/deployments/${uuid}`)).json as { status: string }).status;
+  assert.is(await status(), 'queued');
+  assert.is(await status(), 'queued', 'polling alone does not move it');
+  t += 1000;
+  assert.is(await status(), 'in_progress');
+  t += 5000;
+  // read through another endpoint first: the timer moved it all the same
+  await call(s, 'GET', '/applications/app-a');
+  assert.is(s.deployments[0]!.status, 'finished');
+  assert.is(s.deployments[0]!.endedAt, 1_000_000 + 3000);
+  assert.is(await status(), 'finished');
+});
+
 test('rate limit (200 a minute by default, here 5) and queue limit both answer 429 with Retry-After', async () => {
   const s = await sim({ rateLimit: 5 });
   for (let i = 0; i < 5; i++) assert.is((await call(s, 'GET', '/version')).status, 200);

@@ -36,8 +36,12 @@ export interface SimDeployment {
   application_uuid: string;
   commit: string;
   status: 'queued' | 'in_progress' | 'finished' | 'failed' | 'cancelled-by-user';
-  /** Polls seen so far (the state moves with them). */
+  /** Polls seen so far (the state moves with them), or timer steps elapsed with `tickMs`. */
   polls: number;
+  /** `now()` when it was queued. */
+  queuedAt?: number;
+  /** `now()` when it reached finished or failed. */
+  endedAt?: number;
   force_rebuild: boolean;
   rollback: boolean;
   created_at: string;
@@ -83,6 +87,12 @@ export interface SimOptions {
   queueLimit?: number;
   /** Requests a minute per token (Laravel throttle:api). Default 200. */
   rateLimit?: number;
+  /**
+   * Move deployments on a timer, one step every `tickMs` of `now()` (queued → in_progress → ended),
+   * whether or not anyone polls, as Coolify's queue worker does. Default: one step per poll of the
+   * deployment (deterministic under a fake clock).
+   */
+  tickMs?: number;
   /** The simulator's clock for the rate-limit window (a test's fake clock). Default `Date.now`. */
   now?: () => number;
 }
@@ -130,7 +140,7 @@ export class CoolifySim {
   onRequest: ((r: { method: string; path: string }) => void) | null = null;
   version: string;
   readonly tokens: Record<string, Ability[]>;
-  readonly options: Required<Pick<SimOptions, 'queuedPolls' | 'inProgressPolls' | 'queueLimit' | 'rateLimit'>>;
+  readonly options: Required<Pick<SimOptions, 'queuedPolls' | 'inProgressPolls' | 'queueLimit' | 'rateLimit'>> & { tickMs: number | null };
   url = '';
   private server: Server | null = null;
   private nextId = 1;
@@ -147,6 +157,7 @@ export class CoolifySim {
       inProgressPolls: options.inProgressPolls ?? 2,
       queueLimit: options.queueLimit ?? 25,
       rateLimit: options.rateLimit ?? 200,
+      tickMs: options.tickMs ?? null,
     };
   }
 
@@ -232,6 +243,7 @@ export class CoolifySim {
     }
     if (u.pathname === '/api/health' || u.pathname === '/api/v1/health') return send(200, 'OK');
     this.onRequest?.({ method, path: u.pathname });
+    if (this.options.tickMs !== null) for (const d of this.deployments) this.advance(d);
     if (!u.pathname.startsWith('/api/v1/')) return send(404, { message: 'Not found.' });
     const path = u.pathname.slice('/api/v1'.length);
 
@@ -312,7 +324,7 @@ export class CoolifySim {
     const active = () => this.deployments.filter((d) => d.status === 'queued' || d.status === 'in_progress');
     const queue = (app: SimApp, commit: string, opts: { force: boolean; rollback: boolean }): SimDeployment => {
       const at = new Date().toISOString();
-      const d: SimDeployment = { id: this.nextId++, deployment_uuid: randomUUID(), application_uuid: app.uuid, commit, status: 'queued', polls: 0, force_rebuild: opts.force, rollback: opts.rollback, created_at: at, updated_at: at };
+      const d: SimDeployment = { id: this.nextId++, deployment_uuid: randomUUID(), application_uuid: app.uuid, commit, status: 'queued', polls: 0, queuedAt: this.now(), force_rebuild: opts.force, rollback: opts.rollback, created_at: at, updated_at: at };
       this.deployments.push(d);
       return d;
     };
@@ -395,7 +407,7 @@ export class CoolifySim {
         this.quirks.deploymentRead500--;
         return send(500, { message: 'Server Error' });
       }
-      this.advance(d);
+      if (this.options.tickMs === null) this.advance(d);
       return send(200, deploymentJson(d));
     }
 
@@ -440,17 +452,26 @@ export class CoolifySim {
     return send(404, { message: 'Not found.' });
   }
 
+  /** When a deployment ended: with `tickMs`, the tick it ended on (whenever it was observed); else now. */
+  private endOf(d: SimDeployment): number {
+    const { tickMs, queuedPolls, inProgressPolls } = this.options;
+    return tickMs !== null && d.queuedAt !== undefined ? d.queuedAt + (queuedPolls + inProgressPolls) * tickMs : this.now();
+  }
+
   /** One poll: queued → in_progress → finished/failed, and the application's containers follow. */
   private advance(d: SimDeployment): void {
     if (d.status !== 'queued' && d.status !== 'in_progress') return;
-    d.polls++;
+    if (this.options.tickMs === null) d.polls++;
+    else if (d.queuedAt !== undefined) d.polls = Math.floor((this.now() - d.queuedAt) / this.options.tickMs) + 1; // like a poll at once, then one a tick
     const app = this.apps.get(d.application_uuid)!;
     if (this.quirks.cancelledByUser && d.polls >= 2) {
       d.status = 'cancelled-by-user';
     } else if (d.polls > this.options.queuedPolls + this.options.inProgressPolls) {
       if (this.failing.has(d.commit)) {
         d.status = 'failed';
+        d.endedAt = this.endOf(d);
       } else {
+        d.endedAt = this.endOf(d);
         d.status = 'finished';
         app.running = d.commit;
         app.status = this.unhealthy.has(d.commit) ? 'running:unhealthy' : app.health_check_enabled ? 'running:healthy' : 'running:unknown';
