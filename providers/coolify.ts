@@ -5,6 +5,7 @@
  * state, then confirms the application's containers run healthy. The contract it follows (checked against
  * Coolify's source, where it differs from the OpenAPI spec) is documented in docs/coolify.md.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
@@ -770,6 +771,8 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     async open(session: ProviderSession) {
       client.log = session.log;
       client.dryRun = session.dryRun;
+      // Every application polled in parallel waits on this signal: not a leak, no warning for 11 or more.
+      setMaxListeners(Math.max(getMaxListeners(session.signal), 10 + 2 * targets.length), session.signal);
       tracks.clear();
       for (const t of targets) executors.set(t.name, new CoolifyExecutor(t.name));
       const call = coolifyCalls.version();
