@@ -847,28 +847,32 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
         return;
       }
       if (before !== version) await patchVersion(t, field, version, ctx, ctx.signal);
+      /** Nothing was queued: put the setting back as it was, so this application is unchanged. */
+      const putBack = async () => {
+        if (st.queued || before === null || before === version) return;
+        const calm = new AbortController().signal;
+        await patchVersion(t, field, before, { ...ctx, signal: calm }, calm).catch((e) => ctx.log.warn(`could not set ${field} back to ${before}: ${asFraisierError(e).message}`, t.name));
+      };
       let answer: Answer;
       try {
         const call = queueCall(uuid, version, rollingBack);
         answer = client.ok((await client.call(call, { clock: ctx.clock, signal: ctx.signal, target: t.name }))!, { what: call.what, target: t.name, uuid });
       } catch (err) {
-        // Nothing was queued: put the setting back as it was, so this application is unchanged.
-        if (!st.queued && before !== null && before !== version) {
-          await patchVersion(t, field, before, { ...ctx, signal: new AbortController().signal }, new AbortController().signal).catch((e) =>
-            ctx.log.warn(`could not set ${field} back to ${before}: ${asFraisierError(e).message}`, t.name),
-          );
-        }
+        await putBack();
         throw err;
       }
       const { deployment, message } = queuedDeployment(answer.body, uuid);
       let id = deployment;
       if (message && ALREADY_QUEUED.test(message)) {
-        // The uuid in this answer was generated but never stored: find the real one.
+        // A deployment of this version is queued or running: the uuid in this answer was generated but
+        // never stored, so find the real one.
+        st.queued = true;
         const real = await findActive(t, version, ctx, ctx.signal);
         ctx.log.info(`Coolify: "${message}"; following ${real ?? 'the queued deployment'}`, t.name);
         id = real ?? id;
       }
       if (!id) {
+        await putBack();
         throw new CoolifyError('E_COMMAND', `Coolify accepted the deploy of ${uuid} but queued no deployment${message ? ` ("${message}")` : ''}`, 'configuration', {
           target: t.name,
           step: 'activate',

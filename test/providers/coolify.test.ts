@@ -38,6 +38,7 @@ async function setup(opts: {
   token?: string;
   strategy?: Strategy;
   handleSignals?: boolean;
+  rollbackEnabled?: boolean;
   prepareSim?: (sim: CoolifySim) => void;
 } = {}): Promise<Setup> {
   const sim = await startCoolifySim(opts.apps ?? { 'app-a': 'v1', 'app-b': 'v1' }, opts.sim);
@@ -67,6 +68,7 @@ async function setup(opts: {
     sinks: [memorySink(entries)],
     plugins: [spy],
     handleSignals: opts.handleSignals ?? false,
+    ...(opts.rollbackEnabled === false ? { rollback: { enabled: false } } : {}),
   });
   return { sim, deployer, store, entries, clock, failures, provider };
 }
@@ -211,6 +213,13 @@ test('quirk: 200 from /deploy without a deployment_uuid (a service, a silent ref
   assert.match(r.error!.message, /Service app-app-a started/);
   assert.is(failureClass(failures[0]), 'configuration');
   assert.is(sim.setting('app-a'), 'v1', 'setting restored');
+  // even with automatic rollback off, the provider puts the setting back itself: nothing was queued
+  const off = await setup({ apps: { 'app-a': 'v1' }, rollbackEnabled: false });
+  off.sim.quirks.noDeploymentUuid = true;
+  const r2 = await off.deployer.deploy({ version: 'v2' });
+  assert.is(r2.status, 'failed');
+  assert.is(off.sim.setting('app-a'), 'v1');
+  assert.equal(off.sim.mutations().map((q) => q.body ?? null), [{ git_commit_sha: 'v2' }, null, { git_commit_sha: 'v1' }]);
 });
 
 test('quirk: cancelled-by-user in Coolify fails the target (class cancelled) and rolls it back', async () => {
