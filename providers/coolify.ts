@@ -557,8 +557,10 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
   let serverVersion: CoolifyVersion | null = null;
 
   const track = (t: Target): Track => {
-    let s = tracks.get(t.name);
-    if (!s) tracks.set(t.name, (s = { queued: false, deployment: null }));
+    const known = tracks.get(t.name);
+    if (known) return known;
+    const s: Track = { queued: false, deployment: null };
+    tracks.set(t.name, s);
     return s;
   };
   const uuidOf = (t: Target): string => (t as CoolifyTarget).uuid ?? t.name;
@@ -893,8 +895,10 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     },
 
     executor(t) {
-      let e = executors.get(t.name);
-      if (!e) executors.set(t.name, (e = new CoolifyExecutor(t.name)));
+      const known = executors.get(t.name);
+      if (known) return known;
+      const e = new CoolifyExecutor(t.name);
+      executors.set(t.name, e);
       return e;
     },
 

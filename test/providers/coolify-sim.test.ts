@@ -35,7 +35,8 @@ const DOCUMENTED = new Set([
 function check(spec: { components: { schemas: Record<string, Schema> } }, schema: Schema, value: unknown, where: string, name: string, problems: string[]): void {
   if (schema.$ref) {
     const ref = schema.$ref.split('/').pop()!;
-    return check(spec, spec.components.schemas[ref]!, value, where, ref, problems);
+    check(spec, spec.components.schemas[ref]!, value, where, ref, problems);
+    return;
   }
   if (value === null) {
     if (!schema.nullable && !DOCUMENTED.has(`${name}:null`)) problems.push(`${where}: null, spec says ${schema.type} (not nullable)`);
@@ -52,7 +53,9 @@ function check(spec: { components: { schemas: Record<string, Schema> } }, schema
     (t === 'object' && typeof value === 'object' && !Array.isArray(value));
   if (!ok) problems.push(`${where}: ${JSON.stringify(value)} is not ${t}`);
   if (schema.enum && !schema.enum.includes(value) && !DOCUMENTED.has(`${name}:${String(value)}`)) problems.push(`${where}: ${JSON.stringify(value)} not in ${JSON.stringify(schema.enum)}`);
-  if (t === 'array' && schema.items && Array.isArray(value)) value.forEach((v, i) => check(spec, schema.items!, v, `${where}[${i}]`, name, problems));
+  if (t === 'array' && schema.items && Array.isArray(value)) {
+    for (const [i, v] of value.entries()) check(spec, schema.items, v, `${where}[${i}]`, name, problems);
+  }
   if (schema.properties && value && typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) {
       const p = schema.properties[k];
