@@ -11,3 +11,4 @@ export { psqlMigration, readMigrations, PSQL_MIGRATION, type PsqlMigrationOption
 export { commandHook, hookArgv, type CommandHookOptions, type HookOnFailure } from './plugins/hooks.js';
 export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';
 export { haproxyLb, haproxyLbCommands, parseServersState, parsePoolFile, HAPROXY_LB, type HaproxyLbOptions, type HaproxyLbPlugin, type ServerState } from './plugins/haproxy-lb.js';
+export { coolify, coolifyFromYaml, CoolifyYamlSchema, CoolifyError, failureClass, parseCoolifyVersion, type CoolifyOptions, type CoolifyTarget, type CoolifyFailure, type CoolifyProvider, type CoolifyYaml, type CoolifyVersion, type YamlWhere } from './providers/coolify.js';
