@@ -6,13 +6,10 @@
  * pre-deployment hooks, then migrations, then the load balancer.
  */
 import './providers/bare-metal.yaml.js';
+import './providers/coolify.yaml.js';
 import './strategies/rolling.yaml.js';
 import './strategies/blue-green.yaml.js';
 import './plugins/hooks.yaml.js';
 import './plugins/psql-migration.yaml.js';
 import './plugins/nginx-lb.yaml.js';
 import './plugins/haproxy-lb.yaml.js';
-import { registry } from './core/registry.js';
-
-// Recognised, not implemented yet: a clear "not supported yet" rather than "unknown provider".
-if (!registry.providerDefinition('coolify')) registry.planProvider('coolify');

@@ -245,9 +245,7 @@ export class Deployer {
     if (options.to !== undefined) validateVersion(options.to, 'to');
     if (options.to === undefined && (await this.options.store.previousVersion(this.fraise, this.environment)) === null) {
       // Without a history, a release on the hosts may be one that never deployed successfully: ask.
-      throw new FraisierError('E_USAGE', `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`, {
-        hint: `fraisier rollback ${this.fraise} ${this.environment} --to VERSION (fraisier status lists the releases on each host)`,
-      });
+      throw await this.nothingToRollBackTo();
     }
     return this.run('rollback', options.to, options);
   }
@@ -596,9 +594,24 @@ export class Deployer {
   private async rollbackTarget(_ctx: DeployContext, _current: string | null): Promise<string | null> {
     const prev = await this.options.store.previousVersion(this.fraise, this.environment);
     if (prev) return prev;
-    throw new FraisierError('E_USAGE', `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`, {
-      hint: `fraisier rollback ${this.fraise} ${this.environment} --to VERSION (fraisier status lists the releases on each host)`,
-    });
+    throw await this.nothingToRollBackTo();
+  }
+
+  /**
+   * The E_USAGE of a plain rollback with no previous release in the chain (see
+   * `StateStore.previousVersion`): nothing ever deployed, or nothing before the live release.
+   */
+  private async nothingToRollBackTo(): Promise<FraisierError> {
+    const hint = `fraisier rollback ${this.fraise} ${this.environment} --to VERSION (fraisier status lists the releases on each host)`;
+    const current = await this.options.store.currentVersion(this.fraise, this.environment);
+    if (current === null) {
+      return new FraisierError('E_USAGE', `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`, { hint });
+    }
+    return new FraisierError(
+      'E_USAGE',
+      `nothing before ${current} to roll back to: according to the history, no release of ${this.fraise} in ${this.environment} was live before it (a release that was rolled back is never picked again): name the release to roll back to`,
+      { hint },
+    );
   }
 
   /**

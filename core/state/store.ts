@@ -416,14 +416,65 @@ export class StateStore {
   }
 
   /**
-   * What a plain `rollback` goes back to: the toVersion of the newest succeeded deployment whose
-   * toVersion differs from {@link currentVersion}, or null.
+   * What a plain `rollback` goes back to: the release that was live before the current one was deployed,
+   * following the chain of deployments, or null when there is none. The history is replayed oldest first
+   * as a stack of live releases: a succeeded deploy pushes its release (a redeploy of the live one changes
+   * nothing); a succeeded rollback to X pops down to X (to the entry below the live one when X is not in
+   * the chain, e.g. `--to` a release older than the history) and marks what it popped as rolled back; a
+   * deploy that ended `rolled_back` marks its release too. A release marked rolled back is never
+   * returned, unless a later deploy of it succeeded. After v1 → v2 → v3, two rollbacks give v2, then v1,
+   * then null.
    */
   async previousVersion(fraise: string, environment: string): Promise<string | null> {
-    const current = await this.currentVersion(fraise, environment);
-    if (current === null) return null;
-    const row = await this.succeededVersions(fraise, environment).where('to_version', '<>', current).limit(1).executeTakeFirst();
-    return row?.to_version ?? null;
+    return (await this.releaseChain(fraise, environment)).previous;
+  }
+
+  /**
+   * The chain {@link previousVersion} replays: `stack` (oldest first, the live release last) and the
+   * releases marked rolled back.
+   */
+  async releaseChain(fraise: string, environment: string): Promise<{ stack: string[]; rolledBack: string[]; previous: string | null }> {
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select(['kind', 'status', 'to_version'])
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .orderBy('id', 'asc')
+      .execute();
+    const stack: string[] = [];
+    const rolledBack = new Set<string>();
+    for (const r of rows) {
+      const v = r.to_version;
+      if (r.kind === 'deploy') {
+        if (r.status === 'succeeded') {
+          rolledBack.delete(v);
+          if (stack[stack.length - 1] !== v) stack.push(v);
+        } else if (r.status === 'rolled_back') {
+          rolledBack.add(v);
+        }
+      } else if (r.kind === 'rollback' && r.status === 'succeeded') {
+        const at = stack.lastIndexOf(v);
+        if (at >= 0) {
+          for (const popped of stack.splice(at + 1)) if (popped !== v) rolledBack.add(popped);
+        } else {
+          // a release outside the chain (--to): the live one is rolled back from, X takes its place
+          const popped = stack.pop();
+          if (popped !== undefined) rolledBack.add(popped);
+          stack.push(v);
+        }
+        rolledBack.delete(v);
+      }
+    }
+    const current = stack[stack.length - 1];
+    let previous: string | null = null;
+    for (let i = stack.length - 2; i >= 0; i--) {
+      const v = stack[i]!;
+      if (v !== current && !rolledBack.has(v)) {
+        previous = v;
+        break;
+      }
+    }
+    return { stack, rolledBack: [...rolledBack], previous };
   }
 
   /**

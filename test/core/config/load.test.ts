@@ -248,8 +248,9 @@ test('unknown strategy and provider name the known ones', () => {
   assert.is(p.key, 'fraises.api.environments.production.provider');
   assert.match(p.message, /unknown provider "k8s"; known providers: bare_metal/);
 
+  // coolify is a known provider now: bare_metal's keys under it are unknown keys, naming coolify's
   const c = configError(() => parseConfig(withEnv('provider: coolify'), FILE, {}));
-  assert.match(c.message, /provider "coolify" is not supported yet; known providers: bare_metal/);
+  assert.match(c.message, /unknown key "\w+"; expected one of: provider, url, application_id, token_env/);
 });
 
 test('exactly one of systemd_service, supervisor_program, restart_command', () => {

@@ -78,7 +78,7 @@ test("a registered provider's keys: unknown key with its keys and a guess, wrong
 
 test('unknown names list the registered ones with a guess: provider, strategy, load_balancer type', () => {
   const p = configError(() => parseConfig(tiny().replace('provider: tiny_cloud', 'provider: tiny_clod'), FILE, {}));
-  assert.match(p.message, 'unknown provider "tiny_clod"; known providers: bare_metal, tiny_cloud');
+  assert.match(p.message, 'unknown provider "tiny_clod"; known providers: bare_metal, coolify, tiny_cloud');
   assert.is(p.hint, 'did you mean "tiny_cloud"?');
   const s = configError(() => parseConfig(tiny('        deployment_strategy: rollin\n'), FILE, {}));
   assert.match(s.message, 'unknown deployment strategy "rollin"; known strategies: rolling, blue_green');

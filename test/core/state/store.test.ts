@@ -222,11 +222,55 @@ each('currentVersion / previousVersion follow succeeded deployments of either ki
   await run('v9', 'succeeded', { fraise: 'worker' });
   assert.is(await store.currentVersion('api', 'production'), 'v2');
   assert.is(await store.previousVersion('api', 'production'), 'v1');
-  // a rollback to v1 makes v1 current; the previous version is then v2
+  // a rollback to v1 makes v1 current; v2 was rolled back from, so nothing is before v1 (issue 12 §1:
+  // a second rollback never goes forward again)
   await run('v1', 'succeeded', { kind: 'rollback', fromVersion: 'v2' });
   assert.is(await store.currentVersion('api', 'production'), 'v1');
-  assert.is(await store.previousVersion('api', 'production'), 'v2');
+  assert.is(await store.previousVersion('api', 'production'), null);
   assert.is(await store.currentVersion('api', 'staging'), 'v9');
+  assert.is(await store.previousVersion('api', 'staging'), null);
+  await store.close();
+});
+
+each('previousVersion follows the chain: v1 → v2 → v3, rollback gives v2, then v1, then nothing', async (b) => {
+  const store = await b.open();
+  const run = async (toVersion: string, status: 'succeeded' | 'failed' | 'rolled_back', over: Partial<NewDeployment> = {}) => {
+    const id = await store.recordDeployment(dep({ toVersion, ...over }));
+    await store.finishDeployment(id, { status });
+  };
+  const rollback = (to: string, from: string, status: 'succeeded' | 'rolled_back' = 'succeeded') => run(to, status, { kind: 'rollback', fromVersion: from });
+  const prev = () => store.previousVersion('api', 'production');
+  await run('v1', 'succeeded');
+  await run('v2', 'succeeded');
+  await run('v3', 'succeeded');
+  assert.is(await prev(), 'v2');
+  await rollback('v2', 'v3');
+  assert.is(await store.currentVersion('api', 'production'), 'v2');
+  assert.is(await prev(), 'v1');
+  await rollback('v1', 'v2');
+  assert.is(await store.currentVersion('api', 'production'), 'v1');
+  assert.is(await prev(), null);
+  assert.equal(await store.releaseChain('api', 'production'), { stack: ['v1'], rolledBack: ['v3', 'v2'], previous: null });
+
+  // a failed rollback changes nothing
+  await run('v4', 'succeeded');
+  await rollback('v1', 'v4', 'rolled_back');
+  assert.is(await prev(), 'v1');
+  // a deploy that was rolled back is never picked, even once another release followed it
+  await run('v5', 'rolled_back');
+  await run('v6', 'succeeded');
+  assert.is(await prev(), 'v4');
+  await rollback('v4', 'v6');
+  assert.is(await prev(), 'v1');
+  // a release rolled back from is picked again only after a later deploy of it succeeded
+  await run('v6', 'succeeded');
+  await run('v7', 'succeeded');
+  assert.is(await prev(), 'v6');
+  // a rollback --to a release outside the chain takes the live one's place
+  await rollback('v0', 'v7');
+  assert.is(await store.currentVersion('api', 'production'), 'v0');
+  assert.is(await prev(), 'v6');
+  // other environments have their own chain
   assert.is(await store.previousVersion('api', 'staging'), null);
   await store.close();
 });
