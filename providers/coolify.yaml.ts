@@ -11,6 +11,8 @@ import { coolify, coolifyFromYaml, CoolifyYamlSchema, type CoolifyOptions } from
 export interface CoolifyNormalized {
   /** The options of `coolify({...})`, token included (a Secret, redacted everywhere). */
   coolify: CoolifyOptions;
+  /** Set when `token_env`'s variable is not set: thrown when the environment is built, not at load. */
+  coolifyTokenMissing?: Error;
 }
 
 declare module '../core/registry.js' {
@@ -22,11 +24,23 @@ registry.registerProvider({
   keys: CoolifyYamlSchema.properties,
   aliases: { application: 'application_id', applications: 'application_id', app_id: 'application_id', token: 'token_env' },
   normalize(block, ctx): CoolifyNormalized {
-    const options = coolifyFromYaml(block, { file: ctx.file, path: ctx.dotted(ctx.segs) });
-    ctx.secret(options.token!.reveal());
+    // The token is read now but required only when this environment is built (a deploy, a status of
+    // it): a coolify environment whose token is not set in this shell must not stop `history`, or a
+    // deploy of another fraise of the same file.
+    const tokenEnv = typeof block.token_env === 'string' ? block.token_env : 'COOLIFY_TOKEN';
+    const token = process.env[tokenEnv];
+    const options = coolifyFromYaml(block, { file: ctx.file, path: ctx.dotted(ctx.segs) }, token ? process.env : { ...process.env, [tokenEnv]: 'unset' });
+    if (!token) {
+      const missing = ctx.error(ctx.at(block.token_env === undefined ? 'provider' : 'token_env'), `the environment variable ${tokenEnv} (the Coolify API token) is not set`, {
+        hint: `export ${tokenEnv}=<an API token from Coolify (Keys & Tokens > API tokens)>`,
+      });
+      return { coolify: options, coolifyTokenMissing: missing };
+    }
+    ctx.secret(token);
     return { coolify: options };
   },
   create(env) {
+    if (env.coolifyTokenMissing) throw env.coolifyTokenMissing;
     return coolify(env.coolify);
   },
 });

@@ -73,6 +73,15 @@ test('token variable unset: exit 2 naming fraises.yaml and token_env, nothing se
   assert.is(sim.apps.get('app-a')!.running, 'v2');
 });
 
+test('token variable unset: history of the same file still works (the token is needed only to build that environment)', async () => {
+  const h = await fraisier({ WEB_COOLIFY_TOKEN: '' }, 'history', '--json');
+  assert.is(h.code, 0, h.out);
+  assert.equal(
+    JSON.parse(h.stdout).map((d: { status: string; toVersion: string }) => [d.status, d.toVersion]),
+    [['succeeded', 'v2']],
+  );
+});
+
 test('an http:// URL that is not localhost: exit 2 naming fraises.yaml and url, nothing sent', async () => {
   const ws = mkdtempSync(join(tmpdir(), 'fraisier-coolify-yaml-bad-'));
   try {
