@@ -6,9 +6,58 @@
 export * from './core/index.js';
 export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
 export { blueGreen, type BlueGreenOptions, type Colour, type VerifyInfo } from './strategies/blue-green.js';
-export { bareMetal, bareMetalCommands, type BareMetalOptions, type GitSource, type ArtifactSource, type ServiceManager, type SshTarget } from './providers/bare-metal.js';
-export { psqlMigration, readMigrations, PSQL_MIGRATION, type PsqlMigrationOptions, type PsqlMigrationPlugin, type MigrationFile, type AppliedMigration } from './plugins/psql-migration.js';
+export {
+  bareMetal,
+  bareMetalCommands,
+  type BareMetalOptions,
+  type GitSource,
+  type ArtifactSource,
+  type ServiceManager,
+  type SshTarget,
+} from './providers/bare-metal.js';
+export {
+  psqlMigration,
+  readMigrations,
+  PSQL_MIGRATION,
+  type PsqlMigrationOptions,
+  type PsqlMigrationPlugin,
+  type MigrationFile,
+  type AppliedMigration,
+} from './plugins/psql-migration.js';
 export { commandHook, hookArgv, type CommandHookOptions, type HookOnFailure } from './plugins/hooks.js';
-export { nginxLb, renderUpstream, parseLivePool, pidFileFrom, nginxLbCommands, NGINX_LB, type NginxLbOptions, type NginxLbPlugin, type RenderOptions } from './plugins/nginx-lb.js';
-export { haproxyLb, haproxyLbCommands, parseServersState, parsePoolFile, HAPROXY_LB, type HaproxyLbOptions, type HaproxyLbPlugin, type ServerState } from './plugins/haproxy-lb.js';
-export { coolify, coolifyFromYaml, CoolifyYamlSchema, CoolifyError, failureClass, parseCoolifyVersion, type CoolifyOptions, type CoolifyTarget, type CoolifyFailure, type CoolifyProvider, type CoolifyYaml, type CoolifyVersion, type YamlWhere } from './providers/coolify.js';
+export {
+  nginxLb,
+  renderUpstream,
+  parseLivePool,
+  pidFileFrom,
+  nginxLbCommands,
+  NGINX_LB,
+  type NginxLbOptions,
+  type NginxLbPlugin,
+  type RenderOptions,
+} from './plugins/nginx-lb.js';
+export {
+  haproxyLb,
+  haproxyLbCommands,
+  parseServersState,
+  parsePoolFile,
+  HAPROXY_LB,
+  type HaproxyLbOptions,
+  type HaproxyLbPlugin,
+  type ServerState,
+} from './plugins/haproxy-lb.js';
+export {
+  coolify,
+  coolifyFromYaml,
+  CoolifyYamlSchema,
+  CoolifyError,
+  failureClass,
+  parseCoolifyVersion,
+  type CoolifyOptions,
+  type CoolifyTarget,
+  type CoolifyFailure,
+  type CoolifyProvider,
+  type CoolifyYaml,
+  type CoolifyVersion,
+  type YamlWhere,
+} from './providers/coolify.js';

@@ -22,7 +22,15 @@ async function pollingOverhead(pollMs: number, runs: number): Promise<number[]> 
   const out: number[] = [];
   try {
     const provider = coolify({ url: sim.url, applications: 'app', token: secret(TOKEN), pollInterval: pollMs });
-    const deployer = new Deployer({ fraise: 'bench', environment: 'sim', provider, strategy: rolling(), store: await openStore({ path: ':memory:' }), sinks: [], handleSignals: false });
+    const deployer = new Deployer({
+      fraise: 'bench',
+      environment: 'sim',
+      provider,
+      strategy: rolling(),
+      store: await openStore({ path: ':memory:' }),
+      sinks: [],
+      handleSignals: false,
+    });
     for (let i = 1; i <= runs; i++) {
       const r = await deployer.deploy({ version: `v${i}` });
       const returned = Date.now();
@@ -40,8 +48,23 @@ async function parallel(apps: number, perMinute: number): Promise<{ requests: nu
   const versions = Object.fromEntries(Array.from({ length: apps }, (_, i) => [`app${i + 1}`, 'v0']));
   const sim = await startCoolifySim(versions, { tickMs: 1000, inProgressPolls: 4, rateLimit: 200 });
   try {
-    const provider = coolify({ url: sim.url, applications: Object.keys(versions), token: secret(TOKEN), pollInterval: '500ms', maxRequestsPerMinute: perMinute, maxRetries: 10 });
-    const deployer = new Deployer({ fraise: 'bench', environment: 'sim', provider, strategy: rolling({ batchSize: apps }), store: await openStore({ path: ':memory:' }), sinks: [], handleSignals: false });
+    const provider = coolify({
+      url: sim.url,
+      applications: Object.keys(versions),
+      token: secret(TOKEN),
+      pollInterval: '500ms',
+      maxRequestsPerMinute: perMinute,
+      maxRetries: 10,
+    });
+    const deployer = new Deployer({
+      fraise: 'bench',
+      environment: 'sim',
+      provider,
+      strategy: rolling({ batchSize: apps }),
+      store: await openStore({ path: ':memory:' }),
+      sinks: [],
+      handleSignals: false,
+    });
     const started = Date.now();
     const r = await deployer.deploy({ version: 'v1' });
     return {
@@ -60,6 +83,10 @@ const pollMs = 1000;
 const overhead = await pollingOverhead(pollMs, 5);
 console.log(`polling overhead (poll_interval ${pollMs} ms, simulator finish → deploy returned), ms: ${overhead.join(', ')}; max ${Math.max(...overhead)}`);
 const paced = await parallel(20, 200);
-console.log(`20 applications in parallel, paced to 200/min: ${paced.status}, ${paced.requests} requests, ${paced.limited} answered 429, ${paced.paced} waited for budget, ${paced.seconds} s`);
+console.log(
+  `20 applications in parallel, paced to 200/min: ${paced.status}, ${paced.requests} requests, ${paced.limited} answered 429, ${paced.paced} waited for budget, ${paced.seconds} s`,
+);
 const unpaced = await parallel(20, 0);
-console.log(`20 applications in parallel, pacing off:      ${unpaced.status}, ${unpaced.requests} requests, ${unpaced.limited} answered 429, ${unpaced.seconds} s`);
+console.log(
+  `20 applications in parallel, pacing off:      ${unpaced.status}, ${unpaced.requests} requests, ${unpaced.limited} answered 429, ${unpaced.seconds} s`,
+);

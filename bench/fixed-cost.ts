@@ -124,10 +124,14 @@ export async function main(): Promise<void> {
       }
       const steps: Record<string, number>[] = [];
       for (let i = 0; i < N; i++) {
-        const r = spawnSync(process.execPath, [join(benchDir, 'fixed-cost-phases.mjs'), join(ws, 'fraises.yaml'), join(ws, '.fraisier', 'state.db'), 'h1', env.appRepo], {
-          cwd: ws,
-          encoding: 'utf8',
-        });
+        const r = spawnSync(
+          process.execPath,
+          [join(benchDir, 'fixed-cost-phases.mjs'), join(ws, 'fraises.yaml'), join(ws, '.fraisier', 'state.db'), 'h1', env.appRepo],
+          {
+            cwd: ws,
+            encoding: 'utf8',
+          },
+        );
         if (r.status !== 0) throw new Error(`fixed-cost-phases failed: ${r.stderr}`);
         steps.push(JSON.parse(r.stdout.trim().split('\n').pop()!));
       }

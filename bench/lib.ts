@@ -63,7 +63,9 @@ export function ratio(a: number, b: number): string {
 }
 
 export function load(): string {
-  return loadavg().map((x) => x.toFixed(2)).join(' ');
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 /** Prints the load average before a section (the machine is shared). */

@@ -80,9 +80,14 @@ fraises:
 `,
       );
     },
-    run: (_h, _b, v) => sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
+    run: (_h, _b, v) =>
+      sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
   });
-  list.push({ key: 'bash', name: 'bash, one `ssh` per call', run: (hosts, batch, v) => sh('bash', [baseline, env.sshConfig, env.appRepo, v, String(batch), ...hosts]) });
+  list.push({
+    key: 'bash',
+    name: 'bash, one `ssh` per call',
+    run: (hosts, batch, v) => sh('bash', [baseline, env.sshConfig, env.appRepo, v, String(batch), ...hosts]),
+  });
   // ControlMaster: the lab's ssh config behind a Host * block that multiplexes; sockets persist between runs
   const cmConfig = join(work, 'ssh_config_cm');
   writeFileSync(cmConfig, `Host *\n  ControlMaster auto\n  ControlPath ${work}/cm-%C\n  ControlPersist 600\n\nInclude ${env.sshConfig}\n`);
@@ -97,7 +102,10 @@ fraises:
   if (has('cap')) {
     const capDir = join(work, 'cap');
     mkdirSync(join(capDir, 'config', 'deploy'), { recursive: true });
-    writeFileSync(join(capDir, 'Capfile'), `require "capistrano/setup"\nrequire "capistrano/deploy"\nrequire "capistrano/scm/git"\ninstall_plugin Capistrano::SCM::Git\nload "${join(benchDir, 'peers', 'rolling.cap')}"\n`);
+    writeFileSync(
+      join(capDir, 'Capfile'),
+      `require "capistrano/setup"\nrequire "capistrano/deploy"\nrequire "capistrano/scm/git"\ninstall_plugin Capistrano::SCM::Git\nload "${join(benchDir, 'peers', 'rolling.cap')}"\n`,
+    );
     writeFileSync(join(capDir, 'config', 'deploy.rb'), `set :application, "app"\n`);
     writeFileSync(
       join(capDir, 'config', 'deploy', 'bench.rb'),
@@ -106,7 +114,8 @@ fraises:
     list.push({
       key: 'cap',
       name: 'Capistrano (Debian)',
-      run: (hosts, batch, v) => sh('cap', ['bench', 'rolling'], { cwd: capDir, env: { HOSTS: hosts.join(','), BATCH: String(batch), VERSION: v, REPO: env.appRepo } }),
+      run: (hosts, batch, v) =>
+        sh('cap', ['bench', 'rolling'], { cwd: capDir, env: { HOSTS: hosts.join(','), BATCH: String(batch), VERSION: v, REPO: env.appRepo } }),
     });
   }
   if (has('ansible-playbook')) {
@@ -219,7 +228,9 @@ export async function main(): Promise<void> {
                   continue;
                 }
                 const ms = performance.now() - t0;
-                (row.ms[t.name] ??= []).push(ms);
+                const times = row.ms[t.name] ?? [];
+                row.ms[t.name] = times;
+                times.push(ms);
                 console.log(`  ${t.name.padEnd(36)} ${v}: ${fmtS(ms)}`);
               }
             }
@@ -237,7 +248,10 @@ export async function main(): Promise<void> {
   names = names.filter((n) => rows.some((r) => r.ms[n]?.length));
   const fr = names[0]!;
   const head = ['tool', ...rows.map((r) => `${r.hosts} hosts, batch ${r.batch}`)];
-  const wall = table(head, names.map((n) => [n, ...rows.map((r) => fmtS(median(r.ms[n] ?? [])))]));
+  const wall = table(
+    head,
+    names.map((n) => [n, ...rows.map((r) => fmtS(median(r.ms[n] ?? [])))]),
+  );
   const ratios = table(
     ['Fraisier ÷ tool', ...rows.map((r) => `${r.hosts} h, b${r.batch}`)],
     names.slice(1).map((n) => [n, ...rows.map((r) => ratio(median(r.ms[fr] ?? []), median(r.ms[n] ?? [])))]),

@@ -260,7 +260,20 @@ export async function main(): Promise<void> {
     rows.map((r) => [r.hosts, r.batch, fmtS(med(r.fraisier, 'wallMs')), fmtS(median(r.bash)), ratio(med(r.fraisier, 'wallMs'), median(r.bash)), r.load]),
   );
   const split = table(
-    ['hosts', 'batch', 'wall', 'SSH connect', 'remote commands', 'health probes', 'retry waits', 'remote ∪ waits', 'overhead', 'overhead / host', 'commands', 'Σ busyMs'],
+    [
+      'hosts',
+      'batch',
+      'wall',
+      'SSH connect',
+      'remote commands',
+      'health probes',
+      'retry waits',
+      'remote ∪ waits',
+      'overhead',
+      'overhead / host',
+      'commands',
+      'Σ busyMs',
+    ],
     rows.map((r) => [
       r.hosts,
       r.batch,
@@ -301,7 +314,15 @@ ${split}
 Per-phase wall times recorded by the Deployer (mean over hosts, median over runs):
 
 ${phases}`;
-  saveResult({ name: 'rolling', order: 3, title: 'Rolling deploy: Fraisier vs bash + OpenSSH', date: new Date().toISOString(), machine: { ...m, load: startLoad }, markdown, raw: rows });
+  saveResult({
+    name: 'rolling',
+    order: 3,
+    title: 'Rolling deploy: Fraisier vs bash + OpenSSH',
+    date: new Date().toISOString(),
+    machine: { ...m, load: startLoad },
+    markdown,
+    raw: rows,
+  });
 }
 
 runMain(import.meta.url, main);

@@ -93,7 +93,9 @@ export async function main(): Promise<void> {
   const n = runs();
   const out = await withLab(async (env) => {
     const servers = Object.fromEntries(env.hosts.filter((h) => HOSTS.includes(h.name)).map((h) => [h.name, `${h.address}:${env.appPort}`]));
-    await Promise.all(HOSTS.map((h) => import('./lib.js').then(({ hostExec }) => hostExec(env, h, 'supervisorctl stop app >/dev/null 2>&1; rm -rf /srv/app/*; true'))));
+    await Promise.all(
+      HOSTS.map((h) => import('./lib.js').then(({ hostExec }) => hostExec(env, h, 'supervisorctl stop app >/dev/null 2>&1; rm -rf /srv/app/*; true'))),
+    );
     let ngx = await startNginx('app', servers);
     const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-traffic-'));
     try {
@@ -107,10 +109,14 @@ export async function main(): Promise<void> {
       const forwards: Awaited<ReturnType<typeof timedSwitch>>[] = [];
       for (let i = 0; i < n; i++) {
         const rb = await timedSwitch(bg, ngx.port, 'rollback', 'v1.0.0'); // green → blue
-        console.log(`  rollback (green → blue): switch ${fmtMs(rb.internal)} internal, ${fmtMs(rb.external)} decision → last old answer; whole rollback ${fmtMs(rb.total)}; ${rb.requests} requests, ${rb.bad} not 200`);
+        console.log(
+          `  rollback (green → blue): switch ${fmtMs(rb.internal)} internal, ${fmtMs(rb.external)} decision → last old answer; whole rollback ${fmtMs(rb.total)}; ${rb.requests} requests, ${rb.bad} not 200`,
+        );
         rollbacks.push(rb);
         const fw = await timedSwitch(bg, ngx.port, 'deploy', 'v1.1.0'); // blue → green (already on v1.1.0)
-        console.log(`  deploy v1.1.0 (blue → green): switch ${fmtMs(fw.internal)} internal, ${fmtMs(fw.external)} decision → last old answer; whole deploy ${fmtMs(fw.total)}; ${fw.requests} requests, ${fw.bad} not 200`);
+        console.log(
+          `  deploy v1.1.0 (blue → green): switch ${fmtMs(fw.internal)} internal, ${fmtMs(fw.external)} decision → last old answer; whole deploy ${fmtMs(fw.total)}; ${fw.requests} requests, ${fw.bad} not 200`,
+        );
         forwards.push(fw);
       }
 
@@ -123,7 +129,10 @@ export async function main(): Promise<void> {
       const rolled: { lb: number[]; plain: number[]; drain: number[]; restore: number[] } = { lb: [], plain: [], drain: [], restore: [] };
       let v = 'v1.2.0';
       for (let i = 0; i < n; i++) {
-        for (const [label, a] of [['nginx-lb', withLb], ['no lb', withoutLb]] as const) {
+        for (const [label, a] of [
+          ['nginx-lb', withLb],
+          ['no lb', withoutLb],
+        ] as const) {
           v = v === 'v1.2.0' ? 'v1.1.0' : 'v1.2.0';
           const r = await a.deploy('production', { version: v }, { sinks: [], handleSignals: false });
           if (r.status !== 'succeeded') throw new Error(`rolling ${label} ${v}: ${JSON.stringify(r.error)}`);
@@ -148,10 +157,28 @@ export async function main(): Promise<void> {
   const fw = out.forwards;
   const target = (ms: number) => (ms < 200 ? 'met' : 'NOT met');
   const t1 = table(
-    ['switch', 'internal (write, nginx -t, reload confirmed), median', 'decision → last old answer, median (max)', 'whole command, median', 'requests seen / not 200'],
     [
-      ['deploy: blue → green', fmtMs(med(fw.map((x) => x.internal))), `${fmtMs(med(fw.map((x) => x.external)))} (${fmtMs(Math.max(...fw.map((x) => x.external)))})`, fmtMs(med(fw.map((x) => x.total))), `${fw.reduce((s, x) => s + x.requests, 0)} / ${fw.reduce((s, x) => s + x.bad, 0)}`],
-      ['rollback: green → blue', fmtMs(med(rb.map((x) => x.internal))), `${fmtMs(med(rb.map((x) => x.external)))} (${fmtMs(Math.max(...rb.map((x) => x.external)))})`, fmtMs(med(rb.map((x) => x.total))), `${rb.reduce((s, x) => s + x.requests, 0)} / ${rb.reduce((s, x) => s + x.bad, 0)}`],
+      'switch',
+      'internal (write, nginx -t, reload confirmed), median',
+      'decision → last old answer, median (max)',
+      'whole command, median',
+      'requests seen / not 200',
+    ],
+    [
+      [
+        'deploy: blue → green',
+        fmtMs(med(fw.map((x) => x.internal))),
+        `${fmtMs(med(fw.map((x) => x.external)))} (${fmtMs(Math.max(...fw.map((x) => x.external)))})`,
+        fmtMs(med(fw.map((x) => x.total))),
+        `${fw.reduce((s, x) => s + x.requests, 0)} / ${fw.reduce((s, x) => s + x.bad, 0)}`,
+      ],
+      [
+        'rollback: green → blue',
+        fmtMs(med(rb.map((x) => x.internal))),
+        `${fmtMs(med(rb.map((x) => x.external)))} (${fmtMs(Math.max(...rb.map((x) => x.external)))})`,
+        fmtMs(med(rb.map((x) => x.total))),
+        `${rb.reduce((s, x) => s + x.requests, 0)} / ${rb.reduce((s, x) => s + x.bad, 0)}`,
+      ],
     ],
   );
   const lbMs = med(out.rolled.lb);

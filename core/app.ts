@@ -8,7 +8,17 @@ import { FraisierError } from './errors.js';
 import type { HealthPolicy } from './health.js';
 import type { LogSink } from './log.js';
 import { LiveHolderError, Locks, type LockInfo, type LockOwner } from './state/lock.js';
-import { openStore, resolveState, statePath, storeOptions, type Deployment, type StateLocation, type StateStore, type StoreOptions, type Stats } from './state/store.js';
+import {
+  openStore,
+  resolveState,
+  statePath,
+  storeOptions,
+  type Deployment,
+  type StateLocation,
+  type StateStore,
+  type StoreOptions,
+  type Stats,
+} from './state/store.js';
 import { runMigrate, type MigrateOptions } from './migrate.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
 
@@ -78,18 +88,24 @@ export interface RuntimeOptions {
 export function lockTtlFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const raw = env['FRAISIER_LOCK_TTL'];
   if (raw === undefined || raw === '') return undefined;
-  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : (() => {
-    try {
-      return toMs(raw, 'FRAISIER_LOCK_TTL');
-    } catch {
-      return NaN;
-    }
-  })();
+  const ms = /^\d+$/.test(raw.trim())
+    ? Number(raw.trim())
+    : (() => {
+        try {
+          return toMs(raw, 'FRAISIER_LOCK_TTL');
+        } catch {
+          return NaN;
+        }
+      })();
   if (!Number.isFinite(ms) || ms < 1000) {
-    throw new FraisierError('E_CONFIG', `environment variable FRAISIER_LOCK_TTL: expected a duration of at least 1s such as 90s or 2m (or milliseconds), got ${JSON.stringify(raw)}`, {
-      key: 'FRAISIER_LOCK_TTL',
-      hint: 'unset it for the default, 60s',
-    });
+    throw new FraisierError(
+      'E_CONFIG',
+      `environment variable FRAISIER_LOCK_TTL: expected a duration of at least 1s such as 90s or 2m (or milliseconds), got ${JSON.stringify(raw)}`,
+      {
+        key: 'FRAISIER_LOCK_TTL',
+        hint: 'unset it for the default, 60s',
+      },
+    );
   }
   return ms;
 }
@@ -197,8 +213,10 @@ export class DeployApp<E extends string = string> {
 
   /** Past deployments of this fraise, newest first. */
   history(query: { environment?: E; limit?: number } = {}, runtime: RuntimeOptions = {}): Promise<Deployment[]> {
-    return this.withStore(runtime, (store) =>
-      store.history({ fraise: this.name, ...(query.environment ? { environment: query.environment } : {}), ...(query.limit ? { limit: query.limit } : {}) }),
+    return this.withStore(
+      runtime,
+      (store) =>
+        store.history({ fraise: this.name, ...(query.environment ? { environment: query.environment } : {}), ...(query.limit ? { limit: query.limit } : {}) }),
       true,
     );
   }
@@ -216,7 +234,10 @@ export class DeployApp<E extends string = string> {
     const env = this.env(environment);
     const lockTtlMs = runtime.lockTtlMs ?? lockTtlFromEnv();
     return this.withStore(runtime, (store) =>
-      runMigrate(this.name, environment, [...(this.definition.plugins ?? []), ...(env.plugins ?? [])], store, options, { ...runtime, ...(lockTtlMs !== undefined ? { lockTtlMs } : {}) }),
+      runMigrate(this.name, environment, [...(this.definition.plugins ?? []), ...(env.plugins ?? [])], store, options, {
+        ...runtime,
+        ...(lockTtlMs !== undefined ? { lockTtlMs } : {}),
+      }),
     );
   }
 

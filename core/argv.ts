@@ -12,7 +12,13 @@ export const GLOBAL_OPTION_NAMES = {
     .filter(([, o]) => o.type === 'string')
     .flatMap(([name, o]) => [`--${name}`, ...(o.alias ? [`-${o.alias}`] : [])]),
   /** Flags. */
-  flags: [...Object.entries(GLOBAL_OPTIONS).filter(([, o]) => o.type === 'boolean').map(([name]) => `--${name}`), '--help', '-h'],
+  flags: [
+    ...Object.entries(GLOBAL_OPTIONS)
+      .filter(([, o]) => o.type === 'boolean')
+      .map(([name]) => `--${name}`),
+    '--help',
+    '-h',
+  ],
 } as const;
 
 /**

@@ -2,7 +2,18 @@ import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import type { DeployApp } from './app.js';
 import { positionalsOf, commandOf } from './argv.js';
-import { commandsOf, findCommand, globalOptionsOf, optionsOf, refusedOptions, type Command, type CommandArgs, type CommandIo, type FrontEnd, type OptionSpec } from './commands/index.js';
+import {
+  commandsOf,
+  findCommand,
+  globalOptionsOf,
+  optionsOf,
+  refusedOptions,
+  type Command,
+  type CommandArgs,
+  type CommandIo,
+  type FrontEnd,
+  type OptionSpec,
+} from './commands/index.js';
 import { findConfig, openConfig, type LoadedConfig } from './config/load.js';
 import { FraisierError, formatError } from './errors.js';
 import { consoleSink } from './log.js';
@@ -36,7 +47,6 @@ export function exitCodeFor(err: unknown): number {
   }
   return 1;
 }
-
 
 function printError(err: unknown, json: boolean): void {
   if (json) process.stdout.write(toJson({ error: err instanceof FraisierError ? err.toJSON() : { message: String(err) } }) + '\n');
@@ -77,9 +87,10 @@ function envOf(app: DeployApp, env: string): string {
   if (!app.environments.includes(env)) {
     throw new FraisierError('E_NOT_FOUND', `fraise ${app.name} has no environment ${JSON.stringify(env)}`, {
       key: `fraises.${app.name}.environments.${env}`,
-      hint: /_(blue|green)$/.test(env) && app.environments.includes(env.replace(/_(blue|green)$/, ''))
-        ? `${env} is a colour of the blue-green environment ${env.replace(/_(blue|green)$/, '')}: deploy, roll back and check that one`
-        : `known environments: ${app.environments.join(', ')}`,
+      hint:
+        /_(blue|green)$/.test(env) && app.environments.includes(env.replace(/_(blue|green)$/, ''))
+          ? `${env} is a colour of the blue-green environment ${env.replace(/_(blue|green)$/, '')}: deploy, roll back and check that one`
+          : `known environments: ${app.environments.join(', ')}`,
     });
   }
   return env;
@@ -168,7 +179,12 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         (y) => {
           for (const p of positionals) {
             const spec = command.positionals?.[p];
-            y = y.positional(p, { type: 'string', demandOption: true, ...(spec ? { describe: spec.describe } : {}), ...(spec?.choices ? { choices: [...spec.choices] } : {}) });
+            y = y.positional(p, {
+              type: 'string',
+              demandOption: true,
+              ...(spec ? { describe: spec.describe } : {}),
+              ...(spec?.choices ? { choices: [...spec.choices] } : {}),
+            });
           }
           return declare(y, optionsOf(command, 'fraisier'));
         },

@@ -119,7 +119,7 @@ export interface StatusReport {
   liveError?: string;
 }
 
-const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._\/+-]{0,199}$/;
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$/;
 
 /** Rejects versions and refs that are not plain names: `v1; rm -rf /` and `$(id)` never reach a host. */
 export function validateVersion(v: string, key = 'version'): string {
@@ -423,7 +423,9 @@ export class Deployer {
         }
         validateVersion(version, 'resolved version');
         if (version.includes('/')) {
-          throw new FraisierError('E_VERSION', `release name ${JSON.stringify(version)} contains "/": a release is one directory on the host`, { hint: 'name the release without "/"' });
+          throw new FraisierError('E_VERSION', `release name ${JSON.stringify(version)} contains "/": a release is one directory on the host`, {
+            hint: 'name the release without "/"',
+          });
         }
         ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, fence);
         await Promise.all(
@@ -445,7 +447,9 @@ export class Deployer {
           });
         }
       }
-      this.log.info(`${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${liveBefore() ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}${force ? ' (--force: no health checks)' : ''}`);
+      this.log.info(
+        `${kind === 'deploy' ? 'Deploying' : 'Rolling back'} ${this.fraise} to ${this.environment}: ${liveBefore() ?? '(none)'} → ${version} on ${provider.targets.length} target(s) [${strategy.name}]${dryRun ? ' (dry run)' : ''}${force ? ' (--force: no health checks)' : ''}`,
+      );
 
       // 3. preDeploy: migrations, builds. A throw aborts before any target changes.
       await fence();
@@ -477,7 +481,10 @@ export class Deployer {
         // Never another command on a host: no rollback, no rollback hook (the new holder owns the hosts).
         failure = asFraisierError(controller.signal.reason, 'E_LOCKED');
         status = 'lock_lost';
-        if (touched.size > 0) this.log.warn(`not rolled back (the lock is no longer ours): ${[...touched].map((n) => `${n} (${states.get(n)!.toVersion ?? states.get(n)!.fromVersion ?? '-'})`).join(', ')}`);
+        if (touched.size > 0)
+          this.log.warn(
+            `not rolled back (the lock is no longer ours): ${[...touched].map((n) => `${n} (${states.get(n)!.toVersion ?? states.get(n)!.fromVersion ?? '-'})`).join(', ')}`,
+          );
         try {
           this.hooks.failed.call(failure, ctx);
         } catch (e) {
@@ -508,7 +515,14 @@ export class Deployer {
         error: s.error,
         ...(s.finalVersion !== undefined ? { finalVersion: s.finalVersion } : {}),
       })),
-      error: failure ? { code: failure.code, message: failure.message, ...(failure.target ? { target: failure.target } : {}), ...(failure.step ? { step: failure.step } : {}) } : null,
+      error: failure
+        ? {
+            code: failure.code,
+            message: failure.message,
+            ...(failure.target ? { target: failure.target } : {}),
+            ...(failure.step ? { step: failure.step } : {}),
+          }
+        : null,
       dryRun,
       ...(stoppedBy ? { signal: stoppedBy } : {}),
     });
@@ -532,7 +546,9 @@ export class Deployer {
       if (status === 'succeeded') {
         this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
       } else if (status === 'rolled_back') {
-        this.log.error(`Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.rolledBackTo ?? states.get(n)!.fromVersion))].join(', ')}`);
+        this.log.error(
+          `Deployment failed; rolled back to ${[...new Set([...touched].map((n) => states.get(n)!.rolledBackTo ?? states.get(n)!.fromVersion))].join(', ')}`,
+        );
       } else if (status === 'lock_lost') {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} stopped: the lock was lost`);
       } else {
@@ -605,7 +621,11 @@ export class Deployer {
     const hint = `fraisier rollback ${this.fraise} ${this.environment} --to VERSION (fraisier status lists the releases on each host)`;
     const current = await this.options.store.currentVersion(this.fraise, this.environment);
     if (current === null) {
-      return new FraisierError('E_USAGE', `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`, { hint });
+      return new FraisierError(
+        'E_USAGE',
+        `no earlier release of ${this.fraise} in ${this.environment} ever deployed successfully according to the history: name the release to roll back to`,
+        { hint },
+      );
     }
     return new FraisierError(
       'E_USAGE',
@@ -706,13 +726,20 @@ export class Deployer {
         const t = state.target;
         const prev = Deployer.rollbackRelease(state.fromVersion, ctx.version, knownGood);
         if (!prev) {
-          const why = state.fromVersion === ctx.version ? `no release known good other than ${ctx.version}, which failed` : 'no previous release to roll back to (first deployment)';
+          const why =
+            state.fromVersion === ctx.version
+              ? `no release known good other than ${ctx.version}, which failed`
+              : 'no previous release to roll back to (first deployment)';
           state.status = 'rollback_failed';
           state.error = `${state.error ?? ''}${state.error ? '; ' : ''}${why}`;
           this.log.error(why, name);
           return false;
         }
-        if (prev !== state.fromVersion) this.log.warn(`was on ${state.fromVersion ?? '(none)'}, not a release known good: rolling back to ${prev}, the last release that deployed successfully`, name);
+        if (prev !== state.fromVersion)
+          this.log.warn(
+            `was on ${state.fromVersion ?? '(none)'}, not a release known good: rolling back to ${prev}, the last release that deployed successfully`,
+            name,
+          );
         state.rolledBackTo = prev;
         const s = performance.now();
         try {
@@ -720,7 +747,8 @@ export class Deployer {
           await provider.activate(t, prev, rctx);
           if (!ctx.force) {
             const failure = await this.hooks.healthCheck.promise(t, rctx);
-            if (failure) throw new FraisierError('E_ROLLBACK', `still unhealthy after rollback to ${prev}: ${failure.check}: ${failure.reason}`, { target: name });
+            if (failure)
+              throw new FraisierError('E_ROLLBACK', `still unhealthy after rollback to ${prev}: ${failure.check}: ${failure.reason}`, { target: name });
           }
           await ctx.fence();
           await this.hooks.afterTarget.promise(t, rctx);

@@ -92,7 +92,11 @@ export class PostDeployError extends FraisierError {
   /** Roll the touched targets back. */
   readonly rollback: boolean;
   constructor(message: string, options: { rollback: boolean; step?: string; hint?: string; cause?: unknown }) {
-    super('E_COMMAND', message, { step: options.step ?? 'postDeploy', ...(options.hint ? { hint: options.hint } : {}), ...(options.cause !== undefined ? { cause: options.cause } : {}) });
+    super('E_COMMAND', message, {
+      step: options.step ?? 'postDeploy',
+      ...(options.hint ? { hint: options.hint } : {}),
+      ...(options.cause !== undefined ? { cause: options.cause } : {}),
+    });
     this.rollback = options.rollback;
   }
 }

@@ -64,7 +64,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promi
 export function http(options: HttpCheckOptions | string): HealthCheck {
   const opts = typeof options === 'string' ? { url: options } : options;
   const problem = healthUrlProblem(opts.url);
-  if (problem) throw new FraisierError('E_CONFIG', `http health check url: ${problem}`, { key: 'url', hint: 'the URL is probed from each target, e.g. http://localhost:8000/health' });
+  if (problem)
+    throw new FraisierError('E_CONFIG', `http health check url: ${problem}`, {
+      key: 'url',
+      hint: 'the URL is probed from each target, e.g. http://localhost:8000/health',
+    });
   const url = new URL(opts.url);
   const port = Number(url.port || 80);
   const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -79,7 +83,14 @@ export function http(options: HttpCheckOptions | string): HealthCheck {
           destroy = () => socket.destroy();
           const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
             const req = request(
-              { host, port, path: url.pathname + url.search, method: 'GET', createConnection: () => socket as never, headers: { host: url.host, connection: 'close' } },
+              {
+                host,
+                port,
+                path: url.pathname + url.search,
+                method: 'GET',
+                createConnection: () => socket as never,
+                headers: { host: url.host, connection: 'close' },
+              },
               (res) => {
                 const chunks: Buffer[] = [];
                 res.on('data', (c: Buffer) => chunks.push(c));
@@ -110,11 +121,10 @@ export function tcp(options: { host?: string; port: number }): HealthCheck {
     async probe(target, ctx, timeoutMs) {
       let destroy = () => {};
       await withTimeout(
-        connectOrNotListening(ctx.executor(target), host, options.port)
-          .then((s) => {
-            destroy = () => s.destroy();
-            s.destroy();
-          }),
+        connectOrNotListening(ctx.executor(target), host, options.port).then((s) => {
+          destroy = () => s.destroy();
+          s.destroy();
+        }),
         timeoutMs,
         () => destroy(),
       );

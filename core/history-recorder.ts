@@ -115,7 +115,15 @@ export function historyReader(store: StateStore, fraise: string, environment: st
   return {
     async recent(limit = 50): Promise<DeploymentSummary[]> {
       const rows = await store.history({ fraise, environment, limit });
-      return rows.map((d) => ({ id: d.id, kind: d.kind, status: d.status, fromVersion: d.fromVersion, toVersion: d.toVersion, startedAt: d.startedAt, finishedAt: d.finishedAt }));
+      return rows.map((d) => ({
+        id: d.id,
+        kind: d.kind,
+        status: d.status,
+        fromVersion: d.fromVersion,
+        toVersion: d.toVersion,
+        startedAt: d.startedAt,
+        finishedAt: d.finishedAt,
+      }));
     },
     currentVersion: () => store.currentVersion(fraise, environment),
     succeededVersions: () => store.knownGoodVersions(fraise, environment),

@@ -1,7 +1,37 @@
 export { defineDeploy, type DefineDeployOptions } from './define.js';
 export { DeployApp, type DeployDefinition, type EnvironmentDefinition, type RuntimeOptions, type StateOptions } from './app.js';
-export { Deployer, validateVersion, type DeployerOptions, type DeployOptions, type RollbackOptions, type RollbackPolicy, type StatusReport } from './deployer.js';
-export type { DeployContext, DeployHooks, DeploymentSummary, DeployResult, HealthCheck, HealthFailure, HistoryReader, MigrateReport, MigrateRequest, MigrationPhase, Migrator, Plugin, PluginHost, Provider, ProviderSession, Strategy, StrategyRunner, Target, TargetState, TargetStatus, TrafficSwitch } from './types.js';
+export {
+  Deployer,
+  validateVersion,
+  type DeployerOptions,
+  type DeployOptions,
+  type RollbackOptions,
+  type RollbackPolicy,
+  type StatusReport,
+} from './deployer.js';
+export type {
+  DeployContext,
+  DeployHooks,
+  DeploymentSummary,
+  DeployResult,
+  HealthCheck,
+  HealthFailure,
+  HistoryReader,
+  MigrateReport,
+  MigrateRequest,
+  MigrationPhase,
+  Migrator,
+  Plugin,
+  PluginHost,
+  Provider,
+  ProviderSession,
+  Strategy,
+  StrategyRunner,
+  Target,
+  TargetState,
+  TargetStatus,
+  TrafficSwitch,
+} from './types.js';
 export { http, tcp, exec, runHealthPolicy, NotListeningError, type HealthPolicy, type HttpCheckOptions } from './health.js';
 export { FraisierError, PostDeployError, TargetErrors, formatError, type ErrorCode } from './errors.js';
 export { Secret, secret, redact, registerSecret, REDACTED } from './secret.js';

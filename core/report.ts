@@ -6,7 +6,12 @@ import type { DeployResult } from './types.js';
 import { redact, redactedJson } from './secret.js';
 
 function iso(ms: number | null): string {
-  return ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return ms === null
+    ? '-'
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 function secs(ms: number | null): string {
@@ -26,7 +31,18 @@ export function formatHistory(rows: Deployment[]): string {
   if (rows.length === 0) return 'No deployments recorded.';
   return table(
     ['ID', 'FRAISE', 'ENV', 'KIND', 'FROM', 'TO', 'STATUS', 'STARTED', 'DURATION', 'BY'],
-    rows.map((d) => [String(d.id), d.fraise, d.environment, d.kind, d.fromVersion ?? '-', d.toVersion, d.status, iso(d.startedAt), secs(d.durationMs), `${d.user}@${d.host}`]),
+    rows.map((d) => [
+      String(d.id),
+      d.fraise,
+      d.environment,
+      d.kind,
+      d.fromVersion ?? '-',
+      d.toVersion,
+      d.status,
+      iso(d.startedAt),
+      secs(d.durationMs),
+      `${d.user}@${d.host}`,
+    ]),
   );
 }
 
@@ -68,7 +84,14 @@ export interface LockSummary {
 
 /** The {@link LockSummary} of a lock at time `now`. */
 export function summarizeLock(l: LockInfo, now: number): LockSummary {
-  return { owner: ownerString(l.owner), reason: l.reason, acquiredAt: l.acquiredAt, expiresAt: l.expiresAt, ageMs: Math.max(0, now - l.acquiredAt), expired: l.expiresAt <= now };
+  return {
+    owner: ownerString(l.owner),
+    reason: l.reason,
+    acquiredAt: l.acquiredAt,
+    expiresAt: l.expiresAt,
+    ageMs: Math.max(0, now - l.acquiredAt),
+    expired: l.expiresAt <= now,
+  };
 }
 
 /** One row of `fraisier status-all`. */
@@ -89,7 +112,7 @@ export function formatStatusAll(rows: StatusAllRow[], now: number): string {
       r.environment,
       r.version ?? '(never deployed)',
       r.lock?.owner ?? '-',
-      r.lock ? r.lock.reason ?? '' : '',
+      r.lock ? (r.lock.reason ?? '') : '',
       r.lock ? ago(r.lock.ageMs) : '',
       r.lock ? (r.lock.expired ? `expired ${ago(now - r.lock.expiresAt)} ago` : `in ${ago(r.lock.expiresAt - now)}`) : '',
     ]),
@@ -108,14 +131,17 @@ export function formatStatus(s: StatusReport): string {
       ['  TARGET', 'CURRENT', 'RELEASES', 'RESULT'],
       s.targets.map((t) => [
         `  ${t.name}`,
-        !t.reachable ? 'unknown' : t.current ?? '(none)',
+        !t.reachable ? 'unknown' : (t.current ?? '(none)'),
         t.reachable && t.releases.length > 0 ? t.releases.join(' ') : '-',
         !t.reachable ? `unreachable: ${t.error ?? ''}` : t.error ? `error: ${t.error}` : 'ok',
       ]),
     ),
   );
   const down = s.targets.filter((t) => t.error);
-  if (down.length > 0) out.push(`${down.length} of ${s.targets.length} target(s) ${down.every((t) => !t.reachable) ? 'unreachable' : 'with errors'}: ${down.map((t) => t.name).join(', ')}`);
+  if (down.length > 0)
+    out.push(
+      `${down.length} of ${s.targets.length} target(s) ${down.every((t) => !t.reachable) ? 'unreachable' : 'with errors'}: ${down.map((t) => t.name).join(', ')}`,
+    );
   return out.join('\n');
 }
 
@@ -124,7 +150,7 @@ export function formatStatus(s: StatusReport): string {
  * or `unknown` when it could not be reached: never a release it may not be on.
  */
 function version(t: DeployResult['targets'][number]): string {
-  const base = `${t.fromVersion ?? '-'} → ${t.toVersion ?? (t.finalVersion !== undefined ? t.finalVersion ?? 'unknown' : '-')}`;
+  const base = `${t.fromVersion ?? '-'} → ${t.toVersion ?? (t.finalVersion !== undefined ? (t.finalVersion ?? 'unknown') : '-')}`;
   if (t.finalVersion === undefined || t.toVersion === null) return base;
   return t.finalVersion === t.toVersion ? base : `${base} (now ${t.finalVersion ?? 'unknown'})`;
 }

@@ -71,7 +71,10 @@ const SHAPES: [RegExp, (...m: string[]) => string][] = [
   // left as they are: already hidden (`***` as redactUrl shows it, [REDACTED]), the word `password` of an
   // example, and a `$VAR` / `${VAR}` reference
   [/\b([a-z][a-z0-9+.-]*:?\/\/?[^\s:@/?#]*):(?!(?:\*\*\*|\[REDACTED\]|password)@|\$)[^\s]*@/gi, (_m, head) => `${head}:${REDACTED}@`],
-  [/\b([a-z_]*password\s*=\s*)(?!\*\*\*(?![^\s&'"])|\[REDACTED\]|["']?\$)(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&'"]+)/gi, (_m, head) => `${head}${REDACTED}`],
+  [
+    /\b([a-z_]*password\s*=\s*)(?!\*\*\*(?![^\s&'"])|\[REDACTED\]|["']?\$)(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s&'"]+)/gi,
+    (_m, head) => `${head}${REDACTED}`,
+  ],
 ];
 
 /**

@@ -68,7 +68,11 @@ export const haproxyLbCommands = {
     label: `haproxy: show servers state ${backend}`,
   }),
   /** The CLI level of the socket (`admin` is needed to change servers). */
-  level: (socat: string, socket: string): Command => ({ ...script(RUNTIME, socat, socket, 'show cli level'), readOnly: true, label: 'haproxy: show cli level' }),
+  level: (socat: string, socket: string): Command => ({
+    ...script(RUNTIME, socat, socket, 'show cli level'),
+    readOnly: true,
+    label: 'haproxy: show cli level',
+  }),
   /** Runs runtime-API commands in one connection, in order (HAProxy answers nothing to a successful `set`). */
   set: (socat: string, socket: string, lines: readonly string[]): Command => ({
     ...script(RUNTIME, socat, socket, lines.join('; ')),

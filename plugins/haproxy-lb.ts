@@ -92,10 +92,11 @@ export const isMaint = (s: ServerState) => (s.admin & 0x67) !== 0;
 export const isDrain = (s: ServerState) => !isMaint(s) && (s.admin & 0x18) !== 0;
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
-const PATH_RE = /^\/[A-Za-z0-9_.\/-]+$/;
+const PATH_RE = /^\/[A-Za-z0-9_./-]+$/;
 
 function checkName(kind: string, v: string, key = kind): void {
-  if (typeof v !== 'string' || !NAME_RE.test(v)) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: invalid ${kind} ${JSON.stringify(v)}: use letters, digits, _ . : -`, { key });
+  if (typeof v !== 'string' || !NAME_RE.test(v))
+    throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: invalid ${kind} ${JSON.stringify(v)}: use letters, digits, _ . : -`, { key });
 }
 
 function checkPath(kind: string, v: unknown): asserts v is string {
@@ -110,11 +111,17 @@ export function parseServersState(text: string): ServerState[] {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 19 || line.startsWith('#') || !/^\d+$/.test(f[0]!)) continue;
-    out.push({ name: f[3]!, address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`, op: Number(f[5]), admin: Number(f[6]), weight: Number(f[7]), iweight: Number(f[8]) });
+    out.push({
+      name: f[3]!,
+      address: `${f[4]!.includes(':') ? `[${f[4]}]` : f[4]}:${f[18]}`,
+      op: Number(f[5]),
+      admin: Number(f[6]),
+      weight: Number(f[7]),
+      iweight: Number(f[8]),
+    });
   }
   return out;
 }
-
 
 /**
  * The recorded pool file's content, or null: the live pool, its targets, and (`all`) every target of the
@@ -148,7 +155,7 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   if (options.backend !== undefined) checkName('backend', options.backend);
   for (const [t, s] of Object.entries(options.servers ?? {})) checkName(`server of ${t}`, s, `servers.${t}`);
   if (options.poolFile !== undefined) checkPath('poolFile', options.poolFile);
-  if (options.socat !== undefined && (typeof options.socat !== 'string' || !/^[A-Za-z0-9_.\/-]+$/.test(options.socat))) {
+  if (options.socat !== undefined && (typeof options.socat !== 'string' || !/^[A-Za-z0-9_./-]+$/.test(options.socat))) {
     throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: invalid socat binary ${JSON.stringify(options.socat)}`, { key: 'socat' });
   }
   const socket = options.socket;
@@ -178,7 +185,10 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
     return p;
   };
   const needBackend = (): string => {
-    if (!backend) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: no backend name: pass the backend option, or add the plugin to a deployment first`, { key: 'backend' });
+    if (!backend)
+      throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: no backend name: pass the backend option, or add the plugin to a deployment first`, {
+        key: 'backend',
+      });
     return backend;
   };
 
@@ -189,10 +199,14 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
       return await SshExecutor.connect(options.host, options.ssh ?? {});
     } catch (err) {
       const e = asFraisierError(err, 'E_UNREACHABLE');
-      throw new FraisierError(e.code === 'E_HOST_KEY' ? 'E_HOST_KEY' : 'E_PREFLIGHT', `${HAPROXY_LB}: cannot reach the HAProxy host ${options.host ?? 'local'}: ${e.message}`, {
-        step: 'preDeploy',
-        cause: err,
-      });
+      throw new FraisierError(
+        e.code === 'E_HOST_KEY' ? 'E_HOST_KEY' : 'E_PREFLIGHT',
+        `${HAPROXY_LB}: cannot reach the HAProxy host ${options.host ?? 'local'}: ${e.message}`,
+        {
+          step: 'preDeploy',
+          cause: err,
+        },
+      );
     }
   }
 
@@ -202,27 +216,47 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
     const out = r.stdout.trim();
     if (r.code !== 0 || /^(Can't find backend|Unknown command|Permission denied)/m.test(out)) {
       const why = (r.stderr.trim() || out || `exit ${r.code}`).split('\n').slice(-3).join('; ');
-      throw new FraisierError('E_PREFLIGHT', `${HAPROXY_LB}: cannot read backend ${be} from HAProxy's admin socket ${socket} on ${options.host ?? 'this machine'}: ${why}; nothing was changed`, {
-        step: 'preDeploy',
-        hint: `HAProxy must run with 'stats socket ${socket} level admin' and a backend ${be}`,
-      });
+      throw new FraisierError(
+        'E_PREFLIGHT',
+        `${HAPROXY_LB}: cannot read backend ${be} from HAProxy's admin socket ${socket} on ${options.host ?? 'this machine'}: ${why}; nothing was changed`,
+        {
+          step: 'preDeploy',
+          hint: `HAProxy must run with 'stats socket ${socket} level admin' and a backend ${be}`,
+        },
+      );
     }
     return parseServersState(r.stdout);
   }
 
   /** The live pool, from the recorded file checked against what HAProxy routes to now. */
-  function livePoolFrom(states: ServerState[], recorded: { pool: string; targets: string[] } | null, targets: readonly string[]): { pool: string; targets: string[] } | null {
+  function livePoolFrom(
+    states: ServerState[],
+    recorded: { pool: string; targets: string[] } | null,
+    targets: readonly string[],
+  ): { pool: string; targets: string[] } | null {
     const inService = targets.filter((t) => {
       const s = states.find((x) => x.name === serverOf(t));
       return s !== undefined && !isMaint(s);
     });
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x));
-    if (recorded && same(recorded.targets.filter((t) => targets.includes(t)), inService)) return { pool: recorded.pool, targets: recorded.targets };
+    if (
+      recorded &&
+      same(
+        recorded.targets.filter((t) => targets.includes(t)),
+        inService,
+      )
+    )
+      return { pool: recorded.pool, targets: recorded.targets };
     // HAProxy restarted (its config puts every server back in service) or nothing was ever switched.
     if (inService.length === targets.length) return null;
     throw new FraisierError(
       'E_PREFLIGHT',
-      `${HAPROXY_LB}: backend ${needBackend()} has ${targets.filter((t) => !inService.includes(t)).map(serverOf).join(', ')} in maintenance, but ${recorded ? `${poolFile()} records pool ${recorded.pool} (${recorded.targets.join(', ')})` : `no live pool is recorded in ${poolFile()}`}`,
+      `${HAPROXY_LB}: backend ${needBackend()} has ${targets
+        .filter((t) => !inService.includes(t))
+        .map(serverOf)
+        .join(
+          ', ',
+        )} in maintenance, but ${recorded ? `${poolFile()} records pool ${recorded.pool} (${recorded.targets.join(', ')})` : `no live pool is recorded in ${poolFile()}`}`,
       { step: 'preDeploy', hint: `set the servers' states by hand (set server ${needBackend()}/<server> state ready|maint) or remove ${poolFile()}` },
     );
   }
@@ -232,10 +266,14 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
     try {
       const lv = await real.run(haproxyLbCommands.level(socat, socket), { check: false });
       if (lv.code === 0 && /^(user|operator)$/m.test(lv.stdout.trim())) {
-        throw new FraisierError('E_PREFLIGHT', `${HAPROXY_LB}: HAProxy's socket ${socket} is at level ${lv.stdout.trim()}: changing servers needs level admin; nothing was changed`, {
-          step: 'preDeploy',
-          hint: `in haproxy.cfg: stats socket ${socket} mode 600 level admin`,
-        });
+        throw new FraisierError(
+          'E_PREFLIGHT',
+          `${HAPROXY_LB}: HAProxy's socket ${socket} is at level ${lv.stdout.trim()}: changing servers needs level admin; nothing was changed`,
+          {
+            step: 'preDeploy',
+            hint: `in haproxy.cfg: stats socket ${socket} mode 600 level admin`,
+          },
+        );
       }
       const states = await readStates(real);
       const missing = ctx.targets.filter((t) => !states.some((s) => s.name === serverOf(t.name)));
@@ -247,7 +285,11 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         );
       }
       const pf = await real.run(haproxyLbCommands.readPool(poolFile()), { check: false });
-      const current = livePoolFrom(states, parsePoolFile(pf.stdout), ctx.targets.map((t) => t.name));
+      const current = livePoolFrom(
+        states,
+        parsePoolFile(pf.stdout),
+        ctx.targets.map((t) => t.name),
+      );
       if (ctx.dryRun) {
         await real.close().catch(() => {});
         return { exec: new DryRunExecutor(real.name, (line) => ctx.log.info(line)), states, live: current };
@@ -269,13 +311,20 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   async function set(exec: Executor, lines: string[], why: string, target?: Target): Promise<void> {
     if (lines.length === 0) return;
     const r = await exec.run(haproxyLbCommands.set(socat, socket, lines), { check: false });
-    const answer = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    const answer = r.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     if (r.code !== 0 || answer.length > 0) {
-      throw new FraisierError('E_COMMAND', `${HAPROXY_LB}: HAProxy refused ${why}: ${(answer.join('; ') || r.stderr.trim() || `exit ${r.code}`).slice(0, 500)}`, {
-        step: 'haproxy',
-        ...(target ? { target: target.name } : {}),
-        hint: `check backend ${needBackend()}, its servers and the socket's level (admin) in haproxy.cfg`,
-      });
+      throw new FraisierError(
+        'E_COMMAND',
+        `${HAPROXY_LB}: HAProxy refused ${why}: ${(answer.join('; ') || r.stderr.trim() || `exit ${r.code}`).slice(0, 500)}`,
+        {
+          step: 'haproxy',
+          ...(target ? { target: target.name } : {}),
+          hint: `check backend ${needBackend()}, its servers and the socket's level (admin) in haproxy.cfg`,
+        },
+      );
     }
   }
 
@@ -336,7 +385,11 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
           const ms = Math.round(performance.now() - started);
           ctx.time(target, 'drain', ms);
           const out = r.stdout.trim();
-          if (out.startsWith('timeout')) ctx.log.warn(`haproxy ${srv(target.name)}: ${out.split(' ')[1] ?? 'some'} session(s) still open after ${drainMs} ms (drainTimeout): going on`, target.name);
+          if (out.startsWith('timeout'))
+            ctx.log.warn(
+              `haproxy ${srv(target.name)}: ${out.split(' ')[1] ?? 'some'} session(s) still open after ${drainMs} ms (drainTimeout): going on`,
+              target.name,
+            );
           else ctx.log.info(`haproxy ${srv(target.name)}: drained in ${ms} ms (no reload)`, target.name);
         }),
       );
@@ -351,7 +404,11 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
           // fail them): wait until it routes to it again, so the next target is not drained too early.
           const r = await s.exec.run(haproxyLbCommands.waitUp(socat, socket, needBackend(), serverOf(target.name), upMs));
           const out = r.stdout.trim();
-          if (out.startsWith('timeout')) ctx.log.warn(`haproxy ${srv(target.name)}: ready, but HAProxy still reports it ${out.slice('timeout '.length)} after ${upMs} ms (upTimeout): going on`, target.name);
+          if (out.startsWith('timeout'))
+            ctx.log.warn(
+              `haproxy ${srv(target.name)}: ready, but HAProxy still reports it ${out.slice('timeout '.length)} after ${upMs} ms (upTimeout): going on`,
+              target.name,
+            );
           else ctx.log.info(`haproxy ${srv(target.name)}: ready`, target.name);
         }),
       );
@@ -370,7 +427,11 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
           weighted.clear();
           zeroed.clear();
           live = liveAtStart;
-          ctx.log.info(switched ? `haproxy backend ${needBackend()}: traffic back to pool ${live?.pool ?? '(all servers)'} (rollback)` : `haproxy backend ${needBackend()}: every server ready (rollback)`);
+          ctx.log.info(
+            switched
+              ? `haproxy backend ${needBackend()}: traffic back to pool ${live?.pool ?? '(all servers)'} (rollback)`
+              : `haproxy backend ${needBackend()}: every server ready (rollback)`,
+          );
         }),
       );
 
@@ -424,19 +485,28 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
           weighted.delete(t);
         }
         await recordPool(s.exec, next);
-        ctx.log.info(`haproxy backend ${needBackend()}: traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${next.targets.join(', ')}) in ${Math.round(performance.now() - started)} ms, no reload`);
+        ctx.log.info(
+          `haproxy backend ${needBackend()}: traffic switched ${previous ? `from pool ${previous.pool} ` : ''}to pool ${pool} (${next.targets.join(', ')}) in ${Math.round(performance.now() - started)} ms, no reload`,
+        );
       });
     },
 
     async setWeights(next: Readonly<Record<string, number>>, ctx?: DeployContext): Promise<void> {
       const be = needBackend();
       for (const [t, w] of Object.entries(next)) {
-        if (!Number.isInteger(w) || w < 0 || w > 256) throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight of ${t} must be an integer from 0 to 256, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
+        if (!Number.isInteger(w) || w < 0 || w > 256)
+          throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight of ${t} must be an integer from 0 to 256, got ${JSON.stringify(w)}`, {
+            key: `weights.${t}`,
+          });
         checkName(`server of ${t}`, serverOf(t), `weights.${t}`);
       }
       const names = Object.keys(next);
       if (names.length > 0 && names.every((t) => next[t] === 0)) {
-        throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: every server of backend ${be} would have weight 0: a backend needs at least one server with traffic`, { key: 'weights' });
+        throw new FraisierError(
+          'E_CONFIG',
+          `${HAPROXY_LB}: every server of backend ${be} would have weight 0: a backend needs at least one server with traffic`,
+          { key: 'weights' },
+        );
       }
       await serial(async () => {
         const borrowed = session;
@@ -456,11 +526,19 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
           const inPool = pool ? targets.filter((t) => pool!.targets.includes(t)) : targets;
           const unknown = names.filter((t) => !targets.includes(t));
           if (unknown.length > 0) {
-            throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight for unknown target(s) ${unknown.join(', ')} (backend ${be} has ${targets.join(', ') || 'none'})`, { key: 'weights' });
+            throw new FraisierError(
+              'E_CONFIG',
+              `${HAPROXY_LB}: weight for unknown target(s) ${unknown.join(', ')} (backend ${be} has ${targets.join(', ') || 'none'})`,
+              { key: 'weights' },
+            );
           }
           const outside = names.filter((t) => !inPool.includes(t) && next[t] !== 0);
           if (outside.length > 0) {
-            throw new FraisierError('E_CONFIG', `${HAPROXY_LB}: weight for ${outside.join(', ')}, outside the live pool ${pool?.pool} (${inPool.join(', ')}): switch pools first`, { key: 'weights' });
+            throw new FraisierError(
+              'E_CONFIG',
+              `${HAPROXY_LB}: weight for ${outside.join(', ')}, outside the live pool ${pool?.pool} (${inPool.join(', ')}): switch pools first`,
+              { key: 'weights' },
+            );
           }
           const reset = names.length === 0;
           const weight = (t: string) => (reset ? 1 : (next[t] ?? 0));

@@ -13,7 +13,11 @@ export const HaproxyLoadBalancerSchema = Type.Object(
     /** The backend holding the instances' servers. Default: the fraise name. */
     backend: Type.Optional(NonEmptyString()),
     /** HAProxy server name of each instance, when it is not the instance's name (optional). */
-    servers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), { expected: 'a mapping of instance names to host:port addresses (nginx) or server names (haproxy)' })),
+    servers: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), {
+        expected: 'a mapping of instance names to host:port addresses (nginx) or server names (haproxy)',
+      }),
+    ),
     /** socat binary. Default `socat`. */
     socat: Type.Optional(NonEmptyString()),
     /** Where the live blue-green pool is recorded. Default: next to the socket. */
@@ -34,7 +38,8 @@ registry.registerPlugin({
   normalize({ load_balancer: lb }, ctx): LoadBalancerYaml | undefined {
     if (lb === undefined) return undefined;
     checkLbHost(lb.host, ctx);
-    if (lb.socket === undefined) throw ctx.error(ctx.at('load_balancer'), "type: haproxy needs socket: the absolute path of HAProxy's admin socket (stats socket <path> level admin)");
+    if (lb.socket === undefined)
+      throw ctx.error(ctx.at('load_balancer'), "type: haproxy needs socket: the absolute path of HAProxy's admin socket (stats socket <path> level admin)");
     absolutePath(lb.socket, 'socket', ctx);
     return {
       type: 'haproxy',

@@ -75,14 +75,18 @@ interface HookSubject {
  * and applies `onFailure`. The same as tapping the hook by hand (see docs/hooks.md).
  */
 export function commandHook(options: CommandHookOptions): Plugin {
-  if (!options || typeof options.name !== 'string' || options.name === '') throw new FraisierError('E_CONFIG', 'commandHook: name is required', { key: 'name' });
-  if (typeof options.command !== 'string' || options.command === '') throw new FraisierError('E_CONFIG', `hook ${options.name}: command is required`, { key: 'command' });
+  if (!options || typeof options.name !== 'string' || options.name === '')
+    throw new FraisierError('E_CONFIG', 'commandHook: name is required', { key: 'name' });
+  if (typeof options.command !== 'string' || options.command === '')
+    throw new FraisierError('E_CONFIG', `hook ${options.name}: command is required`, { key: 'command' });
   if (options.when !== 'preDeploy' && options.when !== 'postDeploy') {
     throw new FraisierError('E_CONFIG', `hook ${options.name}: when must be "preDeploy" or "postDeploy", got ${JSON.stringify(options.when)}`, { key: 'when' });
   }
   const onFailure: HookOnFailure = options.onFailure ?? (options.when === 'preDeploy' ? 'abort' : 'alert');
   if (!['abort', 'rollback', 'alert', 'ignore'].includes(onFailure)) {
-    throw new FraisierError('E_CONFIG', `hook ${options.name}: onFailure must be one of abort, rollback, alert, ignore; got ${JSON.stringify(onFailure)}`, { key: 'onFailure' });
+    throw new FraisierError('E_CONFIG', `hook ${options.name}: onFailure must be one of abort, rollback, alert, ignore; got ${JSON.stringify(onFailure)}`, {
+      key: 'onFailure',
+    });
   }
   const timeoutMs = toMs(options.timeout ?? '5m', 'timeout');
   const type = options.type ?? 'command';
@@ -150,7 +154,13 @@ export function commandHook(options: CommandHookOptions): Plugin {
             ctx.log.info(`[dry-run] ${label}: ${redact(options.command)}`);
             return;
           }
-          const failure = await runOnce({ fraise: ctx.fraise, environment: ctx.environment, version: ctx.version, previousVersion: ctx.previousVersion, log: ctx.log });
+          const failure = await runOnce({
+            fraise: ctx.fraise,
+            environment: ctx.environment,
+            version: ctx.version,
+            previousVersion: ctx.previousVersion,
+            log: ctx.log,
+          });
           if (failure === null) return;
           const message = `${label} failed: ${failure}`;
           if (onFailure === 'abort' || onFailure === 'rollback') {
@@ -162,11 +172,22 @@ export function commandHook(options: CommandHookOptions): Plugin {
       } else {
         host.hooks.postDeploy.tapPromise(name, async (result) => {
           if (result.kind !== 'deploy') return;
-          const failure = await runOnce({ fraise: result.fraise, environment: result.environment, version: result.toVersion, previousVersion: result.fromVersion, log: host.log });
+          const failure = await runOnce({
+            fraise: result.fraise,
+            environment: result.environment,
+            version: result.toVersion,
+            previousVersion: result.fromVersion,
+            log: host.log,
+          });
           if (failure === null) return;
           const message = `${label} failed: ${failure}`;
-          if (onFailure === 'rollback') throw new PostDeployError(`${message}; rolling the deployment back (on_failure: rollback)`, { rollback: true, step: `hook:${options.name}` });
-          if (onFailure === 'abort') throw new PostDeployError(`${message}; the deployment is marked failed, the hosts stay on ${result.toVersion} (on_failure: abort)`, { rollback: false, step: `hook:${options.name}` });
+          if (onFailure === 'rollback')
+            throw new PostDeployError(`${message}; rolling the deployment back (on_failure: rollback)`, { rollback: true, step: `hook:${options.name}` });
+          if (onFailure === 'abort')
+            throw new PostDeployError(`${message}; the deployment is marked failed, the hosts stay on ${result.toVersion} (on_failure: abort)`, {
+              rollback: false,
+              step: `hook:${options.name}`,
+            });
           if (onFailure === 'alert') host.log.warn(`ALERT: ${message} (on_failure: alert)`);
           else host.log.info(`${message}; ignored (on_failure: ignore)`);
         });
@@ -192,6 +213,14 @@ export function hooksFromYaml(hooks: { pre: NormalizedHook[]; post: NormalizedHo
 }
 
 registry.registerPlugin('hooks', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
-  const plugins = hooksFromYaml(env.hooks ?? { pre: [], post: [] }, { cwd: (config as LoadedConfig).baseDir, ...(env.database ? { databaseUrlEnv: env.database.urlEnv } : {}) });
-  return { name: 'plugin:hooks', apply: (host) => plugins.forEach((p) => p.apply(host)) };
+  const plugins = hooksFromYaml(env.hooks ?? { pre: [], post: [] }, {
+    cwd: (config as LoadedConfig).baseDir,
+    ...(env.database ? { databaseUrlEnv: env.database.urlEnv } : {}),
+  });
+  return {
+    name: 'plugin:hooks',
+    apply: (host) => {
+      for (const p of plugins) p.apply(host);
+    },
+  };
 });

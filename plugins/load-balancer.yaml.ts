@@ -47,6 +47,7 @@ export function checkLbHost(host: string | undefined, ctx: YamlContext): void {
 
 /** An absolute path, or an error naming `load_balancer.<key>`. */
 export function absolutePath(value: string, key: string, ctx: YamlContext): string {
-  if (!value.startsWith('/')) throw ctx.error(ctx.at('load_balancer', key), `expected an absolute path (starting with /), got ${ctx.show(ctx.at('load_balancer', key), value)}`);
+  if (!value.startsWith('/'))
+    throw ctx.error(ctx.at('load_balancer', key), `expected an absolute path (starting with /), got ${ctx.show(ctx.at('load_balancer', key), value)}`);
   return value;
 }

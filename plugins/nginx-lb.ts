@@ -111,7 +111,7 @@ export interface NginxLbPlugin extends Plugin, TrafficSwitch {
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 // host:port, IPv4, [IPv6]:port or unix:/path. Nothing that could end the directive or open a block.
-const ADDRESS_RE = /^(?:unix:\/[A-Za-z0-9_.\/-]+|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|[A-Za-z0-9_.-]+(?::\d{1,5})?)$/;
+const ADDRESS_RE = /^(?:unix:\/[A-Za-z0-9_./-]+|\[[0-9A-Fa-f:.]+\](?::\d{1,5})?|[A-Za-z0-9_.-]+(?::\d{1,5})?)$/;
 
 function checkName(kind: string, v: string): void {
   if (!NAME_RE.test(v)) throw new FraisierError('E_CONFIG', `${NGINX_LB}: invalid ${kind} ${JSON.stringify(v)}: use letters, digits, _ . -`, { key: kind });
@@ -119,9 +119,13 @@ function checkName(kind: string, v: string): void {
 
 function checkAddress(target: string, v: string): void {
   if (typeof v !== 'string' || !ADDRESS_RE.test(v)) {
-    throw new FraisierError('E_CONFIG', `${NGINX_LB}: invalid server address for ${target}: ${JSON.stringify(v)} (expected host:port, [ipv6]:port or unix:/path)`, {
-      key: `servers.${target}`,
-    });
+    throw new FraisierError(
+      'E_CONFIG',
+      `${NGINX_LB}: invalid server address for ${target}: ${JSON.stringify(v)} (expected host:port, [ipv6]:port or unix:/path)`,
+      {
+        key: `servers.${target}`,
+      },
+    );
   }
 }
 
@@ -140,19 +144,29 @@ export function renderUpstream(name: string, servers: Readonly<Record<string, st
     checkName('pool', live.pool);
     const unknown = live.targets.filter((t) => !(t in servers));
     if (unknown.length > 0) {
-      throw new FraisierError('E_CONFIG', `${NGINX_LB}: pool ${live.pool} names target(s) without a server address: ${unknown.join(', ')} (servers: ${Object.keys(servers).join(', ')})`, { key: 'servers' });
+      throw new FraisierError(
+        'E_CONFIG',
+        `${NGINX_LB}: pool ${live.pool} names target(s) without a server address: ${unknown.join(', ')} (servers: ${Object.keys(servers).join(', ')})`,
+        { key: 'servers' },
+      );
     }
   }
   for (const [t, w] of Object.entries(weights)) {
-    if (!(t in servers)) throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for unknown target ${JSON.stringify(t)} (servers: ${Object.keys(servers).join(', ')})`, { key: 'weights' });
-    if (!Number.isInteger(w) || w < 0) throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight of ${t} must be a non-negative integer, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
+    if (!(t in servers))
+      throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for unknown target ${JSON.stringify(t)} (servers: ${Object.keys(servers).join(', ')})`, {
+        key: 'weights',
+      });
+    if (!Number.isInteger(w) || w < 0)
+      throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight of ${t} must be a non-negative integer, got ${JSON.stringify(w)}`, { key: `weights.${t}` });
   }
   const { maxFails, failTimeoutS } = options;
   if (maxFails !== undefined && (!Number.isInteger(maxFails) || maxFails < 0)) {
     throw new FraisierError('E_CONFIG', `${NGINX_LB}: maxFails must be a non-negative integer, got ${JSON.stringify(maxFails)}`, { key: 'max_fails' });
   }
   if (failTimeoutS !== undefined && (!Number.isInteger(failTimeoutS) || failTimeoutS < 1)) {
-    throw new FraisierError('E_CONFIG', `${NGINX_LB}: failTimeout must be a whole number of seconds, at least 1, got ${JSON.stringify(failTimeoutS)}`, { key: 'fail_timeout' });
+    throw new FraisierError('E_CONFIG', `${NGINX_LB}: failTimeout must be a whole number of seconds, at least 1, got ${JSON.stringify(failTimeoutS)}`, {
+      key: 'fail_timeout',
+    });
   }
   const lines: string[] = [];
   const included: string[] = [];
@@ -185,13 +199,13 @@ export function parseLivePool(text: string): { pool: string; targets: string[] }
   if (!line) return null;
   try {
     const v = JSON.parse(line.slice(LIVE_MARKER.length + 1)) as { pool?: unknown; targets?: unknown };
-    if (typeof v.pool === 'string' && Array.isArray(v.targets) && v.targets.every((t) => typeof t === 'string')) return { pool: v.pool, targets: v.targets as string[] };
+    if (typeof v.pool === 'string' && Array.isArray(v.targets) && v.targets.every((t) => typeof t === 'string'))
+      return { pool: v.pool, targets: v.targets as string[] };
   } catch {
     /* not ours */
   }
   return null;
 }
-
 
 /** Finds the pid file from `nginx -T` + `nginx -V` output (see {@link nginxLbCommands.dump}). */
 export function pidFileFrom(output: string, nginxArgs: string[] = []): string | null {
@@ -274,14 +288,18 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   let log: PluginHost['log'] | null = null;
   const label = () => `nginx upstream ${upstream ?? '?'}`;
   const render = () => {
-    if (!upstream) throw new FraisierError('E_CONFIG', `${NGINX_LB}: no upstream name: pass the upstream option, or add the plugin to a deployment first`, { key: 'upstream' });
+    if (!upstream)
+      throw new FraisierError('E_CONFIG', `${NGINX_LB}: no upstream name: pass the upstream option, or add the plugin to a deployment first`, {
+        key: 'upstream',
+      });
     return renderUpstream(upstream, options.servers, { down, weights, ...serverParams, ...(live ? { live } : {}) });
   };
   /** Targets that get no traffic now (outside the live pool): nothing to drain. */
   const idle = (t: Target) => live !== null && !live.targets.includes(t.name);
   async function readFile(exec: Executor): Promise<string> {
     const r = await exec.run(nginxLbCommands.read(options.file), { check: false });
-    if (r.code !== 0) throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: cannot read ${options.file}: ${r.stderr.trim() || `exit ${r.code}`}`, { step: 'preDeploy' });
+    if (r.code !== 0)
+      throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: cannot read ${options.file}: ${r.stderr.trim() || `exit ${r.code}`}`, { step: 'preDeploy' });
     return r.stdout;
   }
   const readLive = async (exec: Executor) => parseLivePool(await readFile(exec));
@@ -298,10 +316,14 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       real = await connect();
     } catch (err) {
       const e = asFraisierError(err, 'E_UNREACHABLE');
-      throw new FraisierError(e.code === 'E_HOST_KEY' ? 'E_HOST_KEY' : 'E_PREFLIGHT', `${NGINX_LB}: cannot reach the nginx host ${options.host ?? 'local'}: ${e.message}`, {
-        step: 'preDeploy',
-        cause: err,
-      });
+      throw new FraisierError(
+        e.code === 'E_HOST_KEY' ? 'E_HOST_KEY' : 'E_PREFLIGHT',
+        `${NGINX_LB}: cannot reach the nginx host ${options.host ?? 'local'}: ${e.message}`,
+        {
+          step: 'preDeploy',
+          cause: err,
+        },
+      );
     }
     const exec = real;
     try {
@@ -309,7 +331,11 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       if (!pidFile) {
         const dump = await exec.run(nginxLbCommands.dump(nginx, nginxArgs), { check: false });
         pidFile = pidFileFrom(dump.stdout, nginxArgs);
-        if (!pidFile) throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: cannot find nginx's pid file (no pid directive, no --pid-path)`, { hint: 'set the pidFile option', step: 'preDeploy' });
+        if (!pidFile)
+          throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: cannot find nginx's pid file (no pid directive, no --pid-path)`, {
+            hint: 'set the pidFile option',
+            step: 'preDeploy',
+          });
       }
       const r = await exec.run(nginxLbCommands.pid(pidFile), { check: false });
       const pid = Number(r.stdout.trim());
@@ -357,12 +383,20 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       } catch (err) {
         restored = `restoring the previous file FAILED (${asFraisierError(err).message}); fix ${options.file} by hand`;
       }
-      const msg = (t.stderr.trim() || t.stdout.trim() || `exit ${t.code}`).split('\n').filter((l) => !/test failed$/.test(l)).slice(-5).join('\n');
-      throw new FraisierError('E_COMMAND', `${NGINX_LB}: nginx -t rejected the new ${label()} (${why}); ${restored}, nginx still serves its current configuration:\n${msg}`, {
-        step: 'nginx',
-        ...(target ? { target: target.name } : {}),
-        hint: `check the servers option (addresses must resolve) and ${options.file}`,
-      });
+      const msg = (t.stderr.trim() || t.stdout.trim() || `exit ${t.code}`)
+        .split('\n')
+        .filter((l) => !/test failed$/.test(l))
+        .slice(-5)
+        .join('\n');
+      throw new FraisierError(
+        'E_COMMAND',
+        `${NGINX_LB}: nginx -t rejected the new ${label()} (${why}); ${restored}, nginx still serves its current configuration:\n${msg}`,
+        {
+          step: 'nginx',
+          ...(target ? { target: target.name } : {}),
+          hint: `check the servers option (addresses must resolve) and ${options.file}`,
+        },
+      );
     }
     const started = performance.now();
     const r = await s.exec.run(nginxLbCommands.reload(s.pid, drain ? drainMs : applyMs, drain));
@@ -372,7 +406,10 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
     const out = r.stdout.trim();
     if (target && ctx) ctx.time(target, drain ? 'drain' : 'nginx', performance.now() - started);
     if (out.startsWith('timeout')) {
-      ctx?.log.warn(`${label()}: ${why}; ${out.split(' ')[1] ?? 'some'} old nginx worker(s) still busy after ${drainMs} ms (drainTimeout): going on`, target?.name ?? null);
+      ctx?.log.warn(
+        `${label()}: ${why}; ${out.split(' ')[1] ?? 'some'} old nginx worker(s) still busy after ${drainMs} ms (drainTimeout): going on`,
+        target?.name ?? null,
+      );
     } else {
       ctx?.log.info(`${label()}: ${why}; reloaded${drain ? `, drained in ${ms} ms` : ''}`, target?.name ?? null);
     }
@@ -396,10 +433,14 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       hooks.preDeploy.tapPromise(NGINX_LB, async (ctx) => {
         const missing = ctx.targets.filter((t) => !(t.name in options.servers)).map((t) => t.name);
         if (missing.length > 0) {
-          throw new FraisierError('E_PREFLIGHT', `${NGINX_LB}: no server address for ${missing.join(', ')} in servers (has ${Object.keys(options.servers).join(', ')}); nothing was changed`, {
-            step: 'preDeploy',
-            key: 'servers',
-          });
+          throw new FraisierError(
+            'E_PREFLIGHT',
+            `${NGINX_LB}: no server address for ${missing.join(', ')} in servers (has ${Object.keys(options.servers).join(', ')}); nothing was changed`,
+            {
+              step: 'preDeploy',
+              key: 'servers',
+            },
+          );
         }
         await close();
         down.clear();
@@ -472,7 +513,9 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       try {
         exec = await connect();
       } catch (err) {
-        throw new FraisierError('E_UNREACHABLE', `${NGINX_LB}: cannot reach the nginx host ${options.host ?? 'local'}: ${asFraisierError(err).message}`, { cause: err });
+        throw new FraisierError('E_UNREACHABLE', `${NGINX_LB}: cannot reach the nginx host ${options.host ?? 'local'}: ${asFraisierError(err).message}`, {
+          cause: err,
+        });
       }
       try {
         return await readLive(exec);
@@ -504,7 +547,11 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       const pool = live?.targets ?? Object.keys(options.servers);
       const outside = Object.keys(next).filter((t) => t in options.servers && !pool.includes(t) && next[t] !== 0);
       if (outside.length > 0) {
-        throw new FraisierError('E_CONFIG', `${NGINX_LB}: weight for ${outside.join(', ')}, outside the live pool ${live?.pool} (${pool.join(', ')}): switch pools first`, { key: 'weights' });
+        throw new FraisierError(
+          'E_CONFIG',
+          `${NGINX_LB}: weight for ${outside.join(', ')}, outside the live pool ${live?.pool} (${pool.join(', ')}): switch pools first`,
+          { key: 'weights' },
+        );
       }
       weights = Object.keys(next).length === 0 ? {} : { ...Object.fromEntries(pool.map((t) => [t, 0])), ...next };
       try {
@@ -517,7 +564,16 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
         const borrowed = session;
         const s = borrowed ?? (await open(null));
         try {
-          await apply(s, ctx ?? null, `weights ${Object.entries(weights).map(([t, w]) => `${t}=${w}`).join(' ') || 'reset'}`, false);
+          await apply(
+            s,
+            ctx ?? null,
+            `weights ${
+              Object.entries(weights)
+                .map(([t, w]) => `${t}=${w}`)
+                .join(' ') || 'reset'
+            }`,
+            false,
+          );
         } catch (err) {
           weights = previous;
           throw err;

@@ -11,7 +11,11 @@ export const NginxLoadBalancerSchema = Type.Object(
     /** The upstream file Fraisier owns and rewrites (absolute path); include it from your nginx config. Required. */
     file: Type.Optional(NonEmptyString()),
     /** Backend address of each instance, e.g. `h1: 10.0.0.11:8000` (required). */
-    servers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), { expected: 'a mapping of instance names to host:port addresses (nginx) or server names (haproxy)' })),
+    servers: Type.Optional(
+      Type.Record(Type.String({ minLength: 1 }), NonEmptyString(), {
+        expected: 'a mapping of instance names to host:port addresses (nginx) or server names (haproxy)',
+      }),
+    ),
     /** `passive` (default, no reload while a host restarts) or `reload` (mark down + reload, two per host). */
     drain: Type.Optional(Type.Union([Type.Literal('passive'), Type.Literal('reload')], { expected: '"passive" or "reload"' })),
     /** `max_fails` on every server line. Default 0 with drain: passive. */
@@ -42,7 +46,11 @@ registry.registerPlugin({
   normalize({ load_balancer: lb }, ctx): LoadBalancerYaml | undefined {
     if (lb === undefined) return undefined;
     checkLbHost(lb.host, ctx);
-    if (lb.file === undefined) throw ctx.error(ctx.at('load_balancer'), 'type: nginx needs file: the absolute path of the upstream file Fraisier writes (include it from your nginx config)');
+    if (lb.file === undefined)
+      throw ctx.error(
+        ctx.at('load_balancer'),
+        'type: nginx needs file: the absolute path of the upstream file Fraisier writes (include it from your nginx config)',
+      );
     if (lb.servers === undefined) throw ctx.error(ctx.at('load_balancer'), 'type: nginx needs servers: the host:port address of every instance');
     const servers = lb.servers;
     absolutePath(lb.file, 'file', ctx);

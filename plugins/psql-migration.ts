@@ -103,20 +103,28 @@ export function readMigrations(dir: string): MigrationFile[] {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
     names = readdirSync(dir);
   } catch (err) {
-    throw new FraisierError('E_CONFIG', `${PSQL_MIGRATION}: cannot read the migrations directory ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`, {
-      key: 'dir',
-      hint: 'create it, or fix the migrations directory in the config',
-    });
+    throw new FraisierError(
+      'E_CONFIG',
+      `${PSQL_MIGRATION}: cannot read the migrations directory ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`,
+      {
+        key: 'dir',
+        hint: 'create it, or fix the migrations directory in the config',
+      },
+    );
   }
   const ups = new Map<string, MigrationFile & { order: number }>();
   const downs = new Map<string, string>();
   for (const name of names.filter((n) => n.endsWith('.sql'))) {
     const m = FILE_RE.exec(name);
     if (!m) {
-      throw new FraisierError('E_CONFIG', `${PSQL_MIGRATION}: ${path.join(dir, name)}: the file name does not follow the convention NNN_name.sql, NNN_name.cleanup.sql or <migration>.down.sql`, {
-        key: 'dir',
-        hint: 'start with a number and an underscore, e.g. 004_add_email.sql; use letters, digits, _ and -',
-      });
+      throw new FraisierError(
+        'E_CONFIG',
+        `${PSQL_MIGRATION}: ${path.join(dir, name)}: the file name does not follow the convention NNN_name.sql, NNN_name.cleanup.sql or <migration>.down.sql`,
+        {
+          key: 'dir',
+          hint: 'start with a number and an underscore, e.g. 004_add_email.sql; use letters, digits, _ and -',
+        },
+      );
     }
     const full = path.join(dir, name);
     if (m[4]) {
@@ -141,9 +149,7 @@ export function readMigrations(dir: string): MigrationFile[] {
     }
     file.down = { name: down, sql: readFileSync(path.join(dir, down), 'utf8') };
   }
-  return [...ups.values()]
-    .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
-    .map(({ order: _order, ...f }) => f);
+  return [...ups.values()].sort((a, b) => a.order - b.order || a.name.localeCompare(b.name)).map(({ order: _order, ...f }) => f);
 }
 
 /** `host:port/db` of a URL: what messages show instead of the URL. */
@@ -257,10 +263,14 @@ class MigrationDb {
         told = true;
       }
       if (Date.now() >= deadline) {
-        throw new FraisierError('E_LOCKED', `${PSQL_MIGRATION}: another deployer held the migration lock of ${this.table} for longer than ${timeoutMs} ms; nothing was changed`, {
-          step: 'migrations',
-          hint: 'wait for the other deployment to finish, or raise lockTimeout (lock_timeout in fraises.yaml)',
-        });
+        throw new FraisierError(
+          'E_LOCKED',
+          `${PSQL_MIGRATION}: another deployer held the migration lock of ${this.table} for longer than ${timeoutMs} ms; nothing was changed`,
+          {
+            step: 'migrations',
+            hint: 'wait for the other deployment to finish, or raise lockTimeout (lock_timeout in fraises.yaml)',
+          },
+        );
       }
       await new Promise((res) => setTimeout(res, 200));
     }
@@ -302,10 +312,14 @@ class MigrationDb {
         try {
           await this.client.query(row.downSql!);
         } catch (err) {
-          throw new FraisierError('E_ROLLBACK', `${PSQL_MIGRATION}: down file ${row.downName} of ${row.name} failed: ${pgMessage(err, row.downSql!)}; no down file was applied (one transaction), the schema is as before the rollback`, {
-            step: 'migrations',
-            cause: err,
-          });
+          throw new FraisierError(
+            'E_ROLLBACK',
+            `${PSQL_MIGRATION}: down file ${row.downName} of ${row.name} failed: ${pgMessage(err, row.downSql!)}; no down file was applied (one transaction), the schema is as before the rollback`,
+            {
+              step: 'migrations',
+              cause: err,
+            },
+          );
         }
         await this.client.query(`delete from ${this.quoted} where name = $1`, [row.name]);
       }
@@ -337,7 +351,11 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
   }
   const table = options.table ?? 'fraisier_migrations';
   if (!TABLE_RE.test(table)) {
-    throw new FraisierError('E_CONFIG', `${PSQL_MIGRATION}: invalid table name ${JSON.stringify(table)}: expected lower-case letters, digits and _ (optionally schema.table)`, { key: 'table' });
+    throw new FraisierError(
+      'E_CONFIG',
+      `${PSQL_MIGRATION}: invalid table name ${JSON.stringify(table)}: expected lower-case letters, digits and _ (optionally schema.table)`,
+      { key: 'table' },
+    );
   }
   const urlEnv = options.urlEnv ?? 'DATABASE_URL';
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(urlEnv)) {
@@ -353,10 +371,14 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
     else {
       const v = process.env[urlEnv];
       if (!v) {
-        throw new FraisierError('E_CONFIG', `${PSQL_MIGRATION}: the environment variable ${urlEnv} is not set: it must hold the database URL; nothing was changed`, {
-          key: 'urlEnv',
-          hint: `export ${urlEnv}=postgres://user:password@host:5432/dbname`,
-        });
+        throw new FraisierError(
+          'E_CONFIG',
+          `${PSQL_MIGRATION}: the environment variable ${urlEnv} is not set: it must hold the database URL; nothing was changed`,
+          {
+            key: 'urlEnv',
+            hint: `export ${urlEnv}=postgres://user:password@host:5432/dbname`,
+          },
+        );
       }
       value = v;
     }
@@ -391,10 +413,14 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
     for (const row of applied) {
       const f = byName.get(row.name);
       if (f && f.checksum !== row.checksum) {
-        throw new FraisierError('E_CONFIG', `${PSQL_MIGRATION}: ${f.path} was changed after it was applied (recorded checksum ${row.checksum.slice(0, 12)}, file now ${f.checksum.slice(0, 12)}); nothing was changed`, {
-          key: 'dir',
-          hint: `restore the applied version of ${f.name} and put the change in a new migration`,
-        });
+        throw new FraisierError(
+          'E_CONFIG',
+          `${PSQL_MIGRATION}: ${f.path} was changed after it was applied (recorded checksum ${row.checksum.slice(0, 12)}, file now ${f.checksum.slice(0, 12)}); nothing was changed`,
+          {
+            key: 'dir',
+            hint: `restore the applied version of ${f.name} and put the change in a new migration`,
+          },
+        );
       }
     }
   }
@@ -408,7 +434,11 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
         checkChecksums(files, applied);
         const done = new Set(applied.map((a) => a.name));
         const pending = files.filter((f) => f.phase === req.phase && !done.has(f.name)).map((f) => f.name);
-        log.info(pending.length ? `[dry-run] would apply ${pending.length} ${req.phase} migration(s): ${pending.join(', ')}` : `[dry-run] no pending ${req.phase} migrations`);
+        log.info(
+          pending.length
+            ? `[dry-run] would apply ${pending.length} ${req.phase} migration(s): ${pending.join(', ')}`
+            : `[dry-run] no pending ${req.phase} migrations`,
+        );
         return { phase: req.phase, applied: [], pending };
       }
       await db.lock(lockTimeoutMs, log);
@@ -419,10 +449,16 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
         const done = new Set(applied.map((a) => a.name));
         const pendingOf = (phase: MigrationPhase) => files.filter((f) => f.phase === phase && !done.has(f.name));
         if (req.phase === 'cleanup' && pendingOf('prepare').length > 0) {
-          throw new FraisierError('E_PREFLIGHT', `${PSQL_MIGRATION}: ${pendingOf('prepare').map((f) => f.name).join(', ')} not applied yet: deploy first, then run the cleanup phase; nothing was changed`, {
-            step: 'migrations',
-            hint: `fraisier deploy ${req.fraise} ${req.environment}`,
-          });
+          throw new FraisierError(
+            'E_PREFLIGHT',
+            `${PSQL_MIGRATION}: ${pendingOf('prepare')
+              .map((f) => f.name)
+              .join(', ')} not applied yet: deploy first, then run the cleanup phase; nothing was changed`,
+            {
+              step: 'migrations',
+              hint: `fraisier deploy ${req.fraise} ${req.environment}`,
+            },
+          );
         }
         const todo = pendingOf(req.phase);
         if (todo.length === 0) log.info(`no pending ${req.phase} migrations`);
@@ -436,10 +472,16 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
             throw err;
           }
           appliedNow.push(f.name);
-          log.info(`applied migration ${f.name} (${Math.round(performance.now() - started)} ms)${f.down ? '' : ' (no down file: not reversible automatically)'}`);
+          log.info(
+            `applied migration ${f.name} (${Math.round(performance.now() - started)} ms)${f.down ? '' : ' (no down file: not reversible automatically)'}`,
+          );
         }
         if (req.phase === 'prepare' && pendingOf('cleanup').length > 0) {
-          log.info(`cleanup migrations pending: ${pendingOf('cleanup').map((f) => f.name).join(', ')}; apply them once every host runs the new release: fraisier migrate ${req.fraise} ${req.environment} --phase cleanup`);
+          log.info(
+            `cleanup migrations pending: ${pendingOf('cleanup')
+              .map((f) => f.name)
+              .join(', ')}; apply them once every host runs the new release: fraisier migrate ${req.fraise} ${req.environment} --phase cleanup`,
+          );
         }
         return { phase: req.phase, applied: appliedNow, pending: [] };
       } finally {
@@ -499,7 +541,14 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
       hooks.preDeploy.tapPromise(PSQL_MIGRATION, async (ctx: DeployContext) => {
         appliedNow = [];
         if (ctx.kind !== 'deploy') return; // an explicit rollback reverts after the hosts are back (postDeploy)
-        const report = await migrate({ fraise: ctx.fraise, environment: ctx.environment, version: ctx.version, phase: 'prepare', dryRun: ctx.dryRun, log: ctx.log });
+        const report = await migrate({
+          fraise: ctx.fraise,
+          environment: ctx.environment,
+          version: ctx.version,
+          phase: 'prepare',
+          dryRun: ctx.dryRun,
+          log: ctx.log,
+        });
         appliedNow = report.applied;
       });
 
@@ -513,7 +562,10 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
           return;
         }
         const applied = await session((db) => db.applied());
-        const rows = names.map((n) => applied.find((r) => r.name === n)).filter((r): r is AppliedMigration => r !== undefined).reverse();
+        const rows = names
+          .map((n) => applied.find((r) => r.name === n))
+          .filter((r): r is AppliedMigration => r !== undefined)
+          .reverse();
         await revert(rows, ctx.log, `deployment of ${ctx.version} rolled back`);
       });
 
@@ -528,7 +580,11 @@ export function psqlMigration(options: PsqlMigrationOptions): PsqlMigrationPlugi
           await revert(rows, host.log, `rollback to ${result.toVersion}`);
         } catch (err) {
           const e = asFraisierError(err);
-          throw new PostDeployError(`the hosts were rolled back to ${result.toVersion}, but the schema was not: ${e.message}`, { rollback: false, step: 'migrations', cause: err });
+          throw new PostDeployError(`the hosts were rolled back to ${result.toVersion}, but the schema was not: ${e.message}`, {
+            rollback: false,
+            step: 'migrations',
+            cause: err,
+          });
         }
       });
     },

@@ -160,15 +160,27 @@ export const bareMetalCommands = {
   }),
   /** Switch `current` and restart the service, in one command. */
   activate: (app: string, v: string, service: ServiceManager, sudo: boolean): Command => ({
-    ...script(ACTIVATE, app, v, service.type, service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : service.restart, sudo ? '1' : '0'),
+    ...script(
+      ACTIVATE,
+      app,
+      v,
+      service.type,
+      service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : service.restart,
+      sudo ? '1' : '0',
+    ),
     label: `switch to ${v} and restart`,
   }),
   current: (app: string): Command => ({ ...command('readlink', `${app}/current`), readOnly: true }),
   releases: (app: string): Command => ({ ...script(RELEASES, app), readOnly: true, label: 'list releases' }),
   hasRelease: (app: string, v: string): Command => ({ ...command('test', '-f', `${app}/releases/${v}/.fraisier-release`), readOnly: true }),
-  prepareGit: (app: string, v: string, rev: string, repo: string, build: string, shared: string[]): Command =>
-    ({ ...script(PREPARE_GIT, app, v, rev, repo, build, ...shared), label: `prepare release ${v} from git` }),
-  prepareArtifact: (app: string, v: string, build: string, shared: string[]): Command => ({ ...script(PREPARE_ARTIFACT, app, v, build, ...shared), label: `unpack release ${v}` }),
+  prepareGit: (app: string, v: string, rev: string, repo: string, build: string, shared: string[]): Command => ({
+    ...script(PREPARE_GIT, app, v, rev, repo, build, ...shared),
+    label: `prepare release ${v} from git`,
+  }),
+  prepareArtifact: (app: string, v: string, build: string, shared: string[]): Command => ({
+    ...script(PREPARE_ARTIFACT, app, v, build, ...shared),
+    label: `unpack release ${v}`,
+  }),
   /** Mirror the repository on the host and resolve a ref to `<sha> <tag-or-empty>`. */
   resolveRef: (app: string, repo: string, ref: string): Command => ({ ...script(RESOLVE_REF, app, repo, ref), label: `resolve ${ref}` }),
   cleanup: (app: string, keep: number, protect: string[]): Command => ({ ...script(CLEANUP, app, String(keep), ...protect), label: 'remove old releases' }),

@@ -70,7 +70,6 @@ export interface SshTarget extends Target {
   readonly host: string;
 }
 
-
 const DISK_FULL = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/i;
 
 /**
@@ -78,7 +77,13 @@ const DISK_FULL = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/i;
  * device`): the error says so, with the host and the path, instead of the last line of git's complaint.
  * Undefined when the output says nothing of the kind.
  */
-export function diskFullError(host: string, app: string, what: string, output: string, probe?: { dir: string; availKb: number | null; full: boolean }): FraisierError | undefined {
+export function diskFullError(
+  host: string,
+  app: string,
+  what: string,
+  output: string,
+  probe?: { dir: string; availKb: number | null; full: boolean },
+): FraisierError | undefined {
   const said = output.split('\n').find((l) => DISK_FULL.test(l));
   if (!said && !probe?.full) return undefined;
   // git often says only "failed to write new configuration file": then the probe's write test tells
@@ -86,19 +91,26 @@ export function diskFullError(host: string, app: string, what: string, output: s
   // `error: could not write config file /srv/app/repo/config: No space left on device` → that path
   const path = /(?:^|[\s'"])(\/[^\s:'"]+)[:'"]?[^/]*(?:No space left|Disk quota)/i.exec(line)?.[1];
   const quota = /quota/i.test(line);
-  return new FraisierError('E_COMMAND', `${quota ? 'disk quota exceeded' : 'no space left on device'} on ${host} under ${path ?? app} while ${what}: ${line.trim()}`, {
-    target: host,
-    step: what.startsWith('resolving') ? 'resolve' : what.startsWith('switching') ? 'activate' : 'prepare',
-    hint: `free space on ${host} (df -h ${app}; old releases are in ${app}/releases), then deploy again`,
-  });
+  return new FraisierError(
+    'E_COMMAND',
+    `${quota ? 'disk quota exceeded' : 'no space left on device'} on ${host} under ${path ?? app} while ${what}: ${line.trim()}`,
+    {
+      target: host,
+      step: what.startsWith('resolving') ? 'resolve' : what.startsWith('switching') ? 'activate' : 'prepare',
+      hint: `free space on ${host} (df -h ${app}; old releases are in ${app}/releases), then deploy again`,
+    },
+  );
 }
-
 
 /** Runs {@link SPACE_PROBE} on a host; null when it could not run. */
 async function probeSpace(e: Executor, app: string): Promise<{ dir: string; availKb: number | null; full: boolean } | undefined> {
   const r = await e.run({ ...script(SPACE_PROBE, app), label: 'check free disk space' }, { check: false }).catch(() => null);
   if (!r || r.code !== 0) return undefined;
-  const value = (k: string) => r.stdout.split('\n').find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  const value = (k: string) =>
+    r.stdout
+      .split('\n')
+      .find((l) => l.startsWith(`${k}=`))
+      ?.slice(k.length + 1);
   const avail = value('avail');
   return { dir: value('dir') ?? app, availKb: avail && /^\d+$/.test(avail) ? Number(avail) : null, full: value('full') === '1' || avail === '0' };
 }
@@ -129,7 +141,11 @@ async function resolveRemotely(e: Executor, repo: string, wanted: string, host: 
   if (tags.has(wanted)) return wanted;
   const sha = heads.get(wanted) ?? (/^[0-9a-f]{7,40}$/.test(wanted) ? wanted : undefined);
   if (!sha) throw new FraisierError('E_VERSION', `cannot resolve ${JSON.stringify(wanted)} in ${repo}: no such tag or branch`, { target: host });
-  const tag = [...tags.entries()].filter(([name, s]) => s === sha && !name.includes('/')).map(([name]) => name).sort().pop();
+  const tag = [...tags.entries()]
+    .filter(([name, s]) => s === sha && !name.includes('/'))
+    .map(([name]) => name)
+    .sort()
+    .pop();
   return tag ?? sha.slice(0, 7);
 }
 
@@ -159,7 +175,8 @@ function hashDir(dir: string): string {
  */
 export function bareMetal(options: BareMetalOptions): Provider & { readonly targets: readonly SshTarget[] } {
   if (!options.hosts || options.hosts.length === 0) throw new FraisierError('E_CONFIG', 'bareMetal: hosts must list at least one SSH host', { key: 'hosts' });
-  const appPathIssue = typeof options.appPath === 'string' ? appPathProblem(options.appPath) : `expected an absolute path, got ${JSON.stringify(options.appPath)}`;
+  const appPathIssue =
+    typeof options.appPath === 'string' ? appPathProblem(options.appPath) : `expected an absolute path, got ${JSON.stringify(options.appPath)}`;
   if (appPathIssue) throw new FraisierError('E_CONFIG', `bareMetal: appPath: ${appPathIssue}`, { key: 'appPath' });
   const seen = new Set<string>();
   options.hosts.forEach((h, i) => {
@@ -169,7 +186,8 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     seen.add(h);
   });
   const sharedIssue = sharedListProblem(options.shared ?? []);
-  if (sharedIssue) throw new FraisierError('E_CONFIG', `bareMetal: shared[${sharedIssue.index}]: ${sharedIssue.problem}`, { key: `shared[${sharedIssue.index}]` });
+  if (sharedIssue)
+    throw new FraisierError('E_CONFIG', `bareMetal: shared[${sharedIssue.index}]: ${sharedIssue.problem}`, { key: `shared[${sharedIssue.index}]` });
   const app = normalAppPath(options.appPath);
   const keep = Math.max(2, options.keepReleases ?? 5);
   const shared = options.shared ?? [];
@@ -211,7 +229,8 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     sudo.set(t.name, value('uid') !== '0');
     live.set(t.name, value('current') ?? null);
     const problems = lines.filter((l) => l.startsWith('problem=')).map((l) => l.slice('problem='.length));
-    if (problems.length > 0) throw new FraisierError('E_PREFLIGHT', `preflight failed on ${t.name}: ${problems.join('; ')}`, { target: t.name, step: 'preflight' });
+    if (problems.length > 0)
+      throw new FraisierError('E_PREFLIGHT', `preflight failed on ${t.name}: ${problems.join('; ')}`, { target: t.name, step: 'preflight' });
   }
 
   return {
@@ -256,10 +275,14 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       }
       if (r.code !== 0 || !r.stdout.trim()) {
         if (ctx.dryRun && r.code === 0) return wanted;
-        throw new FraisierError('E_VERSION', `cannot resolve ${JSON.stringify(wanted)} in ${options.source.repo} (on ${first.name}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`, {
-          target: first.name,
-          hint: 'check the tag, branch or sha exists and was pushed',
-        });
+        throw new FraisierError(
+          'E_VERSION',
+          `cannot resolve ${JSON.stringify(wanted)} in ${options.source.repo} (on ${first.name}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`,
+          {
+            target: first.name,
+            hint: 'check the tag, branch or sha exists and was pushed',
+          },
+        );
       }
       const [sha, short, tag] = r.stdout.trim().split(/\s+/);
       revision = sha ?? '';
@@ -271,12 +294,15 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       const r = await exec(t).run(bareMetalCommands.current(app), { check: false });
       if (r.code !== 0) return null;
       const link = r.stdout.trim();
-      return link ? link.split('/').pop() ?? null : null;
+      return link ? (link.split('/').pop() ?? null) : null;
     },
 
     async releases(t) {
       const r = await exec(t).run(bareMetalCommands.releases(app));
-      return r.stdout.split('\n').map((s) => s.trim()).filter((s) => s && !s.startsWith('.'));
+      return r.stdout
+        .split('\n')
+        .map((s) => s.trim())
+        .filter((s) => s && !s.startsWith('.'));
     },
 
     async prepare(t, version, ctx: DeployContext) {

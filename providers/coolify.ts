@@ -180,7 +180,8 @@ export function coolifyUrlProblem(url: string): string | undefined {
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
   if (u.protocol === 'https:') return undefined;
   if (u.protocol === 'http:' && local) return undefined;
-  if (u.protocol === 'http:') return `expected an https:// URL (the API token travels with every request; http is allowed only for localhost), got ${JSON.stringify(url)}`;
+  if (u.protocol === 'http:')
+    return `expected an https:// URL (the API token travels with every request; http is allowed only for localhost), got ${JSON.stringify(url)}`;
   return `expected an https:// URL, got ${JSON.stringify(url)}`;
 }
 
@@ -219,9 +220,21 @@ export const coolifyCalls = {
    * `POST /deploy?uuid=` (never GET: 405 since v4.2). `force` only when wanted: before v4.2 any
    * non-empty value, "false" included, forced a rebuild.
    */
-  deploy: (uuid: string, force: boolean): CoolifyCall => ({ method: 'POST', path: '/deploy', query: force ? { uuid, force: 'true' } : { uuid }, mutating: true, what: `deploying ${uuid}` }),
+  deploy: (uuid: string, force: boolean): CoolifyCall => ({
+    method: 'POST',
+    path: '/deploy',
+    query: force ? { uuid, force: 'true' } : { uuid },
+    mutating: true,
+    what: `deploying ${uuid}`,
+  }),
   /** `POST /applications/{uuid}/rollback` with `{commit}` (v4.3.0 and later). */
-  rollback: (uuid: string, commit: string): CoolifyCall => ({ method: 'POST', path: `/applications/${seg(uuid)}/rollback`, body: { commit }, mutating: true, what: `rolling ${uuid} back to ${commit}` }),
+  rollback: (uuid: string, commit: string): CoolifyCall => ({
+    method: 'POST',
+    path: `/applications/${seg(uuid)}/rollback`,
+    body: { commit },
+    mutating: true,
+    what: `rolling ${uuid} back to ${commit}`,
+  }),
   /** `GET /deployments/{uuid}`: one deployment and its status. */
   readDeployment: (id: string): CoolifyCall => ({ method: 'GET', path: `/deployments/${seg(id)}`, mutating: false, what: `reading deployment ${id}` }),
   /** `GET /deployments/applications/{uuid}?skip=0&take=N`: `{count, deployments}`, newest first. */
@@ -285,7 +298,11 @@ class CoolifyClient {
   /** When each of the last requests was (or is booked to be) sent, oldest first: the pacing window. */
   readonly #sent: number[] = [];
 
-  constructor(url: string, token: Secret, options: { requestTimeoutMs: number; maxRetries: number; maxRetryWaitMs: number; perMinute: number; fetch?: typeof fetch }) {
+  constructor(
+    url: string,
+    token: Secret,
+    options: { requestTimeoutMs: number; maxRetries: number; maxRetryWaitMs: number; perMinute: number; fetch?: typeof fetch },
+  ) {
     this.fetch = options.fetch ?? globalThis.fetch;
     this.perMinute = options.perMinute;
     const trimmed = url.replace(/\/+$/, '').replace(/\/api\/v1$/, '');
@@ -310,7 +327,7 @@ class CoolifyClient {
    */
   async call(c: CoolifyCall, o: CallOptions): Promise<Answer | null> {
     const { method } = c;
-        if (this.dryRun) {
+    if (this.dryRun) {
       this.log?.info(`${c.mutating ? 'would send' : 'reads'}: ${CoolifyClient.show(c)} (Authorization: Bearer [REDACTED])`, o.target ?? null);
       if (c.mutating) return null;
     }
@@ -364,15 +381,23 @@ class CoolifyClient {
           this.stats.retries++;
           const after = Number(res.headers.get('retry-after'));
           const waitMs = Math.min(this.maxRetryWaitMs, Number.isFinite(after) && after > 0 ? after * 1000 : 1000);
-          this.log?.warn(`Coolify answered 429 (${messageOf(body, text)}) while ${c.what}: retrying in ${Math.round(waitMs / 1000)} s (${limited}/${this.maxRetries})`, o.target ?? null);
+          this.log?.warn(
+            `Coolify answered 429 (${messageOf(body, text)}) while ${c.what}: retrying in ${Math.round(waitMs / 1000)} s (${limited}/${this.maxRetries})`,
+            o.target ?? null,
+          );
           await o.clock.sleep(waitMs, o.signal);
           continue;
         }
-        throw new CoolifyError('E_UNREACHABLE', `Coolify answered 429 (${messageOf(body, text)}) while ${c.what}, still after ${this.maxRetries} retries`, 'availability', {
-          ...(o.target ? { target: o.target } : {}),
-          httpStatus: 429,
-          hint: 'the deploy queue is full or the API rate limit (200 requests a minute by default) is reached: wait, then deploy again',
-        });
+        throw new CoolifyError(
+          'E_UNREACHABLE',
+          `Coolify answered 429 (${messageOf(body, text)}) while ${c.what}, still after ${this.maxRetries} retries`,
+          'availability',
+          {
+            ...(o.target ? { target: o.target } : {}),
+            httpStatus: 429,
+            hint: 'the deploy queue is full or the API rate limit (200 requests a minute by default) is reached: wait, then deploy again',
+          },
+        );
       }
       if (res.status >= 500 && method === 'GET' && lost < 2) {
         lost++;
@@ -442,10 +467,18 @@ class CoolifyClient {
       });
     }
     if (a.status === 422 || a.status === 400 || a.status === 409 || a.status === 405) {
-      return new CoolifyError('E_CONFIG', said, 'configuration', { ...t, httpStatus: a.status, hint: 'Coolify refused the request as invalid: check the version and the application settings' });
+      return new CoolifyError('E_CONFIG', said, 'configuration', {
+        ...t,
+        httpStatus: a.status,
+        hint: 'Coolify refused the request as invalid: check the version and the application settings',
+      });
     }
     if (a.status >= 500) {
-      return new CoolifyError('E_UNREACHABLE', said, 'availability', { ...t, httpStatus: a.status, hint: `Coolify at ${this.base} has an internal error: check its logs, or deploy again later` });
+      return new CoolifyError('E_UNREACHABLE', said, 'availability', {
+        ...t,
+        httpStatus: a.status,
+        hint: `Coolify at ${this.base} has an internal error: check its logs, or deploy again later`,
+      });
     }
     return new CoolifyError('E_COMMAND', said, a.status >= 300 && a.status < 400 ? 'configuration' : 'availability', {
       ...t,
@@ -521,10 +554,13 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
   if (uuids.length === 0) throw new FraisierError('E_CONFIG', 'coolify applications: expected at least one application UUID', { key: 'applications' });
   for (const u of uuids) {
     if (typeof u !== 'string' || !/^[A-Za-z0-9_-]+$/.test(u)) {
-      throw new FraisierError('E_CONFIG', `coolify applications: expected application UUIDs (letters, digits, - and _), got ${JSON.stringify(u)}`, { key: 'applications' });
+      throw new FraisierError('E_CONFIG', `coolify applications: expected application UUIDs (letters, digits, - and _), got ${JSON.stringify(u)}`, {
+        key: 'applications',
+      });
     }
   }
-  if (new Set(uuids).size !== uuids.length) throw new FraisierError('E_CONFIG', 'coolify applications: an application UUID is listed twice', { key: 'applications' });
+  if (new Set(uuids).size !== uuids.length)
+    throw new FraisierError('E_CONFIG', 'coolify applications: an application UUID is listed twice', { key: 'applications' });
   let token = options.token;
   if (token === undefined) {
     const v = process.env.COOLIFY_TOKEN;
@@ -536,11 +572,14 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     }
     token = new Secret(v, 'COOLIFY_TOKEN');
   }
-  if (!(token instanceof Secret)) throw new FraisierError('E_CONFIG', 'coolify token: expected a Secret (secret(value)), so that it is never printed', { key: 'token' });
+  if (!(token instanceof Secret))
+    throw new FraisierError('E_CONFIG', 'coolify token: expected a Secret (secret(value)), so that it is never printed', { key: 'token' });
   const pollMs = toMs(options.pollInterval ?? '3s', 'pollInterval');
   const timeoutMs = toMs(options.timeout ?? '20m', 'timeout');
   if (options.healthPath !== undefined && !/^\/[^\s]*$/.test(options.healthPath)) {
-    throw new FraisierError('E_CONFIG', `coolify healthPath: expected a path starting with /, got ${JSON.stringify(options.healthPath)}`, { key: 'healthPath' });
+    throw new FraisierError('E_CONFIG', `coolify healthPath: expected a path starting with /, got ${JSON.stringify(options.healthPath)}`, {
+      key: 'healthPath',
+    });
   }
   const client = new CoolifyClient(options.url, token, {
     requestTimeoutMs: toMs(options.requestTimeout ?? '30s', 'requestTimeout'),
@@ -588,7 +627,8 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     return info;
   }
 
-  const fieldOf = (app: AppInfo): 'git_commit_sha' | 'docker_registry_image_tag' => (app.build_pack === 'dockerimage' ? 'docker_registry_image_tag' : 'git_commit_sha');
+  const fieldOf = (app: AppInfo): 'git_commit_sha' | 'docker_registry_image_tag' =>
+    app.build_pack === 'dockerimage' ? 'docker_registry_image_tag' : 'git_commit_sha';
   const versionOf = (app: AppInfo): string | null => app[fieldOf(app)] || null;
 
   /** The real deployment when `/deploy` said "already queued" (its uuid was never stored): the newest active one. */
@@ -648,11 +688,16 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       }
       if (ctx.clock.now() > deadline) {
         await cancel(t, current, ctx);
-        throw new CoolifyError('E_COMMAND', `Coolify deployment ${current} of ${uuid} did not finish within ${Math.round(timeoutMs / 1000)} s (last status: ${last || 'unknown'}); cancelled`, 'availability', {
-          target: t.name,
-          step: 'activate',
-          hint: 'raise timeout, or check the deployment in Coolify',
-        });
+        throw new CoolifyError(
+          'E_COMMAND',
+          `Coolify deployment ${current} of ${uuid} did not finish within ${Math.round(timeoutMs / 1000)} s (last status: ${last || 'unknown'}); cancelled`,
+          'availability',
+          {
+            target: t.name,
+            step: 'activate',
+            hint: 'raise timeout, or check the deployment in Coolify',
+          },
+        );
       }
       const call = coolifyCalls.readDeployment(current);
       const what = call.what;
@@ -673,11 +718,16 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
           track(t).deployment = real;
           continue;
         }
-        throw new CoolifyError('E_COMMAND', `Coolify gave deployment ${current} for ${uuid} but does not know it, and no deployment of this application is queued or running: the deploy was skipped or the queue was full`, 'availability', {
-          target: t.name,
-          step: 'activate',
-          httpStatus: 404,
-        });
+        throw new CoolifyError(
+          'E_COMMAND',
+          `Coolify gave deployment ${current} for ${uuid} but does not know it, and no deployment of this application is queued or running: the deploy was skipped or the queue was full`,
+          'availability',
+          {
+            target: t.name,
+            step: 'activate',
+            httpStatus: 404,
+          },
+        );
       }
       const d = client.ok(a!, { what, target: t.name }).body as { status?: string; deployment_url?: string; application_id?: unknown } | null;
       const status = String(d?.status ?? '');
@@ -692,7 +742,10 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
         });
       }
       if (status === 'cancelled-by-user') {
-        throw new CoolifyError('E_COMMAND', `Coolify deployment ${current} of ${uuid} was cancelled in Coolify (cancelled-by-user)`, 'cancelled', { target: t.name, step: 'activate' });
+        throw new CoolifyError('E_COMMAND', `Coolify deployment ${current} of ${uuid} was cancelled in Coolify (cancelled-by-user)`, 'cancelled', {
+          target: t.name,
+          step: 'activate',
+        });
       }
       try {
         await ctx.clock.sleep(pollMs, ctx.signal);
@@ -712,11 +765,16 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       const transient = s.startsWith('starting') || s.startsWith('restarting') || s === '' || s.startsWith('running:unknown');
       if (!transient) bad++;
       if (bad >= 3 || ctx.clock.now() > deadline) {
-        throw new CoolifyError('E_HEALTH', `${app.name} (${app.uuid}) is ${s || 'in an unknown state'} after its deployment, not running:healthy`, 'availability', {
-          target: t.name,
-          step: 'health',
-          hint: "check the application's healthcheck and logs in Coolify",
-        });
+        throw new CoolifyError(
+          'E_HEALTH',
+          `${app.name} (${app.uuid}) is ${s || 'in an unknown state'} after its deployment, not running:healthy`,
+          'availability',
+          {
+            target: t.name,
+            step: 'health',
+            hint: "check the application's healthcheck and logs in Coolify",
+          },
+        );
       }
       await ctx.clock.sleep(pollMs, ctx.signal);
     }
@@ -734,7 +792,9 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     let reason = '';
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await client.fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(Math.max(1000, Math.min(10_000, client.requestTimeoutMs))), ctx.signal]) });
+        const res = await client.fetch(url, {
+          signal: AbortSignal.any([AbortSignal.timeout(Math.max(1000, Math.min(10_000, client.requestTimeoutMs))), ctx.signal]),
+        });
         await res.arrayBuffer();
         if (res.status >= 200 && res.status < 300) {
           ctx.log.info(`GET ${url}: ${res.status}`, t.name);
@@ -753,7 +813,13 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
     throw new CoolifyError('E_HEALTH', `health check failed on ${t.name}: GET ${url}: ${reason}`, 'availability', { target: t.name, step: 'health' });
   }
 
-  async function patchVersion(t: Target, field: 'git_commit_sha' | 'docker_registry_image_tag', value: string, ctx: DeployContext, signal: AbortSignal): Promise<void> {
+  async function patchVersion(
+    t: Target,
+    field: 'git_commit_sha' | 'docker_registry_image_tag',
+    value: string,
+    ctx: DeployContext,
+    signal: AbortSignal,
+  ): Promise<void> {
     const uuid = uuidOf(t);
     const call = coolifyCalls.setVersion(uuid, field, value);
     const a = await client.call(call, { clock: ctx.clock, signal, target: t.name });
@@ -781,7 +847,9 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       const v = await client.call(call, { clock: openClock, signal: session.signal });
       serverVersion = parseCoolifyVersion(client.ok(v!, { what: call.what }).text);
       if (options.useRollbackEndpoint && !versionAtLeast(serverVersion, 4, 3)) {
-        session.log.warn(`Coolify ${serverVersion?.raw ?? '(unknown version)'} has no rollback endpoint (v4.3.0 and later): a rollback redeploys the previous version`);
+        session.log.warn(
+          `Coolify ${serverVersion?.raw ?? '(unknown version)'} has no rollback endpoint (v4.3.0 and later): a rollback redeploys the previous version`,
+        );
       }
       const broken = new Map<string, FraisierError>();
       await Promise.all(
@@ -798,11 +866,20 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
 
     async resolveVersion(ref) {
       if (ref === undefined) {
-        throw new FraisierError('E_VERSION', 'coolify: name the version to deploy: a git commit or ref for a git-based application, an image tag for a Docker-image one', {
-          hint: 'pass --version <commit sha, ref or image tag>',
-        });
+        throw new FraisierError(
+          'E_VERSION',
+          'coolify: name the version to deploy: a git commit or ref for a git-based application, an image tag for a Docker-image one',
+          {
+            hint: 'pass --version <commit sha, ref or image tag>',
+          },
+        );
       }
-      if (!VERSION_RE.test(ref)) throw new FraisierError('E_VERSION', `invalid version ${JSON.stringify(ref)}: Coolify accepts letters, digits, . _ - / (starting with a letter or digit)`, { key: 'version' });
+      if (!VERSION_RE.test(ref))
+        throw new FraisierError(
+          'E_VERSION',
+          `invalid version ${JSON.stringify(ref)}: Coolify accepts letters, digits, . _ - / (starting with a letter or digit)`,
+          { key: 'version' },
+        );
       return ref;
     },
 
@@ -837,7 +914,10 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       if (ctx.dryRun) {
         await patchVersion(t, field, version, ctx, ctx.signal);
         await client.call(queueCall(uuid, version, rollingBack), { clock: ctx.clock, target: t.name });
-        ctx.log.info(`would poll: GET /api/v1/deployments/<deployment_uuid> every ${pollMs} ms until finished, then GET /api/v1/applications/${uuid} until running:healthy`, t.name);
+        ctx.log.info(
+          `would poll: GET /api/v1/deployments/<deployment_uuid> every ${pollMs} ms until finished, then GET /api/v1/applications/${uuid} until running:healthy`,
+          t.name,
+        );
         return;
       }
       // Read fresh: what the application is set to now (what a failure here restores).
@@ -853,7 +933,9 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       const putBack = async () => {
         if (st.queued || before === null || before === version) return;
         const calm = new AbortController().signal;
-        await patchVersion(t, field, before, { ...ctx, signal: calm }, calm).catch((e) => ctx.log.warn(`could not set ${field} back to ${before}: ${asFraisierError(e).message}`, t.name));
+        await patchVersion(t, field, before, { ...ctx, signal: calm }, calm).catch((e) =>
+          ctx.log.warn(`could not set ${field} back to ${before}: ${asFraisierError(e).message}`, t.name),
+        );
       };
       let answer: Answer;
       try {
@@ -875,11 +957,16 @@ export function coolify(options: CoolifyOptions): CoolifyProvider {
       }
       if (!id) {
         await putBack();
-        throw new CoolifyError('E_COMMAND', `Coolify accepted the deploy of ${uuid} but queued no deployment${message ? ` ("${message}")` : ''}`, 'configuration', {
-          target: t.name,
-          step: 'activate',
-          hint: 'check that the UUID is an application (a service or a database is started, not deployed)',
-        });
+        throw new CoolifyError(
+          'E_COMMAND',
+          `Coolify accepted the deploy of ${uuid} but queued no deployment${message ? ` ("${message}")` : ''}`,
+          'configuration',
+          {
+            target: t.name,
+            step: 'activate',
+            hint: 'check that the UUID is an application (a service or a database is started, not deployed)',
+          },
+        );
       }
       st.queued = true;
       st.deployment = id;
@@ -925,7 +1012,11 @@ interface DeploymentRow {
 
 /** The list endpoint answers `{count, deployments}` (the spec says an array; the code does not): both are read. */
 function deploymentsOf(body: unknown): DeploymentRow[] {
-  const list = Array.isArray(body) ? body : body && typeof body === 'object' && Array.isArray((body as { deployments?: unknown }).deployments) ? (body as { deployments: unknown[] }).deployments : [];
+  const list = Array.isArray(body)
+    ? body
+    : body && typeof body === 'object' && Array.isArray((body as { deployments?: unknown }).deployments)
+      ? (body as { deployments: unknown[] }).deployments
+      : [];
   return list
     .filter((d): d is Record<string, unknown> => !!d && typeof d === 'object' && typeof (d as { deployment_uuid?: unknown }).deployment_uuid === 'string')
     .map((d) => ({
@@ -945,7 +1036,10 @@ function queuedDeployment(body: unknown, uuid: string): { deployment: string | n
     const rows = b.deployments as { message?: unknown; resource_uuid?: unknown; deployment_uuid?: unknown }[];
     const row = rows.find((r) => r && r.resource_uuid === uuid) ?? rows[0];
     if (!row) return { deployment: null, message: null };
-    return { deployment: typeof row.deployment_uuid === 'string' && row.deployment_uuid ? row.deployment_uuid : null, message: typeof row.message === 'string' ? row.message : null };
+    return {
+      deployment: typeof row.deployment_uuid === 'string' && row.deployment_uuid ? row.deployment_uuid : null,
+      message: typeof row.message === 'string' ? row.message : null,
+    };
   }
   return {
     deployment: typeof b.deployment_uuid === 'string' && b.deployment_uuid ? b.deployment_uuid : null,
@@ -1009,9 +1103,14 @@ const YAML_KEYS = ['url', 'application_id', 'token_env', 'force_rebuild', 'poll_
 export function coolifyFromYaml(block: unknown, where: YamlWhere = {}, env: NodeJS.ProcessEnv = process.env): CoolifyOptions {
   const at = (key: string) => (where.path ? (key ? `${where.path}.${key}` : where.path) : key || 'coolify');
   const fail = (key: string, message: string, hint?: string): never => {
-    throw new FraisierError('E_CONFIG', `${where.file ? `${where.file}: ` : ''}${at(key)}: ${message}`, { key: at(key), ...(where.file ? { file: where.file } : {}), ...(hint ? { hint } : {}) });
+    throw new FraisierError('E_CONFIG', `${where.file ? `${where.file}: ` : ''}${at(key)}: ${message}`, {
+      key: at(key),
+      ...(where.file ? { file: where.file } : {}),
+      ...(hint ? { hint } : {}),
+    });
   };
-  const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : String(v));
+  const show = (v: unknown) =>
+    typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : String(v);
   if (!block || typeof block !== 'object' || Array.isArray(block)) return fail('', `expected a mapping with url and application_id, got ${show(block)}`);
   const b = block as Record<string, unknown>;
   for (const k of Object.keys(b)) {
@@ -1024,13 +1123,25 @@ export function coolifyFromYaml(block: unknown, where: YamlWhere = {}, env: Node
   let applications: string[] = [];
   if (typeof ids === 'string' && ids) applications = [ids];
   else if (Array.isArray(ids) && ids.length > 0 && ids.every((x) => typeof x === 'string' && x)) applications = ids as string[];
-  else fail('application_id', `expected an application UUID, or a list of them, got ${ids === undefined ? 'nothing' : show(ids)}`, "the UUID is in the application's URL in Coolify");
-  for (const id of applications) if (!/^[A-Za-z0-9_-]+$/.test(id)) fail('application_id', `expected application UUIDs (letters, digits, - and _), got ${JSON.stringify(id)}`);
+  else
+    fail(
+      'application_id',
+      `expected an application UUID, or a list of them, got ${ids === undefined ? 'nothing' : show(ids)}`,
+      "the UUID is in the application's URL in Coolify",
+    );
+  for (const id of applications)
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) fail('application_id', `expected application UUIDs (letters, digits, - and _), got ${JSON.stringify(id)}`);
   if (new Set(applications).size !== applications.length) fail('application_id', 'an application UUID is listed twice');
   const tokenEnv = b.token_env ?? 'COOLIFY_TOKEN';
-  if (typeof tokenEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenEnv)) fail('token_env', `expected the name of an environment variable, got ${show(tokenEnv)}`);
+  if (typeof tokenEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenEnv))
+    fail('token_env', `expected the name of an environment variable, got ${show(tokenEnv)}`);
   const value = env[tokenEnv as string];
-  if (!value) fail('token_env', `the environment variable ${tokenEnv as string} (the Coolify API token) is not set`, `export ${tokenEnv as string}=<an API token from Coolify (Keys & Tokens > API tokens)>`);
+  if (!value)
+    fail(
+      'token_env',
+      `the environment variable ${tokenEnv as string} (the Coolify API token) is not set`,
+      `export ${tokenEnv as string}=<an API token from Coolify (Keys & Tokens > API tokens)>`,
+    );
   const bool = (k: string): boolean | undefined => {
     if (b[k] === undefined) return undefined;
     if (typeof b[k] !== 'boolean') fail(k, `expected true or false, got ${show(b[k])}`);
@@ -1053,7 +1164,8 @@ export function coolifyFromYaml(block: unknown, where: YamlWhere = {}, env: Node
   const timeout = duration('timeout');
   if (timeout !== undefined) opts.timeout = timeout;
   if (b.health_path !== undefined) {
-    if (typeof b.health_path !== 'string' || !/^\/[^\s]*$/.test(b.health_path)) fail('health_path', `expected a path starting with /, got ${show(b.health_path)}`);
+    if (typeof b.health_path !== 'string' || !/^\/[^\s]*$/.test(b.health_path))
+      fail('health_path', `expected a path starting with /, got ${show(b.health_path)}`);
     opts.healthPath = b.health_path as string;
   }
   return opts;

@@ -31,9 +31,13 @@ registry.registerProvider({
     const token = process.env[tokenEnv];
     const options = coolifyFromYaml(block, { file: ctx.file, path: ctx.dotted(ctx.segs) }, token ? process.env : { ...process.env, [tokenEnv]: 'unset' });
     if (!token) {
-      const missing = ctx.error(ctx.at(block.token_env === undefined ? 'provider' : 'token_env'), `the environment variable ${tokenEnv} (the Coolify API token) is not set`, {
-        hint: `export ${tokenEnv}=<an API token from Coolify (Keys & Tokens > API tokens)>`,
-      });
+      const missing = ctx.error(
+        ctx.at(block.token_env === undefined ? 'provider' : 'token_env'),
+        `the environment variable ${tokenEnv} (the Coolify API token) is not set`,
+        {
+          hint: `export ${tokenEnv}=<an API token from Coolify (Keys & Tokens > API tokens)>`,
+        },
+      );
       return { coolify: options, coolifyTokenMissing: missing };
     }
     ctx.secret(token);

@@ -62,7 +62,13 @@ async function runVerifyCommand(command: string, env: Record<string, string>, cw
   });
   if (r.spawnError) throw new FraisierError('E_COMMAND', `blue-green: cannot run the verification command: ${r.spawnError}`, { step: 'verify' });
   if (r.code === 0 && !r.timedOut && !r.interrupted) return;
-  const why = r.timedOut ? `timed out after ${timeoutMs} ms` : r.interrupted ? 'interrupted' : r.code > 128 ? `signal ${signalName(r.code - 128)}` : `exit ${r.code}`;
+  const why = r.timedOut
+    ? `timed out after ${timeoutMs} ms`
+    : r.interrupted
+      ? 'interrupted'
+      : r.code > 128
+        ? `signal ${signalName(r.code - 128)}`
+        : `exit ${r.code}`;
   throw new FraisierError('E_COMMAND', `blue-green: the verification command failed (${why}): ${command}${tail.length ? `\n${tail.join('\n')}` : ''}`, {
     step: 'verify',
     hint: 'the live colour was not switched; fix the release or the verification and deploy again',
@@ -94,7 +100,10 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
 
   async function verify(colour: Colour, targets: readonly Target[], ctx: DeployContext): Promise<void> {
     if (!options.verify) return;
-    const urls = targets.map((t) => ctx.traffic?.addressOf(t)).filter((a): a is string => !!a).map((a) => `http://${a}`);
+    const urls = targets
+      .map((t) => ctx.traffic?.addressOf(t))
+      .filter((a): a is string => !!a)
+      .map((a) => `http://${a}`);
     const label = typeof options.verify === 'string' ? options.verify : 'verification function';
     if (ctx.dryRun) {
       ctx.log.info(`would verify ${colour} (${urls.join(' ')}) with: ${label}`);
@@ -150,9 +159,13 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
     async run(ctx: DeployContext, runner: StrategyRunner) {
       const traffic = ctx.traffic;
       if (!traffic) {
-        throw new FraisierError('E_CONFIG', 'blue-green needs a traffic plugin that switches pools (nginx-lb: load_balancer in fraises.yaml, nginxLb() in deploy.ts)', {
-          key: 'plugins',
-        });
+        throw new FraisierError(
+          'E_CONFIG',
+          'blue-green needs a traffic plugin that switches pools (nginx-lb: load_balancer in fraises.yaml, nginxLb() in deploy.ts)',
+          {
+            key: 'plugins',
+          },
+        );
       }
       const names = new Set(ctx.targets.map((t) => t.name));
       const unknown = [...pools.blue, ...pools.green].filter((t) => !names.has(t));
@@ -183,14 +196,18 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
 
       // 1. The idle colour: a target already running the release is only health-checked (the instant
       //    rollback); the others get the release and their health checks, all in parallel.
-      await runBatch(targets, (t) => {
-        const from = ctx.states.get(t.name)?.fromVersion ?? null;
-        if (from === ctx.version) {
-          ctx.log.info(`${ctx.version} is already live here (idle ${idle}): health check only, no restart`, t.name);
-          return runner.checkTarget(t);
-        }
-        return runner.deployTarget(t);
-      }, `${idle}`);
+      await runBatch(
+        targets,
+        (t) => {
+          const from = ctx.states.get(t.name)?.fromVersion ?? null;
+          if (from === ctx.version) {
+            ctx.log.info(`${ctx.version} is already live here (idle ${idle}): health check only, no restart`, t.name);
+            return runner.checkTarget(t);
+          }
+          return runner.deployTarget(t);
+        },
+        `${idle}`,
+      );
       ctx.checkAborted();
 
       // 2. Verification against the idle colour, still without user traffic.
@@ -204,7 +221,9 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
       await traffic.switchTo(idle, targets, ctx);
       const ms = performance.now() - started;
       for (const t of targets) ctx.time(t, 'switch', ms);
-      ctx.log.info(`Traffic switched to ${idle} in ${Math.round(ms)} ms${liveColour ? ` (${liveColour} keeps ${ctx.previousVersion ?? 'its release'} for an instant rollback)` : ''}`);
+      ctx.log.info(
+        `Traffic switched to ${idle} in ${Math.round(ms)} ms${liveColour ? ` (${liveColour} keeps ${ctx.previousVersion ?? 'its release'} for an instant rollback)` : ''}`,
+      );
     },
   };
 }

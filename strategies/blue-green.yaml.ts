@@ -77,18 +77,26 @@ registry.registerStrategy({
     const bg = block.blue_green_config;
     const instances = ctx.env.instances ?? [];
     if (!bg?.blue || !bg.green) {
-      throw ctx.error(bg ? ctx.at('blue_green_config') : ctx.segs, 'deployment_strategy blue_green needs blue_green_config with blue: [...] and green: [...] (the instances of each colour)');
+      throw ctx.error(
+        bg ? ctx.at('blue_green_config') : ctx.segs,
+        'deployment_strategy blue_green needs blue_green_config with blue: [...] and green: [...] (the instances of each colour)',
+      );
     }
-    if (ctx.raw['load_balancer'] === undefined) throw ctx.error(ctx.at('deployment_strategy'), 'deployment_strategy blue_green needs a load_balancer (it switches traffic between the colours)');
+    if (ctx.raw['load_balancer'] === undefined)
+      throw ctx.error(ctx.at('deployment_strategy'), 'deployment_strategy blue_green needs a load_balancer (it switches traffic between the colours)');
     if (targetOf(ctx.raw) !== undefined) {
-      throw ctx.error(ctx.at('load_balancer', 'target'), 'load_balancer.target is for the two-environment form (<name>_blue / <name>_green); with deployment_strategy blue_green, list the colours in blue_green_config');
+      throw ctx.error(
+        ctx.at('load_balancer', 'target'),
+        'load_balancer.target is for the two-environment form (<name>_blue / <name>_green); with deployment_strategy blue_green, list the colours in blue_green_config',
+      );
     }
     const { blue, green } = bg;
     const both = blue.filter((h) => green.includes(h));
     if (both.length > 0) throw ctx.error(ctx.at('blue_green_config', 'green'), `${both.join(', ')} cannot be both blue and green`);
     const coloured = [...blue, ...green];
     const unknown = coloured.filter((h) => !instances.includes(h));
-    if (unknown.length > 0) throw ctx.error(ctx.at('blue_green_config'), `${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not in instances (${instances.join(', ')})`);
+    if (unknown.length > 0)
+      throw ctx.error(ctx.at('blue_green_config'), `${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not in instances (${instances.join(', ')})`);
     const none = instances.filter((h) => !coloured.includes(h));
     if (none.length > 0) throw ctx.error(ctx.at('blue_green_config'), `instance(s) ${none.join(', ')} in no colour: every instance is blue or green`);
     return { blue: [...blue], green: [...green], ...verifyOf(block, ctx) };
@@ -96,7 +104,10 @@ registry.registerStrategy({
   unselected(block: Block, ctx) {
     const bg = block.blue_green_config;
     if (bg !== undefined && (bg.blue !== undefined || bg.green !== undefined)) {
-      throw ctx.error(ctx.at('blue_green_config'), `blue_green_config lists colours but deployment_strategy is ${ctx.env.strategy.type}: set deployment_strategy: blue_green`);
+      throw ctx.error(
+        ctx.at('blue_green_config'),
+        `blue_green_config lists colours but deployment_strategy is ${ctx.env.strategy.type}: set deployment_strategy: blue_green`,
+      );
     }
     colourVerify.set(ctx.env, verifyOf(block, ctx));
   },
@@ -118,12 +129,18 @@ function pairColours({ fraise, environments, raw, error }: FraiseEnvironments): 
     const colour = targetOf(raw[e.name])!;
     const other = colour === 'blue' ? 'green' : 'blue';
     if (!e.name.endsWith(`_${colour}`)) {
-      throw error(segsOf(e.name, 'load_balancer', 'target'), `an environment with load_balancer.target: ${colour} must be named <name>_${colour} (e.g. production_${colour}), got ${JSON.stringify(e.name)}`);
+      throw error(
+        segsOf(e.name, 'load_balancer', 'target'),
+        `an environment with load_balancer.target: ${colour} must be named <name>_${colour} (e.g. production_${colour}), got ${JSON.stringify(e.name)}`,
+      );
     }
     const base = e.name.slice(0, -colour.length - 1);
     const mate = environments[`${base}_${other}`];
     if (!mate || targetOf(raw[mate.name]) !== other) {
-      throw error(segsOf(e.name, 'load_balancer', 'target'), `${e.name} is the ${colour} colour of ${base}, but there is no ${base}_${other} environment with load_balancer.target: ${other}`);
+      throw error(
+        segsOf(e.name, 'load_balancer', 'target'),
+        `${e.name} is the ${colour} colour of ${base}, but there is no ${base}_${other} environment with load_balancer.target: ${other}`,
+      );
     }
     if (environments[base]) throw error(segsOf(base), `${base}_blue and ${base}_green form the blue-green environment ${base}: rename this one`);
     const [blue, green] = colour === 'blue' ? [e, mate] : [mate, e];
@@ -131,7 +148,10 @@ function pairColours({ fraise, environments, raw, error }: FraiseEnvironments): 
     const twin = (n: NormalizedEnvironment) =>
       JSON.stringify({ ...n, name: '', keyPath: '', instances: [], strategy: null, loadBalancer: n.loadBalancer ? { ...n.loadBalancer, servers: {} } : null });
     if (twin(blue) !== twin(green)) {
-      throw error(segsOf(green.name), `${blue.name} and ${green.name} must differ only in instances and load_balancer.servers (same app_path, source, service, health check and load balancer file)`);
+      throw error(
+        segsOf(green.name),
+        `${blue.name} and ${green.name} must differ only in instances and load_balancer.servers (same app_path, source, service, health check and load balancer file)`,
+      );
     }
     const blueHosts = blue.instances ?? [];
     const greenHosts = green.instances ?? [];

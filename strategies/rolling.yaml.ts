@@ -32,7 +32,9 @@ declare module '../core/registry.js' {
   }
 }
 
-type RollingBlock = { rolling_config?: { batch_size?: number; wait_between_batches?: number | string; health_check_retries?: number; rollback_on_health_check_failure?: boolean } };
+type RollingBlock = {
+  rolling_config?: { batch_size?: number; wait_between_batches?: number | string; health_check_retries?: number; rollback_on_health_check_failure?: boolean };
+};
 
 /** The original Fraisier's health settings in rolling_config apply whatever the strategy (as before). */
 function envelopeDefaults(block: RollingBlock, ctx: YamlContext): void {

@@ -14,7 +14,11 @@ export const state: StoreCommand = {
     to: { type: 'string', demandOption: true, describe: 'PostgreSQL URL of an empty database to copy the current store into' },
   },
   async run(ctx, args, io) {
-    const [{ copyState }, { openStore, redactUrl }, { toJson }] = await Promise.all([import('../state/copy.js'), import('../state/store.js'), import('../report.js')]);
+    const [{ copyState }, { openStore, redactUrl }, { toJson }] = await Promise.all([
+      import('../state/copy.js'),
+      import('../state/store.js'),
+      import('../report.js'),
+    ]);
     const to = stringArg(args, 'to') ?? '';
     const target = await openStore({ url: to });
     try {

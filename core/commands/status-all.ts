@@ -18,7 +18,8 @@ export const statusAll: StoreCommand = {
       const locks = await new Locks(store).list();
       const places = Object.entries(fraises).flatMap(([fraise, f]) => Object.keys(f.environments).map((environment) => ({ fraise, environment })));
       // locks of places no longer in the config are shown too: they still block whoever shares the store
-      for (const l of locks) if (!places.some((p) => p.fraise === l.fraise && p.environment === l.environment)) places.push({ fraise: l.fraise, environment: l.environment });
+      for (const l of locks)
+        if (!places.some((p) => p.fraise === l.fraise && p.environment === l.environment)) places.push({ fraise: l.fraise, environment: l.environment });
       const rows: StatusAllRow[] = [];
       for (const { fraise, environment } of places) {
         const lock = locks.find((l) => l.fraise === fraise && l.environment === environment);

@@ -16,7 +16,11 @@ export const unlock: EnvironmentCommand = {
     const removed = await app.unlock(env, { sinks: io.sinks }, { force: Boolean(args['force']) });
     if (removed?.live) warnLiveUnlock(removed, io);
     io.out(
-      (io.json ? toJson({ removed: removed ?? null }) : removed ? `Removed lock of ${app.name}/${env} (${formatLock(removed)})` : `${app.name}/${env} was not locked`) + '\n',
+      (io.json
+        ? toJson({ removed: removed ?? null })
+        : removed
+          ? `Removed lock of ${app.name}/${env} (${formatLock(removed)})`
+          : `${app.name}/${env} was not locked`) + '\n',
     );
     return 0;
   },

@@ -8,17 +8,25 @@ import type { LoadedConfig, NormalizedEnvironment } from './load.js';
 export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedConfig): EnvironmentDefinition {
   const providerFactory = registry.provider(env.provider);
   if (!providerFactory) {
-    throw new FraisierError('E_CONFIG', `provider ${JSON.stringify(env.provider)} has no implementation loaded; known: ${registry.providerNames().join(', ')}`, {
-      file: config.file,
-      key: `${env.keyPath}.provider`,
-    });
+    throw new FraisierError(
+      'E_CONFIG',
+      `provider ${JSON.stringify(env.provider)} has no implementation loaded; known: ${registry.providerNames().join(', ')}`,
+      {
+        file: config.file,
+        key: `${env.keyPath}.provider`,
+      },
+    );
   }
   const strategyFactory = registry.strategy(env.strategy.type);
   if (!strategyFactory) {
-    throw new FraisierError('E_CONFIG', `deployment_strategy ${JSON.stringify(env.strategy.type)} has no implementation loaded; known: ${registry.strategyNames().join(', ')}`, {
-      file: config.file,
-      key: `${env.keyPath}.deployment_strategy`,
-    });
+    throw new FraisierError(
+      'E_CONFIG',
+      `deployment_strategy ${JSON.stringify(env.strategy.type)} has no implementation loaded; known: ${registry.strategyNames().join(', ')}`,
+      {
+        file: config.file,
+        key: `${env.keyPath}.deployment_strategy`,
+      },
+    );
   }
   let health: HealthPolicy | undefined;
   if (env.health) {
@@ -49,10 +57,14 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
     }
     const factory = registry.plugin(def.name);
     if (!factory) {
-      throw new FraisierError('E_CONFIG', `plugin ${JSON.stringify(def.name)} has no implementation loaded (import fraisier, or the package that provides it)`, {
-        file: config.file,
-        key: `${env.keyPath}`,
-      });
+      throw new FraisierError(
+        'E_CONFIG',
+        `plugin ${JSON.stringify(def.name)} has no implementation loaded (import fraisier, or the package that provides it)`,
+        {
+          file: config.file,
+          key: `${env.keyPath}`,
+        },
+      );
     }
     plugins.push(factory({ env, config }));
   }
@@ -78,12 +90,15 @@ export function appFromYaml(config: LoadedConfig, fraise: string): DeployApp {
   const environments: Record<string, EnvironmentDefinition> = {};
   for (const [name, env] of Object.entries(f.environments)) {
     // Build lazily: a broken environment must not stop work on another one.
-    Object.defineProperty(environments, name, { enumerable: true, configurable: true, get: () => {
-      const built = environmentFromYaml(env, config);
-      Object.defineProperty(environments, name, { value: built, enumerable: true });
-      return built;
-    } });
+    Object.defineProperty(environments, name, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        const built = environmentFromYaml(env, config);
+        Object.defineProperty(environments, name, { value: built, enumerable: true });
+        return built;
+      },
+    });
   }
   return new DeployApp({ name: fraise, environments, ...(config.state.path || config.state.url ? { state: { ...config.state } } : {}) }, config.baseDir);
 }
-

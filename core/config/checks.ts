@@ -27,9 +27,11 @@ export function hostProblem(host: string): string | null {
 export function appPathProblem(p: string): string | null {
   if (!p.startsWith('/')) return `expected an absolute path (starting with /), got ${JSON.stringify(p)}`;
   const normal = normalAppPath(p);
-  if (normal === '/') return `${JSON.stringify(p)} is the root directory: releases would be written in /releases and /current; give the app its own directory, e.g. /srv/api`;
+  if (normal === '/')
+    return `${JSON.stringify(p)} is the root directory: releases would be written in /releases and /current; give the app its own directory, e.g. /srv/api`;
   const written = p.length > 1 ? p.replace(/\/$/, '') : p;
-  if (normal !== written) return `${JSON.stringify(p)} is not in normal form: it names ${JSON.stringify(normal)}; write ${JSON.stringify(normal)} (no ".", ".." or empty components)`;
+  if (normal !== written)
+    return `${JSON.stringify(p)} is not in normal form: it names ${JSON.stringify(normal)}; write ${JSON.stringify(normal)} (no ".", ".." or empty components)`;
   return null;
 }
 
@@ -56,7 +58,8 @@ export function sharedPathProblem(p: string): string | null {
   if (parts.includes('..')) return `${expected}, got ${JSON.stringify(p)}: a ".." component leaves the release directory`;
   if (parts.includes('.')) return `${expected}, got ${JSON.stringify(p)}: remove the "." component`;
   if (parts.includes('')) return `${expected}, got ${JSON.stringify(p)}: empty component (a "//" or a trailing "/")`;
-  if (RESERVED_IN_RELEASE.includes(parts[0]!) && parts.length === 1) return `${JSON.stringify(p)} is a file Fraisier writes in every release; it cannot be shared`;
+  if (RESERVED_IN_RELEASE.includes(parts[0]!) && parts.length === 1)
+    return `${JSON.stringify(p)} is a file Fraisier writes in every release; it cannot be shared`;
   return null;
 }
 
@@ -76,7 +79,8 @@ export function sharedListProblem(list: readonly string[]): { index: number; pro
       const a = list[i]!;
       const b = list[j]!;
       if (a === b && j < i) return { index: i, problem: `${JSON.stringify(a)} is listed twice` };
-      if (a.startsWith(`${b}/`)) return { index: i, problem: `${JSON.stringify(a)} is inside ${JSON.stringify(b)}, which is shared already: list only ${JSON.stringify(b)}` };
+      if (a.startsWith(`${b}/`))
+        return { index: i, problem: `${JSON.stringify(a)} is inside ${JSON.stringify(b)}, which is shared already: list only ${JSON.stringify(b)}` };
     }
   }
   return null;
@@ -94,7 +98,10 @@ export function branchProblem(name: string): string | null {
   if (name.startsWith('-')) return bad('it starts with "-"');
   // eslint-disable-next-line no-control-regex
   const ch = /[\x00-\x20\x7f~^:?*[\\]/.exec(name);
-  if (ch) return bad(ch[0] === ' ' ? 'it contains a space' : /[\x00-\x1f\x7f]/.test(ch[0]) ? 'it contains a control character' : `it contains ${JSON.stringify(ch[0])}`);
+  if (ch)
+    return bad(
+      ch[0] === ' ' ? 'it contains a space' : /[\x00-\x1f\x7f]/.test(ch[0]) ? 'it contains a control character' : `it contains ${JSON.stringify(ch[0])}`,
+    );
   if (name.includes('..')) return bad('it contains ".."');
   if (name.includes('@{')) return bad('it contains "@{"');
   if (name.startsWith('/') || name.endsWith('/') || name.includes('//')) return bad('empty component (a leading, trailing or double "/")');

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { LineCounter, YAMLParseError, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { LineCounter, type YAMLParseError, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode, Scalar } from 'yaml';
 import { Type, type TObject, type TProperties } from '@sinclair/typebox';
 import { Value, ValueErrorType } from '@sinclair/typebox/value';
@@ -148,7 +148,9 @@ async function importPlugins(text: string, file: string, env: NodeJS.ProcessEnv)
     if (local) {
       entry = path.resolve(baseDir, spec);
       if (!isFile(entry)) {
-        throw ctx.error(segs, `cannot find the plugin file ${JSON.stringify(spec)} (looked for ${entry})`, { hint: 'give a .ts or .js path relative to the config file' });
+        throw ctx.error(segs, `cannot find the plugin file ${JSON.stringify(spec)} (looked for ${entry})`, {
+          hint: 'give a .ts or .js path relative to the config file',
+        });
       }
     } else {
       const found = resolvePackage(spec, baseDir);
@@ -286,9 +288,13 @@ function stateOf(ctx: Context, raw: FraisesFile, baseDir: string, secrets: strin
   if (s.url !== undefined) {
     const problem = postgresUrlProblem(s.url);
     if (problem !== null) {
-      throw ctx.error(['state', 'url'], `expected a PostgreSQL URL such as postgres://user:password@host:5432/database, got ${JSON.stringify(redactUrl(s.url))} (${problem})`, {
-        hint: 'e.g. postgres://deploy:${PGPASSWORD}@db.internal:5432/fraisier; percent-encode special characters in the password (/ is %2F, @ is %40)',
-      });
+      throw ctx.error(
+        ['state', 'url'],
+        `expected a PostgreSQL URL such as postgres://user:password@host:5432/database, got ${JSON.stringify(redactUrl(s.url))} (${problem})`,
+        {
+          hint: 'e.g. postgres://deploy:${PGPASSWORD}@db.internal:5432/fraisier; percent-encode special characters in the password (/ is %2F, @ is %40)',
+        },
+      );
     }
     const password = urlPassword(s.url);
     if (password) secrets.push(password);
@@ -413,7 +419,7 @@ function interpolateDocument(ctx: Context, env: NodeJS.ProcessEnv): string[] {
     if (isMap(node)) {
       for (const pair of node.items) visit(pair.value, [...segs, isScalar(pair.key) ? String(pair.key.value) : String(pair.key)]);
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => visit(item, [...segs, i]));
+      for (const [i, item] of node.items.entries()) visit(item, [...segs, i]);
     } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
       interpolateScalar(ctx, node as Scalar<unknown>, segs, env, secrets);
     }
@@ -551,7 +557,10 @@ function environmentSchema(provider: { keys: TProperties } | undefined): TObject
     const merged: TProperties = {};
     for (const d of defs) for (const [pk, pv] of Object.entries(variantProperties(d))) if (pk !== 'type') merged[pk] ??= pv;
     const names = defs.map((d) => variantValue(d)!);
-    const type = Type.Union(names.map((n) => Type.Literal(n)), { expected: names.length > 1 ? orList(names) : JSON.stringify(names[0]) });
+    const type = Type.Union(
+      names.map((n) => Type.Literal(n)),
+      { expected: names.length > 1 ? orList(names) : JSON.stringify(names[0]) },
+    );
     props[k] = Type.Optional(Type.Object({ type, ...merged, ...sectionExtensions(k) }, { additionalProperties: false }));
   }
   return Type.Object(props, { additionalProperties: false });
@@ -591,11 +600,11 @@ function validate(ctx: Context, data: unknown): void {
   throwFirst(ctx, [...Value.Errors(fileSchema(), data)]);
   const file = data as FraisesFile;
   const errors: ValueError[] = [];
-  const escape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+  const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
   for (const [f, fraise] of Object.entries(file.fraises)) {
     for (const [name, e] of Object.entries(fraise.environments)) {
       checkNames(ctx, ['fraises', f, 'environments', name], e);
-      const prefix = `/fraises/${escape(f)}/environments/${escape(name)}`;
+      const prefix = `/fraises/${escapePointer(f)}/environments/${escapePointer(name)}`;
       for (const err of Value.Errors(environmentSchema(providerOf(e)), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
     }
   }
@@ -631,8 +640,7 @@ function throwFirst(ctx: Context, errors: ValueError[]): void {
   if (errors.length === 0) return;
   // A typo in a key name is the most likely cause of everything else (a misspelt `instances` is also a
   // missing `instances`), so unknown keys come first, then wrong values, then missing keys.
-  const rank = (e: ValueError): number =>
-    e.type === ValueErrorType.ObjectAdditionalProperties ? 0 : e.type === ValueErrorType.ObjectRequiredProperty ? 2 : 1;
+  const rank = (e: ValueError): number => (e.type === ValueErrorType.ObjectAdditionalProperties ? 0 : e.type === ValueErrorType.ObjectRequiredProperty ? 2 : 1);
   const candidates = errors.filter((e) => e.type === ValueErrorType.ObjectRequiredProperty || e.value !== undefined);
   candidates.sort((a, b) => rank(a) - rank(b));
   throw explain(ctx, candidates[0] ?? errors[0]!);
@@ -699,7 +707,11 @@ function explain(ctx: Context, e: ValueError): FraisierError {
       // A name out of a list (`type: traefik`): offer the closest known one.
       const names = Array.isArray(schema.anyOf) ? (schema.anyOf as Array<Record<string, unknown>>).map((v) => v.const) : [];
       const guess = typeof e.value === 'string' && names.every((n) => typeof n === 'string') ? closest(e.value, names as string[]) : undefined;
-      return ctx.error(segs, `expected ${describe(schema)}, got ${ctx.show(segs, e.value)}`, guess && !ctx.secretKeys.has(dotted(segs)) ? { hint: `did you mean "${guess}"?` } : {});
+      return ctx.error(
+        segs,
+        `expected ${describe(schema)}, got ${ctx.show(segs, e.value)}`,
+        guess && !ctx.secretKeys.has(dotted(segs)) ? { hint: `did you mean "${guess}"?` } : {},
+      );
     }
   }
 }

@@ -18,7 +18,12 @@ export class LocalExecutor implements Executor {
     // zx loads on first use: most deployments never run a local command, and it is a large module
     const { $ } = await import('zx');
     const started = performance.now();
-    const p = $({ nothrow: true, quiet: true, ...(options.input !== undefined ? { input: options.input as never } : {}), ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}) })`bash -c ${text}`;
+    const p = $({
+      nothrow: true,
+      quiet: true,
+      ...(options.input !== undefined ? { input: options.input as never } : {}),
+      ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+    })`bash -c ${text}`;
     const out = await p;
     const durationMs = performance.now() - started;
     const code = out.exitCode ?? (out.signal ? 124 : 255);

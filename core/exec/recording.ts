@@ -49,7 +49,7 @@ export class RecordingExecutor implements Executor {
       const hit = typeof r.match === 'function' ? r.match(text) : r.match.test(text);
       if (!hit || r.times === 0) continue;
       if (r.times !== undefined) r.times--;
-      partial = typeof r.result === 'function' ? r.result(text) : r.result ?? {};
+      partial = typeof r.result === 'function' ? r.result(text) : (r.result ?? {});
       break;
     }
     const result: ExecResult = { code: 0, stdout: '', stderr: '', durationMs: 0, ...partial };
@@ -59,7 +59,12 @@ export class RecordingExecutor implements Executor {
 
   async connectTcp(host: string, port: number): Promise<Duplex> {
     if (!this.openPorts.has(`${host}:${port}`)) throw new Error('Connection refused');
-    return new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+    return new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
   }
 
   async close(): Promise<void> {
@@ -76,7 +81,11 @@ export class DryRunExecutor implements Executor {
   readonly stats = { commands: 0, busyMs: 0 };
   readonly planned: string[] = [];
 
-  constructor(name: string, private readonly print: (line: string) => void, private readonly reader?: Executor) {
+  constructor(
+    name: string,
+    private readonly print: (line: string) => void,
+    private readonly reader?: Executor,
+  ) {
     this.name = name;
   }
 

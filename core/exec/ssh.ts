@@ -83,7 +83,9 @@ export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHos
     computed = cfg.compute(alias!) as Record<string, unknown>;
   }
   const strictOpt = String(computed['StrictHostKeyChecking'] ?? 'yes').toLowerCase();
-  const knownFromConfig = asList(computed['UserKnownHostsFile']).flatMap((s) => s.split(/\s+/)).map(expandHome);
+  const knownFromConfig = asList(computed['UserKnownHostsFile'])
+    .flatMap((s) => s.split(/\s+/))
+    .map(expandHome);
   const knownFromOptions = asList(options.knownHostsFile).map(expandHome);
   const proxy = computed['ProxyJump'] ? String(computed['ProxyJump']) : null;
   const strict = options.strictHostKeyChecking ?? (strictOpt !== 'no' && strictOpt !== 'off');
@@ -91,7 +93,7 @@ export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHos
     alias: alias!,
     hostname: String(computed['HostName'] ?? alias),
     port: Number(portPart ?? computed['Port'] ?? 22),
-    user: userPart ?? (computed['User'] ? String(computed['User']) : options.user ?? userInfo().username),
+    user: userPart ?? (computed['User'] ? String(computed['User']) : (options.user ?? userInfo().username)),
     identityFiles: asList(computed['IdentityFile']).map(expandHome),
     proxyJump: proxy && proxy.toLowerCase() !== 'none' ? proxy : null,
     knownHostsFiles: knownFromOptions.length > 0 ? knownFromOptions : knownFromConfig.length > 0 ? knownFromConfig : [expandHome('~/.ssh/known_hosts')],
@@ -115,7 +117,16 @@ export function hostKeyAlgorithms(types: string[]): string[] {
 }
 
 /** The server host key algorithms ssh2 (1.x) can verify. */
-const SUPPORTED_HOST_KEYS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-dss']);
+const SUPPORTED_HOST_KEYS = new Set([
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+  'ssh-dss',
+]);
 
 /** Warning functions that have already warned: one warning per function, i.e. per run. */
 const warned = new WeakSet<(message: string) => void>();
@@ -313,44 +324,49 @@ export class SshExecutor implements Executor {
     // channel confirmation would be lost if we waited for a promise to resolve first.
     const result = await new Promise<ExecResult>((resolve, reject) => {
       try {
-      this.conn.sshConnection.exec(text, (openErr, channel: ClientChannel) => {
-      if (openErr) return reject(this.lost !== null ? lostError() : new FraisierError('E_UNREACHABLE', `${this.name}: cannot run a command: ${openErr.message}`, { target: this.name }));
-      let code: number | null = null;
-      let timer: NodeJS.Timeout | undefined;
-      if (options.timeoutMs) {
-        timer = setTimeout(() => {
-          code = 124;
-          try {
-            channel.signal('KILL');
-          } catch {}
-          channel.close();
-        }, options.timeoutMs);
-      }
-      channel.on('data', (d: Buffer) => out.push(d));
-      channel.stderr.on('data', (d: Buffer) => err.push(d));
-      channel.on('exit', (c: number | null, signal?: string) => {
-        if (code === null) code = c ?? (signal ? 128 : 255);
-      });
-      channel.on('error', reject);
-      channel.on('close', () => {
-        if (timer) clearTimeout(timer);
-        // no exit status and the connection is gone: the command's outcome is unknown, never "exited 255"
-        if (code === null && this.lost !== null) return reject(lostError());
-        resolve({
-          code: code ?? 255,
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-          durationMs: performance.now() - started,
+        this.conn.sshConnection.exec(text, (openErr, channel: ClientChannel) => {
+          if (openErr)
+            return reject(
+              this.lost !== null
+                ? lostError()
+                : new FraisierError('E_UNREACHABLE', `${this.name}: cannot run a command: ${openErr.message}`, { target: this.name }),
+            );
+          let code: number | null = null;
+          let timer: NodeJS.Timeout | undefined;
+          if (options.timeoutMs) {
+            timer = setTimeout(() => {
+              code = 124;
+              try {
+                channel.signal('KILL');
+              } catch {}
+              channel.close();
+            }, options.timeoutMs);
+          }
+          channel.on('data', (d: Buffer) => out.push(d));
+          channel.stderr.on('data', (d: Buffer) => err.push(d));
+          channel.on('exit', (c: number | null, signal?: string) => {
+            if (code === null) code = c ?? (signal ? 128 : 255);
+          });
+          channel.on('error', reject);
+          channel.on('close', () => {
+            if (timer) clearTimeout(timer);
+            // no exit status and the connection is gone: the command's outcome is unknown, never "exited 255"
+            if (code === null && this.lost !== null) return reject(lostError());
+            resolve({
+              code: code ?? 255,
+              stdout: Buffer.concat(out).toString('utf8'),
+              stderr: Buffer.concat(err).toString('utf8'),
+              durationMs: performance.now() - started,
+            });
+          });
+          const input = options.input;
+          if (input === undefined) channel.end();
+          else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
+          else {
+            input.on('error', (e) => reject(e));
+            input.pipe(channel);
+          }
         });
-      });
-      const input = options.input;
-      if (input === undefined) channel.end();
-      else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
-      else {
-        input.on('error', (e) => reject(e));
-        input.pipe(channel);
-      }
-      });
       } catch (err) {
         // ssh2 throws "Not connected" when the connection died since the last command
         this.lost ??= err instanceof Error ? err.message : String(err);
@@ -384,5 +400,7 @@ export class SshExecutor implements Executor {
 export function commandError(target: string, cmd: Command, result: ExecResult): FraisierError {
   const tail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');
   const what = result.code === 124 ? 'timed out' : `exited ${result.code}`;
-  return new FraisierError('E_COMMAND', redact(`${cmd.label ?? 'command'} ${what}${cmd.label ? '' : `: ${render(cmd)}`}${tail ? `\n${tail}` : ''}`), { target });
+  return new FraisierError('E_COMMAND', redact(`${cmd.label ?? 'command'} ${what}${cmd.label ? '' : `: ${render(cmd)}`}${tail ? `\n${tail}` : ''}`), {
+    target,
+  });
 }

@@ -29,11 +29,18 @@ export async function copyState(from: StateStore, to: StateStore, options: { toP
   const live = (await new Locks(from).list()).filter((l) => l.expiresAt > dbNow);
   if (live.length > 0) {
     const l = live[0]!;
-    throw new FraisierError('E_LOCKED', `${l.fraise}/${l.environment} is locked by ${ownerString(l.owner)}: a deployment is running; copy the state once it has finished`, {
-      hint: `or, if its owner is gone: fraisier unlock ${l.fraise} ${l.environment}`,
-    });
+    throw new FraisierError(
+      'E_LOCKED',
+      `${l.fraise}/${l.environment} is locked by ${ownerString(l.owner)}: a deployment is running; copy the state once it has finished`,
+      {
+        hint: `or, if its owner is gone: fraisier unlock ${l.fraise} ${l.environment}`,
+      },
+    );
   }
-  const existing = await to.db.selectFrom('deployments').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const existing = await to.db
+    .selectFrom('deployments')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   if (Number(existing.n) > 0) {
     throw new FraisierError('E_STATE', `the target store already holds ${Number(existing.n)} deployment(s); refusing to mix histories`, {
       hint: 'copy into a new, empty database',
@@ -46,8 +53,13 @@ export async function copyState(from: StateStore, to: StateStore, options: { toP
         const rows = await from.db.selectFrom(table).selectAll().where('id', '>', last).orderBy('id').limit(CHUNK).execute();
         if (rows.length === 0) break;
         // bigint columns come back from PostgreSQL as strings; the target takes numbers
-        const values = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /(_at|_ms|^id|_id)$/.test(k) ? Number(v) : v])));
-        await trx.insertInto(table).values(values as never).execute();
+        const values = rows.map((r) =>
+          Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'string' && /(_at|_ms|^id|_id)$/.test(k) ? Number(v) : v])),
+        );
+        await trx
+          .insertInto(table)
+          .values(values as never)
+          .execute();
         counts[table] += rows.length;
         last = Number(rows[rows.length - 1]!.id);
       }

@@ -165,7 +165,8 @@ export function holderAlive(info: LockInfo, databaseNow: number, thisHost: strin
       return null;
     }
   }
-  if (info.expiresAt > databaseNow) return `it was renewed recently (it expires in ${Math.ceil((info.expiresAt - databaseNow) / 1000)} s by the database's clock)`;
+  if (info.expiresAt > databaseNow)
+    return `it was renewed recently (it expires in ${Math.ceil((info.expiresAt - databaseNow) / 1000)} s by the database's clock)`;
   return null;
 }
 
@@ -296,12 +297,7 @@ export class Locks {
 
   /** The lock row of fraise+environment (possibly expired), or undefined if there is none. */
   async get(fraise: string, environment: string): Promise<LockInfo | undefined> {
-    const row = await this.#store.db
-      .selectFrom('locks')
-      .selectAll()
-      .where('fraise', '=', fraise)
-      .where('environment', '=', environment)
-      .executeTakeFirst();
+    const row = await this.#store.db.selectFrom('locks').selectAll().where('fraise', '=', fraise).where('environment', '=', environment).executeTakeFirst();
     return row === undefined ? undefined : toInfo(row);
   }
 
@@ -336,12 +332,7 @@ export class Locks {
 
   /** Removes the lock whoever holds it (`fraisier unlock --force`). @returns the removed lock, or undefined if there was none. */
   async forceRelease(fraise: string, environment: string): Promise<LockInfo | undefined> {
-    const row = await this.#store.db
-      .deleteFrom('locks')
-      .where('fraise', '=', fraise)
-      .where('environment', '=', environment)
-      .returningAll()
-      .executeTakeFirst();
+    const row = await this.#store.db.deleteFrom('locks').where('fraise', '=', fraise).where('environment', '=', environment).returningAll().executeTakeFirst();
     return row === undefined ? undefined : toInfo(row);
   }
 }

@@ -18,9 +18,7 @@ export const MIGRATION_LOCK_TABLE = 'fraisier_migration_lock';
 
 /** Adds an `id` column: `integer primary key autoincrement` on SQLite, `serial primary key` on PostgreSQL. */
 function idColumn(flavor: SqlFlavor): [type: 'integer' | 'serial', build: (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder] {
-  return flavor === 'sqlite'
-    ? ['integer', (c) => c.primaryKey().autoIncrement()]
-    : ['serial', (c) => c.primaryKey()];
+  return flavor === 'sqlite' ? ['integer', (c) => c.primaryKey().autoIncrement()] : ['serial', (c) => c.primaryKey()];
 }
 
 /** All migrations, by name; names sort in the order they must run. */
@@ -46,11 +44,7 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .addColumn('duration_ms', 'bigint')
           .addColumn('error', 'text')
           .execute();
-        await db.schema
-          .createIndex('deployments_fraise_environment_id')
-          .on('deployments')
-          .columns(['fraise', 'environment', 'id'])
-          .execute();
+        await db.schema.createIndex('deployments_fraise_environment_id').on('deployments').columns(['fraise', 'environment', 'id']).execute();
         await db.schema.createIndex('deployments_started_at').on('deployments').column('started_at').execute();
 
         await db.schema
@@ -65,12 +59,7 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .addColumn('error', 'text')
           .execute();
         // Unique (deployment_id, target): the upsert key of recordTarget, and the deployment_id index.
-        await db.schema
-          .createIndex('targets_deployment_id_target')
-          .on('targets')
-          .columns(['deployment_id', 'target'])
-          .unique()
-          .execute();
+        await db.schema.createIndex('targets_deployment_id_target').on('targets').columns(['deployment_id', 'target']).unique().execute();
 
         await db.schema
           .createTable('events')

@@ -330,10 +330,7 @@ export class StateStore {
    * Records the outcome of a deployment: status, error (stored redacted: no secret reaches the database),
    * finishedAt = now, durationMs = now − startedAt. Throws if there is no deployment with this id.
    */
-  async finishDeployment(
-    id: number,
-    outcome: { status: Exclude<DeploymentStatus, 'running'>; error?: string | null },
-  ): Promise<void> {
+  async finishDeployment(id: number, outcome: { status: Exclude<DeploymentStatus, 'running'>; error?: string | null }): Promise<void> {
     const now = this.now();
     const res = await this.db
       .updateTable('deployments')
@@ -365,10 +362,7 @@ export class StateStore {
   }
 
   /** Appends an event, timestamped now, to a deployment. Its message is stored redacted ({@link redact}). */
-  async recordEvent(
-    deploymentId: number,
-    e: { level: DeployEvent['level']; target?: string | null; message: string },
-  ): Promise<void> {
+  async recordEvent(deploymentId: number, e: { level: DeployEvent['level']; target?: string | null; message: string }): Promise<void> {
     await this.db
       .insertInto('events')
       .values({ deployment_id: deploymentId, at: this.now(), level: e.level, target: e.target ?? null, message: redact(e.message) })
@@ -380,7 +374,10 @@ export class StateStore {
     let query = this.db.selectFrom('deployments').selectAll();
     if (q.fraise !== undefined) query = query.where('fraise', '=', q.fraise);
     if (q.environment !== undefined) query = query.where('environment', '=', q.environment);
-    const rows = await query.orderBy('id', 'desc').limit(q.limit ?? 20).execute();
+    const rows = await query
+      .orderBy('id', 'desc')
+      .limit(q.limit ?? 20)
+      .execute();
     return rows.map(toDeployment);
   }
 
@@ -483,7 +480,9 @@ export class StateStore {
    * deployment's targets go back to one of these, never to a release that never deployed successfully.
    */
   async knownGoodVersions(fraise: string, environment: string, limit = 50): Promise<string[]> {
-    const rows = await this.succeededVersions(fraise, environment).limit(limit * 4).execute();
+    const rows = await this.succeededVersions(fraise, environment)
+      .limit(limit * 4)
+      .execute();
     return [...new Set(rows.map((r) => r.to_version))].slice(0, limit);
   }
 
@@ -525,7 +524,10 @@ export class StateStore {
           .select((eb) => [
             'fraise',
             'duration_ms',
-            eb.fn.agg<number>('row_number').over((ob) => ob.partitionBy('fraise').orderBy('duration_ms')).as('rn'),
+            eb.fn
+              .agg<number>('row_number')
+              .over((ob) => ob.partitionBy('fraise').orderBy('duration_ms'))
+              .as('rn'),
           ])
           .where('duration_ms', 'is not', null),
       )
@@ -636,7 +638,11 @@ export function resolveState(baseDir: string, configured: { path?: string; url?:
 
 /** A location as {@link openStore} options. */
 export function storeOptions(location: StateLocation, now?: () => number, databaseClock?: () => number): StoreOptions {
-  return { ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }), ...(now ? { now } : {}), ...(databaseClock ? { databaseClock } : {}) };
+  return {
+    ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }),
+    ...(now ? { now } : {}),
+    ...(databaseClock ? { databaseClock } : {}),
+  };
 }
 
 /**
@@ -686,11 +692,15 @@ export function stateFileError(file: string, error: unknown): FraisierError {
   const code = typeof e?.code === 'string' ? e.code : '';
   const why = `${e?.message ?? String(error)}${code && !(e?.message ?? '').includes(code) ? ` (${code})` : ''}`;
   if (/^(EROFS|EACCES|EPERM|SQLITE_READONLY)/.test(code)) {
-    return new FraisierError('E_STATE', `the state file ${file} is read-only: ${why}; deploy, rollback, migrate and unlock record the history and the lock there`, {
-      file,
-      hint: 'make it writable, or point state.path (or $FRAISIER_STATE) at a writable file; status, history, stats and status-all still read it',
-      cause: error,
-    });
+    return new FraisierError(
+      'E_STATE',
+      `the state file ${file} is read-only: ${why}; deploy, rollback, migrate and unlock record the history and the lock there`,
+      {
+        file,
+        hint: 'make it writable, or point state.path (or $FRAISIER_STATE) at a writable file; status, history, stats and status-all still read it',
+        cause: error,
+      },
+    );
   }
   if (/^SQLITE_(CORRUPT|NOTADB)/.test(code)) {
     return new FraisierError('E_STATE', `the state file ${file} is damaged or not a Fraisier state database: ${why}`, {
@@ -700,9 +710,17 @@ export function stateFileError(file: string, error: unknown): FraisierError {
     });
   }
   if (/^(ENOSPC|SQLITE_FULL)/.test(code)) {
-    return new FraisierError('E_STATE', `no space left for the state file ${file}: ${why}`, { file, hint: `free space on the disk that holds ${path.dirname(path.resolve(file))}`, cause: error });
+    return new FraisierError('E_STATE', `no space left for the state file ${file}: ${why}`, {
+      file,
+      hint: `free space on the disk that holds ${path.dirname(path.resolve(file))}`,
+      cause: error,
+    });
   }
-  return new FraisierError('E_STATE', `cannot use the state file ${file}: ${why}`, { file, hint: 'check the file and its directory (permissions, disk), or point state.path at another file', cause: error });
+  return new FraisierError('E_STATE', `cannot use the state file ${file}: ${why}`, {
+    file,
+    hint: 'check the file and its directory (permissions, disk), or point state.path at another file',
+    cause: error,
+  });
 }
 
 /**

@@ -53,7 +53,11 @@ export function redactUrl(url: string): string {
     if (pairs && !text.includes('://')) {
       return pairs.map(([k, v]) => `${k}=${SECRET_KEY.test(k) ? '***' : /^[^\s'\\]+$/.test(v) ? v : `'${v.replace(/['\\]/g, '\\$&')}'`}`).join(' ');
     }
-    return hidden(/^(postgres(ql)?\b|[a-z][a-z0-9+.-]*(\/\/|:\/(?!\/)))/i.test(text) ? 'its scheme is not followed by "://" (expected postgres://...)' : 'neither a URL nor a key=value connection string');
+    return hidden(
+      /^(postgres(ql)?\b|[a-z][a-z0-9+.-]*(\/\/|:\/(?!\/)))/i.test(text)
+        ? 'its scheme is not followed by "://" (expected postgres://...)'
+        : 'neither a URL nor a key=value connection string',
+    );
   }
   let u: URL;
   try {

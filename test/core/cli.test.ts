@@ -72,7 +72,10 @@ test('the command list: every command that changes hosts has a dry run; read-onl
     assert.is(c.usesTargets, c.scope === 'environment', `${c.name}: only commands over an environment load the built-ins`);
   }
   assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'state', 'help']);
-  assert.equal(commandsOf('script').map((c) => c.name), ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'unlock']);
+  assert.equal(
+    commandsOf('script').map((c) => c.name),
+    ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'unlock'],
+  );
   for (const c of COMMANDS) {
     for (const [name, o] of Object.entries(c.options)) if (o.type === 'string') assert.ok(VALUE_OPTIONS.includes(`--${name}`), `--${name} takes a value`);
   }
@@ -124,7 +127,11 @@ async function captured(fn: () => Promise<number>): Promise<{ code: number; out:
 test('an option a command does not take is refused (exit 2) before any config, store or host is read, in both front ends', async () => {
   const app = untouchableApp();
   const cases: [string, () => Promise<number>, string][] = [
-    ['fraisier status --dry-run', () => runFraisierCli(['-c', '/nonexistent/fraises.yaml', 'status', 'app', 'production', '--dry-run']), 'status does not take --dry-run'],
+    [
+      'fraisier status --dry-run',
+      () => runFraisierCli(['-c', '/nonexistent/fraises.yaml', 'status', 'app', 'production', '--dry-run']),
+      'status does not take --dry-run',
+    ],
     ['fraisier history --force', () => runFraisierCli(['history', '--force', '-c', '/nonexistent/fraises.yaml']), 'history does not take --force'],
     ['fraisier rollback --version', () => runFraisierCli(['rollback', 'app', 'production', '--version', 'v1']), 'rollback does not take --version'],
     ['fraisier unlock --wait-lock', () => runFraisierCli(['unlock', 'app', 'production', '--wait-lock=5']), 'unlock does not take --wait-lock'],

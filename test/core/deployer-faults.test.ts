@@ -40,7 +40,16 @@ async function setup(opts: { unhealthy?: string[]; strategy?: Strategy; handleSi
 
 async function recordHistory(store: StateStore, rows: [string, 'succeeded' | 'failed'][]): Promise<void> {
   for (const [version, status] of rows) {
-    const id = await store.recordDeployment({ fraise: 'api', environment: 'production', kind: 'deploy', strategy: 'rolling', fromVersion: null, toVersion: version, user: 'u', host: 'h' });
+    const id = await store.recordDeployment({
+      fraise: 'api',
+      environment: 'production',
+      kind: 'deploy',
+      strategy: 'rolling',
+      fromVersion: null,
+      toVersion: version,
+      user: 'u',
+      host: 'h',
+    });
     await store.finishDeployment(id, { status });
   }
 }
@@ -64,7 +73,10 @@ for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) {
     assert.is(r.signal, sig);
     assert.is(r.error?.code, 'E_ABORTED');
     assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
-    assert.ok(entries.some((e) => e.message.startsWith(`Interrupted (${sig})`)), 'says which signal stopped it');
+    assert.ok(
+      entries.some((e) => e.message.startsWith(`Interrupted (${sig})`)),
+      'says which signal stopped it',
+    );
     assert.is((await store.history())[0]!.status, 'rolled_back');
     assert.is(await new Locks(store).get('api', 'production'), undefined, 'lock released');
     assert.is(process.listenerCount(sig), before, 'handler removed afterwards');
@@ -74,7 +86,10 @@ for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) {
 test('a host left on the failing release is rolled back to the last release known good, not to itself', async () => {
   const { deployer, live, store, activations, entries } = await setup({ unhealthy: ['h1'] });
   // v1.0.0 deployed; an interrupted v1.1.0 left h1 on v1.1.0
-  await recordHistory(store, [['v1.0.0', 'succeeded'], ['v1.1.0', 'failed']]);
+  await recordHistory(store, [
+    ['v1.0.0', 'succeeded'],
+    ['v1.1.0', 'failed'],
+  ]);
   live.set('h1', 'v1.1.0');
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
@@ -87,7 +102,10 @@ test('a host left on the failing release is rolled back to the last release know
 
 test('a host on a release that never deployed successfully goes back to the last known-good one', async () => {
   const { deployer, live, store, activations } = await setup({ unhealthy: ['h1'] });
-  await recordHistory(store, [['v1.0.0', 'succeeded'], ['v0.9.9-broken', 'failed']]);
+  await recordHistory(store, [
+    ['v1.0.0', 'succeeded'],
+    ['v0.9.9-broken', 'failed'],
+  ]);
   live.set('h1', 'v0.9.9-broken');
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');

@@ -22,9 +22,24 @@ const target: Target = { name: 'local', kind: 'local' };
 function ctx(entries: LogEntry[], clock = new FakeClock()): DeployContext {
   const exec = new LocalExecutor();
   return {
-    fraise: 'api', environment: 'test', kind: 'deploy', version: 'v1', previousVersion: null, targets: [target], dryRun: false, force: false,
-    log: new FanoutLogger([memorySink(entries)]), clock, signal: new AbortController().signal, states: new Map(), data: new Map(), traffic: null,
-    executor: () => exec, time: () => {}, checkAborted: () => {}, fence: async () => {},
+    fraise: 'api',
+    environment: 'test',
+    kind: 'deploy',
+    version: 'v1',
+    previousVersion: null,
+    targets: [target],
+    dryRun: false,
+    force: false,
+    log: new FanoutLogger([memorySink(entries)]),
+    clock,
+    signal: new AbortController().signal,
+    states: new Map(),
+    data: new Map(),
+    traffic: null,
+    executor: () => exec,
+    time: () => {},
+    checkAborted: () => {},
+    fence: async () => {},
   };
 }
 
@@ -47,7 +62,10 @@ test('passes at the first good attempt, printing each one, waiting retryDelay be
   const r = await runHealthPolicy({ checks: [check], retries: 5, retryDelay: '3s' }, target, ctx(entries, clock));
   assert.is(r, undefined);
   assert.is(check.calls, 3);
-  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (Connection refused)', 'Attempt 3: OK', 'Health checks passed!']);
+  assert.equal(
+    entries.map((e) => e.message),
+    ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (Connection refused)', 'Attempt 3: OK', 'Health checks passed!'],
+  );
   assert.equal(clock.sleeps, [3000, 3000]);
 });
 
@@ -80,7 +98,10 @@ test('nothing listening yet: looks again early within retryDelay and passes as t
   const check = starting(3);
   const r = await runHealthPolicy({ checks: [check], retries: 5, retryDelay: '2s' }, target, ctx(entries, clock));
   assert.is(r, undefined);
-  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: OK', 'Health checks passed!']);
+  assert.equal(
+    entries.map((e) => e.message),
+    ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: OK', 'Health checks passed!'],
+  );
   // attempt 1 refused, looks after 25 ms and 50 ms refused, the look after 100 ms more passes
   assert.equal(clock.sleeps, [25, 50, 100]);
   assert.is(check.calls, 4);
@@ -92,7 +113,10 @@ test('early looks never shorten the policy: a service that never listens fails a
   const check = starting(1000);
   const r = await runHealthPolicy({ checks: [check], retries: 3, retryDelay: '1s' }, target, ctx(entries, clock));
   assert.equal(r, { check: 'starting', reason: 'Connection refused' });
-  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (Connection refused)', 'Attempt 3: FAILED (Connection refused)']);
+  assert.equal(
+    entries.map((e) => e.message),
+    ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (Connection refused)', 'Attempt 3: FAILED (Connection refused)'],
+  );
   // each wait is still 1 s in all (25 + 50 + 100 + 200 + 400 + 225), between three counted attempts
   assert.equal(clock.sleeps, [25, 50, 100, 200, 400, 225, 25, 50, 100, 200, 400, 225]);
 });
@@ -113,7 +137,10 @@ test('a look that fails another way (the app answers, not healthy yet) waits out
   assert.is(r, undefined);
   // attempt 1 refused; the look after 25 ms gets 503, so the rest (1975 ms) is waited; attempt 2 is 503;
   // a full retryDelay follows (503 is not "starting"); attempt 3 passes
-  assert.equal(entries.map((e) => e.message), ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (HTTP 503)', 'Attempt 3: OK', 'Health checks passed!']);
+  assert.equal(
+    entries.map((e) => e.message),
+    ['Attempt 1: FAILED (Connection refused)', 'Attempt 2: FAILED (HTTP 503)', 'Attempt 3: OK', 'Health checks passed!'],
+  );
   assert.equal(clock.sleeps, [25, 1975, 2000]);
 });
 
@@ -144,9 +171,13 @@ test('http: 2xx and body text pass; other statuses, wrong body, refused and slow
   await rejects(() => http(`http://127.0.0.1:${port}/other`).probe(target, c, 1000), /HTTP 503/);
   await rejects(() => http(`http://127.0.0.1:${port}/slow`).probe(target, c, 200), /timed out after 200 ms/);
   await rejects(() => http('http://127.0.0.1:1/health').probe(target, c, 1000), /Connection refused/);
-  const refused = await http('http://127.0.0.1:1/health').probe(target, c, 1000).catch((e: unknown) => e);
+  const refused = await http('http://127.0.0.1:1/health')
+    .probe(target, c, 1000)
+    .catch((e: unknown) => e);
   assert.ok(refused instanceof NotListeningError, 'a refused connection means "not listening yet"');
-  const status = await http(`http://127.0.0.1:${port}/other`).probe(target, c, 1000).catch((e: unknown) => e);
+  const status = await http(`http://127.0.0.1:${port}/other`)
+    .probe(target, c, 1000)
+    .catch((e: unknown) => e);
   assert.not.ok(status instanceof NotListeningError, 'an HTTP error means the app answers');
 });
 
@@ -154,7 +185,11 @@ test('tcp: open port passes, closed port fails', async () => {
   const c = ctx([]);
   await tcp({ port }).probe(target, c, 1000);
   await rejects(() => tcp({ port: 1 }).probe(target, c, 1000), /Connection refused/);
-  assert.ok((await tcp({ port: 1 }).probe(target, c, 1000).catch((e: unknown) => e)) instanceof NotListeningError);
+  assert.ok(
+    (await tcp({ port: 1 })
+      .probe(target, c, 1000)
+      .catch((e: unknown) => e)) instanceof NotListeningError,
+  );
 });
 
 test.run();

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Clock } from '../../core/clock.js';
-import { FraisierError } from '../../core/errors.js';
+import type { FraisierError } from '../../core/errors.js';
 import { LockSession, type LockSessionOptions } from '../../core/lock-session.js';
 import { memorySink, FanoutLogger, type LogEntry } from '../../core/log.js';
 import { LockHeldError, Locks, type LockOwner } from '../../core/state/lock.js';
@@ -153,7 +153,10 @@ test('the fencing check notices a takeover by itself, before the next renewal; a
   const e = (await rejects(session.fence())) as FraisierError;
   assert.is(e.code, 'E_LOCKED');
   assert.is(e.message, 'the lock of app/production was lost (removed with unlock --force, or taken over): no further migration was run');
-  assert.equal(log.map((x) => x.message), ['lost the lock of app/production (removed with unlock --force, or taken over): no further migration will run']);
+  assert.equal(
+    log.map((x) => x.message),
+    ['lost the lock of app/production (removed with unlock --force, or taken over): no further migration will run'],
+  );
   assert.is(await rejects(session.fence()), e, 'the same error every time');
   assert.is(lost.length, 1);
   await session.release();

@@ -46,8 +46,22 @@ const traffic = (name: string): TrafficSwitch => ({ name, livePool: async () => 
 test('apply gets a PluginHost, not the Deployer: names, hooks, log, useTraffic, history; no options, no store', async () => {
   const store = await openStore({ path: ':memory:' });
   let got: PluginHost | undefined;
-  const plugin: Plugin = { name: 'plugin:probe', apply: (host) => void (got = host) };
-  const deployer = new Deployer({ fraise: 'api', environment: 'production', provider: provider(), strategy: oneByOne, store, plugins: [plugin], sinks: [], handleSignals: false });
+  const plugin: Plugin = {
+    name: 'plugin:probe',
+    apply: (host) => {
+      got = host;
+    },
+  };
+  const deployer = new Deployer({
+    fraise: 'api',
+    environment: 'production',
+    provider: provider(),
+    strategy: oneByOne,
+    store,
+    plugins: [plugin],
+    sinks: [],
+    handleSignals: false,
+  });
   assert.ok(got);
   assert.is.not(got as unknown, deployer as unknown);
   assert.equal(Object.keys(got!).sort(), ['environment', 'fraise', 'history', 'hooks', 'log', 'useTraffic']);
@@ -87,7 +101,16 @@ test("host.history reads this environment's history, newest first; host.log line
   };
   const log: LogEntry[] = [];
   const make = (environment: string) =>
-    new Deployer({ fraise: 'api', environment, provider: provider(), strategy: oneByOne, store, plugins: [plugin], sinks: [memorySink(log)], handleSignals: false });
+    new Deployer({
+      fraise: 'api',
+      environment,
+      provider: provider(),
+      strategy: oneByOne,
+      store,
+      plugins: [plugin],
+      sinks: [memorySink(log)],
+      handleSignals: false,
+    });
   // Another environment's deployments are not this one's history.
   assert.is((await make('staging').deploy({ version: 'v9' })).status, 'succeeded');
   const production = make('production');
@@ -96,7 +119,10 @@ test("host.history reads this environment's history, newest first; host.log line
   const r3 = await production.deploy({ version: 'v3' });
   assert.is(r3.status, 'succeeded');
   const last = seen.at(-1)!;
-  assert.equal(last.recent.map((d) => `${d.kind} ${d.toVersion} ${d.status}`), ['deploy v3 running', 'deploy v2 rolled_back', 'deploy v1 succeeded']);
+  assert.equal(
+    last.recent.map((d) => `${d.kind} ${d.toVersion} ${d.status}`),
+    ['deploy v3 running', 'deploy v2 rolled_back', 'deploy v1 succeeded'],
+  );
   assert.is(last.current, 'v1', 'v3 is still running while postDeploy runs');
   assert.equal(last.succeeded, ['v1']);
   const events = (await store.deployment(r3.id!))!.events.map((e) => e.message);
@@ -118,7 +144,10 @@ test('FRAISIER_LOCK_TTL: a duration or milliseconds; unset is the default; anyth
       assert.instance(e, FraisierError);
       assert.is((e as FraisierError).code, 'E_CONFIG');
       assert.is((e as FraisierError).key, 'FRAISIER_LOCK_TTL');
-      assert.match((e as FraisierError).message, `environment variable FRAISIER_LOCK_TTL: expected a duration of at least 1s such as 90s or 2m (or milliseconds), got ${JSON.stringify(bad)}`);
+      assert.match(
+        (e as FraisierError).message,
+        `environment variable FRAISIER_LOCK_TTL: expected a duration of at least 1s such as 90s or 2m (or milliseconds), got ${JSON.stringify(bad)}`,
+      );
     }
   }
 });

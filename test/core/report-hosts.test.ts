@@ -4,11 +4,27 @@ import * as assert from 'uvu/assert';
 import { formatResult, formatStatus } from '../../core/report.js';
 import type { DeployResult } from '../../core/types.js';
 
-const target = (name: string, over: Partial<DeployResult['targets'][number]>): DeployResult['targets'][number] => ({ name, status: 'healthy', fromVersion: 'v1.0.0', toVersion: 'v1.1.0', phases: {}, error: null, ...over });
+const target = (name: string, over: Partial<DeployResult['targets'][number]>): DeployResult['targets'][number] => ({
+  name,
+  status: 'healthy',
+  fromVersion: 'v1.0.0',
+  toVersion: 'v1.1.0',
+  phases: {},
+  error: null,
+  ...over,
+});
 
 test('result table: an unreachable host whose rollback failed is "unknown", one read afterwards shows what it runs', () => {
   const r: DeployResult = {
-    id: 1, fraise: 'app', environment: 'production', kind: 'deploy', status: 'failed', fromVersion: 'v1.0.0', toVersion: 'v1.1.0', durationMs: 1000, dryRun: false,
+    id: 1,
+    fraise: 'app',
+    environment: 'production',
+    kind: 'deploy',
+    status: 'failed',
+    fromVersion: 'v1.0.0',
+    toVersion: 'v1.1.0',
+    durationMs: 1000,
+    dryRun: false,
     error: { code: 'E_UNREACHABLE', message: 'lost the SSH connection to h2 during switch to v1.1.0 and restart: Keepalive timeout' },
     targets: [
       target('h1', { status: 'rolled_back' }),
@@ -28,7 +44,10 @@ test('result table: an unreachable host whose rollback failed is "unknown", one 
 
 test('status: one row per host; the unreachable one is unknown with its own error, the others ok', () => {
   const out = formatStatus({
-    fraise: 'app', environment: 'production', version: 'v1.0.0', lock: null,
+    fraise: 'app',
+    environment: 'production',
+    version: 'v1.0.0',
+    lock: null,
     targets: [
       { name: 'h1', reachable: true, current: 'v1.0.0', releases: ['v1.0.0'], error: null },
       { name: 'h2', reachable: false, current: null, releases: [], error: 'cannot connect to h2 (10.0.0.12:22): connect ECONNREFUSED' },

@@ -38,7 +38,16 @@ async function setup(unhealthy: string[] = []) {
 async function deployed(ctx: Awaited<ReturnType<typeof setup>>, versions: string[]): Promise<void> {
   let from: string | null = null;
   for (const v of versions) {
-    const id = await ctx.store.recordDeployment({ fraise: 'api', environment: 'production', kind: 'deploy', strategy: 'rolling', fromVersion: from, toVersion: v, user: 'u', host: 'h' });
+    const id = await ctx.store.recordDeployment({
+      fraise: 'api',
+      environment: 'production',
+      kind: 'deploy',
+      strategy: 'rolling',
+      fromVersion: from,
+      toVersion: v,
+      user: 'u',
+      host: 'h',
+    });
     await ctx.store.finishDeployment(id, { status: 'succeeded' });
     from = v;
   }
@@ -97,7 +106,10 @@ test('rollback --force --to the same failing release: no health check, succeeds,
   assert.is(r.status, 'succeeded');
   assert.equal([...live.values()], ['v1.1.0', 'v1.1.0']);
   assert.equal(activations().slice(-2), ['h1:v1.1.0', 'h2:v1.1.0']);
-  assert.ok(entries.some((e) => e.message.includes('--force: no health checks')), 'says the health checks are skipped');
+  assert.ok(
+    entries.some((e) => e.message.includes('--force: no health checks')),
+    'says the health checks are skipped',
+  );
 });
 
 test.run();

@@ -62,7 +62,22 @@ test('a secret registered after an error was made is still hidden by the formatt
   } as unknown as Parameters<typeof formatStatus>[0]);
   assert.not.ok(status.includes(late), status);
   const history = formatHistory([
-    { id: 1, fraise: 'api', environment: 'production', kind: 'deploy', strategy: 'rolling', fromVersion: null, toVersion: 'v1', user: 'u', host: 'h', status: 'failed', startedAt: 0, finishedAt: 1, durationMs: 1, error: late },
+    {
+      id: 1,
+      fraise: 'api',
+      environment: 'production',
+      kind: 'deploy',
+      strategy: 'rolling',
+      fromVersion: null,
+      toVersion: 'v1',
+      user: 'u',
+      host: 'h',
+      status: 'failed',
+      startedAt: 0,
+      finishedAt: 1,
+      durationMs: 1,
+      error: late,
+    },
   ]);
   assert.not.ok(history.includes(late));
 });
@@ -85,7 +100,16 @@ test('the store writer redacts: deployment error, target reason and events never
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraisier-secret-'));
   const file = path.join(dir, 'state.db');
   const store = await openStore({ path: file });
-  const id = await store.recordDeployment({ fraise: 'api', environment: 'production', kind: 'deploy', strategy: 'rolling', fromVersion: null, toVersion: 'v1', user: 'u', host: 'h' });
+  const id = await store.recordDeployment({
+    fraise: 'api',
+    environment: 'production',
+    kind: 'deploy',
+    strategy: 'rolling',
+    fromVersion: null,
+    toVersion: 'v1',
+    user: 'u',
+    host: 'h',
+  });
   await store.recordEvent(id, { level: 'error', target: 'h1', message: `hook said ${TOKEN}` });
   await store.recordTarget(id, { target: 'h1', fromVersion: null, toVersion: 'v1', status: 'failed', phases: {}, error: `restart printed ${TOKEN}` });
   await store.finishDeployment(id, { status: 'failed', error: `error: https://deploy:pw-store-unit@git/x and ${TOKEN}` });

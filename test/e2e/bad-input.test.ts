@@ -164,7 +164,14 @@ test('a health check URL nobody listens on: the first host rolls back, the other
 
 test('a service the host does not know fails the preflight', async () => {
   await unchanged(async () => {
-    const r = await fraisier(yamlIn(labYaml(env).replace('supervisor_program: app', 'supervisor_program: nosuchapp')), 'deploy', 'app', 'production', '--version', 'v1.1.0');
+    const r = await fraisier(
+      yamlIn(labYaml(env).replace('supervisor_program: app', 'supervisor_program: nosuchapp')),
+      'deploy',
+      'app',
+      'production',
+      '--version',
+      'v1.1.0',
+    );
     assert.is(r.code, 1, r.out);
     assert.match(r.stderr, 'supervisor program nosuchapp is not known');
   });

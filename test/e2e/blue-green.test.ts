@@ -131,7 +131,9 @@ test('blue-green deploy of v1.1.0 under load: green deployed and health-checked,
   const ms = Date.now() - started;
   await sleep(300);
   const { fresh: load, keepAlive } = await traffic.stop();
-  console.log(`  [blue-green e2e] deploy v1.0.0 → v1.1.0 (switch blue → green) under load: ${ms} ms, switch ${switchedIn(r)} ms\n${loadLines('nginx-lb: blue-green switch (1 reload)', { fresh: load, keepAlive })}`);
+  console.log(
+    `  [blue-green e2e] deploy v1.0.0 → v1.1.0 (switch blue → green) under load: ${ms} ms, switch ${switchedIn(r)} ms\n${loadLines('nginx-lb: blue-green switch (1 reload)', { fresh: load, keepAlive })}`,
+  );
   assert.is(r.code, 0, r.out);
   assert.ok(load.total > 50, `enough requests (${load.total})`);
   assert.equal(load.non2xx, {}, summary(load));
@@ -157,7 +159,9 @@ test('`fraisier rollback app production` under load is the instant switch back t
   const ms = Date.now() - started;
   await sleep(300);
   const { fresh: load, keepAlive } = await traffic.stop();
-  console.log(`  [blue-green e2e] rollback v1.1.0 → v1.0.0 (switch green → blue) under load: command ${ms} ms, switch ${switchedIn(r)} ms\n${loadLines('nginx-lb: blue-green rollback (1 reload)', { fresh: load, keepAlive })}`);
+  console.log(
+    `  [blue-green e2e] rollback v1.1.0 → v1.0.0 (switch green → blue) under load: command ${ms} ms, switch ${switchedIn(r)} ms\n${loadLines('nginx-lb: blue-green rollback (1 reload)', { fresh: load, keepAlive })}`,
+  );
   assert.is(r.code, 0, r.out);
   assert.match(r.out, 'v1.0.0 is already live here (idle blue): health check only, no restart');
   assert.ok(switchedIn(r) >= 0, 'the switch time is reported');
@@ -179,7 +183,9 @@ test('an idle colour that fails its health check under load: no switch, live col
   const traffic = startTraffic(ngx.port, '127.0.0.1', 2);
   const r = await fraisier(pairDir, 'deploy', 'app', 'production', '--version', 'v2.0.0-broken');
   const { fresh: load, keepAlive } = await traffic.stop();
-  console.log(`  [blue-green e2e] broken release on idle green under load\n${loadLines('nginx-lb: blue-green, idle colour fails its health check (no reload)', { fresh: load, keepAlive })}`);
+  console.log(
+    `  [blue-green e2e] broken release on idle green under load\n${loadLines('nginx-lb: blue-green, idle colour fails its health check (no reload)', { fresh: load, keepAlive })}`,
+  );
   assert.is(r.code, 1, r.out);
   assert.match(r.out, /health check failed on h[23]/);
   assert.is(ngx.upstream(), before, 'the upstream file is unchanged');

@@ -19,9 +19,15 @@ let ws: string;
 /** Everything a user would look at on each host, including the victim outside app_path. */
 async function snapshot(): Promise<string[]> {
   return Promise.all(
-    env.hosts.map(async (h) =>
-      (await hostExec(env, h.name, 'readlink /srv/app/current; ls -1a /srv/app /srv/app/releases /srv/app/shared 2>&1; for r in /srv/app/releases/*; do [ -L "$r" ] && echo "SYMLINK $r"; [ -f "$r/.fraisier-release" ] || echo "INCOMPLETE $r"; done; cat /srv/victim/important.txt; ls -la /srv/victim | tail -n +2 | wc -l; supervisorctl pid app'))
-        .stdout,
+    env.hosts.map(
+      async (h) =>
+        (
+          await hostExec(
+            env,
+            h.name,
+            'readlink /srv/app/current; ls -1a /srv/app /srv/app/releases /srv/app/shared 2>&1; for r in /srv/app/releases/*; do [ -L "$r" ] && echo "SYMLINK $r"; [ -f "$r/.fraisier-release" ] || echo "INCOMPLETE $r"; done; cat /srv/victim/important.txt; ls -la /srv/victim | tail -n +2 | wc -l; supervisorctl pid app',
+          )
+        ).stdout,
     ),
   );
 }
@@ -82,7 +88,11 @@ test('shared: ["../v1.0.0"] is refused at load: the kept release stays a real re
     assert.match(r.stderr, `${PRODUCTION}.shared[0]`);
   });
   for (const h of env.hosts) {
-    const r = await hostExec(env, h.name, 'test -d /srv/app/releases/v1.0.0 && ! test -L /srv/app/releases/v1.0.0 && test -f /srv/app/releases/v1.0.0/.fraisier-release && echo intact');
+    const r = await hostExec(
+      env,
+      h.name,
+      'test -d /srv/app/releases/v1.0.0 && ! test -L /srv/app/releases/v1.0.0 && test -f /srv/app/releases/v1.0.0/.fraisier-release && echo intact',
+    );
     assert.is(r.stdout, 'intact\n', h.name);
   }
 });
@@ -102,11 +112,25 @@ test('the host checks shared paths again: the prepare script refuses an escaping
 
 test('app_path "/srv/../tmp/x" and "/" are refused at load, naming what the path really is', async () => {
   await unchanged(async () => {
-    const a = await fraisier(variant((y) => y.replace('app_path: /srv/app', 'app_path: /srv/../tmp/x')), 'deploy', 'app', 'production', '--version', 'v1.2.0');
+    const a = await fraisier(
+      variant((y) => y.replace('app_path: /srv/app', 'app_path: /srv/../tmp/x')),
+      'deploy',
+      'app',
+      'production',
+      '--version',
+      'v1.2.0',
+    );
     assert.is(a.code, 2, a.out);
     assert.match(a.stderr, 'fraises.app.app_path: "/srv/../tmp/x" is not in normal form: it names "/tmp/x"');
     assert.match(a.stderr, /\(line \d+\)/);
-    const b = await fraisier(variant((y) => y.replace('app_path: /srv/app', 'app_path: /')), 'deploy', 'app', 'production', '--version', 'v1.2.0');
+    const b = await fraisier(
+      variant((y) => y.replace('app_path: /srv/app', 'app_path: /')),
+      'deploy',
+      'app',
+      'production',
+      '--version',
+      'v1.2.0',
+    );
     assert.is(b.code, 2, b.out);
     assert.match(b.stderr, 'fraises.app.app_path: "/" is the root directory');
   });
@@ -115,7 +139,14 @@ test('app_path "/srv/../tmp/x" and "/" are refused at load, naming what the path
 test('an instance name with shell metacharacters: exit 2 at load, no deployment row, no host touched', async () => {
   await unchanged(async () => {
     for (const name of ['h2;touch /srv/pwned', '$(touch /srv/pwned)']) {
-      const r = await fraisier(variant((y) => y.replace('instances: [h1, h2, h3]', `instances: [h1, ${JSON.stringify(name)}, h3]`)), 'deploy', 'app', 'production', '--version', 'v1.2.0');
+      const r = await fraisier(
+        variant((y) => y.replace('instances: [h1, h2, h3]', `instances: [h1, ${JSON.stringify(name)}, h3]`)),
+        'deploy',
+        'app',
+        'production',
+        '--version',
+        'v1.2.0',
+      );
       assert.is(r.code, 2, r.out);
       assert.match(r.stderr, `${PRODUCTION}.instances[1]: ${JSON.stringify(name)} is not a host name`);
     }
@@ -125,7 +156,12 @@ test('an instance name with shell metacharacters: exit 2 at load, no deployment 
 
 test('a branch name git would refuse is refused at load, before any host is asked', async () => {
   await unchanged(async () => {
-    const r = await fraisier(variant((y) => y.replace('branch: main', 'branch: "feature..x"')), 'deploy', 'app', 'production');
+    const r = await fraisier(
+      variant((y) => y.replace('branch: main', 'branch: "feature..x"')),
+      'deploy',
+      'app',
+      'production',
+    );
     assert.is(r.code, 2, r.out);
     assert.match(r.stderr, 'error[E_CONFIG]');
     assert.match(r.stderr, 'fraises.app.branch: "feature..x" is not a valid git branch name: it contains ".." (line');
@@ -135,17 +171,32 @@ test('a branch name git would refuse is refused at load, before any host is aske
 
 test('an invalid health URL: E_CONFIG with the key and the line, nothing changed', async () => {
   await unchanged(async () => {
-    const r = await fraisier(variant((y) => y.replace('url: http://localhost:8000/health', 'url: "localhost 8000/health"')), 'deploy', 'app', 'production', '--version', 'v1.2.0');
+    const r = await fraisier(
+      variant((y) => y.replace('url: http://localhost:8000/health', 'url: "localhost 8000/health"')),
+      'deploy',
+      'app',
+      'production',
+      '--version',
+      'v1.2.0',
+    );
     assert.is(r.code, 2, r.out);
     assert.match(r.stderr, `error[E_CONFIG] `);
-    assert.match(r.stderr, `${PRODUCTION}.health_check.url: expected an http:// URL such as http://localhost:8000/health, got "localhost 8000/health" (not a URL) (line`);
+    assert.match(
+      r.stderr,
+      `${PRODUCTION}.health_check.url: expected an http:// URL such as http://localhost:8000/health, got "localhost 8000/health" (not a URL) (line`,
+    );
   });
 });
 
 test('a secret interpolated into a wrong value appears in no output channel', async () => {
   const secret = 'kr-7f3a9e-not-a-number';
   const dir = variant((y) => y.replace('        supervisor_program: app\n', '        supervisor_program: app\n        keep_releases: ${KEEP_SECRET}\n'));
-  for (const args of [['deploy', 'app', 'production'], ['--json', 'deploy', 'app', 'production'], ['status', 'app', 'production'], ['history', '--json']]) {
+  for (const args of [
+    ['deploy', 'app', 'production'],
+    ['--json', 'deploy', 'app', 'production'],
+    ['status', 'app', 'production'],
+    ['history', '--json'],
+  ]) {
     const r = await run(process.execPath, [bin, ...args], { cwd: dir, env: { KEEP_SECRET: secret } });
     assert.is(r.code, 2, r.out);
     assert.not.match(r.out, secret);
@@ -180,7 +231,10 @@ test('global options before the command: -c FILE, --config=FILE, --json, from an
   assert.match(status.stdout, 'v1.1.0');
   const json = await fraisier(elsewhere, `--config=${file}`, '--json', 'status', 'app', 'production');
   assert.is(json.code, 0, json.out);
-  assert.equal((JSON.parse(json.stdout) as { targets: { current: string }[] }).targets.map((t) => t.current), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    (JSON.parse(json.stdout) as { targets: { current: string }[] }).targets.map((t) => t.current),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   const history = await fraisier(elsewhere, '--json', '-c', file, 'history', '--limit', '1');
   assert.is(history.code, 0, history.out);
   assert.is((JSON.parse(history.stdout) as { toVersion: string }[])[0]!.toVersion, 'v1.1.0');

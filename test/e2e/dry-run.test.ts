@@ -28,7 +28,9 @@ const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
  * the lock; the tables of the migrated database.
  */
 async function snapshot(): Promise<unknown> {
-  const hosts = await Promise.all(env.hosts.map(async (h) => (await hostExec(env, h.name, 'readlink /srv/app/current; ls -1a /srv/app/releases; supervisorctl pid app')).stdout));
+  const hosts = await Promise.all(
+    env.hosts.map(async (h) => (await hostExec(env, h.name, 'readlink /srv/app/current; ls -1a /srv/app/releases; supervisorctl pid app')).stdout),
+  );
   const store = await openStore({ path: join(ws, '.fraisier', 'state.db') });
   try {
     return { hosts, history: await store.history(), locks: await new Locks(store).list(), tables: await publicTables(dbUrl) };
@@ -177,7 +179,11 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
   status(r, given) {
     assert.is(r.code, 0, r.out);
     const j = jsonOf(r, given);
-    if (j) assert.equal(j.targets.map((t: { current: string }) => t.current), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+    if (j)
+      assert.equal(
+        j.targets.map((t: { current: string }) => t.current),
+        ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+      );
     else for (const h of ['h1', 'h2', 'h3']) assert.match(r.stdout, new RegExp(`${h}\\s+v1\\.1\\.0\\s`));
   },
   'status-all'(r, given) {
@@ -190,7 +196,11 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
     assert.is(r.code, 0, r.out);
     const j = jsonOf(r, given);
     const expected = given.has('limit') ? ['v1.1.0'] : ['v1.1.0', 'v1.0.0'];
-    if (j) assert.equal(j.map((d: { toVersion: string }) => d.toVersion), expected);
+    if (j)
+      assert.equal(
+        j.map((d: { toVersion: string }) => d.toVersion),
+        expected,
+      );
     else assert.is(r.stdout.split('\n').filter((l) => /\bsucceeded\b/.test(l)).length, expected.length, r.stdout);
   },
   stats(r, given) {
@@ -240,7 +250,11 @@ for (const front of ['fraisier', 'script'] as const) {
     test(`${label} ${command.name}: ${rows.map((r) => (r.length ? r.map((o) => `--${o}`).join(' ') : '(alone)')).join(' | ')}: honoured${command.changesHosts ? ' as a dry run' : ''}, nothing changed`, async () => {
       const before = await snapshot();
       await inPool(rows, 3, async (row) => {
-        const argv = await argvFor(front, command, row.flatMap((o) => SAMPLE[o]!));
+        const argv = await argvFor(
+          front,
+          command,
+          row.flatMap((o) => SAMPLE[o]!),
+        );
         const r = await call(argv);
         try {
           EXPECT[command.name]!(r, new Set(row));
@@ -261,7 +275,11 @@ for (const front of ['fraisier', 'script'] as const) {
       const accepted = [...Object.keys(optionsOf(command, front)), ...Object.keys(globalOptionsOf(front))];
       const foreign = every.filter((o) => !accepted.includes(o));
       combinations += foreign.length;
-      const argv = await argvFor(front, command, foreign.flatMap((o) => [`--${o}`, ...(SAMPLE[o]!.length > 1 ? ['x'] : [])]));
+      const argv = await argvFor(
+        front,
+        command,
+        foreign.flatMap((o) => [`--${o}`, ...(SAMPLE[o]!.length > 1 ? ['x'] : [])]),
+      );
       const r = await call(argv);
       assert.is(r.code, 2, `${label} ${argv.join(' ')}: ${r.out}`);
       assert.match(r.stderr, `error[E_USAGE] ${command.name} does not take --`, `${label} ${argv.join(' ')}`);

@@ -67,7 +67,11 @@ test('rolling deploy behind HAProxy on an LB host over SSH, under both loads: ze
   assert.equal(load.fresh.socketErrors, {});
   assert.equal(load.keepAlive.non2xx, {}, load.keepAlive.raw);
   assert.is(socketErrorCount(load.keepAlive), 0, load.keepAlive.raw);
-  for (const h of ['h1', 'h2']) assert.ok(entries.some((e) => e.target === h && /haproxy app\/\w+: (drained in \d+ ms \(no reload\)|\d+ session\(s\) still open)/.test(e.message)), `${h} drained through h3's socket`);
+  for (const h of ['h1', 'h2'])
+    assert.ok(
+      entries.some((e) => e.target === h && /haproxy app\/\w+: (drained in \d+ ms \(no reload\)|\d+ session\(s\) still open)/.test(e.message)),
+      `${h} drained through h3's socket`,
+    );
   assert.match(await onLb(`printf 'show servers state app\\n' | socat stdio UNIX-CONNECT:/srv/lb/admin.sock`), / h1 \S+ 2 0 /, 'h1 ready again');
   assert.is((await onLb('cat /srv/lb/haproxy.pid')).trim(), pid, 'the same HAProxy process');
   assert.equal(await sample(LB_PORT, 10, lbAddress), { '200 v1.1.0': 10 });

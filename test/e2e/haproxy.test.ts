@@ -72,16 +72,28 @@ test('a rolling deploy to v1.1.0 with drain, under keep-alive and new-connection
   await sleep(500);
   const load = await traffic.stop();
   console.log(`  [haproxy e2e] rolling v1.0.0 → v1.1.0 with drain in ${ms} ms\n${loadLines('haproxy-lb: rolling deploy with drain', load)}`);
-  console.log(`  [haproxy e2e] ${entries.filter((e) => /drained in|still open/.test(e.message)).map((e) => `${e.target}: ${e.message}`).join(' | ')}`);
+  console.log(
+    `  [haproxy e2e] ${entries
+      .filter((e) => /drained in|still open/.test(e.message))
+      .map((e) => `${e.target}: ${e.message}`)
+      .join(' | ')}`,
+  );
   assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
   assert.ok(load.fresh.total > 100 && load.keepAlive.requests > 100, `enough requests during the deploy (${load.fresh.total}, ${load.keepAlive.requests})`);
   assert.equal(load.fresh.non2xx, {}, 'new connections: zero non-2xx');
   assert.equal(load.fresh.socketErrors, {}, 'new connections: zero socket errors');
   assert.equal(load.keepAlive.non2xx, {}, `keep-alive: zero non-2xx\n${load.keepAlive.raw}`);
   assert.is(socketErrorCount(load.keepAlive), 0, `keep-alive: zero socket errors\n${load.keepAlive.raw}`);
-  assert.ok((load.keepAlive.versions['v1.0.0'] ?? 0) > 0 && (load.keepAlive.versions['v1.1.0'] ?? 0) > 0, 'keep-alive clients saw both versions during the rollout');
+  assert.ok(
+    (load.keepAlive.versions['v1.0.0'] ?? 0) > 0 && (load.keepAlive.versions['v1.1.0'] ?? 0) > 0,
+    'keep-alive clients saw both versions during the rollout',
+  );
   // Drained (or the drainTimeout warning on a very loaded machine): either way the server was set to drain first.
-  for (const h of ['h1', 'h2', 'h3']) assert.ok(entries.some((e) => e.target === h && /app\/h\d: (drained in \d+ ms \(no reload\)|\d+ session\(s\) still open)/.test(e.message)), `${h} drained`);
+  for (const h of ['h1', 'h2', 'h3'])
+    assert.ok(
+      entries.some((e) => e.target === h && /app\/h\d: (drained in \d+ ms \(no reload\)|\d+ session\(s\) still open)/.test(e.message)),
+      `${h} drained`,
+    );
   assert.is(states(), 'h1:ready h2:ready h3:ready');
   assert.is(hap.cli('show info').match(/^Pid: (\d+)/m)?.[1], pidBefore, 'the same HAProxy process: no reload, no restart');
   assert.equal(await sample(hap.port, 30), { '200 v1.1.0': 30 });
@@ -187,7 +199,11 @@ test('a blue-green rollback (switch back to blue) under both loads: zero non-2xx
   assert.is(socketErrorCount(load.keepAlive), 0, load.keepAlive.raw);
   assert.is(states(), 'h1:ready h2:maint h3:maint');
   assert.equal(await sample(hap.port, 20), { '200 v1.0.0': 20 });
-  assert.equal(await Promise.all(['h1', 'h2', 'h3'].map(async (h) => (await hostExec(env, h, 'supervisorctl pid app')).stdout.trim())), pids, 'no host restarted');
+  assert.equal(
+    await Promise.all(['h1', 'h2', 'h3'].map(async (h) => (await hostExec(env, h, 'supervisorctl pid app')).stdout.trim())),
+    pids,
+    'no host restarted',
+  );
   const s = await fraisier(bgDir, 'status', 'app', 'production');
   assert.match(s.stdout, 'live colour: blue (h1)');
 });
@@ -201,7 +217,13 @@ test('an admin socket that does not exist fails the preflight, naming it; nothin
       state: { path: join(dir, 'state.db') },
       environments: {
         production: {
-          provider: bareMetal({ hosts: ['h1'], appPath: '/srv/app', source: { type: 'git', repo: env.appRepo }, service: { type: 'supervisor', program: 'app' }, ssh: { configFile: env.sshConfig } }),
+          provider: bareMetal({
+            hosts: ['h1'],
+            appPath: '/srv/app',
+            source: { type: 'git', repo: env.appRepo },
+            service: { type: 'supervisor', program: 'app' },
+            ssh: { configFile: env.sshConfig },
+          }),
           strategy: rolling({ batchSize: 1 }),
           plugins: [plugin],
         },

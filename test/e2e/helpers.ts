@@ -65,7 +65,10 @@ export async function hostState(env: LabEnv, host: string): Promise<{ current: s
   const [cur, rels, serving] = r.stdout.split('---\n');
   return {
     current: cur!.trim() === '-' ? null : cur!.trim().split('/').pop()!,
-    releases: (rels ?? '').split('\n').map((s) => s.trim()).filter(Boolean),
+    releases: (rels ?? '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean),
     serving: !serving || serving.trim() === '-' ? null : serving.trim(),
   };
 }

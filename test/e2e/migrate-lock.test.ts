@@ -82,7 +82,10 @@ test('a migration that outlasts the lock TTL keeps the lock: deploy and migrate 
   try {
     // The migration is running once PostgreSQL shows its loop.
     await until('the migration to start', async () => {
-      const rows = await pgQuery<{ n: number }>(url, "select count(*)::int as n from pg_stat_activity where query like '%migration_gate%' and pid <> pg_backend_pid() and state = 'active'");
+      const rows = await pgQuery<{ n: number }>(
+        url,
+        "select count(*)::int as n from pg_stat_activity where query like '%migration_gate%' and pid <> pg_backend_pid() and state = 'active'",
+      );
       return rows[0]!.n > 0;
     });
     // Let the lock live longer than three TTLs by the database's clock: only renewals keep it.
@@ -101,7 +104,11 @@ test('a migration that outlasts the lock TTL keeps the lock: deploy and migrate 
     const again = await fraisier('migrate', 'app', 'production', '--phase', 'prepare');
     assert.is(again.code, 3, again.out);
     assert.match(again.stderr, 'fraise app/production is locked by');
-    assert.equal((await allHosts(env)).map((h) => h.current), [null, null, null], 'the refused deploy changed no host');
+    assert.equal(
+      (await allHosts(env)).map((h) => h.current),
+      [null, null, null],
+      'the refused deploy changed no host',
+    );
     assert.not.ok((await publicTables(url)).includes('slow_done'), 'the migration is still running');
   } finally {
     await openGate();
@@ -118,9 +125,15 @@ test('a migration that outlasts the lock TTL keeps the lock: deploy and migrate 
   // The lock is free: a deployment goes through, and the history holds only it.
   const deploy = await fraisier('deploy', 'app', 'production', '--version', 'v1.0.0');
   assert.is(deploy.code, 0, deploy.out);
-  assert.equal((await allHosts(env)).map((h) => `${h.current}/${h.serving}`), ['v1.0.0/v1.0.0', 'v1.0.0/v1.0.0', 'v1.0.0/v1.0.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => `${h.current}/${h.serving}`),
+    ['v1.0.0/v1.0.0', 'v1.0.0/v1.0.0', 'v1.0.0/v1.0.0'],
+  );
   const history = JSON.parse((await fraisier('history', '--json')).stdout) as { toVersion: string; status: string }[];
-  assert.equal(history.map((d) => `${d.toVersion} ${d.status}`), ['v1.0.0 succeeded']);
+  assert.equal(
+    history.map((d) => `${d.toVersion} ${d.status}`),
+    ['v1.0.0 succeeded'],
+  );
   assert.equal(await recordedMigrations(url), ['001_slow.sql@(none)'], 'the deploy found nothing left to apply');
 });
 

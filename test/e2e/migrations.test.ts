@@ -65,11 +65,18 @@ test('deploy v1.0.0 then v1.1.0 with a new migration: the table exists and every
   assert.equal(await recorded(), ['001_users.sql@v1.0.0', '002_posts.sql@v1.1.0']);
   assert.equal(await currents(), ['v1.1.0/v1.1.0', 'v1.1.0/v1.1.0', 'v1.1.0/v1.1.0']);
   const hist = JSON.parse((await fraisier(ws, 'history', '--json', '--limit', '1')).stdout);
-  const show = await run(process.execPath, ['-e', `
+  const show = await run(
+    process.execPath,
+    [
+      '-e',
+      `
     const { openStore } = await import(${JSON.stringify(join(repoRoot, 'dist/core/state/store.js'))});
     const s = await openStore({ path: ${JSON.stringify(join(ws, '.fraisier', 'state.db'))} });
     console.log(JSON.stringify((await s.deployment(${hist[0].id})).events.map((e) => e.message)));
-    await s.close();`], { cwd: ws });
+    await s.close();`,
+    ],
+    { cwd: ws },
+  );
   assert.match(show.stdout, 'applied migration 002_posts.sql', 'the history events name the migration');
 });
 
@@ -102,7 +109,8 @@ test('cleanup files wait for `fraisier migrate --phase cleanup`; its dry run cha
   const r = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.2.0');
   assert.is(r.code, 0, r.out);
   assert.match(r.stdout, 'cleanup migrations pending: 004_drop_name.cleanup.sql');
-  const cols = async () => (await query<{ c: string }>("select column_name as c from information_schema.columns where table_name = 'users' order by 1")).map((x) => x.c);
+  const cols = async () =>
+    (await query<{ c: string }>("select column_name as c from information_schema.columns where table_name = 'users' order by 1")).map((x) => x.c);
   assert.equal(await cols(), ['id', 'name']);
   const dry = await fraisier(ws, 'migrate', 'app', 'production', '--phase', 'cleanup', '--dry-run');
   assert.is(dry.code, 0, dry.out);
@@ -121,7 +129,10 @@ test('fraisier rollback: hosts go back; a migration without a down file leaves t
   const r = await fraisier(ws, 'rollback', 'app', 'production');
   assert.is(r.code, 0, r.out);
   assert.equal(await currents(), ['v1.1.0/v1.1.0', 'v1.1.0/v1.1.0', 'v1.1.0/v1.1.0']);
-  assert.match(r.stderr, 'schema NOT rolled back (rollback to v1.1.0): 004_drop_name.cleanup.sql has no down file, so this release is not automatically reversible');
+  assert.match(
+    r.stderr,
+    'schema NOT rolled back (rollback to v1.1.0): 004_drop_name.cleanup.sql has no down file, so this release is not automatically reversible',
+  );
   assert.equal(await tables(), ['fraisier_migrations', 'posts', 'tags', 'users'], 'nothing reverted, not even 003 (it has a down file)');
 });
 
@@ -163,7 +174,10 @@ test('an unknown on_failure in fraises.yaml: exit 2 naming the file, the key and
   const dir = workspace(labYaml(env, { extraEnvs: '        post_deployment_hooks:\n          - { name: x, command: "true", on_failure: panic }\n' }));
   const r = await fraisier(dir, 'deploy', 'app', 'production');
   assert.is(r.code, 2, r.out);
-  assert.match(r.stderr, 'fraises.yaml: fraises.app.environments.production.post_deployment_hooks[0].on_failure: expected one of: abort, rollback, alert, ignore, got "panic"');
+  assert.match(
+    r.stderr,
+    'fraises.yaml: fraises.app.environments.production.post_deployment_hooks[0].on_failure: expected one of: abort, rollback, alert, ignore, got "panic"',
+  );
 });
 
 test('deploy.ts: npx tsx deploy.ts production migrate --phase cleanup', async () => {

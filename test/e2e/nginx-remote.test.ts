@@ -30,7 +30,13 @@ async function onLb(cmd: string): Promise<string> {
 const stateDir = mkdtempSync(join(tmpdir(), 'fraisier-lbremote-'));
 
 function deploy(version: string, entries: LogEntry[]) {
-  const plugin = nginxLb({ file: '/srv/lb/upstream.conf', servers, host: 'h3', ssh: { configFile: env.sshConfig }, nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'] });
+  const plugin = nginxLb({
+    file: '/srv/lb/upstream.conf',
+    servers,
+    host: 'h3',
+    ssh: { configFile: env.sshConfig },
+    nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'],
+  });
   return labApp(env, stateDir, { hosts: ['h1', 'h2'], plugins: [plugin], entries }).deploy(version);
 }
 
@@ -59,7 +65,9 @@ http {
 }
 `;
   const b64 = (text: string) => Buffer.from(text).toString('base64');
-  await onLb(`mkdir -p /srv/lb/tmp && echo ${b64(conf)} | base64 -d > /srv/lb/nginx.conf && echo ${b64(renderUpstream('app', servers))} | base64 -d > /srv/lb/upstream.conf`);
+  await onLb(
+    `mkdir -p /srv/lb/tmp && echo ${b64(conf)} | base64 -d > /srv/lb/nginx.conf && echo ${b64(renderUpstream('app', servers))} | base64 -d > /srv/lb/upstream.conf`,
+  );
 });
 
 test.after(async () => {
@@ -81,13 +89,18 @@ test('rolling deploy behind nginx on an LB host over SSH, under load: zero non-2
   const r = await deploy('v1.1.0', entries);
   await sleep(300);
   const { fresh: load, keepAlive } = await traffic.stop();
-  console.log(`  [nginx on LB host h3] rolling v1.0.0 → v1.1.0 under load\n${loadLines('nginx-lb on an LB host over SSH: rolling deploy, drain reload', { fresh: load, keepAlive })}`);
+  console.log(
+    `  [nginx on LB host h3] rolling v1.0.0 → v1.1.0 under load\n${loadLines('nginx-lb on an LB host over SSH: rolling deploy, drain reload', { fresh: load, keepAlive })}`,
+  );
   assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
   assert.ok(load.total > 50, `enough requests (${load.total})`);
   assert.equal(load.non2xx, {}, summary(load));
   assert.equal(load.socketErrors, {}, summary(load));
   assert.equal(keepAlive.non2xx, {}, keepAlive.raw); // socket errors printed: each reload may cost one (docs/nginx.md)
-  assert.ok(entries.some((e) => e.target === 'h1' && /h1 marked down; reloaded, drained/.test(e.message)), 'h1 drained through nginx on h3');
+  assert.ok(
+    entries.some((e) => e.target === 'h1' && /h1 marked down; reloaded, drained/.test(e.message)),
+    'h1 drained through nginx on h3',
+  );
   assert.not.equal(await onLb('cat /proc/"$(cat /srv/lb/nginx.pid)"/task/*/children'), workersBefore, 'nginx on h3 was reloaded');
   const file = await onLb('cat /srv/lb/upstream.conf');
   assert.match(file, `server ${servers['h1']}; # h1`);
@@ -95,6 +108,5 @@ test('rolling deploy behind nginx on an LB host over SSH, under load: zero non-2
   assert.equal(await sample(LB_PORT, 10, lbAddress), { '200 v1.1.0': 10 });
   assert.is((await hostState(env, 'h1')).serving, 'v1.1.0');
 });
-
 
 test.run();

@@ -67,7 +67,9 @@ test('a rolling deploy to v1.1.0 (drain: reload, the default) under keep-alive a
   const ms = Date.now() - started;
   await sleep(300);
   const load = await traffic.stop();
-  console.log(`  [nginx e2e] rolling v1.0.0 → v1.1.0 (drain: reload) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy, drain reload (2 reloads per host)', load)}`);
+  console.log(
+    `  [nginx e2e] rolling v1.0.0 → v1.1.0 (drain: reload) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy, drain reload (2 reloads per host)', load)}`,
+  );
   const drains = entries.filter((e) => /drained in|still busy/.test(e.message)).map((e) => `${e.target}: ${e.message}`);
   console.log(`  [nginx e2e] ${drains.join(' | ')}`);
   assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
@@ -78,7 +80,11 @@ test('a rolling deploy to v1.1.0 (drain: reload, the default) under keep-alive a
   // connection while wrk sends on it, and nginx offers no way to prevent it (docs/nginx.md).
   assert.equal(load.keepAlive.non2xx, {}, `keep-alive: zero non-2xx\n${load.keepAlive.raw}`);
   assert.ok((load.fresh.versions['v1.0.0'] ?? 0) > 0 && (load.fresh.versions['v1.1.0'] ?? 0) > 0, 'both versions served during the rollout');
-  for (const h of ['h1', 'h2', 'h3']) assert.ok(entries.some((e) => e.target === h && /marked down; reloaded, /.test(e.message)), `${h} drained by a reload`);
+  for (const h of ['h1', 'h2', 'h3'])
+    assert.ok(
+      entries.some((e) => e.target === h && /marked down; reloaded, /.test(e.message)),
+      `${h} drained by a reload`,
+    );
   assert.ok(!readFileSync(upstreamFile(), 'utf8').includes(' down'), 'every server back up');
   assert.equal(await sample(ngx.port, 30), { '200 v1.1.0': 30 });
 });
@@ -92,7 +98,9 @@ test('a rolling deploy whose new version fails its health check (drain: reload),
   const ms = Date.now() - started;
   await sleep(300);
   const load = await traffic.stop();
-  console.log(`  [nginx e2e] rolling v1.1.0 → v2.0.0-broken (fails health, rolled back) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy rolled back, drain reload', load)}`);
+  console.log(
+    `  [nginx e2e] rolling v1.1.0 → v2.0.0-broken (fails health, rolled back) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy rolled back, drain reload', load)}`,
+  );
   assert.is(r.status, 'rolled_back', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
   assert.is(r.error!.code, 'E_HEALTH');
   assert.ok(load.fresh.total > 50, `enough requests during the deploy (${load.fresh.total})`);
@@ -106,7 +114,7 @@ test('a rolling deploy whose new version fails its health check (drain: reload),
   assert.equal(await sample(ngx.port, 12), { '200 v1.1.0': 12 });
 });
 
-test('an upstream nginx -t rejects fails the deploy with nginx\'s message and nginx keeps serving the old config', async () => {
+test("an upstream nginx -t rejects fails the deploy with nginx's message and nginx keeps serving the old config", async () => {
   const before = readFileSync(upstreamFile(), 'utf8');
   const workersBefore = workers();
   const { deploy, entries } = app({ servers: { ...servers, h2: '127.0.0.1:0' } });
@@ -193,7 +201,9 @@ test('drain: passive, a rolling deploy to v1.0.0 under both loads: no reload at 
   const ms = Date.now() - started;
   await sleep(300);
   const load = await traffic.stop();
-  console.log(`  [nginx e2e] rolling v1.1.0 → v1.0.0 (drain: passive) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy, drain passive (no reload)', load)}`);
+  console.log(
+    `  [nginx e2e] rolling v1.1.0 → v1.0.0 (drain: passive) under load in ${ms} ms\n${loadLines('nginx-lb: rolling deploy, drain passive (no reload)', load)}`,
+  );
   assert.is(r.status, 'succeeded', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
   assert.ok(load.fresh.total > 100 && load.keepAlive.requests > 100, `enough requests during the deploy (${load.fresh.total}, ${load.keepAlive.requests})`);
   assert.equal(load.fresh.non2xx, {}, summary(load.fresh));
@@ -213,7 +223,9 @@ test('drain: passive, a rolling deploy that fails its health check under both lo
   const r = await deploy('v2.0.0-broken');
   await sleep(300);
   const load = await traffic.stop();
-  console.log(`  [nginx e2e] rolling v1.0.0 → v2.0.0-broken (drain: passive, rolled back)\n${loadLines('nginx-lb: rolling deploy rolled back, drain passive', load)}`);
+  console.log(
+    `  [nginx e2e] rolling v1.0.0 → v2.0.0-broken (drain: passive, rolled back)\n${loadLines('nginx-lb: rolling deploy rolled back, drain passive', load)}`,
+  );
   assert.is(r.status, 'rolled_back', `${JSON.stringify(r.error)}\n${entries.map((e) => e.message).join('\n')}`);
   assert.equal(load.fresh.non2xx, {}, summary(load.fresh));
   assert.equal(load.fresh.socketErrors, {}, summary(load.fresh));

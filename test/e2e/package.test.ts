@@ -27,7 +27,10 @@ test.before(async () => {
   proj = join(work, 'project');
   mkdirSync(proj);
   writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  const inst = await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', join(work, tgz)], { cwd: proj, timeoutMs: 600_000 });
+  const inst = await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', join(work, tgz)], {
+    cwd: proj,
+    timeoutMs: 600_000,
+  });
   assert.is(inst.code, 0, inst.out);
   cpSync(join(repoRoot, 'node_modules', 'better-sqlite3', 'build'), join(proj, 'node_modules', 'better-sqlite3', 'build'), { recursive: true });
 });
@@ -36,7 +39,10 @@ test('npx fraisier runs from the installed package', async () => {
   const v = await run('npx', ['--no-install', 'fraisier', '--version'], { cwd: proj });
   assert.is(v.code, 0, v.out);
   assert.match(v.stdout, /^fraisier \d+\.\d+\.\d+/);
-  writeFileSync(join(proj, 'fraises.yaml'), `ssh: { config: ${env.sshConfig} }\nfraises:\n  app:\n    git_repo: ${env.appRepo}\n    app_path: /srv/app\n    environments:\n      production:\n        instances: [h1, h2, h3]\n        supervisor_program: app\n        rolling_config: { batch_size: 3 }\n        health_check: { url: "http://localhost:8000/health", retries: 10, retry_delay: 0.25 }\n`);
+  writeFileSync(
+    join(proj, 'fraises.yaml'),
+    `ssh: { config: ${env.sshConfig} }\nfraises:\n  app:\n    git_repo: ${env.appRepo}\n    app_path: /srv/app\n    environments:\n      production:\n        instances: [h1, h2, h3]\n        supervisor_program: app\n        rolling_config: { batch_size: 3 }\n        health_check: { url: "http://localhost:8000/health", retries: 10, retry_delay: 0.25 }\n`,
+  );
   const d = await run('npx', ['--no-install', 'fraisier', 'deploy', 'app', 'production', '--version', 'v1.0.0'], { cwd: proj });
   assert.is(d.code, 0, d.out);
   const h = await run('npx', ['--no-install', 'fraisier', 'history', '--json'], { cwd: proj });
@@ -60,7 +66,10 @@ export default defineDeploy({
   writeFileSync(join(proj, 'bad.ts'), good.replace('batchSize: 3', 'batchSize: 3, bachSize: 2'));
   writeFileSync(
     join(proj, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: true, types: [] }, files: ['deploy.ts'] }),
+    JSON.stringify({
+      compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: true, types: [] },
+      files: ['deploy.ts'],
+    }),
   );
   const tsc = join(repoRoot, 'node_modules', '.bin', 'tsc');
   const ok = await run(tsc, ['-p', 'tsconfig.json'], { cwd: proj });
@@ -71,7 +80,10 @@ export default defineDeploy({
   assert.match(bad.out, 'bachSize');
   const st = await run('npx', ['--no-install', 'tsx', 'deploy.ts', 'production', 'status', '--json'], { cwd: proj });
   assert.is(st.code, 0, st.out);
-  assert.equal(JSON.parse(st.stdout).targets.map((t: { current: string }) => t.current), ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  assert.equal(
+    JSON.parse(st.stdout).targets.map((t: { current: string }) => t.current),
+    ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+  );
 });
 
 test("the test doubles come from 'fraisier/testing', not from the main entry", async () => {

@@ -50,7 +50,11 @@ const live = (site: string) => readlinkSync(join(site, 'current'));
 
 test.before(async () => {
   work = mkdtempSync(join(tmpdir(), 'fraisier-plugin-pkg-'));
-  const tarballs = [await pack(repoRoot), await pack(join(repoRoot, 'test', 'fixtures', 'acme-provider')), await pack(join(repoRoot, 'test', 'fixtures', 'acme-nothing'))];
+  const tarballs = [
+    await pack(repoRoot),
+    await pack(join(repoRoot, 'test', 'fixtures', 'acme-provider')),
+    await pack(join(repoRoot, 'test', 'fixtures', 'acme-nothing')),
+  ];
   proj = join(work, 'project');
   mkdirSync(proj);
   writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -91,7 +95,13 @@ fraises:
   const h = await fraisier(dir, 'history', '--json');
   assert.is(h.code, 0, h.out);
   const rows = JSON.parse(h.stdout) as Array<{ toVersion: string; status: string; environment: string }>;
-  assert.equal(rows.map((r) => [r.toVersion, r.status, r.environment]), [['v2', 'succeeded', 'production'], ['v1', 'succeeded', 'production']]);
+  assert.equal(
+    rows.map((r) => [r.toVersion, r.status, r.environment]),
+    [
+      ['v2', 'succeeded', 'production'],
+      ['v1', 'succeeded', 'production'],
+    ],
+  );
   const rb = await fraisier(dir, 'rollback', 'site', 'production');
   assert.is(rb.code, 0, rb.out);
   assert.is(live(join(dir, 'www', 'b')), 'releases/v1');

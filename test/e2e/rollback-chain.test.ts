@@ -61,11 +61,16 @@ test('a third rollback: exit 2, nothing before v1.0.0, a hint to use --to; no ho
 test('status and history agree: v1.0.0 live, the chain in the history', async () => {
   const s = await fraisier('status', 'app', 'production', '--json');
   assert.is(s.code, 0, s.out);
-  assert.equal(JSON.parse(s.stdout).targets.map((t: { current: string }) => t.current), ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  assert.equal(
+    JSON.parse(s.stdout).targets.map((t: { current: string }) => t.current),
+    ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+  );
   const h = await fraisier('history', '--json');
   assert.is(h.code, 0, h.out);
   assert.equal(
-    JSON.parse(h.stdout).map((d: { kind: string; status: string; fromVersion: string | null; toVersion: string }) => `${d.kind} ${d.status} ${d.fromVersion} → ${d.toVersion}`),
+    JSON.parse(h.stdout).map(
+      (d: { kind: string; status: string; fromVersion: string | null; toVersion: string }) => `${d.kind} ${d.status} ${d.fromVersion} → ${d.toVersion}`,
+    ),
     [
       'rollback succeeded v1.1.0 → v1.0.0',
       'rollback succeeded v1.2.0 → v1.1.0',
@@ -81,7 +86,10 @@ test('rollback --to a release failing its health check: rolled back again withou
   assert.is(broken.code, 1, broken.out);
   await everyHost('v1.0.0');
   const states = await allHosts(env);
-  assert.ok(states.every((s) => s.releases.includes('v2.0.0-broken')), 'the failed release stays on the hosts');
+  assert.ok(
+    states.every((s) => s.releases.includes('v2.0.0-broken')),
+    'the failed release stays on the hosts',
+  );
 
   const plain = await fraisier('rollback', 'app', 'production', '--to', 'v2.0.0-broken');
   assert.is(plain.code, 1, plain.out);

@@ -62,7 +62,10 @@ test('deploying the branch names the release by its tag or short sha', async () 
   assert.is(result.status, 'succeeded');
   assert.is(result.fromVersion, 'v1.0.0');
   assert.is(result.toVersion, 'v1.1.0');
-  assert.equal(result.targets.map((t: { status: string }) => t.status), ['healthy', 'healthy', 'healthy']);
+  assert.equal(
+    result.targets.map((t: { status: string }) => t.status),
+    ['healthy', 'healthy', 'healthy'],
+  );
   for (const h of await allHosts(env)) assert.is(h.serving, 'v1.1.0');
 });
 
@@ -92,8 +95,14 @@ test('with batches of 2 both hosts of the failed batch go back; the last host is
   const r = await fraisier(ws, 'deploy', 'app', 'batched', '--version', 'v2.0.0-broken');
   assert.is(r.code, 1, r.out);
   const states = await allHosts(env);
-  assert.equal(states.map((s) => s.current), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
-  assert.equal(states.map((s) => s.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    states.map((s) => s.current),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
+  assert.equal(
+    states.map((s) => s.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   assert.ok(!states[2]!.releases.includes('v2.0.0-broken'));
 });
 
@@ -130,7 +139,10 @@ test('status shows what each host runs; status-all and stats read the history', 
   const s = await fraisier(ws, 'status', 'app', 'production', '--json');
   assert.is(s.code, 0, s.out);
   const report = JSON.parse(s.stdout);
-  assert.equal(report.targets.map((t: { current: string }) => t.current), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    report.targets.map((t: { current: string }) => t.current),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   assert.ok(report.targets[0].releases.includes('v1.0.0'));
   const all = await fraisier(ws, 'status-all');
   assert.match(all.stdout, /app\s+production\s+v1\.1\.0/);
@@ -151,7 +163,10 @@ test('a deploy while another holds the lock fails fast naming the holder, and ch
   for (const h of await allHosts(env)) assert.is(h.current, 'v1.1.0');
   const all = await fraisier(ws, 'status-all');
   // owner, reason, age and expiry of the lock
-  assert.match(all.stdout, new RegExp(String.raw`app\s+production\s+v1\.1\.0\s+alice@laptop:4242\s+hotfix in progress\s+${HUMAN_DURATION}\s+in ${HUMAN_DURATION}`));
+  assert.match(
+    all.stdout,
+    new RegExp(String.raw`app\s+production\s+v1\.1\.0\s+alice@laptop:4242\s+hotfix in progress\s+${HUMAN_DURATION}\s+in ${HUMAN_DURATION}`),
+  );
   // renewed recently (not expired): its holder may be alive, so a plain unlock refuses and changes nothing
   const refused = await fraisier(ws, 'unlock', 'app', 'production');
   assert.is(refused.code, 3, refused.out);
@@ -176,7 +191,10 @@ test('artifact source: a local directory streamed as tar over SSH', async () => 
   const r = await fraisier(ws, 'deploy', 'app', 'artifact');
   assert.is(r.code, 0, r.out);
   const states = await allHosts(env);
-  assert.equal(states.map((s) => s.serving), ['art-1', 'art-1', 'art-1']);
+  assert.equal(
+    states.map((s) => s.serving),
+    ['art-1', 'art-1', 'art-1'],
+  );
   assert.match(states[0]!.current!, /^[0-9a-f]{12}$/);
 });
 

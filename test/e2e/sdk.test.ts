@@ -68,7 +68,10 @@ test('status, history and rollback from the script', async () => {
   const h = await run(tsx, ['deploy.ts', 'production', 'history', '--json'], { cwd: dir });
   const rows = JSON.parse(h.stdout);
   assert.is(rows.length, 2);
-  assert.equal(rows.map((r: { status: string }) => r.status), ['succeeded', 'succeeded']);
+  assert.equal(
+    rows.map((r: { status: string }) => r.status),
+    ['succeeded', 'succeeded'],
+  );
   const rb = await run(tsx, ['deploy.ts', 'production', 'rollback'], { cwd: dir });
   assert.is(rb.code, 0, rb.out);
   for (const st of await allHosts(env)) assert.is(st.serving, 'v1.0.0');

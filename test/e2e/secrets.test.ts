@@ -19,7 +19,15 @@ const SECRETS = {
 /** Written in fraises.yaml as it is, not through a variable: only its place in a URL marks it as secret. */
 const LITERAL_GIT_PASSWORD = 'litpw-e2e-2a7c55';
 /** PostgreSQL state URLs in every form, each with its own password (bug 7). */
-const PG_PASSWORDS = ['pgpw-e2e-malformed1', 'pgpw-e2e-query2', 'pgpw-e2e-userinfo3', 'pgpw-e2e-stray4', 'pgpw-e2e-conninfo5', 'pgpw-e2e-migrate6', 'pgpw-e2e-yaml7'];
+const PG_PASSWORDS = [
+  'pgpw-e2e-malformed1',
+  'pgpw-e2e-query2',
+  'pgpw-e2e-userinfo3',
+  'pgpw-e2e-stray4',
+  'pgpw-e2e-conninfo5',
+  'pgpw-e2e-migrate6',
+  'pgpw-e2e-yaml7',
+];
 const ALL = [...Object.values(SECRETS), LITERAL_GIT_PASSWORD, ...PG_PASSWORDS];
 
 /** Generous: on a loaded machine one CLI run can take a minute; the test asserts no time. */
@@ -112,7 +120,10 @@ test('a succeeding deploy whose hook prints a secret: the output shows [REDACTED
 test('a failing hook that echoes the token: the final error line and --json show [REDACTED]', async () => {
   const r = await fr('deploy hookfail', 'deploy', 'app', 'hookfail', '--version', 'v1.2.0');
   assert.is(r.code, 1, r.out);
-  assert.match(r.stderr, 'error[E_COMMAND] pre-deployment hook leak failed: exited with status 1: token is [REDACTED]; the deployment stopped before any host changed');
+  assert.match(
+    r.stderr,
+    'error[E_COMMAND] pre-deployment hook leak failed: exited with status 1: token is [REDACTED]; the deployment stopped before any host changed',
+  );
   const j = await fr('deploy hookfail --json', 'deploy', 'app', 'hookfail', '--version', 'v1.2.0', '--json');
   assert.is(j.code, 1, j.out);
   assert.match(JSON.parse(j.stdout).error.message, 'token is [REDACTED]');
@@ -153,8 +164,14 @@ test('history, history --json, status --json and status-all --json: redacted', a
   const h = await fr('history --json', 'history', '--json', '--limit', '50');
   assert.is(h.code, 0, h.out);
   const rows = JSON.parse(h.stdout) as { environment: string; fraise: string; error: string | null }[];
-  assert.ok(rows.some((d) => d.environment === 'hookfail' && d.error?.includes('token is [REDACTED]')), h.stdout);
-  assert.ok(rows.some((d) => d.fraise === 'gitapp' && d.error?.includes('deploy:[REDACTED]@')), h.stdout);
+  assert.ok(
+    rows.some((d) => d.environment === 'hookfail' && d.error?.includes('token is [REDACTED]')),
+    h.stdout,
+  );
+  assert.ok(
+    rows.some((d) => d.fraise === 'gitapp' && d.error?.includes('deploy:[REDACTED]@')),
+    h.stdout,
+  );
   await fr('history', 'history', '--limit', '50');
   for (const e of ['production', 'restartfail']) await fr(`status ${e} --json`, 'status', 'app', e, '--json');
   await fr('status restartfail', 'status', 'app', 'restartfail');
@@ -164,9 +181,18 @@ test('history, history --json, status --json and status-all --json: redacted', a
 test('PostgreSQL state URLs, malformed or unreachable: exit 2, the reason given, the password in no output', async () => {
   const [p1, p2, p3, p4, p5, p6, p7] = PG_PASSWORDS as [string, string, string, string, string, string, string];
   const cases: [string, RegExp][] = [
-    [`postgres//deploy:${p1}@127.0.0.1:1/fraisier`, /invalid state database URL \(not shown: a password in it cannot be told apart\): it must start with postgres:\/\/ or postgresql:\/\//],
-    [`postgres://deploy@127.0.0.1:1/fraisier?password=${p2}&sslmode=disable`, /cannot connect to the state database postgres:\/\/deploy@127\.0\.0\.1:1\/fraisier\?password=\*\*\*&sslmode=disable: connect ECONNREFUSED/],
-    [`postgres://deploy:${p3}@127.0.0.1:1/fraisier`, /cannot connect to the state database postgres:\/\/deploy:\*\*\*@127\.0\.0\.1:1\/fraisier: connect ECONNREFUSED/],
+    [
+      `postgres//deploy:${p1}@127.0.0.1:1/fraisier`,
+      /invalid state database URL \(not shown: a password in it cannot be told apart\): it must start with postgres:\/\/ or postgresql:\/\//,
+    ],
+    [
+      `postgres://deploy@127.0.0.1:1/fraisier?password=${p2}&sslmode=disable`,
+      /cannot connect to the state database postgres:\/\/deploy@127\.0\.0\.1:1\/fraisier\?password=\*\*\*&sslmode=disable: connect ECONNREFUSED/,
+    ],
+    [
+      `postgres://deploy:${p3}@127.0.0.1:1/fraisier`,
+      /cannot connect to the state database postgres:\/\/deploy:\*\*\*@127\.0\.0\.1:1\/fraisier: connect ECONNREFUSED/,
+    ],
     [`postgres://deploy:12?${p4}@127.0.0.1:1/fraisier`, /invalid state database URL \(not shown: .*\): an "@" after the host/],
     [`host=127.0.0.1 port=1 password=${p5} dbname=fraisier`, /invalid state database URL host=127\.0\.0\.1 port=1 password=\*\*\* dbname=fraisier: not a URL/],
   ];
@@ -179,11 +205,20 @@ test('PostgreSQL state URLs, malformed or unreachable: exit 2, the reason given,
       assert.match(r.stderr, message);
     }
   }
-  const migrate = await run(process.execPath, [bin, 'state', 'migrate', '--to', `postgres//deploy:${p6}@127.0.0.1:1/x`], { cwd: dir, env: { ...SECRETS, FRAISIER_DATABASE_URL: '' }, timeoutMs: TIMEOUT });
+  const migrate = await run(process.execPath, [bin, 'state', 'migrate', '--to', `postgres//deploy:${p6}@127.0.0.1:1/x`], {
+    cwd: dir,
+    env: { ...SECRETS, FRAISIER_DATABASE_URL: '' },
+    timeoutMs: TIMEOUT,
+  });
   runs.push({ what: 'state migrate --to <malformed>', r: migrate });
   assert.is(migrate.code, 2, migrate.out);
-  assert.match(migrate.stderr, /error\[E_STATE\] invalid state database URL \(not shown: a password in it cannot be told apart\): it must start with postgres:\/\//);
-  const yamlDir = workspace(`state:\n  url: 'postgres//deploy:${p7}@127.0.0.1:1/fraisier'\nfraises:\n  app:\n    git_repo: ${env.appRepo}\n    app_path: /srv/app\n    environments:\n      production: { provider: bare_metal, instances: [h1], supervisor_program: app }\n`);
+  assert.match(
+    migrate.stderr,
+    /error\[E_STATE\] invalid state database URL \(not shown: a password in it cannot be told apart\): it must start with postgres:\/\//,
+  );
+  const yamlDir = workspace(
+    `state:\n  url: 'postgres//deploy:${p7}@127.0.0.1:1/fraisier'\nfraises:\n  app:\n    git_repo: ${env.appRepo}\n    app_path: /srv/app\n    environments:\n      production: { provider: bare_metal, instances: [h1], supervisor_program: app }\n`,
+  );
   for (const args of [['history'], ['status-all', '--json']]) {
     const r = await run(process.execPath, [bin, ...args], { cwd: yamlDir, env: { FRAISIER_DATABASE_URL: '' }, timeoutMs: TIMEOUT });
     runs.push({ what: `${args.join(' ')} with a malformed state.url`, r });

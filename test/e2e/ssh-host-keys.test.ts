@@ -32,7 +32,10 @@ function fraisier(cwd: string, ...args: string[]): Promise<Run> {
 
 function rsaKey(name: string): string {
   execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', name, '-f', join(dir, name)], { stdio: 'ignore' });
-  return readFileSync(join(dir, `${name}.pub`), 'utf8').split(' ').slice(0, 2).join(' ');
+  return readFileSync(join(dir, `${name}.pub`), 'utf8')
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
 }
 
 test.before(async () => {
@@ -49,7 +52,11 @@ test.before(async () => {
     .replace(/^PidFile .*$/m, `PidFile ${PIDFILE}`);
   writeFileSync(join(dir, 'sshd_config'), config);
   // (an sshd left by an interrupted earlier run of this file is stopped first, by its pid file)
-  const started = await hostExec(env, 'h1', `[ -s ${PIDFILE} ] && kill "$(cat ${PIDFILE})" && sleep 0.5; rm -f ${PIDFILE}; /usr/sbin/sshd -f ${dir}/sshd_config -E ${dir}/sshd.log && for i in $(seq 100); do [ -s ${PIDFILE} ] && exit 0; sleep 0.1; done; exit 1`);
+  const started = await hostExec(
+    env,
+    'h1',
+    `[ -s ${PIDFILE} ] && kill "$(cat ${PIDFILE})" && sleep 0.5; rm -f ${PIDFILE}; /usr/sbin/sshd -f ${dir}/sshd_config -E ${dir}/sshd.log && for i in $(seq 100); do [ -s ${PIDFILE} ] && exit 0; sleep 0.1; done; exit 1`,
+  );
   assert.is(started.code, 0, `${started.stderr}${readFileSync(join(dir, 'sshd.log'), 'utf8')}`);
   writeFileSync(join(dir, 'known_hosts'), `[${address}]:${PORT} ${hostKey}\n`);
   writeFileSync(join(dir, 'known_hosts_wrong'), `[${address}]:${PORT} ${wrongKey}\n`);
@@ -92,7 +99,10 @@ test.after(async () => {
 
 test('the extra sshd offers only an RSA host key, and OpenSSH connects to it', () => {
   const scan = execFileSync('ssh-keyscan', ['-p', String(PORT), '-T', '10', address], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  const types = scan.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(' ')[1]);
+  const types = scan
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(' ')[1]);
   assert.equal([...new Set(types)], ['ssh-rsa']);
   const out = execFileSync('ssh', ['-F', join(dir, 'ssh_config'), 'rsa-h1', 'hostname'], { encoding: 'utf8' });
   assert.is(out.trim(), 'h1');
@@ -122,7 +132,10 @@ test('a wrong RSA key in known_hosts is refused: E_HOST_KEY, nothing changes', a
 });
 
 test('StrictHostKeyChecking no in the SSH config: one warning per run, naming the file', async () => {
-  for (const args of [['status', 'app', 'loose'], ['deploy', 'app', 'loose', '--version', 'v1.0.0', '--dry-run']]) {
+  for (const args of [
+    ['status', 'app', 'loose'],
+    ['deploy', 'app', 'loose', '--version', 'v1.0.0', '--dry-run'],
+  ]) {
     const r = await fraisier(ws, ...args);
     assert.is(count(r.stderr, WARNING), 1, `${args.join(' ')}:\n${r.out}`);
     assert.match(r.stderr, `${WARNING} (StrictHostKeyChecking no in ${join(dir, 'ssh_config')}; first seen for loose-h`);

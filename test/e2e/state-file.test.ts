@@ -24,7 +24,11 @@ test.before(async () => {
 /** `fraisier <args>` in `dir` with `dir/.fraisier` mounted read-only (a private mount namespace: nothing else sees it). */
 function readOnlyFraisier(dir: string, ...args: string[]) {
   const state = join(dir, '.fraisier');
-  return run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', 'sh', state, process.execPath, bin, ...args], { cwd: dir });
+  return run(
+    'unshare',
+    ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', 'sh', state, process.execPath, bin, ...args],
+    { cwd: dir },
+  );
 }
 
 test('read-only state.db: status, history, stats and status-all still work; deploy says E_STATE with the path', async () => {
@@ -46,7 +50,11 @@ test('read-only state.db: status, history, stats and status-all still work; depl
   assert.match(dep.stderr, `error[E_STATE] the state file ${file} is read-only`);
   assert.match(dep.stderr, 'hint: make it writable, or point state.path');
   assert.not.match(dep.out, /^EROFS/m);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.0.0', 'v1.0.0', 'v1.0.0'], 'no host changed');
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+    'no host changed',
+  );
 });
 
 for (const [what, damage] of [
@@ -67,7 +75,11 @@ for (const [what, damage] of [
       assert.match(r.stderr, `mv ${file} ${file}.broken`);
       assert.not.match(r.out, /^SqliteError/m);
     }
-    assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.0.0', 'v1.0.0', 'v1.0.0'], 'no host changed');
+    assert.equal(
+      (await allHosts(env)).map((h) => h.serving),
+      ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+      'no host changed',
+    );
   });
 }
 

@@ -22,7 +22,9 @@ function cli(dir: string, envVars: NodeJS.ProcessEnv, ...args: string[]) {
 }
 
 async function snapshot(): Promise<string[]> {
-  return Promise.all(env.hosts.map(async (h) => (await hostExec(env, h.name, 'readlink /srv/app/current; ls -1a /srv/app/releases; supervisorctl pid app')).stdout));
+  return Promise.all(
+    env.hosts.map(async (h) => (await hostExec(env, h.name, 'readlink /srv/app/current; ls -1a /srv/app/releases; supervisorctl pid app')).stdout),
+  );
 }
 
 test.before(async () => {
@@ -36,11 +38,17 @@ test('FRAISIER_DATABASE_URL: the deployment is recorded in PostgreSQL, not in a 
   const r = await cli(ws, { FRAISIER_DATABASE_URL: url }, 'deploy', 'app', 'production', '--version', 'v1.0.0');
   assert.is(r.code, 0, r.out);
   assert.not.match(r.out, PG_PASSWORD);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+  );
   const store = await openStore({ url });
   const rows = await store.history();
   await store.close();
-  assert.equal(rows.map((d) => [d.fraise, d.environment, d.toVersion, d.status]), [['app', 'production', 'v1.0.0', 'succeeded']]);
+  assert.equal(
+    rows.map((d) => [d.fraise, d.environment, d.toVersion, d.status]),
+    [['app', 'production', 'v1.0.0', 'succeeded']],
+  );
   const hist = await cli(ws, { FRAISIER_DATABASE_URL: url }, 'history', '--json');
   assert.is(hist.code, 0, hist.out);
   assert.is(JSON.parse(hist.stdout)[0].toVersion, 'v1.0.0');
@@ -58,7 +66,10 @@ test('state.url wins over FRAISIER_DATABASE_URL; status-all shows the lock; --wa
   const all = await cli(dir, { FRAISIER_DATABASE_URL: other }, 'status-all');
   assert.is(all.code, 0, all.out);
   assert.match(all.stdout, /FRAISE\s+ENV\s+VERSION\s+LOCKED BY\s+REASON\s+AGE\s+EXPIRES/);
-  assert.match(all.stdout, new RegExp(String.raw`app\s+production\s+v1\.0\.0\s+alice@laptop:4242\s+hotfix in progress\s+${HUMAN_DURATION}\s+in ${HUMAN_DURATION}`));
+  assert.match(
+    all.stdout,
+    new RegExp(String.raw`app\s+production\s+v1\.0\.0\s+alice@laptop:4242\s+hotfix in progress\s+${HUMAN_DURATION}\s+in ${HUMAN_DURATION}`),
+  );
   const j = JSON.parse((await cli(dir, { FRAISIER_DATABASE_URL: other }, 'status-all', '--json')).stdout);
   assert.is(j[0].lock.owner, 'alice@laptop:4242');
   assert.is(j[0].lock.reason, 'hotfix in progress');
@@ -85,7 +96,10 @@ test('state.url wins over FRAISIER_DATABASE_URL; status-all shows the lock; --wa
   assert.is(after[0].lock, null);
   const d = await cli(dir, {}, 'deploy', 'app', 'production', '--version', 'v1.1.0', '--wait-lock');
   assert.is(d.code, 0, d.out);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
 });
 
 test('an unreachable database URL: exit 2, the URL shown with *** for its password, no host changed', async () => {

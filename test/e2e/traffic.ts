@@ -156,9 +156,13 @@ export function startKeepAliveLoad(port: number, host = '127.0.0.1', connections
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-wrk-'));
   const script = join(dir, 'load.lua');
   writeFileSync(script, WRK_LUA);
-  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${maxSeconds}s`, '--timeout', '10s', '-s', script, `http://${host}:${port}/`, '--', String(pauseMs)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'wrk',
+    ['-t1', `-c${connections}`, `-d${maxSeconds}s`, '--timeout', '10s', '-s', script, `http://${host}:${port}/`, '--', String(pauseMs)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -342,7 +346,9 @@ frontend web
 backend ${name}
     balance roundrobin
     http-response set-header X-Fraisier-Server %s
-${Object.entries(servers).map(([t, a]) => `    server ${t} ${a} check inter 1s`).join('\n')}
+${Object.entries(servers)
+  .map(([t, a]) => `    server ${t} ${a} check inter 1s`)
+  .join('\n')}
 `;
 }
 
@@ -389,7 +395,14 @@ export async function startHaproxy(name: string, servers: Record<string, string>
 export function labApp(
   env: LabEnv,
   dir: string,
-  options: { plugins?: Plugin[]; strategy?: Strategy; hosts?: string[]; service?: BareMetalOptions['service']; ssh?: BareMetalOptions['ssh']; entries?: LogEntry[] } = {},
+  options: {
+    plugins?: Plugin[];
+    strategy?: Strategy;
+    hosts?: string[];
+    service?: BareMetalOptions['service'];
+    ssh?: BareMetalOptions['ssh'];
+    entries?: LogEntry[];
+  } = {},
 ) {
   const entries = options.entries ?? [];
   const deployApp = new DeployApp(
@@ -413,7 +426,11 @@ export function labApp(
     },
     dir,
   );
-  return { deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }), entries, app: deployApp };
+  return {
+    deploy: (version: string) => deployApp.deploy('production', { version }, { sinks: [memorySink(entries)], handleSignals: false }),
+    entries,
+    app: deployApp,
+  };
 }
 
 /** Which backend answered `n` GETs, by the LB's response header; failures (socket errors, non-2xx) apart. */
@@ -437,7 +454,10 @@ export async function split(port: number, n: number, header: string, keepAlive: 
       const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 10_000 }, (res) => {
         res.resume();
         res.on('end', () => {
-          const raw = String(res.headers[header.toLowerCase()] ?? '?').split(',').pop()!.trim();
+          const raw = String(res.headers[header.toLowerCase()] ?? '?')
+            .split(',')
+            .pop()!
+            .trim();
           const key = res.statusCode && res.statusCode >= 200 && res.statusCode < 300 ? (names[raw] ?? raw) : null;
           if (key) out.by[key] = (out.by[key] ?? 0) + 1;
           else out.failed[`HTTP ${res.statusCode}`] = (out.failed[`HTTP ${res.statusCode}`] ?? 0) + 1;

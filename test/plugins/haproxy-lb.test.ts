@@ -14,7 +14,8 @@ import { haproxyLbScripts } from '../../plugins/haproxy-lb.scripts.js';
 import { shC } from '../support/shellcheck.js';
 
 const SOCKET = '/run/haproxy/admin.sock';
-const HEADER = '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n';
+const HEADER =
+  '1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n';
 /** Whole commands the plugin runs on the HAProxy host (the scripts themselves: test/plugins/scripts.test.ts). */
 const runtime = (apiLine: string) => shC(haproxyLbScripts['RUNTIME']!, 'fraisier-haproxy', 'socat', SOCKET, apiLine);
 const READ_POOL = shC(haproxyLbScripts['READ']!, 'fraisier-haproxy', '/run/haproxy/fraisier-app.pool');
@@ -22,15 +23,28 @@ const ADMIN = { ready: 0, drain: 8, maint: 1 } as const;
 
 /** `show servers state app` as HAProxy 2.6 prints it, for the given admin states. */
 function statesText(admin: Record<string, keyof typeof ADMIN>): string {
-  return HEADER + Object.entries(admin).map(([name, a], i) => `3 app ${i + 1} ${name} 10.200.0.1${i + 1} 2 ${ADMIN[a]} 1 1 5 1 0 2 0 0 0 0 - 8000 - 0 0 - - 0`).join('\n') + '\n\n';
+  return (
+    HEADER +
+    Object.entries(admin)
+      .map(([name, a], i) => `3 app ${i + 1} ${name} 10.200.0.1${i + 1} 2 ${ADMIN[a]} 1 1 5 1 0 2 0 0 0 0 - 8000 - 0 0 - - 0`)
+      .join('\n') +
+    '\n\n'
+  );
 }
 
 /** The runtime-API line of a recorded haproxy command (the script's third positional parameter), or null. */
 const line = (l: RecordingExecutor['log'][number]) =>
   l.command.label?.startsWith('haproxy: ') && !l.command.label.startsWith('haproxy: wait') ? String(l.command.steps[0]![6]) : null;
 
-async function setup(opts: { unhealthy?: string[]; blueGreen?: boolean; admin?: Record<string, keyof typeof ADMIN>; pool?: string; haproxy?: Partial<HaproxyLbOptions> } = {}) {
-  const { provider, live, log, executors } = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/app', program: 'app', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
+async function setup(
+  opts: { unhealthy?: string[]; blueGreen?: boolean; admin?: Record<string, keyof typeof ADMIN>; pool?: string; haproxy?: Partial<HaproxyLbOptions> } = {},
+) {
+  const { provider, live, log, executors } = recordedBareMetal({
+    hosts: ['h1', 'h2', 'h3'],
+    appPath: '/srv/app',
+    program: 'app',
+    ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}),
+  });
   const lb = new RecordingExecutor('lb', { log });
   lb.on((t) => t.includes('show cli level'), { stdout: 'admin\n\n' });
   lb.on((t) => t.includes('show servers state'), { stdout: statesText(opts.admin ?? { h1: 'ready', h2: 'ready', h3: 'ready' }) });
@@ -94,20 +108,40 @@ test('a 3-host rolling deploy drains each server, waits for its sessions, switch
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(story(log), [
     ...PREFLIGHT,
-    'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready', 'wait for app/h1 to be up',
-    'set server app/h2 state drain', 'wait for app/h2 to drain', 'h2:v1.1.0', 'set server app/h2 state ready', 'wait for app/h2 to be up',
-    'set server app/h3 state drain', 'wait for app/h3 to drain', 'h3:v1.1.0', 'set server app/h3 state ready', 'wait for app/h3 to be up',
+    'set server app/h1 state drain',
+    'wait for app/h1 to drain',
+    'h1:v1.1.0',
+    'set server app/h1 state ready',
+    'wait for app/h1 to be up',
+    'set server app/h2 state drain',
+    'wait for app/h2 to drain',
+    'h2:v1.1.0',
+    'set server app/h2 state ready',
+    'wait for app/h2 to be up',
+    'set server app/h3 state drain',
+    'wait for app/h3 to drain',
+    'h3:v1.1.0',
+    'set server app/h3 state ready',
+    'wait for app/h3 to be up',
   ]);
   // the exact command: a fixed script, the values as positional parameters
   const wait = (script: string, srv: string) => shC(haproxyLbScripts[script]!, 'fraisier-haproxy', 'socat', SOCKET, 'app', srv, '10000');
   assert.equal(lb.commands.slice(0, 8), [
-    runtime('show cli level'), runtime('show servers state app'), READ_POOL,
-    runtime('set server app/h1 state drain'), wait('WAIT_DRAINED', 'h1'), runtime('set server app/h1 state ready'), wait('WAIT_UP', 'h1'),
+    runtime('show cli level'),
+    runtime('show servers state app'),
+    READ_POOL,
+    runtime('set server app/h1 state drain'),
+    wait('WAIT_DRAINED', 'h1'),
+    runtime('set server app/h1 state ready'),
+    wait('WAIT_UP', 'h1'),
     runtime('set server app/h2 state drain'),
   ]);
   assert.ok(!lb.commands.some((c) => /reload|HUP/.test(c)));
   assert.ok(lb.closed, 'connection closed after the deployment');
-  assert.ok(r.targets.every((t) => typeof t.phases['drain'] === 'number'), 'drain time recorded per target');
+  assert.ok(
+    r.targets.every((t) => typeof t.phases['drain'] === 'number'),
+    'drain time recorded per target',
+  );
   assert.ok(entries.some((e) => e.target === 'h2' && /app\/h2: drained in \d+ ms \(no reload\)/.test(e.message)));
 });
 
@@ -151,7 +185,10 @@ test('preflight: a target without a server in the backend, or a socket below lev
   assert.is(r2.error!.code, 'E_PREFLIGHT');
   assert.match(r2.error!.message, 'is at level operator: changing servers needs level admin');
   const c = await setup();
-  c.lb.replies.unshift({ match: (t) => t.includes('show servers state'), result: { code: 3, stderr: `no HAProxy admin socket at ${SOCKET} (is HAProxy running?)` } });
+  c.lb.replies.unshift({
+    match: (t) => t.includes('show servers state'),
+    result: { code: 3, stderr: `no HAProxy admin socket at ${SOCKET} (is HAProxy running?)` },
+  });
   const r3 = await c.deployer.deploy({ version: 'v1.1.0' });
   assert.is(r3.error!.code, 'E_PREFLIGHT');
   assert.match(r3.error!.message, `no HAProxy admin socket at ${SOCKET}`);
@@ -163,7 +200,11 @@ test('blue-green: the first deploy goes to blue, then one runtime call routes to
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(story(log), [
     ...PREFLIGHT,
-    'set server app/h1 state drain', 'wait for app/h1 to drain', 'h1:v1.1.0', 'set server app/h1 state ready', 'wait for app/h1 to be up',
+    'set server app/h1 state drain',
+    'wait for app/h1 to drain',
+    'h1:v1.1.0',
+    'set server app/h1 state ready',
+    'wait for app/h1 to be up',
     'set server app/h1 state ready; set server app/h2 state maint; set server app/h3 state maint',
     'write {"pool":"blue","targets":["h1"],"all":["h1","h2","h3"]}',
   ]);
@@ -179,10 +220,13 @@ test('blue-green: with blue live, green (idle: no drain) is deployed and the swi
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   const s = story(log).slice(PREFLIGHT.length);
-  assert.equal(s.filter((x) => !x.startsWith('h')), [
-    'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint',
-    'write {"pool":"green","targets":["h2","h3"],"all":["h1","h2","h3"]}',
-  ]);
+  assert.equal(
+    s.filter((x) => !x.startsWith('h')),
+    [
+      'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint',
+      'write {"pool":"green","targets":["h2","h3"],"all":["h1","h2","h3"]}',
+    ],
+  );
   assert.equal(s.filter((x) => x.startsWith('h')).sort(), ['h2:v1.1.0', 'h3:v1.1.0']);
 });
 
@@ -207,17 +251,24 @@ test('livePool: the recorded pool when the servers agree; null after an HAProxy 
   }
 });
 
-test('a dry run reads the level, the servers\' states and the pool for real, then only prints the runtime commands', async () => {
+test("a dry run reads the level, the servers' states and the pool for real, then only prints the runtime commands", async () => {
   const { deployer, lb, entries, executors } = await setup();
-  for (const e of executors.values()) e.replies.unshift({ match: /^git ls-remote/, result: { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\trefs/tags/v1.1.0\n' } });
+  for (const e of executors.values())
+    e.replies.unshift({ match: /^git ls-remote/, result: { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\trefs/tags/v1.1.0\n' } });
   const r = await deployer.deploy({ version: 'v1.1.0', dryRun: true });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(lb.commands.length, 3, lb.commands.join('\n'));
   assert.equal(lb.commands, [runtime('show cli level'), runtime('show servers state app'), READ_POOL]);
   assert.ok(lb.closed, 'no connection kept open');
   const planned = entries.filter((e) => e.message.startsWith('[dry-run] lb:')).map((e) => e.message);
-  assert.ok(planned.some((m) => m.includes("'set server app/h1 state drain'")), planned.join('\n'));
-  assert.ok(planned.some((m) => m.includes("'set server app/h3 state ready'")), planned.join('\n'));
+  assert.ok(
+    planned.some((m) => m.includes("'set server app/h1 state drain'")),
+    planned.join('\n'),
+  );
+  assert.ok(
+    planned.some((m) => m.includes("'set server app/h3 state ready'")),
+    planned.join('\n'),
+  );
 });
 
 test('setWeights: one runtime call, ready + weight first, then drain for 0; out-of-range, all-zero or unknown weights change nothing', async () => {
@@ -262,24 +313,31 @@ test('setWeights: a server not listed is drained; {} sets every server ready at 
   const plugin = haproxyLb({ socket: SOCKET, backend: 'app', connect: async () => lb });
   await plugin.setWeights({ h3: 3 });
   await plugin.setWeights({});
-  assert.equal(lb.log.map(line).filter((l) => l?.startsWith('set')), [
-    'set server app/h3 state ready; set weight app/h3 3; set server app/h1 state drain; set server app/h2 state drain',
-    'set server app/h1 state ready; set weight app/h1 100%; set server app/h2 state ready; set weight app/h2 100%; set server app/h3 state ready; set weight app/h3 100%',
-  ]);
+  assert.equal(
+    lb.log.map(line).filter((l) => l?.startsWith('set')),
+    [
+      'set server app/h3 state ready; set weight app/h3 3; set server app/h1 state drain; set server app/h2 state drain',
+      'set server app/h1 state ready; set weight app/h1 100%; set server app/h2 state ready; set weight app/h2 100%; set server app/h3 state ready; set weight app/h3 100%',
+    ],
+  );
 });
 
 test('setWeights during a deployment uses its connection (no extra reads); the blue-green switch afterwards routes by pool', async () => {
-  const { deployer, plugin, log } = await setup({ blueGreen: true, admin: { h1: 'ready', h2: 'maint', h3: 'maint' }, pool: '{"pool":"blue","targets":["h1"]}' });
+  const { deployer, plugin, log } = await setup({
+    blueGreen: true,
+    admin: { h1: 'ready', h2: 'maint', h3: 'maint' },
+    pool: '{"pool":"blue","targets":["h1"]}',
+  });
   // A plugin tapping after haproxy-lb sets weights inside the deployment (as a canary strategy would), before the switch.
   deployer.hooks.preDeploy.tapPromise('test', async (ctx) => {
     await plugin.setWeights({ h1: 7 }, ctx);
   });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
-  assert.equal(story(log).filter((x) => x.startsWith('set')), [
-    'set server app/h1 state ready; set weight app/h1 7',
-    'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint',
-  ]);
+  assert.equal(
+    story(log).filter((x) => x.startsWith('set')),
+    ['set server app/h1 state ready; set weight app/h1 7', 'set server app/h2 state ready; set server app/h3 state ready; set server app/h1 state maint'],
+  );
 });
 
 test.run();

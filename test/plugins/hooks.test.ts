@@ -70,7 +70,10 @@ for (const onFailure of ['abort', 'rollback'] as const) {
     assert.is(r.status, 'failed');
     assert.match(r.error!.message, 'pre-deployment hook check failed: exited with status 3: queue not empty; the deployment stopped before any host changed');
     assert.equal(hosts.activations(), []);
-    assert.equal(r.targets.map((t) => t.status), ['pending', 'pending']);
+    assert.equal(
+      r.targets.map((t) => t.status),
+      ['pending', 'pending'],
+    );
     void text;
   });
 }
@@ -81,7 +84,10 @@ test('a failing pre hook with on_failure alert warns, records the warning in the
   assert.is(r.status, 'succeeded');
   assert.equal(hosts.activations(), ['h1:v1.1.0', 'h2:v1.1.0']);
   const events = (await store.deployment(r.id!))!.events;
-  assert.ok(events.some((e) => e.level === 'warn' && e.message.includes('ALERT: pre-deployment hook warm failed: exited with status 1')), JSON.stringify(events));
+  assert.ok(
+    events.some((e) => e.level === 'warn' && e.message.includes('ALERT: pre-deployment hook warm failed: exited with status 1')),
+    JSON.stringify(events),
+  );
 });
 
 test('a failing pre hook with on_failure ignore goes on without a warning', async () => {
@@ -134,7 +140,9 @@ test('a script hook runs an executable file; a missing one is named', async () =
 
 test('a database hook gets DATABASE_URL from its variable; the URL and password never reach the output', async () => {
   process.env['HOOK_DB_URL'] = 'postgres://app:Hook-Secret-42@db.example:5432/app';
-  const { deployer, text } = await setup([{ name: 'dump', type: 'database', when: 'preDeploy', command: 'echo "url=$DATABASE_URL" ; echo "$DATABASE_URL" > db.out', databaseUrlEnv: 'HOOK_DB_URL' }]);
+  const { deployer, text } = await setup([
+    { name: 'dump', type: 'database', when: 'preDeploy', command: 'echo "url=$DATABASE_URL" ; echo "$DATABASE_URL" > db.out', databaseUrlEnv: 'HOOK_DB_URL' },
+  ]);
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', text());
   assert.is(readFileSync(join(dir, 'db.out'), 'utf8'), 'postgres://app:Hook-Secret-42@db.example:5432/app\n', 'the hook got the real URL');
@@ -154,7 +162,10 @@ test('post hook on_failure rollback: every host goes back to the previous releas
   assert.equal(hosts.activations().slice(0, 2), ['h1:v1.1.0', 'h2:v1.1.0']);
   assert.equal(hosts.activations().slice(2).sort(), ['h1:v1.0.0', 'h2:v1.0.0']);
   assert.equal([...hosts.live.values()], ['v1.0.0', 'v1.0.0']);
-  assert.equal(r.targets.map((t) => t.status), ['rolled_back', 'rolled_back']);
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['rolled_back', 'rolled_back'],
+  );
 });
 
 test('post hook on_failure abort: the deployment is marked failed, the hosts stay on the new release', async () => {
@@ -200,21 +211,43 @@ test('YAML: an unknown on_failure names the file, the key and the allowed values
   assert.throws(
     () => parseConfig(YAML('          - name: backup\n            command: ./backup.sh\n            on_failure: retry\n'), '/etc/fraises.yaml'),
     (err: Error) =>
-      err.message.includes('/etc/fraises.yaml: fraises.api.environments.production.pre_deployment_hooks[0].on_failure: expected one of: abort, rollback, alert, ignore, got "retry" (line 12)'),
+      err.message.includes(
+        '/etc/fraises.yaml: fraises.api.environments.production.pre_deployment_hooks[0].on_failure: expected one of: abort, rollback, alert, ignore, got "retry" (line 12)',
+      ),
   );
 });
 
 test('YAML: hooks normalize with defaults (abort pre, alert post, 5m, command) and become plugins in order', () => {
   const c = parseConfig(
-    YAML('          - { name: backup, type: database, command: "pg_dump -f b.sql", timeout: 30s, on_failure: abort }\n          - { name: check, command: ./check.sh }\n        post_deployment_hooks:\n          - { name: smoke, type: script, command: bin/smoke }\n'),
+    YAML(
+      '          - { name: backup, type: database, command: "pg_dump -f b.sql", timeout: 30s, on_failure: abort }\n          - { name: check, command: ./check.sh }\n        post_deployment_hooks:\n          - { name: smoke, type: script, command: bin/smoke }\n',
+    ),
     '/etc/deploy/fraises.yaml',
   );
   const h = c.fraises['api']!.environments['production']!.hooks!;
-  assert.equal(h.pre.map((x) => [x.name, x.type, x.timeoutMs, x.onFailure]), [['backup', 'database', 30000, 'abort'], ['check', 'command', 300000, 'abort']]);
-  assert.equal(h.post.map((x) => [x.name, x.type, x.command, x.onFailure]), [['smoke', 'script', '/etc/deploy/bin/smoke', 'alert']]);
-  assert.equal(hooksFromYaml(h, { cwd: '/etc/deploy' }).map((p) => p.name), ['plugin:hook:backup', 'plugin:hook:check', 'plugin:hook:smoke']);
-  assert.throws(() => parseConfig(YAML('          - { name: a, command: x }\n          - { name: a, command: y }\n'), 'f.yaml'), /pre_deployment_hooks\[1\]\.name: hook name "a" is used twice/);
-  assert.throws(() => parseConfig(YAML('          - { name: a, command: x, timeout: soon }\n'), 'f.yaml'), /pre_deployment_hooks\[0\]\.timeout: expected a duration/);
+  assert.equal(
+    h.pre.map((x) => [x.name, x.type, x.timeoutMs, x.onFailure]),
+    [
+      ['backup', 'database', 30000, 'abort'],
+      ['check', 'command', 300000, 'abort'],
+    ],
+  );
+  assert.equal(
+    h.post.map((x) => [x.name, x.type, x.command, x.onFailure]),
+    [['smoke', 'script', '/etc/deploy/bin/smoke', 'alert']],
+  );
+  assert.equal(
+    hooksFromYaml(h, { cwd: '/etc/deploy' }).map((p) => p.name),
+    ['plugin:hook:backup', 'plugin:hook:check', 'plugin:hook:smoke'],
+  );
+  assert.throws(
+    () => parseConfig(YAML('          - { name: a, command: x }\n          - { name: a, command: y }\n'), 'f.yaml'),
+    /pre_deployment_hooks\[1\]\.name: hook name "a" is used twice/,
+  );
+  assert.throws(
+    () => parseConfig(YAML('          - { name: a, command: x, timeout: soon }\n'), 'f.yaml'),
+    /pre_deployment_hooks\[0\]\.timeout: expected a duration/,
+  );
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

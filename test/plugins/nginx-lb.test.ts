@@ -79,7 +79,8 @@ test('renderUpstream: all weights 0 is an error, as are bad weights, names and a
 });
 
 test('pidFileFrom: the pid directive of the main config, relative to -p, else --pid-path', () => {
-  const dump = (cfg: string) => `# configuration file /etc/nginx/nginx.conf:\n${cfg}\n# configuration file /etc/nginx/up.conf:\npid /nope;\n#---fraisier---\nconfigure arguments: --prefix=/usr/share/nginx --pid-path=/run/nginx.pid\n`;
+  const dump = (cfg: string) =>
+    `# configuration file /etc/nginx/nginx.conf:\n${cfg}\n# configuration file /etc/nginx/up.conf:\npid /nope;\n#---fraisier---\nconfigure arguments: --prefix=/usr/share/nginx --pid-path=/run/nginx.pid\n`;
   assert.is(pidFileFrom(dump('worker_processes 2;\npid /tmp/x/nginx.pid;\n')), '/tmp/x/nginx.pid');
   assert.is(pidFileFrom(dump('pid logs/nginx.pid;'), ['-p', '/srv/ngx/', '-c', '/srv/ngx/nginx.conf']), '/srv/ngx/logs/nginx.pid');
   assert.is(pidFileFrom(dump('# pid /commented;\nevents {}')), '/run/nginx.pid');
@@ -87,7 +88,12 @@ test('pidFileFrom: the pid directive of the main config, relative to -p, else --
 
 /** Three recorded hosts on v1.0.0 behind a recorded nginx ("lb"); every command goes to one shared log. */
 async function setup(opts: { unhealthy?: string[]; rollback?: boolean; batchSize?: number; nginx?: Partial<NginxLbOptions>; strategy?: Strategy } = {}) {
-  const { provider, executors, live, log } = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/app', program: 'app', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
+  const { provider, executors, live, log } = recordedBareMetal({
+    hosts: ['h1', 'h2', 'h3'],
+    appPath: '/srv/app',
+    program: 'app',
+    ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}),
+  });
   const lb = new RecordingExecutor('lb', { log });
   lb.on((t) => t.includes('kill -0'), { stdout: '4242\n' });
   lb.on((t) => t.includes('kill -HUP'), { stdout: 'drained\n' });
@@ -132,19 +138,38 @@ test('a 3-host rolling deploy marks each host down, switches it, then brings it 
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(story(log), [
-    'nginx down=[h1]', 'reload+drain', 'h1:v1.1.0', 'nginx down=[]', 'reload',
-    'nginx down=[h2]', 'reload+drain', 'h2:v1.1.0', 'nginx down=[]', 'reload',
-    'nginx down=[h3]', 'reload+drain', 'h3:v1.1.0', 'nginx down=[]', 'reload',
+    'nginx down=[h1]',
+    'reload+drain',
+    'h1:v1.1.0',
+    'nginx down=[]',
+    'reload',
+    'nginx down=[h2]',
+    'reload+drain',
+    'h2:v1.1.0',
+    'nginx down=[]',
+    'reload',
+    'nginx down=[h3]',
+    'reload+drain',
+    'h3:v1.1.0',
+    'nginx down=[]',
+    'reload',
   ]);
   // every write is validated by nginx -t before the reload, and the reload signals the master from the pid file
   const lbCmds = lb.commands;
   const writes = lb.log.filter((l) => l.command.label?.startsWith('write ')).map((l) => install(written(l)));
-  assert.equal(lbCmds, [PID, READ, ...writes.flatMap((w, i) => [w, 'nginx -t -q', reload(i % 2 === 0 ? '4242 5000 drain' : '4242 5000 apply')])], 'pid check, read, then each write validated and reloaded (drain waits at most 5 s: drainTimeout)');
+  assert.equal(
+    lbCmds,
+    [PID, READ, ...writes.flatMap((w, i) => [w, 'nginx -t -q', reload(i % 2 === 0 ? '4242 5000 drain' : '4242 5000 apply')])],
+    'pid check, read, then each write validated and reloaded (drain waits at most 5 s: drainTimeout)',
+  );
   assert.ok(lb.closed, 'connection closed after the deployment');
   // atomic write: temp file, previous kept, rename
   assert.match(nginxLbScripts['INSTALL']!, 'cp -p "$f" "$f.prev"');
   assert.match(nginxLbScripts['INSTALL']!, 'mv -f "$f.tmp" "$f"');
-  assert.ok(r.targets.every((t) => typeof t.phases['drain'] === 'number'), 'drain time recorded per target');
+  assert.ok(
+    r.targets.every((t) => typeof t.phases['drain'] === 'number'),
+    'drain time recorded per target',
+  );
 });
 
 test('with batches of 2 both hosts of a batch are down together, and the writes never interleave', async () => {
@@ -152,13 +177,18 @@ test('with batches of 2 both hosts of a batch are down together, and the writes 
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded');
   const writes = story(log).filter((s) => s.startsWith('nginx'));
-  assert.equal(writes.slice(0, 2).map((w) => w.split(',').length), [1, 2], 'second host added to the first');
+  assert.equal(
+    writes.slice(0, 2).map((w) => w.split(',').length),
+    [1, 2],
+    'second host added to the first',
+  );
   assert.is(writes.at(-1), 'nginx down=[]');
 });
 
-test('a failed nginx -t restores the previous file, fails the target with nginx\'s message, and reloads nothing', async () => {
+test("a failed nginx -t restores the previous file, fails the target with nginx's message, and reloads nothing", async () => {
   const { deployer, lb, log, live } = await setup();
-  const emerg = 'nginx: [emerg] host not found in upstream "10.200.0.12:8000" in /etc/nginx/fraisier/app.conf:4\nnginx: configuration file /etc/nginx/nginx.conf test failed';
+  const emerg =
+    'nginx: [emerg] host not found in upstream "10.200.0.12:8000" in /etc/nginx/fraisier/app.conf:4\nnginx: configuration file /etc/nginx/nginx.conf test failed';
   lb.on(/^nginx -t -q$/, { code: 1, stderr: emerg }, 1);
   // the failing reply must win over later defaults: put it first
   lb.replies.unshift(lb.replies.pop()!);
@@ -167,12 +197,18 @@ test('a failed nginx -t restores the previous file, fails the target with nginx\
   assert.is(r.error!.target, 'h1');
   assert.match(r.error!.message, 'host not found in upstream "10.200.0.12:8000"');
   assert.match(r.error!.message, 'previous file was restored');
-  assert.equal(story(log).filter((s) => !s.startsWith('h')), ['nginx down=[h1]', 'restore']);
+  assert.equal(
+    story(log).filter((s) => !s.startsWith('h')),
+    ['nginx down=[h1]', 'restore'],
+  );
   assert.ok(!story(log).includes('h1:v1.1.0'), 'h1 was never switched');
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
   const first = lb.log.find((l) => l.command.label?.startsWith('write '))!;
   assert.equal(lb.commands, [PID, READ, install(written(first)), 'nginx -t -q', RESTORE], 'restored right after the failed test, no reload');
-  assert.equal(r.targets.map((t) => t.status), ['rolled_back', 'pending', 'pending']);
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['rolled_back', 'pending', 'pending'],
+  );
 });
 
 test('a failed health check: the host is restored to the pool after its rollback; all servers end up', async () => {
@@ -190,7 +226,10 @@ test('with rollback disabled the rollback hook still writes every server up and 
   const { deployer, log } = await setup({ unhealthy: ['h1'], rollback: false });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'failed');
-  assert.equal(story(log).filter((x) => !x.startsWith('h')), ['nginx down=[h1]', 'reload+drain', 'nginx down=[]', 'reload']);
+  assert.equal(
+    story(log).filter((x) => !x.startsWith('h')),
+    ['nginx down=[h1]', 'reload+drain', 'nginx down=[]', 'reload'],
+  );
 });
 
 test('nginx not running fails preDeploy with E_PREFLIGHT and changes nothing', async () => {
@@ -226,7 +265,8 @@ test('the pid file is found with nginx -T when not given', async () => {
 
 test('a dry run checks nginx for real, then only prints the writes and reloads', async () => {
   const { deployer, lb, entries, executors } = await setup();
-  for (const e of executors.values()) e.replies.unshift({ match: /^git ls-remote/, result: { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\trefs/tags/v1.1.0\n' } });
+  for (const e of executors.values())
+    e.replies.unshift({ match: /^git ls-remote/, result: { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\trefs/tags/v1.1.0\n' } });
   const r = await deployer.deploy({ version: 'v1.1.0', dryRun: true });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(lb.commands.length, 2, 'only the read-only commands ran: the pid check and the read of the upstream file (its live pool)');
@@ -311,7 +351,10 @@ test('drain passive: a failed health check rolls back without touching nginx (th
   lb.on((t) => t.includes('cat "$1"'), { stdout: passiveFile });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
-  assert.equal(story(log).filter((x) => x.startsWith('nginx') || x.startsWith('reload')), []);
+  assert.equal(
+    story(log).filter((x) => x.startsWith('nginx') || x.startsWith('reload')),
+    [],
+  );
   assert.equal(lb.commands.length, 2);
 });
 
@@ -353,7 +396,10 @@ test('setWeights: a server not listed gets no new requests (down); {} resets to 
 }
 `,
   );
-  assert.ok(entries.some((e) => e.message === 'nginx upstream app: weights h1=0 h2=3 h3=1; reloaded'), JSON.stringify(entries.map((e) => e.message)));
+  assert.ok(
+    entries.some((e) => e.message === 'nginx upstream app: weights h1=0 h2=3 h3=1; reloaded'),
+    JSON.stringify(entries.map((e) => e.message)),
+  );
   await plugin.setWeights({});
   assert.is(plugin.render(), renderUpstream('app', servers));
   assert.equal(lb.commands.filter((c) => c === 'nginx -t -q').length, 2, 'each change validated, then reloaded');

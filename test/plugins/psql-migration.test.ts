@@ -68,11 +68,14 @@ test('readMigrations: ordered by number; phases from the name; down files attach
     'README.md': 'not sql',
   });
   const files = readMigrations(dir);
-  assert.equal(files.map((f) => [f.name, f.phase, f.down?.name ?? null]), [
-    ['2_users.sql', 'prepare', '2_users.down.sql'],
-    ['3_drop_old.cleanup.sql', 'cleanup', null],
-    ['10_late.sql', 'prepare', null],
-  ]);
+  assert.equal(
+    files.map((f) => [f.name, f.phase, f.down?.name ?? null]),
+    [
+      ['2_users.sql', 'prepare', '2_users.down.sql'],
+      ['3_drop_old.cleanup.sql', 'cleanup', null],
+      ['10_late.sql', 'prepare', null],
+    ],
+  );
   assert.match(files[0]!.checksum, /^[0-9a-f]{64}$/);
   writeFileSync(join(dir, 'users.sql'), 'select 1;');
   assert.throws(() => readMigrations(dir), /users\.sql: the file name does not follow the convention NNN_name\.sql/);
@@ -83,7 +86,11 @@ test('readMigrations: ordered by number; phases from the name; down files attach
 
 test('schema first: a deploy applies the pending files in order, records them, then switches the hosts', async () => {
   const url = await freshDatabase('mig');
-  const dir = migrationsDir({ '001_users.sql': USERS, '001_users.down.sql': 'drop table users;', '002_posts.sql': 'create table posts (id int references users);' });
+  const dir = migrationsDir({
+    '001_users.sql': USERS,
+    '001_users.down.sql': 'drop table users;',
+    '002_posts.sql': 'create table posts (id int references users);',
+  });
   const { deployer, hosts, text, entries } = await setup(dir, url);
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', text());
@@ -106,13 +113,16 @@ test('schema first: a deploy applies the pending files in order, records them, t
   assert.equal(await recorded(url), ['001_users.sql@v1.1.0', '002_posts.sql@v1.1.0']);
 });
 
-test('the applied migrations are in the deployment\'s history events', async () => {
+test("the applied migrations are in the deployment's history events", async () => {
   const url = await freshDatabase('mig');
   const dir = migrationsDir({ '001_users.sql': USERS });
   const { deployer, store } = await setup(dir, url);
   const r = await deployer.deploy({ version: 'v1.1.0' });
   const full = await store.deployment(r.id!);
-  assert.ok(full!.events.some((e) => e.message.startsWith('applied migration 001_users.sql')), JSON.stringify(full!.events));
+  assert.ok(
+    full!.events.some((e) => e.message.startsWith('applied migration 001_users.sql')),
+    JSON.stringify(full!.events),
+  );
 });
 
 test('a failing migration aborts before any host changes: its transaction rolled back, earlier files of the run kept', async () => {
@@ -128,19 +138,29 @@ test('a failing migration aborts before any host changes: its transaction rolled
   assert.match(r.error!.message, 'migration 002_bad.sql failed: line 3: syntax error at or near "CREAT"');
   assert.match(r.error!.message, 'its transaction was rolled back');
   assert.equal(hosts.activations(), [], 'no host switched');
-  assert.equal(r.targets.map((t) => t.status), ['pending', 'pending']);
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['pending', 'pending'],
+  );
   assert.equal(await tables(url), ['fraisier_migrations', 'users'], 't2 (same file, before the error) was rolled back; 003 never ran');
   assert.equal(await recorded(url), ['001_users.sql@v1.1.0']);
   assert.match(text(), 'applied before the failure, and kept: 001_users.sql');
 });
 
-test('a health check failure rolls the hosts back, then runs this deployment\'s down files in reverse order', async () => {
+test("a health check failure rolls the hosts back, then runs this deployment's down files in reverse order", async () => {
   const url = await freshDatabase('mig');
   const dir0 = migrationsDir({ '001_users.sql': USERS, '001_users.down.sql': 'drop table users;' });
   // applied by an earlier release (v1.0.0): must stay
   const silent = { info: () => {}, warn: () => {}, error: () => {} };
   process.env['TEST_DB_URL'] = url;
-  await psqlMigration({ dir: dir0, urlEnv: 'TEST_DB_URL' }).migrate({ fraise: 'app', environment: 'production', version: 'v1.0.0', phase: 'prepare', dryRun: false, log: silent });
+  await psqlMigration({ dir: dir0, urlEnv: 'TEST_DB_URL' }).migrate({
+    fraise: 'app',
+    environment: 'production',
+    version: 'v1.0.0',
+    phase: 'prepare',
+    dryRun: false,
+    log: silent,
+  });
   const dir = migrationsDir({
     '001_users.sql': USERS,
     '001_users.down.sql': 'drop table users;',
@@ -167,7 +187,10 @@ test('a migration without a down file: the hosts are rolled back, the schema sta
   assert.equal(hosts.activations(), ['h1:v1.1.0', 'h1:v1.0.0']);
   assert.equal(await tables(url), ['fraisier_migrations', 'users'], 'nothing reverted: not even 001, which has a down file');
   assert.equal(await recorded(url), ['001_users.sql@v1.1.0', '002_index.sql@v1.1.0']);
-  assert.match(text(), 'warn: schema NOT rolled back (deployment of v1.1.0 rolled back): 002_index.sql has no down file, so this release is not automatically reversible');
+  assert.match(
+    text(),
+    'warn: schema NOT rolled back (deployment of v1.1.0 rolled back): 002_index.sql has no down file, so this release is not automatically reversible',
+  );
 });
 
 test('an explicit rollback reverts the migrations of the releases rolled back, after the hosts are back', async () => {
@@ -175,7 +198,16 @@ test('an explicit rollback reverts the migrations of the releases rolled back, a
   const store = await openStore({ path: ':memory:' });
   const dir = migrationsDir({ '001_users.sql': USERS, '001_users.down.sql': 'drop table users;' });
   // history: v1.0.0 live, then v1.1.0 (which applied 001)
-  const id = await store.recordDeployment({ fraise: 'app', environment: 'production', kind: 'deploy', strategy: 'rolling', fromVersion: null, toVersion: 'v1.0.0', user: 'u', host: 'h' });
+  const id = await store.recordDeployment({
+    fraise: 'app',
+    environment: 'production',
+    kind: 'deploy',
+    strategy: 'rolling',
+    fromVersion: null,
+    toVersion: 'v1.0.0',
+    user: 'u',
+    host: 'h',
+  });
   await store.finishDeployment(id, { status: 'succeeded', error: null });
   const { deployer, text } = await setup(dir, url, { store });
   assert.is((await deployer.deploy({ version: 'v1.1.0' })).status, 'succeeded');
@@ -207,7 +239,8 @@ test('dry run lists the pending migrations and changes nothing (not even the mig
   const url = await freshDatabase('mig');
   const dir = migrationsDir({ '001_users.sql': USERS, '002_posts.sql': 'create table posts (id int);', '003_old.cleanup.sql': 'select 1;' });
   const { deployer, text, hosts } = await setup(dir, url);
-  for (const e of hosts.executors.values()) e.replies.unshift({ match: /^git ls-remote/, result: { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\trefs/tags/v1.1.0\n' } });
+  for (const e of hosts.executors.values())
+    e.replies.unshift({ match: /^git ls-remote/, result: { stdout: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\trefs/tags/v1.1.0\n' } });
   const r = await deployer.deploy({ version: 'v1.1.0', dryRun: true });
   assert.is(r.status, 'succeeded', text());
   assert.match(text(), '[dry-run] would apply 2 prepare migration(s): 001_users.sql, 002_posts.sql');
@@ -230,8 +263,14 @@ test('two deployers racing: the advisory lock serialises them, each file is appl
   ]);
   const applied = reports.flatMap((r) => r.applied).sort();
   assert.equal(applied, ['001_t1.sql', '002_t2.sql', '003_t3.sql', '004_t4.sql', '005_t5.sql'], 'each once, across both');
-  assert.ok(reports.some((r) => r.applied.length === 0), 'the second found nothing left to do');
-  assert.ok(entries.some((e) => e.message.includes('waiting for the migration lock')), 'the second waited for the lock');
+  assert.ok(
+    reports.some((r) => r.applied.length === 0),
+    'the second found nothing left to do',
+  );
+  assert.ok(
+    entries.some((e) => e.message.includes('waiting for the migration lock')),
+    'the second waited for the lock',
+  );
   assert.equal((await recorded(url)).length, 5);
 });
 
@@ -241,7 +280,9 @@ test('fraisier migrate waits for no deployment: a held environment lock is E_LOC
   const dir = migrationsDir({ '001_users.sql': USERS });
   const store = await openStore({ path: ':memory:' });
   await new Locks(store).acquire('app', 'production', { user: 'alice', host: 'laptop', pid: 1 }, 'deploying');
-  const err = await runMigrate('app', 'production', [psqlMigration({ dir, urlEnv: 'TEST_DB_URL' })], store, { phase: 'prepare' }, { sinks: [] }).catch((e: Error) => e);
+  const err = await runMigrate('app', 'production', [psqlMigration({ dir, urlEnv: 'TEST_DB_URL' })], store, { phase: 'prepare' }, { sinks: [] }).catch(
+    (e: Error) => e,
+  );
   assert.is((err as { code?: string }).code, 'E_LOCKED');
   assert.match((err as Error).message, 'alice@laptop');
   assert.equal(await tables(url), []);
@@ -267,7 +308,10 @@ test('cleanup files are not applied by a deploy, only by an explicit cleanup run
   assert.instance(early, Error);
   assert.match((early as Error).message, '001_users.sql not applied yet: deploy first');
   assert.is((await deployer.deploy({ version: 'v1.1.0' })).status, 'succeeded');
-  const cols = async () => (await query<{ c: string }>(url, "select column_name as c from information_schema.columns where table_name = 'users' order by ordinal_position")).map((r) => r.c);
+  const cols = async () =>
+    (await query<{ c: string }>(url, "select column_name as c from information_schema.columns where table_name = 'users' order by ordinal_position")).map(
+      (r) => r.c,
+    );
   assert.equal(await cols(), ['id', 'old_name', 'name']);
   assert.match(text(), 'cleanup migrations pending: 002_drop_old_name.cleanup.sql');
   const dry = await runMigrate('app', 'production', [plugin], store, { phase: 'cleanup', dryRun: true }, { sinks: [] });
@@ -292,7 +336,7 @@ test('an unreachable database: a clear error, no host changed, the password neve
   assert.not.match(all, `${PG_PASSWORD}-x`);
 });
 
-test('a wrong password: the server\'s message, without the password', async () => {
+test("a wrong password: the server's message, without the password", async () => {
   const good = await freshDatabase('mig');
   const u = new URL(good);
   u.password = 'Wrong-Secret-123';

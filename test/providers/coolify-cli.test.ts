@@ -69,7 +69,13 @@ test('deploy --json: exit 0, the result names both applications on v2, and the t
   assert.is(r.code, 0, r.out);
   const result = JSON.parse(r.stdout);
   assert.is(result.status, 'succeeded');
-  assert.equal(result.targets.map((t: { name: string; toVersion: string }) => [t.name, t.toVersion]), [['app-a', 'v2'], ['app-b', 'v2']]);
+  assert.equal(
+    result.targets.map((t: { name: string; toVersion: string }) => [t.name, t.toVersion]),
+    [
+      ['app-a', 'v2'],
+      ['app-b', 'v2'],
+    ],
+  );
   assert.not.ok(r.out.includes('cli-secret-token-value'), 'token printed');
   assert.is(sim.apps.get('app-b')!.running, 'v2');
 });
@@ -84,7 +90,13 @@ test('a failed Coolify deployment: exit 1, rolled back, history says so; the tok
   assert.is(sim.apps.get('app-a')!.running, 'v2');
   assert.is(sim.setting('app-a'), 'v2');
   const h = await run(['deploy.ts', 'production', 'history', '--json'], env());
-  assert.equal(JSON.parse(h.stdout).map((d: { status: string; toVersion: string }) => [d.status, d.toVersion]), [['rolled_back', 'v3'], ['succeeded', 'v2']]);
+  assert.equal(
+    JSON.parse(h.stdout).map((d: { status: string; toVersion: string }) => [d.status, d.toVersion]),
+    [
+      ['rolled_back', 'v3'],
+      ['succeeded', 'v2'],
+    ],
+  );
   assert.not.ok((r.out + h.out).includes('cli-secret-token-value'));
 });
 
@@ -98,7 +110,7 @@ test('dry run from the script: prints the calls, sends no PATCH or POST', async 
   assert.not.ok(r.out.includes('cli-secret-token-value'));
 });
 
-test('a token without the deploy ability: the server\'s message, exit 1, the version setting put back', async () => {
+test("a token without the deploy ability: the server's message, exit 1, the version setting put back", async () => {
   sim.tokens['8|no-deploy-token'] = ['read', 'write'];
   const r = await run(['deploy.ts', 'production', '--version', 'v5'], { SIM_URL: sim.url, COOLIFY_TOKEN: '8|no-deploy-token' });
   assert.is(r.code, 1, r.out);

@@ -32,7 +32,14 @@ const DOCUMENTED = new Set([
   'Application.build_pack:dockerimage',
 ]);
 
-function check(spec: { components: { schemas: Record<string, Schema> } }, schema: Schema, value: unknown, where: string, name: string, problems: string[]): void {
+function check(
+  spec: { components: { schemas: Record<string, Schema> } },
+  schema: Schema,
+  value: unknown,
+  where: string,
+  name: string,
+  problems: string[],
+): void {
   if (schema.$ref) {
     const ref = schema.$ref.split('/').pop()!;
     check(spec, spec.components.schemas[ref]!, value, where, ref, problems);
@@ -52,7 +59,8 @@ function check(spec: { components: { schemas: Record<string, Schema> } }, schema
     (t === 'array' && Array.isArray(value)) ||
     (t === 'object' && typeof value === 'object' && !Array.isArray(value));
   if (!ok) problems.push(`${where}: ${JSON.stringify(value)} is not ${t}`);
-  if (schema.enum && !schema.enum.includes(value) && !DOCUMENTED.has(`${name}:${String(value)}`)) problems.push(`${where}: ${JSON.stringify(value)} not in ${JSON.stringify(schema.enum)}`);
+  if (schema.enum && !schema.enum.includes(value) && !DOCUMENTED.has(`${name}:${String(value)}`))
+    problems.push(`${where}: ${JSON.stringify(value)} not in ${JSON.stringify(schema.enum)}`);
   if (t === 'array' && schema.items && Array.isArray(value)) {
     for (const [i, v] of value.entries()) check(spec, schema.items, v, `${where}[${i}]`, name, problems);
   }
@@ -123,7 +131,14 @@ test('answers match the OpenAPI spec, except where the contract documents the co
   const list = await call(s, 'GET', '/deployments/applications/app-a?skip=0&take=10');
   const l = list.json as { count: number; deployments: unknown[] };
   assert.is(l.count, 1);
-  check(spec, { type: 'array', items: { $ref: '#/components/schemas/ApplicationDeploymentQueue' } }, l.deployments, 'GET /deployments/applications/{uuid} .deployments', '', problems);
+  check(
+    spec,
+    { type: 'array', items: { $ref: '#/components/schemas/ApplicationDeploymentQueue' } },
+    l.deployments,
+    'GET /deployments/applications/{uuid} .deployments',
+    '',
+    problems,
+  );
   const cancel = await call(s, 'POST', `/deployments/${uuid}/cancel`);
   check(spec, responseSchema(spec, '/deployments/{uuid}/cancel', 'post', 200), cancel.json, 'POST cancel', '', problems);
   assert.is((cancel.json as { status: string }).status, 'cancelled-by-user');
@@ -135,7 +150,10 @@ test('answers match the OpenAPI spec, except where the contract documents the co
   const v = await call(s, 'GET', '/version');
   assert.is(v.text, '4.3.10');
   assert.match(v.headers.get('content-type') ?? '', /text\/html/);
-  for (const [res, where] of [[await call(s, 'GET', '/applications/nope'), '404'], [await call(s, 'GET', '/applications/app-a', undefined, 'bad'), '401']] as const) {
+  for (const [res, where] of [
+    [await call(s, 'GET', '/applications/nope'), '404'],
+    [await call(s, 'GET', '/applications/app-a', undefined, 'bad'), '401'],
+  ] as const) {
     check(spec, responseSchema(spec, '/applications/{uuid}', 'get', Number(where)), res.json, `${where} body`, '', problems);
     assert.is(res.status, Number(where));
   }

@@ -68,7 +68,10 @@ test('token variable unset: exit 2 naming fraises.yaml and token_env, nothing se
   const before = sim.requests.length;
   const r = await fraisier({ WEB_COOLIFY_TOKEN: '' }, 'deploy', 'web', 'production', '--version', 'v3');
   assert.is(r.code, 2, r.out);
-  assert.match(r.out, /fraises\.yaml: fraises\.web\.environments\.production\.token_env: the environment variable WEB_COOLIFY_TOKEN \(the Coolify API token\) is not set/);
+  assert.match(
+    r.out,
+    /fraises\.yaml: fraises\.web\.environments\.production\.token_env: the environment variable WEB_COOLIFY_TOKEN \(the Coolify API token\) is not set/,
+  );
   assert.is(sim.requests.length, before);
   assert.is(sim.apps.get('app-a')!.running, 'v2');
 });
@@ -87,7 +90,11 @@ test('an http:// URL that is not localhost: exit 2 naming fraises.yaml and url, 
   try {
     writeFileSync(join(ws, 'fraises.yaml'), yaml('http://coolify.example.com'));
     const before = sim.requests.length;
-    const r = await run(process.execPath, [bin, 'deploy', 'web', 'production', '--version', 'v3'], { cwd: ws, env: { WEB_COOLIFY_TOKEN: TOKEN }, timeoutMs: 300_000 });
+    const r = await run(process.execPath, [bin, 'deploy', 'web', 'production', '--version', 'v3'], {
+      cwd: ws,
+      env: { WEB_COOLIFY_TOKEN: TOKEN },
+      timeoutMs: 300_000,
+    });
     assert.is(r.code, 2, r.out);
     assert.match(r.out, /fraises\.yaml: fraises\.web\.environments\.production\.url: /);
     assert.match(r.out, /https/);

@@ -44,19 +44,25 @@ test('maps every key: url, application_id (one or a list), token_env, force_rebu
     where,
     env,
   );
-  assert.equal({ ...all, token: all.token!.reveal() }, {
-    url: 'https://coolify.example.com',
-    applications: ['abc123', 'def456'],
-    token: '4|other-token-value',
-    forceRebuild: true,
-    useRollbackEndpoint: true,
-    pollInterval: 5000, // a bare number is seconds
-    timeout: '15m',
-    healthPath: '/health',
-  });
+  assert.equal(
+    { ...all, token: all.token!.reveal() },
+    {
+      url: 'https://coolify.example.com',
+      applications: ['abc123', 'def456'],
+      token: '4|other-token-value',
+      forceRebuild: true,
+      useRollbackEndpoint: true,
+      pollInterval: 5000, // a bare number is seconds
+      timeout: '15m',
+      healthPath: '/health',
+    },
+  );
   // what it returns builds a provider
   const p = coolify(all);
-  assert.equal(p.targets.map((t) => t.name), ['abc123', 'def456']);
+  assert.equal(
+    p.targets.map((t) => t.name),
+    ['abc123', 'def456'],
+  );
 });
 
 test('bad input: E_CONFIG naming the file, the key and what was expected', () => {
@@ -94,7 +100,16 @@ test('bad input: E_CONFIG naming the file, the key and what was expected', () =>
 });
 
 test('the typebox schema fragment accepts what the normaliser accepts and refuses unknown keys', () => {
-  assert.ok(Value.Check(CoolifyYamlSchema, { url: 'https://c.example', application_id: ['a', 'b'], token_env: 'T', force_rebuild: false, poll_interval: '3s', timeout: 600 }));
+  assert.ok(
+    Value.Check(CoolifyYamlSchema, {
+      url: 'https://c.example',
+      application_id: ['a', 'b'],
+      token_env: 'T',
+      force_rebuild: false,
+      poll_interval: '3s',
+      timeout: 600,
+    }),
+  );
   assert.ok(Value.Check(CoolifyYamlSchema, { url: 'https://c.example', application_id: 'a' }));
   assert.not.ok(Value.Check(CoolifyYamlSchema, { url: 'https://c.example', application_id: 'a', typo: 1 }));
   assert.not.ok(Value.Check(CoolifyYamlSchema, { url: 'https://c.example' }));

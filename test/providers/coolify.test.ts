@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeClock } from '../../core/clock.js';
 import { Deployer } from '../../core/deployer.js';
-import { FraisierError, formatError } from '../../core/errors.js';
+import { type FraisierError, formatError } from '../../core/errors.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { redactedJson, secret } from '../../core/secret.js';
 import { openStore, type StateStore } from '../../core/state/store.js';
@@ -31,16 +31,18 @@ interface Setup {
 
 const running: CoolifySim[] = [];
 
-async function setup(opts: {
-  apps?: Record<string, string>;
-  sim?: SimOptions;
-  provider?: Partial<CoolifyOptions>;
-  token?: string;
-  strategy?: Strategy;
-  handleSignals?: boolean;
-  rollbackEnabled?: boolean;
-  prepareSim?: (sim: CoolifySim) => void;
-} = {}): Promise<Setup> {
+async function setup(
+  opts: {
+    apps?: Record<string, string>;
+    sim?: SimOptions;
+    provider?: Partial<CoolifyOptions>;
+    token?: string;
+    strategy?: Strategy;
+    handleSignals?: boolean;
+    rollbackEnabled?: boolean;
+    prepareSim?: (sim: CoolifySim) => void;
+  } = {},
+): Promise<Setup> {
   const sim = await startCoolifySim(opts.apps ?? { 'app-a': 'v1', 'app-b': 'v1' }, opts.sim);
   running.push(sim);
   opts.prepareSim?.(sim);
@@ -83,10 +85,13 @@ test('rolling over two applications: each is PATCHed, deployed with POST, polled
   const { sim, deployer, store, entries } = await setup();
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'succeeded', text(entries));
-  assert.equal(r.targets.map((t) => [t.name, t.fromVersion, t.toVersion, t.status]), [
-    ['app-a', 'v1', 'v2', 'healthy'],
-    ['app-b', 'v1', 'v2', 'healthy'],
-  ]);
+  assert.equal(
+    r.targets.map((t) => [t.name, t.fromVersion, t.toVersion, t.status]),
+    [
+      ['app-a', 'v1', 'v2', 'healthy'],
+      ['app-b', 'v1', 'v2', 'healthy'],
+    ],
+  );
   for (const uuid of ['app-a', 'app-b']) {
     assert.is(sim.setting(uuid), 'v2');
     assert.is(sim.apps.get(uuid)!.running, 'v2');
@@ -108,7 +113,9 @@ test('rolling over two applications: each is PATCHed, deployed with POST, polled
   assert.ok(sim.deployments.every((d) => d.status === 'finished'));
   // app-a was done (finished, healthy) before app-b was touched
   const firstB = sim.requests.findIndex((q) => q.path.includes('app-b') && q.method === 'PATCH');
-  const aDone = sim.requests.findIndex((q) => q.method === 'GET' && q.path === '/api/v1/applications/app-a' && sim.requests.indexOf(q) > sim.requests.findIndex((x) => x.method === 'POST'));
+  const aDone = sim.requests.findIndex(
+    (q) => q.method === 'GET' && q.path === '/api/v1/applications/app-a' && sim.requests.indexOf(q) > sim.requests.findIndex((x) => x.method === 'POST'),
+  );
   assert.ok(aDone > 0 && aDone < firstB, 'app-a confirmed running before app-b starts');
 });
 
@@ -117,7 +124,9 @@ test('every request carries the bearer token and JSON headers; the token is neve
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'rolled_back');
   assert.ok(sim.requests.every((q) => q.authorization === `Bearer ${TOKEN}`));
-  const everything = [text(entries), JSON.stringify(r), redactedJson(r), ...failures.map((f) => `${formatError(f)} ${JSON.stringify(f)} ${f.stack}`)].join('\n');
+  const everything = [text(entries), JSON.stringify(r), redactedJson(r), ...failures.map((f) => `${formatError(f)} ${JSON.stringify(f)} ${f.stack}`)].join(
+    '\n',
+  );
   assert.not.ok(everything.includes('sim-root-token'), 'token leaked');
 });
 
@@ -137,7 +146,10 @@ test('a failed deployment on the second application: both are rolled back to v1 
     assert.is(sim.setting(uuid), 'v1', `${uuid} setting`);
     assert.is(sim.apps.get(uuid)!.running, 'v1', `${uuid} running`);
   }
-  assert.equal(r.targets.map((t) => t.status), ['rolled_back', 'rolled_back']);
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['rolled_back', 'rolled_back'],
+  );
   assert.is((await store.history())[0]!.status, 'rolled_back');
   assert.is(failureClass(failures[0]), 'availability', 'a failed deployment is an availability failure');
   assert.ok(failures[0] instanceof CoolifyError);
@@ -147,8 +159,14 @@ test('the first application fails: the second is never touched, the first is rol
   const { sim, deployer } = await setup({ prepareSim: (s) => s.failing.add('v2') });
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'rolled_back');
-  assert.equal(r.targets.map((t) => t.status), ['rolled_back', 'pending']);
-  assert.not.ok(sim.requests.some((q) => q.method !== 'GET' && q.path.includes('app-b')), 'app-b untouched');
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['rolled_back', 'pending'],
+  );
+  assert.not.ok(
+    sim.requests.some((q) => q.method !== 'GET' && q.path.includes('app-b')),
+    'app-b untouched',
+  );
   assert.is(sim.apps.get('app-a')!.running, 'v1');
   assert.is(sim.setting('app-a'), 'v1');
 });
@@ -158,7 +176,10 @@ test('quirk: "already queued for this commit" with a uuid never stored: the real
   sim.quirks.alreadyQueued = 1;
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'succeeded', text(entries));
-  assert.ok(sim.requests.some((q) => q.method === 'GET' && q.path === '/api/v1/deployments/applications/app-a'), 'listed the deployments ({count, deployments})');
+  assert.ok(
+    sim.requests.some((q) => q.method === 'GET' && q.path === '/api/v1/deployments/applications/app-a'),
+    'listed the deployments ({count, deployments})',
+  );
   const real = sim.deployments[0]!;
   assert.is(real.status, 'finished');
   // never polled the fake uuid: only the real one
@@ -191,7 +212,18 @@ test('quirk: a full deploy queue (429 from /deploy) is retried after Retry-After
   const { sim, deployer, clock, entries } = await setup({ apps: { 'app-a': 'v1' }, sim: { queueLimit: 1 }, provider: { maxRetryWait: '5s' } });
   // a deployment of another app fills the queue until it is polled twice
   const other = sim.addApp('other', 'v1');
-  sim.deployments.push({ id: 999, deployment_uuid: 'busy', application_uuid: other.uuid, commit: 'v1', status: 'in_progress', polls: 0, force_rebuild: false, rollback: false, created_at: '', updated_at: '' });
+  sim.deployments.push({
+    id: 999,
+    deployment_uuid: 'busy',
+    application_uuid: other.uuid,
+    commit: 'v1',
+    status: 'in_progress',
+    polls: 0,
+    force_rebuild: false,
+    rollback: false,
+    created_at: '',
+    updated_at: '',
+  });
   let fulls = 0;
   sim.onRequest = (q) => {
     if (q.method === 'POST' && q.path === '/api/v1/deploy' && ++fulls === 2) sim.deployments.find((d) => d.deployment_uuid === 'busy')!.status = 'finished';
@@ -219,7 +251,10 @@ test('quirk: 200 from /deploy without a deployment_uuid (a service, a silent ref
   const r2 = await off.deployer.deploy({ version: 'v2' });
   assert.is(r2.status, 'failed');
   assert.is(off.sim.setting('app-a'), 'v1');
-  assert.equal(off.sim.mutations().map((q) => q.body ?? null), [{ git_commit_sha: 'v2' }, null, { git_commit_sha: 'v1' }]);
+  assert.equal(
+    off.sim.mutations().map((q) => q.body ?? null),
+    [{ git_commit_sha: 'v2' }, null, { git_commit_sha: 'v1' }],
+  );
 });
 
 test('quirk: cancelled-by-user in Coolify fails the target (class cancelled) and rolls it back', async () => {
@@ -252,7 +287,7 @@ test('401: an unknown token fails before anything changes, with an actionable me
   assert.not.ok(text(entries).includes('wrong-token-value'));
 });
 
-test('403: a token without the deploy ability gives the server\'s message, and the version setting is put back', async () => {
+test("403: a token without the deploy ability gives the server's message, and the version setting is put back", async () => {
   const { sim, deployer, failures } = await setup({ apps: { 'app-a': 'v1' }, sim: { tokens: { [TOKEN]: ['read', 'write'] } } });
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'rolled_back');
@@ -270,8 +305,14 @@ test('404: an unknown application UUID names it, with a hint (configuration), no
   const entries: LogEntry[] = [];
   const failures: Error[] = [];
   const deployer = new Deployer({
-    fraise: 'api', environment: 'production', provider, strategy: rolling({ batchSize: 1 }), store: await openStore({ path: ':memory:' }),
-    clock: new FakeClock(), sinks: [memorySink(entries)], handleSignals: false,
+    fraise: 'api',
+    environment: 'production',
+    provider,
+    strategy: rolling({ batchSize: 1 }),
+    store: await openStore({ path: ':memory:' }),
+    clock: new FakeClock(),
+    sinks: [memorySink(entries)],
+    handleSignals: false,
     plugins: [{ name: 'plugin:spy', apply: (d) => d.hooks.failed.tap('spy', (e) => void failures.push(e)) }],
   });
   const r = await deployer.deploy({ version: 'v2' });
@@ -345,13 +386,25 @@ test('forceRebuild sends force=true; docker-image apps get docker_registry_image
   running.push(sim);
   sim.addApp('img', 'v1', { build_pack: 'dockerimage' });
   const provider = coolify({ url: sim.url, applications: 'img', token: secret(TOKEN), forceRebuild: true, clock: new FakeClock() });
-  const deployer = new Deployer({ fraise: 'api', environment: 'production', provider, strategy: rolling(), store: await openStore({ path: ':memory:' }), clock: new FakeClock(), sinks: [], handleSignals: false });
+  const deployer = new Deployer({
+    fraise: 'api',
+    environment: 'production',
+    provider,
+    strategy: rolling(),
+    store: await openStore({ path: ':memory:' }),
+    clock: new FakeClock(),
+    sinks: [],
+    handleSignals: false,
+  });
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'succeeded');
-  assert.equal(sim.mutations().map((q) => [q.method, q.path, q.query, q.body ?? null]), [
-    ['PATCH', '/api/v1/applications/img', {}, { docker_registry_image_tag: 'v2' }],
-    ['POST', '/api/v1/deploy', { uuid: 'img', force: 'true' }, null],
-  ]);
+  assert.equal(
+    sim.mutations().map((q) => [q.method, q.path, q.query, q.body ?? null]),
+    [
+      ['PATCH', '/api/v1/applications/img', {}, { docker_registry_image_tag: 'v2' }],
+      ['POST', '/api/v1/deploy', { uuid: 'img', force: 'true' }, null],
+    ],
+  );
   assert.is(sim.apps.get('img')!.docker_registry_image_tag, 'v2');
   assert.is(sim.apps.get('img')!.git_commit_sha, 'HEAD', 'git field untouched');
 });
@@ -372,7 +425,16 @@ test('without a healthcheck, running: is enough', async () => {
   running.push(sim);
   sim.addApp('nohc', 'v1', { health_check_enabled: false, status: 'running:unknown' });
   const provider = coolify({ url: sim.url, applications: 'nohc', token: secret(TOKEN), clock: new FakeClock() });
-  const deployer = new Deployer({ fraise: 'api', environment: 'production', provider, strategy: rolling(), store: await openStore({ path: ':memory:' }), clock: new FakeClock(), sinks: [], handleSignals: false });
+  const deployer = new Deployer({
+    fraise: 'api',
+    environment: 'production',
+    provider,
+    strategy: rolling(),
+    store: await openStore({ path: ':memory:' }),
+    clock: new FakeClock(),
+    sinks: [],
+    handleSignals: false,
+  });
   assert.is((await deployer.deploy({ version: 'v2' })).status, 'succeeded');
 });
 
@@ -404,13 +466,21 @@ test('useRollbackEndpoint on v4.3: a failed deployment is rolled back with POST 
 });
 
 test('beta.474 server: GET /version says so; no rollback endpoint there, so a rollback redeploys (with POST /deploy)', async () => {
-  const { sim, deployer, entries, provider } = await setup({ apps: { 'app-a': 'v1' }, sim: { version: '4.0.0-beta.474' }, provider: { useRollbackEndpoint: true }, prepareSim: (s) => s.failing.add('v2') });
+  const { sim, deployer, entries, provider } = await setup({
+    apps: { 'app-a': 'v1' },
+    sim: { version: '4.0.0-beta.474' },
+    provider: { useRollbackEndpoint: true },
+    prepareSim: (s) => s.failing.add('v2'),
+  });
   const r = await deployer.deploy({ version: 'v2' });
   assert.is(r.status, 'rolled_back', text(entries));
   assert.is(provider.serverVersion?.beta, 474);
   assert.match(text(entries), /Coolify 4\.0\.0-beta\.474 has no rollback endpoint/);
   assert.not.ok(sim.requests.some((q) => q.path.endsWith('/rollback')));
-  assert.equal(sim.requests.filter((q) => q.path === '/api/v1/deploy').map((q) => q.method), ['POST', 'POST']);
+  assert.equal(
+    sim.requests.filter((q) => q.path === '/api/v1/deploy').map((q) => q.method),
+    ['POST', 'POST'],
+  );
   assert.is(sim.apps.get('app-a')!.running, 'v1');
 });
 
@@ -422,14 +492,17 @@ test('fraisier rollback (kind rollback) puts the previous version back on every 
   for (const uuid of ['app-a', 'app-b']) assert.is(sim.apps.get(uuid)!.running, 'v1');
 });
 
-test('status reads each application\'s version and the finished deployments as releases', async () => {
+test("status reads each application's version and the finished deployments as releases", async () => {
   const { deployer } = await setup();
   await deployer.deploy({ version: 'v2' });
   const s = await deployer.status();
-  assert.equal(s.targets.map((t) => [t.name, t.current, t.releases]), [
-    ['app-a', 'v2', ['v2']],
-    ['app-b', 'v2', ['v2']],
-  ]);
+  assert.equal(
+    s.targets.map((t) => [t.name, t.current, t.releases]),
+    [
+      ['app-a', 'v2', ['v2']],
+      ['app-b', 'v2', ['v2']],
+    ],
+  );
 });
 
 test('a deployment without --version is refused before anything changes', async () => {
@@ -441,7 +514,11 @@ test('a deployment without --version is refused before anything changes', async 
 });
 
 test('a deployment that never ends is cancelled at the timeout (availability)', async () => {
-  const { sim, deployer, failures } = await setup({ apps: { 'app-a': 'v1' }, sim: { inProgressPolls: 1000 }, provider: { timeout: '30s', pollInterval: '5s' } });
+  const { sim, deployer, failures } = await setup({
+    apps: { 'app-a': 'v1' },
+    sim: { inProgressPolls: 1000 },
+    provider: { timeout: '30s', pollInterval: '5s' },
+  });
   const r = await deployer.deploy({ version: 'v2' });
   assert.match(r.error!.message, /did not finish within 30 s/);
   assert.is(failureClass(failures[0]), 'availability');
@@ -449,12 +526,30 @@ test('a deployment that never ends is cancelled at the timeout (availability)', 
 });
 
 test('the requests, as data: exact method, path, query and body; state-changing ones marked', () => {
-  assert.equal(coolifyCalls.setVersion('ab c', 'git_commit_sha', 'v2'), { method: 'PATCH', path: '/applications/ab%20c', body: { git_commit_sha: 'v2' }, mutating: true, what: 'setting git_commit_sha of ab c to v2' });
+  assert.equal(coolifyCalls.setVersion('ab c', 'git_commit_sha', 'v2'), {
+    method: 'PATCH',
+    path: '/applications/ab%20c',
+    body: { git_commit_sha: 'v2' },
+    mutating: true,
+    what: 'setting git_commit_sha of ab c to v2',
+  });
   assert.equal(coolifyCalls.deploy('abc', false), { method: 'POST', path: '/deploy', query: { uuid: 'abc' }, mutating: true, what: 'deploying abc' });
   assert.equal(coolifyCalls.deploy('abc', true).query, { uuid: 'abc', force: 'true' });
-  assert.equal(coolifyCalls.rollback('abc', 'v1'), { method: 'POST', path: '/applications/abc/rollback', body: { commit: 'v1' }, mutating: true, what: 'rolling abc back to v1' });
+  assert.equal(coolifyCalls.rollback('abc', 'v1'), {
+    method: 'POST',
+    path: '/applications/abc/rollback',
+    body: { commit: 'v1' },
+    mutating: true,
+    what: 'rolling abc back to v1',
+  });
   assert.equal(coolifyCalls.cancel('d-1'), { method: 'POST', path: '/deployments/d-1/cancel', mutating: true, what: 'cancelling deployment d-1' });
-  assert.equal(coolifyCalls.listDeployments('abc', 10), { method: 'GET', path: '/deployments/applications/abc', query: { skip: '0', take: '10' }, mutating: false, what: 'listing the deployments of abc' });
+  assert.equal(coolifyCalls.listDeployments('abc', 10), {
+    method: 'GET',
+    path: '/deployments/applications/abc',
+    query: { skip: '0', take: '10' },
+    mutating: false,
+    what: 'listing the deployments of abc',
+  });
   assert.equal(coolifyCalls.readDeployment('d-1'), { method: 'GET', path: '/deployments/d-1', mutating: false, what: 'reading deployment d-1' });
   assert.equal(coolifyCalls.version(), { method: 'GET', path: '/version', mutating: false, what: 'reading its version' });
   assert.equal(parseCoolifyVersion('v4.0.0-beta.474'), { raw: 'v4.0.0-beta.474', major: 4, minor: 0, patch: 0, beta: 474 });
@@ -480,8 +575,24 @@ test('pacing: the client waits for the per-minute budget instead of running into
     const clock = new FakeClock();
     const sim = await startCoolifySim({ a1: 'v1', a2: 'v1', a3: 'v1' }, { rateLimit: 10, now: () => clock.now() });
     running.push(sim);
-    const provider = coolify({ url: sim.url, applications: ['a1', 'a2', 'a3'], token: secret(TOKEN), clock, maxRequestsPerMinute: pace ? 10 : 0, maxRetries: 0 });
-    const deployer = new Deployer({ fraise: 'api', environment: 'production', provider, strategy: rolling({ batchSize: 1 }), store: await openStore({ path: ':memory:' }), clock, sinks: [], handleSignals: false });
+    const provider = coolify({
+      url: sim.url,
+      applications: ['a1', 'a2', 'a3'],
+      token: secret(TOKEN),
+      clock,
+      maxRequestsPerMinute: pace ? 10 : 0,
+      maxRetries: 0,
+    });
+    const deployer = new Deployer({
+      fraise: 'api',
+      environment: 'production',
+      provider,
+      strategy: rolling({ batchSize: 1 }),
+      store: await openStore({ path: ':memory:' }),
+      clock,
+      sinks: [],
+      handleSignals: false,
+    });
     const r = await deployer.deploy({ version: 'v2' });
     const limited = sim.requests.filter((q) => q.status === 429).length;
     if (pace) {

@@ -16,10 +16,22 @@ test('shellcheck (sh, every severity) finds nothing in the bare_metal scripts', 
 
 test('bare_metal commands, whole: fixed scripts, every value a quoted positional parameter', () => {
   const app = '/srv/my app';
-  assert.is(render(bareMetalCommands.preflight(app, true, { type: 'systemd', unit: 'api.service' })), `${shC(S['PREFLIGHT']!, 'fraisier')} '/srv/my app' 1 systemd api.service`);
-  assert.is(render(bareMetalCommands.preflight('/srv/app', false, { type: 'command', restart: 'kill -HUP 1' })), `${shC(S['PREFLIGHT']!, 'fraisier')} /srv/app 0 command ''`);
-  assert.is(render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'systemd', unit: 'api.service' }, true)), `${shC(S['ACTIVATE']!, 'fraisier')} /srv/app v1.2.0 systemd api.service 1`);
-  assert.is(render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'supervisor', program: 'api' }, false)), `${shC(S['ACTIVATE']!, 'fraisier')} /srv/app v1.2.0 supervisor api 0`);
+  assert.is(
+    render(bareMetalCommands.preflight(app, true, { type: 'systemd', unit: 'api.service' })),
+    `${shC(S['PREFLIGHT']!, 'fraisier')} '/srv/my app' 1 systemd api.service`,
+  );
+  assert.is(
+    render(bareMetalCommands.preflight('/srv/app', false, { type: 'command', restart: 'kill -HUP 1' })),
+    `${shC(S['PREFLIGHT']!, 'fraisier')} /srv/app 0 command ''`,
+  );
+  assert.is(
+    render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'systemd', unit: 'api.service' }, true)),
+    `${shC(S['ACTIVATE']!, 'fraisier')} /srv/app v1.2.0 systemd api.service 1`,
+  );
+  assert.is(
+    render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'supervisor', program: 'api' }, false)),
+    `${shC(S['ACTIVATE']!, 'fraisier')} /srv/app v1.2.0 supervisor api 0`,
+  );
   assert.is(
     render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'command', restart: "pkill -f 'node app'" }, false)),
     `${shC(S['ACTIVATE']!, 'fraisier')} /srv/app v1.2.0 command 'pkill -f '\\''node app'\\''' 0`,
@@ -31,8 +43,14 @@ test('bare_metal commands, whole: fixed scripts, every value a quoted positional
     render(bareMetalCommands.prepareGit('/srv/app', 'v1.2.0', 'a'.repeat(40), 'git@example.com:me/app.git', 'npm ci --omit=dev', ['log', 'public/uploads'])),
     `${shC(S['PREPARE_GIT']!, 'fraisier')} /srv/app v1.2.0 ${'a'.repeat(40)} git@example.com:me/app.git 'npm ci --omit=dev' log public/uploads`,
   );
-  assert.is(render(bareMetalCommands.prepareGit('/srv/app', 'main', '', '/srv/repo.git', '', [])), `${shC(S['PREPARE_GIT']!, 'fraisier')} /srv/app main '' /srv/repo.git ''`);
-  assert.is(render(bareMetalCommands.prepareArtifact('/srv/app', 'v1.2.0', '', ['.env'])), `${shC(S['PREPARE_ARTIFACT']!, 'fraisier')} /srv/app v1.2.0 '' .env`);
+  assert.is(
+    render(bareMetalCommands.prepareGit('/srv/app', 'main', '', '/srv/repo.git', '', [])),
+    `${shC(S['PREPARE_GIT']!, 'fraisier')} /srv/app main '' /srv/repo.git ''`,
+  );
+  assert.is(
+    render(bareMetalCommands.prepareArtifact('/srv/app', 'v1.2.0', '', ['.env'])),
+    `${shC(S['PREPARE_ARTIFACT']!, 'fraisier')} /srv/app v1.2.0 '' .env`,
+  );
   assert.is(render(bareMetalCommands.resolveRef('/srv/app', '/srv/repo.git', 'v1.2.0')), `${shC(S['RESOLVE_REF']!, 'fraisier')} /srv/app /srv/repo.git v1.2.0`);
   assert.is(render(bareMetalCommands.cleanup('/srv/app', 5, ['v1.1.0', 'v1.2.0'])), `${shC(S['CLEANUP']!, 'fraisier')} /srv/app 5 v1.1.0 v1.2.0`);
 });

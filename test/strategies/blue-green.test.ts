@@ -37,7 +37,15 @@ function fakeTraffic(initial: { pool: string; targets: string[] } | null, option
   return { plugin, switches, events, live: () => live };
 }
 
-async function setup(opts: { live?: { pool: string; targets: string[] } | null; unhealthy?: string[]; traffic?: boolean; failSwitch?: boolean; bg?: Partial<BlueGreenOptions> } = {}) {
+async function setup(
+  opts: {
+    live?: { pool: string; targets: string[] } | null;
+    unhealthy?: string[];
+    traffic?: boolean;
+    failSwitch?: boolean;
+    bg?: Partial<BlueGreenOptions>;
+  } = {},
+) {
   const { provider, live, activations } = recordedBareMetal({
     hosts: ['h1', 'h2', 'h3'],
     appPath: '/srv/api',
@@ -75,13 +83,23 @@ test('deploys to the idle colour only, then verifies, then switches once; the li
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'succeeded', JSON.stringify(r.error));
   assert.equal(activations(), ['h1:v1.1.0'], 'only blue (idle) was activated');
-  assert.equal([...live.entries()], [['h1', 'v1.1.0'], ['h2', 'v1.0.0'], ['h3', 'v1.0.0']]);
+  assert.equal(
+    [...live.entries()],
+    [
+      ['h1', 'v1.1.0'],
+      ['h2', 'v1.0.0'],
+      ['h3', 'v1.0.0'],
+    ],
+  );
   assert.equal(traffic.events, ['healthy h1', 'verify', 'switch blue'], 'health, then verification, then the switch');
   assert.equal(traffic.live(), { pool: 'blue', targets: ['h1'] });
   assert.is(seen[0]!.colour, 'blue');
   assert.equal(seen[0]!.urls, ['http://10.9.0.1:8000']);
   assert.is(seen[0]!.version, 'v1.1.0');
-  assert.equal(r.targets.map((t) => t.status), ['healthy', 'pending', 'pending']);
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['healthy', 'pending', 'pending'],
+  );
   assert.ok(typeof r.targets[0]!.phases['switch'] === 'number', 'switch time recorded on the idle targets');
 });
 
@@ -128,7 +146,10 @@ test('a verification command gets the idle URLs and colour; a non-zero exit stop
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
   assert.match(r.error!.message, /verification command failed \(exit 7\)/);
-  assert.ok(entries.some((e) => e.message === 'verify: checking blue at http://10.9.0.1:8000 for v1.1.0'), entries.map((e) => e.message).join('\n'));
+  assert.ok(
+    entries.some((e) => e.message === 'verify: checking blue at http://10.9.0.1:8000 for v1.1.0'),
+    entries.map((e) => e.message).join('\n'),
+  );
   assert.equal(traffic.switches, []);
 });
 

@@ -49,20 +49,27 @@ test('a healthy rolling deploy switches every host, one at a time, and records t
   assert.is(row!.status, 'succeeded');
   assert.is(row!.toVersion, 'v1.1.0');
   const full = await store.deployment(row!.id);
-  assert.equal(full!.targets.map((t) => t.status), ['succeeded', 'succeeded', 'succeeded']);
+  assert.equal(
+    full!.targets.map((t) => t.status),
+    ['succeeded', 'succeeded', 'succeeded'],
+  );
   assert.ok(entries.some((e) => e.message === 'Deployment successful! (none) → v1.1.0'));
   assert.is(await new Locks(store).get('api', 'production'), undefined, 'lock released');
 });
 
 test('a failed health check on h2 rolls back h1 and h2 and never touches h3', async () => {
-  const { deployer, live, store, log, entries, clock, activations } = await setup({ unhealthy: ["h2"] });
+  const { deployer, live, store, log, entries, clock, activations } = await setup({ unhealthy: ['h2'] });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
   assert.is(activations().length, 4, 'two switches forward, two back');
   assert.equal(activations().slice(0, 2), ['h1:v1.1.0', 'h2:v1.1.0']);
   assert.equal(new Set(activations().slice(2)), new Set(['h1:v1.0.0', 'h2:v1.0.0']));
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
-  assert.equal(log.filter((l) => l.target === 'h3').map((l) => l.command.label), ['preflight checks'], 'h3: preflight only');
+  assert.equal(
+    log.filter((l) => l.target === 'h3').map((l) => l.command.label),
+    ['preflight checks'],
+    'h3: preflight only',
+  );
   const h2Attempts = entries.filter((e) => e.target === 'h2' && /^Attempt \d: FAILED/.test(e.message));
   assert.is(h2Attempts.length, 3, 'three attempts');
   assert.equal(clock.sleeps.filter((s) => s === 2000).length >= 2, true, 'waited retryDelay between attempts');
@@ -76,7 +83,10 @@ test('with batches of 2, both hosts of the failing batch roll back; the next bat
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0', 'v1.0.0']);
-  assert.equal(activations().filter((a) => a.startsWith('h3') || a.startsWith('h4')), []);
+  assert.equal(
+    activations().filter((a) => a.startsWith('h3') || a.startsWith('h4')),
+    [],
+  );
 });
 
 test('waits between batches with the injected clock', async () => {

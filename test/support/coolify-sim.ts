@@ -184,7 +184,7 @@ export class CoolifySim {
   /** The version an application is set to (git_commit_sha or image tag). */
   setting(uuid: string): string {
     const a = this.apps.get(uuid)!;
-    return a.build_pack === 'dockerimage' ? a.docker_registry_image_tag ?? '' : a.git_commit_sha;
+    return a.build_pack === 'dockerimage' ? (a.docker_registry_image_tag ?? '') : a.git_commit_sha;
   }
 
   /** Requests that change state (PATCH, POST). */
@@ -219,7 +219,7 @@ export class CoolifySim {
     const raw = Buffer.concat(chunks).toString('utf8');
     const u = new URL(req.url ?? '/', 'http://sim');
     const query = Object.fromEntries(u.searchParams.entries());
-    let body: unknown = undefined;
+    let body: unknown;
     if (raw) {
       try {
         body = JSON.parse(raw);
@@ -258,7 +258,8 @@ export class CoolifySim {
     if (now - this.window.start >= 60_000) this.window = { start: now, counts: new Map() };
     const count = (this.window.counts.get(token!) ?? 0) + 1;
     this.window.counts.set(token!, count);
-    if (count > this.options.rateLimit) return send(429, { message: 'Too Many Attempts.' }, { 'retry-after': String(Math.ceil((this.window.start + 60_000 - now) / 1000)) });
+    if (count > this.options.rateLimit)
+      return send(429, { message: 'Too Many Attempts.' }, { 'retry-after': String(Math.ceil((this.window.start + 60_000 - now) / 1000)) });
     if (this.quirks.rateLimited && this.quirks.rateLimited > 0) {
       this.quirks.rateLimited--;
       return send(429, { message: 'Too Many Attempts.' }, { 'retry-after': String(this.quirks.retryAfter ?? 1) });
@@ -317,14 +318,30 @@ export class CoolifySim {
         updated_at: d.updated_at,
         // only for tokens with sensitive access; a JSON-encoded string
         ...(abilities.includes('root') || abilities.includes('read:sensitive')
-          ? { logs: JSON.stringify([{ command: null, output: `Deploying ${d.commit}`, type: 'stdout', timestamp: d.created_at, hidden: false, batch: 1, order: 1 }]) }
+          ? {
+              logs: JSON.stringify([
+                { command: null, output: `Deploying ${d.commit}`, type: 'stdout', timestamp: d.created_at, hidden: false, batch: 1, order: 1 },
+              ]),
+            }
           : {}),
       };
     };
     const active = () => this.deployments.filter((d) => d.status === 'queued' || d.status === 'in_progress');
     const queue = (app: SimApp, commit: string, opts: { force: boolean; rollback: boolean }): SimDeployment => {
       const at = new Date().toISOString();
-      const d: SimDeployment = { id: this.nextId++, deployment_uuid: randomUUID(), application_uuid: app.uuid, commit, status: 'queued', polls: 0, queuedAt: this.now(), force_rebuild: opts.force, rollback: opts.rollback, created_at: at, updated_at: at };
+      const d: SimDeployment = {
+        id: this.nextId++,
+        deployment_uuid: randomUUID(),
+        application_uuid: app.uuid,
+        commit,
+        status: 'queued',
+        polls: 0,
+        queuedAt: this.now(),
+        force_rebuild: opts.force,
+        rollback: opts.rollback,
+        created_at: at,
+        updated_at: at,
+      };
       this.deployments.push(d);
       return d;
     };
@@ -349,10 +366,16 @@ export class CoolifySim {
         .filter((a): a is SimApp => !!a);
       if (found.length === 0) return send(404, { message: 'No resources found.' });
       if (active().length >= this.options.queueLimit) {
-        return send(429, { message: 'Deployment queue is full. Please wait for existing deployments to complete.' }, { 'retry-after': String(this.quirks.retryAfter ?? 60) });
+        return send(
+          429,
+          { message: 'Deployment queue is full. Please wait for existing deployments to complete.' },
+          { 'retry-after': String(this.quirks.retryAfter ?? 60) },
+        );
       }
       if (this.quirks.noDeploymentUuid) {
-        return send(200, { deployments: found.map((a) => ({ message: `Service ${a.name} started. It could take a while, be patient.`, resource_uuid: a.uuid })) });
+        return send(200, {
+          deployments: found.map((a) => ({ message: `Service ${a.name} started. It could take a while, be patient.`, resource_uuid: a.uuid })),
+        });
       }
       const rows = found.map((app) => {
         const commit = (app.build_pack === 'dockerimage' ? app.docker_registry_image_tag : app.git_commit_sha) || 'HEAD';
@@ -442,7 +465,8 @@ export class CoolifySim {
       const errors: Record<string, string[]> = {};
       for (const k of Object.keys(body)) if (!allowed.includes(k)) errors[k] = ['This field is not allowed.'];
       const b = body as Record<string, unknown>;
-      if (typeof b.git_commit_sha === 'string' && !/^[a-zA-Z0-9][a-zA-Z0-9._\-/]*$/.test(b.git_commit_sha)) errors.git_commit_sha = ['The git commit sha field format is invalid.'];
+      if (typeof b.git_commit_sha === 'string' && !/^[a-zA-Z0-9][a-zA-Z0-9._\-/]*$/.test(b.git_commit_sha))
+        errors.git_commit_sha = ['The git commit sha field format is invalid.'];
       if (Object.keys(errors).length > 0) return send(422, { message: 'Validation failed.', errors });
       if (typeof b.git_commit_sha === 'string') app.git_commit_sha = b.git_commit_sha;
       if (typeof b.docker_registry_image_tag === 'string') app.docker_registry_image_tag = b.docker_registry_image_tag;

@@ -80,7 +80,20 @@ export async function startPostgres(): Promise<PgServer> {
     if (!Number.isInteger(uid) || pg.status !== 0) throw new Error('tests need the postgres system user (apt-get install postgresql)');
     for (const p of [base, sockDir, pwFile]) chownSync(p, uid, gid);
   }
-  await run(asPostgres(pgBin('initdb'), ['-D', dataDir, '-U', 'fraisier', `--pwfile=${pwFile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync']));
+  await run(
+    asPostgres(pgBin('initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'fraisier',
+      `--pwfile=${pwFile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--no-sync',
+    ]),
+  );
   const port = await freePort();
   const opts = `-c listen_addresses=127.0.0.1 -p ${port} -k ${sockDir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
   await run(asPostgres(pgBin('pg_ctl'), ['-D', dataDir, '-o', opts, '-l', join(base, 'log'), '-w', '-t', '60', 'start']));
@@ -169,5 +182,7 @@ export async function publicTables(url: string): Promise<string[]> {
 
 /** The migrations the psql-migration plugin recorded, as `name@version`, by name. */
 export async function recordedMigrations(url: string): Promise<string[]> {
-  return (await pgQuery<{ name: string; version: string }>(url, 'select name, version from fraisier_migrations order by name')).map((r) => `${r.name}@${r.version}`);
+  return (await pgQuery<{ name: string; version: string }>(url, 'select name, version from fraisier_migrations order by name')).map(
+    (r) => `${r.name}@${r.version}`,
+  );
 }

@@ -44,6 +44,10 @@ export function recordedBareMetal(options: { hosts: string[]; appPath: string; p
     connect: async (h) => executors.get(h)!,
   });
   /** `host:version` for every switch, in order. */
-  const activations = () => log.map((l) => [l.target, activated(l, appPath)]).filter(([, v]) => v).map(([t, v]) => `${t}:${v}`);
+  const activations = () =>
+    log
+      .map((l) => [l.target, activated(l, appPath)])
+      .filter(([, v]) => v)
+      .map(([t, v]) => `${t}:${v}`);
   return { provider, executors, live, log, activations };
 }

@@ -15,11 +15,22 @@ const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
 function check(project: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(tsc, ['-p', project, '--pretty', 'false'], { cwd: root }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }));
+    execFile(tsc, ['-p', project, '--pretty', 'false'], { cwd: root }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
   });
 }
 
-const base = { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: true, types: ['node'], allowImportingTsExtensions: true };
+const base = {
+  strict: true,
+  module: 'NodeNext',
+  moduleResolution: 'NodeNext',
+  target: 'ES2022',
+  noEmit: true,
+  skipLibCheck: true,
+  types: ['node'],
+  allowImportingTsExtensions: true,
+};
 
 test('wrong options in a deploy definition are type errors', async () => {
   const dir = mkdtempSync(join(root, 'test', 'types', '.tmp-'));

@@ -200,9 +200,7 @@ test('an unknown key names the file, the dotted key path, the line and the expec
 });
 
 test('`hosts` is not an alias of `instances`: it is an unknown key with a hint', () => {
-  const err = configError(() =>
-    parseConfig(withEnv('', 'hosts: [h1]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {}),
-  );
+  const err = configError(() => parseConfig(withEnv('', 'hosts: [h1]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {}));
   assert.is(err.key, 'fraises.api.environments.production.hosts');
   assert.is(err.hint, 'did you mean "instances"?');
 });
@@ -256,7 +254,10 @@ test('unknown strategy and provider name the known ones', () => {
 test('exactly one of systemd_service, supervisor_program, restart_command', () => {
   const both = configError(() => parseConfig(withEnv('supervisor_program: api'), FILE, {}));
   assert.is(both.key, 'fraises.api.environments.production');
-  assert.match(both.message, /set exactly one of systemd_service, supervisor_program, restart_command; found systemd_service and supervisor_program \(line 9\)$/);
+  assert.match(
+    both.message,
+    /set exactly one of systemd_service, supervisor_program, restart_command; found systemd_service and supervisor_program \(line 9\)$/,
+  );
 
   const none = configError(() => parseConfig(withEnv('', 'instances: [h1]\napp_path: /srv/api\ngit_repo: x'), FILE, {}));
   assert.match(none.message, /missing a restart method/);
@@ -458,7 +459,14 @@ const HAPROXY_LB = `fraises:
 
 test('load_balancer: haproxy normalizes (socket, backend, server names, drain_timeout)', () => {
   const env = parseConfig(HAPROXY_LB, FILE, {}).fraises['api']!.environments['production']!;
-  assert.equal(env.loadBalancer, { type: 'haproxy', socket: '/run/haproxy/admin.sock', servers: { h2: 'app2' }, backend: 'api_be', host: 'lb1', drainTimeoutMs: 8000 });
+  assert.equal(env.loadBalancer, {
+    type: 'haproxy',
+    socket: '/run/haproxy/admin.sock',
+    servers: { h2: 'app2' },
+    backend: 'api_be',
+    host: 'lb1',
+    drainTimeoutMs: 8000,
+  });
 });
 
 test('load_balancer: haproxy needs an absolute socket and refuses nginx options; nginx refuses haproxy options and passive drain normalizes', () => {
@@ -474,8 +482,16 @@ test('load_balancer: haproxy needs an absolute socket and refuses nginx options;
   assert.match(d.message, 'socket is a haproxy option');
   const e = configError(() => parseConfig(LB.replace('drain_timeout: 3', 'drain: sometimes'), FILE, {}));
   assert.match(e.message, 'load_balancer.drain');
-  const env = parseConfig(LB.replace('drain_timeout: 3', 'drain: passive\n          max_fails: 2\n          fail_timeout: 4s'), FILE, {}).fraises['api']!.environments['production']!;
-  assert.equal(env.loadBalancer, { type: 'nginx', file: '/etc/nginx/conf.d/api-upstream.conf', servers: { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000' }, drain: 'passive', maxFails: 2, failTimeoutMs: 4000 });
+  const env = parseConfig(LB.replace('drain_timeout: 3', 'drain: passive\n          max_fails: 2\n          fail_timeout: 4s'), FILE, {}).fraises['api']!
+    .environments['production']!;
+  assert.equal(env.loadBalancer, {
+    type: 'nginx',
+    file: '/etc/nginx/conf.d/api-upstream.conf',
+    servers: { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000' },
+    drain: 'passive',
+    maxFails: 2,
+    failTimeoutMs: 4000,
+  });
 });
 
 const LB_BLOCK = (servers: string, target = '') =>
@@ -505,18 +521,24 @@ test('blue_green mistakes name the key: missing colours, no load balancer, a hos
   assert.match(d.message, 'h1 cannot be both blue and green');
   const e = configError(() => parseConfig(withEnv(`blue_green_config: { blue: [h1], green: [h2] }\n${lb}`, two), FILE, {}));
   assert.match(e.message, 'set deployment_strategy: blue_green');
-  const f = configError(() => parseConfig(withEnv(`deployment_strategy: blue_green\nblue_green_config: { blue: [h1], green: [h2], verify: x }\n${lb}`, two), FILE, {}));
+  const f = configError(() =>
+    parseConfig(withEnv(`deployment_strategy: blue_green\nblue_green_config: { blue: [h1], green: [h2], verify: x }\n${lb}`, two), FILE, {}),
+  );
   assert.is(f.key, 'fraises.api.environments.production.blue_green_config.verify');
 });
 
 /** The seed's form: production_blue and production_green, each with load_balancer.target. */
 function colourPair(blueExtra = '', greenExtra = ''): string {
   const env = (name: string, host: string, colour: string, extra: string) =>
-    [`      ${name}:`, ...`instances: [${host}]\n${LB_BLOCK(`${host}: 10.0.0.${host.slice(1)}:8000`, colour)}${extra ? `\n${extra}` : ''}`.split('\n').map((l) => `        ${l}`)].join('\n');
-  return `fraises:\n  api:\n    git_repo: https://example.com/api.git\n    app_path: /srv/api\n    supervisor_program: api\n    environments:\n${env('production_blue', 'h1', 'blue', blueExtra)}\n${env('production_green', 'h2', 'green', greenExtra)}\n`.replace(
-    '    supervisor_program: api\n',
-    '',
-  ).replace(/(instances: \[h\d\])/g, '$1\n        supervisor_program: api');
+    [
+      `      ${name}:`,
+      ...`instances: [${host}]\n${LB_BLOCK(`${host}: 10.0.0.${host.slice(1)}:8000`, colour)}${extra ? `\n${extra}` : ''}`
+        .split('\n')
+        .map((l) => `        ${l}`),
+    ].join('\n');
+  return `fraises:\n  api:\n    git_repo: https://example.com/api.git\n    app_path: /srv/api\n    supervisor_program: api\n    environments:\n${env('production_blue', 'h1', 'blue', blueExtra)}\n${env('production_green', 'h2', 'green', greenExtra)}\n`
+    .replace('    supervisor_program: api\n', '')
+    .replace(/(instances: \[h\d\])/g, '$1\n        supervisor_program: api');
 }
 
 test("the seed's production_blue / production_green pair becomes one blue-green environment `production`", () => {
@@ -531,7 +553,7 @@ test("the seed's production_blue / production_green pair becomes one blue-green 
 });
 
 test('a colour without its mate, a misnamed colour, or colours that differ beyond their hosts: clear errors', () => {
-  const lone = colourPair().replace(/      production_green:[\s\S]*$/, '');
+  const lone = colourPair().replace(/ {6}production_green:[\s\S]*$/, '');
   const a = configError(() => parseConfig(lone, FILE, {}));
   assert.match(a.message, 'production_blue is the blue colour of production, but there is no production_green environment with load_balancer.target: green');
   const b = configError(() => parseConfig(colourPair().replace('production_blue:', 'prod_a:'), FILE, {}));
@@ -539,7 +561,6 @@ test('a colour without its mate, a misnamed colour, or colours that differ beyon
   const c = configError(() => parseConfig(colourPair('', 'keep_releases: 3'), FILE, {}));
   assert.match(c.message, 'production_blue and production_green must differ only in instances and load_balancer.servers');
 });
-
 
 test('shared: relative paths inside the release only; file, key, line and what was expected', () => {
   const cases: [string, RegExp][] = [
@@ -574,7 +595,10 @@ test('app_path: "/" and paths not in normal form are refused, naming the directo
   const at = (p: string) => withEnv('', `instances: [h1]\napp_path: "${p}"\ngit_repo: x\nsystemd_service: api`);
   const dotdot = configError(() => parseConfig(at('/srv/../tmp/x'), FILE, {}));
   assert.is(dotdot.key, 'fraises.api.environments.production.app_path');
-  assert.is(dotdot.message, 'conf/fraises.yaml: fraises.api.environments.production.app_path: "/srv/../tmp/x" is not in normal form: it names "/tmp/x"; write "/tmp/x" (no ".", ".." or empty components) (line 6)');
+  assert.is(
+    dotdot.message,
+    'conf/fraises.yaml: fraises.api.environments.production.app_path: "/srv/../tmp/x" is not in normal form: it names "/tmp/x"; write "/tmp/x" (no ".", ".." or empty components) (line 6)',
+  );
   const root = configError(() => parseConfig(at('/'), FILE, {}));
   assert.match(root.message, 'app_path: "/" is the root directory');
   const up = configError(() => parseConfig(at('/..'), FILE, {}));
@@ -583,7 +607,13 @@ test('app_path: "/" and paths not in normal form are refused, naming the directo
   assert.match(doubled.message, 'it names "/srv/api"');
   const dot = configError(() => parseConfig(at('/srv/./api'), FILE, {}));
   assert.match(dot.message, 'it names "/srv/api"');
-  const fraiseLevel = configError(() => parseConfig('fraises:\n  api:\n    app_path: /srv/app/..\n    environments:\n      production:\n        instances: [h1]\n        git_repo: x\n        systemd_service: api\n', FILE, {}));
+  const fraiseLevel = configError(() =>
+    parseConfig(
+      'fraises:\n  api:\n    app_path: /srv/app/..\n    environments:\n      production:\n        instances: [h1]\n        git_repo: x\n        systemd_service: api\n',
+      FILE,
+      {},
+    ),
+  );
   assert.is(fraiseLevel.key, 'fraises.api.app_path');
   assert.match(fraiseLevel.message, /it names "\/srv".*\(line 3\)$/);
   // one trailing slash is only dropped
@@ -592,14 +622,22 @@ test('app_path: "/" and paths not in normal form are refused, naming the directo
 
 test('instances with shell metacharacters or spaces are refused at load, naming the item and its line', () => {
   for (const h of ['h1;touch /tmp/pwned', '$(id)', 'h1 h2', '`id`', 'h1|x', '-oProxyCommand=x']) {
-    const e = configError(() => parseConfig(withEnv('', `instances: [h1, ${JSON.stringify(h)}]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api`), FILE, {}));
+    const e = configError(() =>
+      parseConfig(withEnv('', `instances: [h1, ${JSON.stringify(h)}]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api`), FILE, {}),
+    );
     assert.is(e.key, 'fraises.api.environments.production.instances[1]', h);
     assert.match(e.message, `instances[1]: ${JSON.stringify(h)} is not a host name: expected host, user@host or user@host:port`);
     assert.match(e.message, /\(line 5\)$/);
   }
-  const ok = parseConfig(withEnv('', 'instances: [h1, deploy@web-2.example.com, root@10.0.0.3:2222]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'), FILE, {});
+  const ok = parseConfig(
+    withEnv('', 'instances: [h1, deploy@web-2.example.com, root@10.0.0.3:2222]\napp_path: /srv/api\ngit_repo: x\nsystemd_service: api'),
+    FILE,
+    {},
+  );
   assert.equal(ok.fraises.api!.environments.production!.instances, ['h1', 'deploy@web-2.example.com', 'root@10.0.0.3:2222']);
-  const lb = configError(() => parseConfig(withEnv('load_balancer:\n  type: nginx\n  file: /etc/nginx/up.conf\n  host: "lb;id"\n  servers: { h1: "10.0.0.1:80" }'), FILE, {}));
+  const lb = configError(() =>
+    parseConfig(withEnv('load_balancer:\n  type: nginx\n  file: /etc/nginx/up.conf\n  host: "lb;id"\n  servers: { h1: "10.0.0.1:80" }'), FILE, {}),
+  );
   assert.is(lb.key, 'fraises.api.environments.production.load_balancer.host');
 });
 
@@ -626,11 +664,21 @@ test('branch names follow git check-ref-format, checked at load (before any host
     assert.match(e.message, problem, e.message);
     assert.match(e.message, /\(line 9\)$/);
   }
-  const fraiseLevel = configError(() => parseConfig('fraises:\n  api:\n    branch: "x..y"\n    environments:\n      production:\n        instances: [h1]\n        app_path: /srv/api\n        git_repo: x\n        systemd_service: api\n', FILE, {}));
+  const fraiseLevel = configError(() =>
+    parseConfig(
+      'fraises:\n  api:\n    branch: "x..y"\n    environments:\n      production:\n        instances: [h1]\n        app_path: /srv/api\n        git_repo: x\n        systemd_service: api\n',
+      FILE,
+      {},
+    ),
+  );
   assert.is(fraiseLevel.key, 'fraises.api.branch');
   assert.match(fraiseLevel.message, /\(line 3\)$/);
   for (const b of ['main', 'release/1.2', 'feature/JIRA-12_x', 'v1.0']) {
-    assert.equal(parseConfig(withEnv(`branch: ${b}`), FILE, {}).fraises.api!.environments.production!.source, { type: 'git', repo: 'https://example.com/api.git', branch: b });
+    assert.equal(parseConfig(withEnv(`branch: ${b}`), FILE, {}).fraises.api!.environments.production!.source, {
+      type: 'git',
+      repo: 'https://example.com/api.git',
+      branch: b,
+    });
   }
 });
 

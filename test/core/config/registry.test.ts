@@ -84,7 +84,11 @@ test('unknown names list the registered ones with a guess: provider, strategy, l
   assert.match(s.message, 'unknown deployment strategy "rollin"; known strategies: rolling, blue_green');
   assert.is(s.hint, 'did you mean "rolling"?');
   const lb = configError(() =>
-    parseConfig('fraises:\n  api:\n    environments:\n      production:\n        instances: [h1]\n        app_path: /srv/api\n        git_repo: x\n        systemd_service: api\n        load_balancer: { type: ngnix, file: /x, servers: { h1: "1.2.3.4:80" } }\n', FILE, {}),
+    parseConfig(
+      'fraises:\n  api:\n    environments:\n      production:\n        instances: [h1]\n        app_path: /srv/api\n        git_repo: x\n        systemd_service: api\n        load_balancer: { type: ngnix, file: /x, servers: { h1: "1.2.3.4:80" } }\n',
+      FILE,
+      {},
+    ),
   );
   assert.match(lb.message, 'load_balancer.type: expected "nginx" or "haproxy", got "ngnix" (line 9)');
   assert.is(lb.hint, 'did you mean "nginx"?');
@@ -94,9 +98,12 @@ test('a provider registered with a factory only is usable from YAML, with the en
   registry.registerProvider('factory_only', () => {
     throw new Error('not built in this test');
   });
-  const env = parseConfig('fraises:\n  web:\n    environments:\n      production:\n        provider: factory_only\n', FILE, {}).fraises.web!.environments.production!;
+  const env = parseConfig('fraises:\n  web:\n    environments:\n      production:\n        provider: factory_only\n', FILE, {}).fraises.web!.environments
+    .production!;
   assert.is(env.provider, 'factory_only');
-  const extra = configError(() => parseConfig('fraises:\n  web:\n    environments:\n      production:\n        provider: factory_only\n        instances: [h1]\n', FILE, {}));
+  const extra = configError(() =>
+    parseConfig('fraises:\n  web:\n    environments:\n      production:\n        provider: factory_only\n        instances: [h1]\n', FILE, {}),
+  );
   assert.match(extra.message, 'unknown key "instances"');
 });
 

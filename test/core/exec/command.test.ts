@@ -19,7 +19,7 @@ test('quote leaves safe words alone and single-quotes the rest', () => {
 });
 
 test('a quoted value survives a real shell unchanged, whatever it holds', () => {
-  for (const v of ['v1; rm -rf /', '$(id)', '`id`', "a'b\"c", 'x\ny', '*', '-n', '$HOME', '\\']) {
+  for (const v of ['v1; rm -rf /', '$(id)', '`id`', 'a\'b"c', 'x\ny', '*', '-n', '$HOME', '\\']) {
     const out = execFileSync('sh', ['-c', `printf %s ${quote(v)}`]).toString();
     assert.is(out, v);
   }
@@ -67,13 +67,25 @@ test('activate: atomic switch of current, then the restart, in one command (run 
 });
 
 test('activate names the service manager and sudo as plain arguments', () => {
-  assert.ok(render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'systemd', unit: 'api.service' }, true)).endsWith('fraisier /srv/app v1.2.0 systemd api.service 1'));
-  assert.ok(render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'supervisor', program: 'api' }, false)).endsWith('fraisier /srv/app v1.2.0 supervisor api 0'));
+  assert.ok(
+    render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'systemd', unit: 'api.service' }, true)).endsWith(
+      'fraisier /srv/app v1.2.0 systemd api.service 1',
+    ),
+  );
+  assert.ok(
+    render(bareMetalCommands.activate('/srv/app', 'v1.2.0', { type: 'supervisor', program: 'api' }, false)).endsWith(
+      'fraisier /srv/app v1.2.0 supervisor api 0',
+    ),
+  );
 });
 
 test('versions with shell metacharacters are refused before anything runs', () => {
   for (const bad of ['v1; rm -rf /', '$(id)', '`id`', 'a b', '-rf', '../etc', 'v1|x', 'v1&&x', '']) {
-    assert.throws(() => validateVersion(bad), (e: Error) => /invalid version/.test(e.message), bad);
+    assert.throws(
+      () => validateVersion(bad),
+      (e: Error) => /invalid version/.test(e.message),
+      bad,
+    );
   }
   for (const good of ['v1.2.3', 'main', 'feature/x', 'abc1234', 'v2.0.0-rc.1+build5']) assert.is(validateVersion(good), good);
 });

@@ -28,13 +28,28 @@ test('plain, hashed, [host]:port, wildcard and revoked entries', () => {
     ].join('\n'),
   );
   const kh = new KnownHosts([file]);
-  assert.equal(kh.lookup('web1').keys.map((k) => k.key), ['AAAAplain']);
-  assert.equal(kh.lookup('10.0.0.1').keys.map((k) => k.key), ['AAAAplain']);
-  assert.equal(kh.lookup('web2').keys.map((k) => k.key), ['AAAAhashed']);
+  assert.equal(
+    kh.lookup('web1').keys.map((k) => k.key),
+    ['AAAAplain'],
+  );
+  assert.equal(
+    kh.lookup('10.0.0.1').keys.map((k) => k.key),
+    ['AAAAplain'],
+  );
+  assert.equal(
+    kh.lookup('web2').keys.map((k) => k.key),
+    ['AAAAhashed'],
+  );
   assert.equal(kh.lookup('web2', 2222).keys, []);
-  assert.equal(kh.lookup('web3', 2222).keys.map((k) => k.type), ['ssh-rsa']);
+  assert.equal(
+    kh.lookup('web3', 2222).keys.map((k) => k.type),
+    ['ssh-rsa'],
+  );
   assert.equal(kh.lookup('web3').keys, []);
-  assert.equal(kh.lookup('a.lab.example').keys.map((k) => k.key), ['AAAAwild']);
+  assert.equal(
+    kh.lookup('a.lab.example').keys.map((k) => k.key),
+    ['AAAAwild'],
+  );
   assert.equal(kh.lookup('nowhere').keys, []);
   assert.equal(kh.lookup('web1').revoked, ['AAAArevoked']);
 });

@@ -39,7 +39,9 @@ test('host key checking off: one warning per run (per warn function), whatever t
   // a new run (a new function) warns again; strict hosts never warn
   const next: string[] = [];
   await SshExecutor.connect('a', { configFile: config, warn: (m) => next.push(m), connectTimeout: 2 }).catch(() => {});
-  await SshExecutor.connect('a', { configFile: config, strictHostKeyChecking: true, warn: (m) => next.push(`strict: ${m}`), connectTimeout: 2 }).catch(() => {});
+  await SshExecutor.connect('a', { configFile: config, strictHostKeyChecking: true, warn: (m) => next.push(`strict: ${m}`), connectTimeout: 2 }).catch(
+    () => {},
+  );
   assert.is(next.length, 1);
 });
 

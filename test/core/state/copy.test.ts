@@ -27,7 +27,14 @@ test('state migrate copies every deployment, target and event, keeping ids; new 
   const base = { fraise: 'api', environment: 'production', kind: 'deploy' as const, strategy: 'rolling', user: 'alice', host: 'box' };
   for (let i = 1; i <= 30; i++) {
     const id = await sqlite.recordDeployment({ ...base, fromVersion: i > 1 ? `v${i - 1}` : null, toVersion: `v${i}` });
-    await sqlite.recordTarget(id, { target: 'h1', fromVersion: null, toVersion: `v${i}`, status: 'succeeded', phases: { prepare: 100 + i, activate: 5 }, error: null });
+    await sqlite.recordTarget(id, {
+      target: 'h1',
+      fromVersion: null,
+      toVersion: `v${i}`,
+      status: 'succeeded',
+      phases: { prepare: 100 + i, activate: 5 },
+      error: null,
+    });
     await sqlite.recordEvent(id, { level: 'info', target: 'h1', message: `deployed v${i}` });
     t += 60_000;
     await sqlite.finishDeployment(id, { status: i % 7 === 0 ? 'rolled_back' : 'succeeded', ...(i % 7 === 0 ? { error: 'health' } : {}) });

@@ -67,20 +67,16 @@ each('acquire, then a second acquire throws LockHeldError naming the holder', as
   assert.is(h.tookOverFrom, null);
   const err = await rejects(locks.acquire('api', 'production', bob), LockHeldError);
   assert.equal(err.holder, expected);
-  assert.is(
-    err.message,
-    'fraise api/production is locked by alice@box:1234 since 2026-03-01T12:00:00.000Z (expires 2026-03-01T12:00:01.000Z): deploy v2',
-  );
+  assert.is(err.message, 'fraise api/production is locked by alice@box:1234 since 2026-03-01T12:00:00.000Z (expires 2026-03-01T12:00:01.000Z): deploy v2');
   // the same owner is not re-entrant either
   await rejects(locks.acquire('api', 'production', alice), LockHeldError);
   // other environments and fraises are independent
   await locks.acquire('api', 'staging', bob);
   await locks.acquire('worker', 'production', bob);
-  assert.equal((await locks.list()).map((l) => `${l.fraise}/${l.environment}:${l.owner.user}`), [
-    'api/production:alice',
-    'api/staging:bob',
-    'worker/production:bob',
-  ]);
+  assert.equal(
+    (await locks.list()).map((l) => `${l.fraise}/${l.environment}:${l.owner.user}`),
+    ['api/production:alice', 'api/staging:bob', 'worker/production:bob'],
+  );
   assert.equal(await locks.get('api', 'production'), expected);
   assert.is(await locks.get('api', 'nope'), undefined);
   await store.close();
@@ -147,7 +143,7 @@ each('forceRelease removes whoever holds it', async (backend) => {
   await store.close();
 });
 
-each('a deployer whose own clock runs 120 s ahead cannot take over a live lock: expiry is the database\'s clock', async (backend) => {
+each("a deployer whose own clock runs 120 s ahead cannot take over a live lock: expiry is the database's clock", async (backend) => {
   const location = await backend.fresh();
   const honest = await openStore(backend.options(location));
   const ahead = await openStore(backend.options(location, () => Date.now() + 120_000));
@@ -159,10 +155,10 @@ each('a deployer whose own clock runs 120 s ahead cannot take over a live lock: 
   await a.release();
   const b = await new Locks(behind, { ttlMs: 60_000 }).acquire('api', 'production', bob, 'deploy v3');
   const dbNow = await honest.databaseNow();
-  assert.ok(Math.abs(b.info.acquiredAt - dbNow) < 60_000, 'acquiredAt is the database\'s time, not the client\'s');
+  assert.ok(Math.abs(b.info.acquiredAt - dbNow) < 60_000, "acquiredAt is the database's time, not the client's");
   await rejects(new Locks(honest, { ttlMs: 60_000 }).acquire('api', 'production', alice), LockHeldError);
   await b.renew();
-  assert.ok(b.info.expiresAt > dbNow + 50_000 && b.info.expiresAt < dbNow + 120_000, 'renewal moves the expiry by the database\'s clock');
+  assert.ok(b.info.expiresAt > dbNow + 50_000 && b.info.expiresAt < dbNow + 120_000, "renewal moves the expiry by the database's clock");
   await b.release();
   for (const s of [honest, ahead, behind]) await s.close();
 });
@@ -214,7 +210,7 @@ each('startRenewal keeps pushing the expiry and reports a lost lock', async (bac
   await store.close();
 });
 
-each('reapInterrupted marks the crashed holder\'s running deployment failed, not the new one', async (backend) => {
+each("reapInterrupted marks the crashed holder's running deployment failed, not the new one", async (backend) => {
   const { store, locks, clock } = await setup(backend, 1000);
   const base = { environment: 'production', kind: 'deploy' as const, strategy: 'rolling', fromVersion: 'v1', user: 'alice', host: 'box' };
   await locks.acquire('api', 'production', alice);
@@ -232,7 +228,10 @@ each('reapInterrupted marks the crashed holder\'s running deployment failed, not
   assert.is(d?.error, 'interrupted');
   assert.is(d?.finishedAt, T0 + 1005);
   assert.is(d?.durationMs, null);
-  assert.equal(d?.events.map((e) => e.level), ['warn']);
+  assert.equal(
+    d?.events.map((e) => e.level),
+    ['warn'],
+  );
   assert.is((await store.deployment(mine))?.status, 'running');
   assert.is((await store.deployment(otherEnv))?.status, 'running');
   assert.is(await store.reapInterrupted('api', 'production'), 0);
@@ -284,7 +283,10 @@ async function racers(location: string, n: number, when: 'open-first' | 'open-af
   });
   const exited = Promise.all(children.map((c) => new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : c.on('exit', () => resolve())))));
   const ready = await Promise.all(readers.map((next) => next()));
-  assert.ok(ready.every((l) => l === 'ready'), `all ready: ${ready.join(' | ')}`);
+  assert.ok(
+    ready.every((l) => l === 'ready'),
+    `all ready: ${ready.join(' | ')}`,
+  );
   return {
     async round(environment: string, k = n): Promise<RaceResult[]> {
       const startAt = Date.now() + 300;
@@ -319,7 +321,11 @@ each('20 rounds of 2 to 8 processes racing for one lock, free or expired: exactl
       const results = await race.round(env, k);
       const what = `round ${round} (${k} processes, ${expired ? 'expired lock' : 'free lock'})`;
       assert.is(results.length, k);
-      assert.equal(results.filter((r) => r.error !== undefined), [], `${what}: no process failed`);
+      assert.equal(
+        results.filter((r) => r.error !== undefined),
+        [],
+        `${what}: no process failed`,
+      );
       const winners = results.filter((r) => r.won);
       assert.is(winners.length, 1, `${what}: exactly one winner`);
       const holder = await locks.get('api', env);
@@ -343,7 +349,11 @@ test('[sqlite] 8 processes create, migrate and lock a brand-new file at the same
   } finally {
     await race.close();
   }
-  assert.equal(results.filter((r) => r.error !== undefined), [], 'no process failed');
+  assert.equal(
+    results.filter((r) => r.error !== undefined),
+    [],
+    'no process failed',
+  );
   assert.is(results.filter((r) => r.won).length, 1);
   const store = await openStore({ path: file });
   assert.equal(await appliedMigrations(store.db), ['0001_initial']);
@@ -361,7 +371,11 @@ test('[postgres] 8 processes migrate and lock a brand-new database at the same m
   } finally {
     await race.close();
   }
-  assert.equal(results.filter((r) => r.error !== undefined), [], 'no process failed');
+  assert.equal(
+    results.filter((r) => r.error !== undefined),
+    [],
+    'no process failed',
+  );
   assert.is(results.filter((r) => r.won).length, 1);
   const store = await openStore({ url });
   assert.equal(await appliedMigrations(store.db), ['0001_initial']);

@@ -20,7 +20,15 @@ function tmp(): string {
 /** A settable clock. */
 function fakeClock(start: number): { now: () => number; set(t: number): void; advance(ms: number): void } {
   let t = start;
-  return { now: () => t, set: (v) => void (t = v), advance: (ms) => void (t += ms) };
+  return {
+    now: () => t,
+    set: (v) => {
+      t = v;
+    },
+    advance: (ms) => {
+      t += ms;
+    },
+  };
 }
 
 function dep(over: Partial<NewDeployment> = {}): NewDeployment {
@@ -90,10 +98,7 @@ each('migrations are idempotent on reopen and data survives', async (b) => {
 
 each('indexes exist', async (b) => {
   const store = await b.open();
-  assert.equal(
-    await b.indexes(store),
-    ['deployments_fraise_environment_id', 'deployments_started_at', 'events_deployment_id', 'targets_deployment_id_target'],
-  );
+  assert.equal(await b.indexes(store), ['deployments_fraise_environment_id', 'deployments_started_at', 'events_deployment_id', 'targets_deployment_id_target']);
   await store.close();
 });
 
@@ -132,22 +137,33 @@ each('history: newest first, filtered by fraise and environment, limited (defaul
     const fraise = i % 2 === 0 ? 'api' : 'worker';
     const environment = i % 3 === 0 ? 'staging' : 'production';
     const id = await store.recordDeployment(dep({ fraise, environment, toVersion: `v${i}` }));
-    (ids[`${fraise}/${environment}`] ??= []).push(id);
+    const list = ids[`${fraise}/${environment}`] ?? [];
+    ids[`${fraise}/${environment}`] = list;
+    list.push(id);
   }
   const all = await store.history();
   assert.is(all.length, 20);
   assert.is(all[0]?.toVersion, 'v24');
-  assert.ok(all.every((d, i) => i === 0 || all[i - 1]!.id > d.id), 'strictly decreasing ids');
+  assert.ok(
+    all.every((d, i) => i === 0 || all[i - 1]!.id > d.id),
+    'strictly decreasing ids',
+  );
 
   const api = await store.history({ fraise: 'api', limit: 100 });
   assert.is(api.length, 13);
   assert.ok(api.every((d) => d.fraise === 'api'));
 
   const apiStaging = await store.history({ fraise: 'api', environment: 'staging', limit: 100 });
-  assert.equal(apiStaging.map((d) => d.id), [...ids['api/staging']!].reverse());
+  assert.equal(
+    apiStaging.map((d) => d.id),
+    [...ids['api/staging']!].reverse(),
+  );
 
   const top3 = await store.history({ environment: 'production', limit: 3 });
-  assert.equal(top3.map((d) => d.toVersion), ['v23', 'v22', 'v20']);
+  assert.equal(
+    top3.map((d) => d.toVersion),
+    ['v23', 'v22', 'v20'],
+  );
   await store.close();
 });
 
@@ -198,7 +214,10 @@ each('targets: phases round-trip as numbers, upsert by (deployment, target); eve
       { deploymentId: id, at: 5010, level: 'error', target: 'web-1', message: 'health check failed' },
     ],
   );
-  assert.equal((await store.deployment(other))?.targets.map((t) => t.status), ['succeeded']);
+  assert.equal(
+    (await store.deployment(other))?.targets.map((t) => t.status),
+    ['succeeded'],
+  );
   await store.close();
 });
 
@@ -314,7 +333,10 @@ each('stats: counts, rates, mean and nearest-rank p95 on a known data set', asyn
     },
     { fraise: 'worker', total: 2, succeeded: 1, failed: 0, rolledBack: 1, successRate: 0.5, rollbackRate: 0.5, meanMs: 4000, p95Ms: 5000 },
   ]);
-  assert.equal((await store.stats({ fraise: 'worker' })).map((s) => s.fraise), ['worker']);
+  assert.equal(
+    (await store.stats({ fraise: 'worker' })).map((s) => s.fraise),
+    ['worker'],
+  );
   const wide = await store.stats({ fraise: 'api', days: 60 });
   assert.is(wide[0]?.total, 21);
   assert.is(wide[0]?.failed, 3);
@@ -333,10 +355,13 @@ each('stats: p95 of a single deployment is that deployment; mean null when no du
   clock.advance(10);
   assert.is(await store.reapInterrupted('etl', 'production'), 1);
   const stats = await store.stats();
-  assert.equal(stats.map((s) => [s.fraise, s.total, s.failed, s.meanMs, s.p95Ms]), [
-    ['api', 1, 0, 777, 777],
-    ['etl', 1, 1, null, null],
-  ]);
+  assert.equal(
+    stats.map((s) => [s.fraise, s.total, s.failed, s.meanMs, s.p95Ms]),
+    [
+      ['api', 1, 0, 777, 777],
+      ['etl', 1, 1, null, null],
+    ],
+  );
   await store.close();
 });
 

@@ -95,13 +95,19 @@ each('a deployer killed with SIGKILL: its lock is renewed while it lives, expire
     assert.is(result.status, 'succeeded');
     assert.ok(Date.now() - killedAt < TTL + 5000, 'taken over soon after expiry');
     const lines = log.map((e) => `${e.level}: ${e.message}`);
-    assert.ok(lines.some((l) => l.startsWith(`info: Waiting for the lock of api/production: held by ${me}:${dead.proc.pid} (child deploy)`)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith(`info: Waiting for the lock of api/production: held by ${me}:${dead.proc.pid} (child deploy)`)),
+      lines.join('\n'),
+    );
     assert.ok(lines.includes(`warn: took over an expired lock from ${me}:${dead.proc.pid} (its deployer stopped without releasing it)`), lines.join('\n'));
     const history = await store.history({ fraise: 'api' });
-    assert.equal(history.map((d) => [d.toVersion, d.status, d.error]), [
-      ['v2', 'succeeded', null],
-      ['v-child', 'failed', 'interrupted'],
-    ]);
+    assert.equal(
+      history.map((d) => [d.toVersion, d.status, d.error]),
+      [
+        ['v2', 'succeeded', null],
+        ['v-child', 'failed', 'interrupted'],
+      ],
+    );
     assert.is(await locks.get('api', 'production'), undefined, 'released at the end');
   } finally {
     if (dead.proc.exitCode === null) dead.proc.kill('SIGKILL');
@@ -141,10 +147,13 @@ each('waitLock: gives up after its timeout naming the live holder; queues and th
     assert.is(childResult.status, 'succeeded');
     const result = await queued;
     assert.is(result.status, 'succeeded');
-    assert.equal((await store.history({ fraise: 'api' })).map((d) => [d.toVersion, d.status]), [
-      ['v3', 'succeeded'],
-      ['v-child', 'succeeded'],
-    ]);
+    assert.equal(
+      (await store.history({ fraise: 'api' })).map((d) => [d.toVersion, d.status]),
+      [
+        ['v3', 'succeeded'],
+        ['v-child', 'succeeded'],
+      ],
+    );
     assert.ok(!log.some((e) => e.message.includes('took over')), 'a released lock is not a takeover');
   } finally {
     if (holder.proc.exitCode === null) holder.proc.kill('SIGKILL');

@@ -31,7 +31,7 @@ const SHOWN: [string, string, string[]][] = [
 
 /** [connection string, words of the reason, the password that must not appear] */
 const HIDDEN: [string, RegExp, string][] = [
-  ['postgres//deploy:pw-noscheme16@db/fraisier', /scheme is not followed by "\:\/\/"/, 'pw-noscheme16'],
+  ['postgres//deploy:pw-noscheme16@db/fraisier', /scheme is not followed by ":\/\/"/, 'pw-noscheme16'],
   ['postgres:/deploy:pw-oneslash17@db/fraisier', /scheme is not followed/, 'pw-oneslash17'],
   ['postgres:deploy:pw-noslash18@db/fraisier', /scheme is not followed/, 'pw-noslash18'],
   ['postgresql//deploy:pw-noscheme19@db/fraisier', /scheme is not followed/, 'pw-noscheme19'],

@@ -54,17 +54,23 @@ test('lock lost to unlock --force mid-deploy: the old deployer touches no host a
   assert.match(out, 'lost the deployment lock');
   assert.not.match(out, 'Rolling back', 'A rolled nothing back');
   assert.not.match(out, /\[h[23]\] switched/, 'A never reached h2 or h3');
-  assert.ok(await consistentOn(env, 'v1.2.0'), 'every host keeps B\'s release');
+  assert.ok(await consistentOn(env, 'v1.2.0'), "every host keeps B's release");
   assert.equal(await appPids(env), pidsAfterB, 'no app was restarted after B finished');
 
   const rows = await history(ws);
   const rowA = rows.find((r) => r.toVersion === 'v1.1.0')!;
   const rowB = rows.find((r) => r.toVersion === 'v1.2.0')!;
-  assert.is(rowA.status, 'lock_lost', 'A\'s history row is terminal and truthful');
+  assert.is(rowA.status, 'lock_lost', "A's history row is terminal and truthful");
   assert.is(rowB.status, 'succeeded');
   const lock = await lockState(ws);
   assert.is(lock.text, 'released');
-  faultLine('lock lost to unlock --force mid-deploy', 'old deployer stopped (lock_lost, exit 3), touched nothing; new deployer succeeded', await consistentOn(env, 'v1.2.0'), lock.text, started);
+  faultLine(
+    'lock lost to unlock --force mid-deploy',
+    'old deployer stopped (lock_lost, exit 3), touched nothing; new deployer succeeded',
+    await consistentOn(env, 'v1.2.0'),
+    lock.text,
+    started,
+  );
 
   const again = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0'], { FRAISIER_CONFIG: 'fast.yaml' });
   assert.is(again.code, 0, again.out);

@@ -44,7 +44,13 @@ test('PostgreSQL restarted mid-deploy: the deploy goes on once it is back, succe
   assert.is(row!.status, 'succeeded', 'the history row is terminal and truthful');
   const lock = await lockState(ws);
   assert.is(lock.text, 'released');
-  faultLine('PostgreSQL state server restarted mid-deploy', 'deploy continued once the server was back; succeeded', await consistentOn(env, 'v1.1.0'), lock.text, started);
+  faultLine(
+    'PostgreSQL state server restarted mid-deploy',
+    'deploy continued once the server was back; succeeded',
+    await consistentOn(env, 'v1.1.0'),
+    lock.text,
+    started,
+  );
 
   const again = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.0.0']);
   assert.is(again.code, 0, again.out);

@@ -23,7 +23,10 @@ test.before(async () => {
   assert.is(r.code, 0, r.out);
 });
 
-for (const [sig, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+for (const [sig, code] of [
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
   test(`${sig} mid-batch: h1 and h2 rolled back to v1.0.0, history rolled_back, lock released, exit ${code}; a re-run succeeds`, async () => {
     const started = performance.now();
     const d = background(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0']);
@@ -35,8 +38,15 @@ for (const [sig, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
     assert.match(out, `Interrupted (${sig})`);
     assert.match(out, 'rolled back to v1.0.0');
     const hosts = await allHosts(env);
-    assert.equal(hosts.map((h) => h.serving), ['v1.0.0', 'v1.0.0', 'v1.0.0'], 'every host serves the old release');
-    assert.equal(hosts.map((h) => h.current), ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+    assert.equal(
+      hosts.map((h) => h.serving),
+      ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+      'every host serves the old release',
+    );
+    assert.equal(
+      hosts.map((h) => h.current),
+      ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+    );
     const lock = await lockState(ws);
     assert.is(lock.text, 'released');
     const [row] = await history(ws);
@@ -78,12 +88,22 @@ test('SIGKILL mid-batch on a failing release: unlock without --force (holder dea
   assert.match(rerun.out, 'rolling back to v1.0.0, the last release that deployed successfully');
   assert.match(rerun.out, 'rolled back to v1.0.0');
   const hosts = await allHosts(env);
-  assert.equal(hosts.map((h) => h.serving), ['v1.0.0', 'v1.0.0', 'v1.0.0'], 'every host serves a working release');
+  assert.equal(
+    hosts.map((h) => h.serving),
+    ['v1.0.0', 'v1.0.0', 'v1.0.0'],
+    'every host serves a working release',
+  );
   const [rolled, killed] = await history(ws);
   assert.is(rolled!.status, 'rolled_back');
   assert.is(killed!.status, 'failed', 'the killed run is terminal');
   assert.is(killed!.error, 'interrupted');
-  faultLine('SIGKILL of the deployer mid-batch', 'h1 left on the broken release; lock freed by unlock (holder dead); re-run rolled h1 back to v1.0.0', await consistentOn(env, 'v1.0.0'), `${lock.text} (after unlock)`, started);
+  faultLine(
+    'SIGKILL of the deployer mid-batch',
+    'h1 left on the broken release; lock freed by unlock (holder dead); re-run rolled h1 back to v1.0.0',
+    await consistentOn(env, 'v1.0.0'),
+    `${lock.text} (after unlock)`,
+    started,
+  );
 
   const again = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0']);
   assert.is(again.code, 0, again.out);

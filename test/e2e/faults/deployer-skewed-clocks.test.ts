@@ -27,11 +27,17 @@ test.before(async () => {
 
 test('a deployer 120 s ahead cannot take over the live lock of a deployer 120 s behind: only one deploys', async () => {
   const started = performance.now();
-  const behind = background(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0'], { nodeArgs: skewPreload, env: { FRAISIER_TEST_CLOCK_SKEW_MS: '-120000' } });
+  const behind = background(ws, ['deploy', 'app', 'production', '--version', 'v1.1.0'], {
+    nodeArgs: skewPreload,
+    env: { FRAISIER_TEST_CLOCK_SKEW_MS: '-120000' },
+  });
   await behind.waitFor(/Waiting/);
 
   const honest = await cli(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0']);
-  const aheadSkewed = background(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0'], { nodeArgs: skewPreload, env: { FRAISIER_TEST_CLOCK_SKEW_MS: '120000' } });
+  const aheadSkewed = background(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0'], {
+    nodeArgs: skewPreload,
+    env: { FRAISIER_TEST_CLOCK_SKEW_MS: '120000' },
+  });
   const { code: aheadCode } = await aheadSkewed.exited;
   assert.is(aheadCode, 3, aheadSkewed.out());
   assert.match(aheadSkewed.out(), `is locked by`);
@@ -41,14 +47,27 @@ test('a deployer 120 s ahead cannot take over the live lock of a deployer 120 s 
 
   const { code } = await behind.exited;
   assert.is(code, 0, behind.out());
-  assert.ok(await consistentOn(env, 'v1.1.0'), 'every host on the holder\'s release');
+  assert.ok(await consistentOn(env, 'v1.1.0'), "every host on the holder's release");
   const rows = await history(ws);
-  assert.equal(rows.map((r) => `${r.toVersion}:${r.status}`), ['v1.1.0:succeeded', 'v1.0.0:succeeded'], 'the refused deployers recorded nothing');
+  assert.equal(
+    rows.map((r) => `${r.toVersion}:${r.status}`),
+    ['v1.1.0:succeeded', 'v1.0.0:succeeded'],
+    'the refused deployers recorded nothing',
+  );
   const lock = await lockState(ws);
   assert.is(lock.text, 'released');
-  faultLine('two deployers with clocks skewed ±120 s on one PostgreSQL store', 'the one ahead refused (exit 3); only the holder deployed', await consistentOn(env, 'v1.1.0'), lock.text, started);
+  faultLine(
+    'two deployers with clocks skewed ±120 s on one PostgreSQL store',
+    'the one ahead refused (exit 3); only the holder deployed',
+    await consistentOn(env, 'v1.1.0'),
+    lock.text,
+    started,
+  );
 
-  const again = background(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0'], { nodeArgs: skewPreload, env: { FRAISIER_TEST_CLOCK_SKEW_MS: '120000' } });
+  const again = background(ws, ['deploy', 'app', 'production', '--version', 'v1.2.0'], {
+    nodeArgs: skewPreload,
+    env: { FRAISIER_TEST_CLOCK_SKEW_MS: '120000' },
+  });
   assert.is((await again.exited).code, 0, again.out());
   assert.ok(await consistentOn(env, 'v1.2.0'), 're-run by the skewed deployer: every host on v1.2.0');
 });

@@ -91,5 +91,7 @@ export async function appPids(env: LabEnv): Promise<string[]> {
 
 /** Prints the suite's table row: `FAULT | <fault> | <outcome> | hosts consistent: yes/no | lock: <state> | <wall time> s`. */
 export function faultLine(fault: string, outcome: string, consistent: boolean, lock: string, startedAt: number): void {
-  console.log(`FAULT | ${fault} | ${outcome} | hosts consistent: ${consistent ? 'yes' : 'no'} | lock: ${lock} | ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+  console.log(
+    `FAULT | ${fault} | ${outcome} | hosts consistent: ${consistent ? 'yes' : 'no'} | lock: ${lock} | ${((performance.now() - startedAt) / 1000).toFixed(1)} s`,
+  );
 }

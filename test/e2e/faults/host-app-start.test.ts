@@ -16,7 +16,8 @@ let ws: string;
 /** The lab's fraises.yaml, with a restart that leaves the app stopped on a host whose /srv/app-fails names the release. */
 function yaml(): string {
   return labYaml(env, {
-    restartCommand: 'if [ "$(cat /srv/app-fails 2>/dev/null)" = "$(cat VERSION)" ]; then supervisorctl stop app; exit 0; fi; supervisorctl restart app | grep -q started',
+    restartCommand:
+      'if [ "$(cat /srv/app-fails 2>/dev/null)" = "$(cat VERSION)" ]; then supervisorctl stop app; exit 0; fi; supervisorctl restart app | grep -q started',
     retries: 10,
     retryDelay: 0.5,
   });
@@ -45,7 +46,10 @@ test('v1.1.0 does not start on h2 only: h2 fails its health check, h1 and h2 are
   rmSync(srvFile(env, 'h2', 'app-fails'));
   const again = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.1.0');
   assert.is(again.code, 0, again.out);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   faultLine('app fails to start on one host only', 'rolled_back (E_HEALTH on h2); re-run ok', consistent, lock, t0);
 });
 

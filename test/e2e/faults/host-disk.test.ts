@@ -37,7 +37,10 @@ test('disk full on h2: its prepare fails with "no space left on device on h2", h
   await restoreDisk(env, 'h2');
   const again = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.1.0');
   assert.is(again.code, 0, again.out);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   faultLine('disk full on one host (h2, prepare)', 'rolled_back, "no space left on device on h2"; re-run ok', consistent, lock, t0);
 });
 

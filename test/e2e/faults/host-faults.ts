@@ -20,7 +20,9 @@ export function netnsOf(host: string): string {
 /** Runs a local command; rejects with its stderr on a non-zero exit. */
 export function sh(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+    execFile(cmd, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -39,7 +41,9 @@ function pidsFile(env: LabEnv, host: string): string {
 }
 
 function recordedPid(env: LabEnv, host: string, what: 'sshd' | 'supervisord' = 'sshd'): number {
-  const line = readFileSync(pidsFile(env, host), 'utf8').split('\n').find((l) => l.startsWith(`${what} `));
+  const line = readFileSync(pidsFile(env, host), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${what} `));
   if (!line) throw new Error(`${host}: no ${what} pid recorded in ${pidsFile(env, host)}`);
   return Number(line.split(' ')[1]);
 }
@@ -84,11 +88,16 @@ export async function startSshd(env: LabEnv, host: string): Promise<void> {
   const config = join(env.labDir, 'hosts', host, 'sshd_config');
   const child = spawn('nsenter', ['-t', String(sup), '-m', '-u', '-n', '/usr/sbin/sshd', '-D', '-e', '-f', config], { detached: true, stdio: 'ignore' });
   child.unref();
-  const lines = readFileSync(pidsFile(env, host), 'utf8').split('\n').filter((l) => l && !l.startsWith('sshd '));
+  const lines = readFileSync(pidsFile(env, host), 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('sshd '));
   writeFileSync(pidsFile(env, host), [`sshd ${child.pid}`, ...lines].join('\n') + '\n');
   const address = env.hosts.find((h) => h.name === host)!.address;
   for (let i = 0; i < 200; i++) {
-    const r = await sh('bash', ['-c', `timeout 0.5 bash -c ': </dev/tcp/${address}/22'`]).then(() => true, () => false);
+    const r = await sh('bash', ['-c', `timeout 0.5 bash -c ': </dev/tcp/${address}/22'`]).then(
+      () => true,
+      () => false,
+    );
     if (r) return;
     await sleep(50);
   }
@@ -117,10 +126,12 @@ export function background(cwd: string, ...args: string[]): Background {
   let ended = false;
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<Run>((resolve) => child.on('close', (code) => {
-    ended = true;
-    resolve({ code: code ?? 1, stdout, stderr, out: stdout + stderr });
-  }));
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (code) => {
+      ended = true;
+      resolve({ code: code ?? 1, stdout, stderr, out: stdout + stderr });
+    }),
+  );
   const poll = async (ok: () => boolean, what: string) => {
     for (;;) {
       if (ok()) return;
@@ -142,8 +153,16 @@ export function background(cwd: string, ...args: string[]): Background {
  */
 export async function assertRecovered(env: LabEnv, ws: string, serving: string[], status: string): Promise<{ consistent: boolean; lock: string }> {
   const hosts = await allHosts(env);
-  assert.equal(hosts.map((h) => h.serving), serving, 'every host serves a working release');
-  assert.equal(hosts.map((h) => h.current), serving, 'current points at the release served');
+  assert.equal(
+    hosts.map((h) => h.serving),
+    serving,
+    'every host serves a working release',
+  );
+  assert.equal(
+    hosts.map((h) => h.current),
+    serving,
+    'current points at the release served',
+  );
   const all = JSON.parse((await fraisier(ws, 'status-all', '--json')).stdout) as { lock: unknown }[];
   assert.is(all[0]!.lock, null, 'lock released');
   const last = JSON.parse((await fraisier(ws, 'history', '--json', '--limit', '1')).stdout) as { status: string }[];
@@ -153,12 +172,17 @@ export async function assertRecovered(env: LabEnv, ws: string, serving: string[]
 
 /** The line the lead collects: `FAULT | <fault> | <outcome> | hosts consistent: yes/no | lock: <state> | <wall time> s`. */
 export function faultLine(fault: string, outcome: string, consistent: boolean, lock: string, startedMs: number): void {
-  console.log(`FAULT | ${fault} | ${outcome} | hosts consistent: ${consistent ? 'yes' : 'no'} | lock: ${lock} | ${((performance.now() - startedMs) / 1000).toFixed(1)} s`);
+  console.log(
+    `FAULT | ${fault} | ${outcome} | hosts consistent: ${consistent ? 'yes' : 'no'} | lock: ${lock} | ${((performance.now() - startedMs) / 1000).toFixed(1)} s`,
+  );
 }
 
 /** A fraises.yaml for the lab whose restart command waits on hosts holding `/srv/slow-activate`, so a fault can hit mid-activation. */
 export function slowActivateYaml(env: LabEnv, extra = ''): string {
-  return labYaml(env, { restartCommand: 'if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 4; fi; supervisorctl restart app | grep -q started', extraEnvs: extra });
+  return labYaml(env, {
+    restartCommand: 'if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 4; fi; supervisorctl restart app | grep -q started',
+    extraEnvs: extra,
+  });
 }
 
 /** Stops the app and removes the markers a fault test left on a host. */

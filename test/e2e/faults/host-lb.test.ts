@@ -32,7 +32,15 @@ const lbApp = (entries: LogEntry[] = []) =>
   labApp(env, stateDir, {
     hosts: ['h1', 'h2'],
     service: { type: 'command', restart: 'if [ -f /srv/slow-activate ]; then touch /srv/activating; sleep 3; fi; supervisorctl restart app | grep -q started' },
-    plugins: [nginxLb({ file: '/srv/lb/upstream.conf', servers, host: 'h3', ssh: { configFile: env.sshConfig }, nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'] })],
+    plugins: [
+      nginxLb({
+        file: '/srv/lb/upstream.conf',
+        servers,
+        host: 'h3',
+        ssh: { configFile: env.sshConfig },
+        nginxArgs: ['-p', '/srv/lb', '-c', '/srv/lb/nginx.conf'],
+      }),
+    ],
     entries,
   });
 const app = () => lbApp().app;
@@ -64,7 +72,9 @@ http {
 }
 `;
   const b64 = (t: string) => Buffer.from(t).toString('base64');
-  await onLb(`mkdir -p /srv/lb/tmp && echo ${b64(conf)} | base64 -d > /srv/lb/nginx.conf && echo ${b64(renderUpstream('app', servers))} | base64 -d > /srv/lb/upstream.conf && nginx -p /srv/lb -c /srv/lb/nginx.conf`);
+  await onLb(
+    `mkdir -p /srv/lb/tmp && echo ${b64(conf)} | base64 -d > /srv/lb/nginx.conf && echo ${b64(renderUpstream('app', servers))} | base64 -d > /srv/lb/upstream.conf && nginx -p /srv/lb -c /srv/lb/nginx.conf`,
+  );
   const first: LogEntry[] = [];
   const r = await deploy('v1.0.0', first);
   assert.is(r.status, 'succeeded', text(first));
@@ -98,7 +108,11 @@ test('LB host h3 unreachable while h2 activates, back while the deployer retries
   assert.is(r.status, 'rolled_back', log);
   assert.is(r.error?.code, 'E_UNREACHABLE', log);
   assert.match(r.error?.message ?? '', /^lost the SSH connection to h3 during \S.*: \S/);
-  assert.equal(r.targets.map((t) => t.status), ['rolled_back', 'rolled_back'], log);
+  assert.equal(
+    r.targets.map((t) => t.status),
+    ['rolled_back', 'rolled_back'],
+    log,
+  );
   for (const h of ['h1', 'h2']) assert.is((await hostState(env, h)).serving, 'v1.0.0');
   const file = await onLb('cat /srv/lb/upstream.conf');
   assert.not.match(file, ' down', 'both backends are back in the upstream on h3');
@@ -109,7 +123,11 @@ test('LB host h3 unreachable while h2 activates, back while the deployer retries
   assert.is(r2.status, 'succeeded', text(again));
   assert.equal(await sample(LB_PORT, 10, lbAddress), { '200 v1.1.0': 10 });
   const history = await app().history({ limit: 2 });
-  assert.equal(history.map((d) => d.status), ['succeeded', 'rolled_back'], 'history rows are terminal and truthful');
+  assert.equal(
+    history.map((d) => d.status),
+    ['succeeded', 'rolled_back'],
+    'history rows are terminal and truthful',
+  );
   faultLine('LB host unreachable mid-rollout, restored', 'rolled_back, upstream restored on h3; re-run ok', true, 'released', t0);
 });
 

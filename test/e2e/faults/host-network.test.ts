@@ -43,7 +43,10 @@ test('network cut on h2 during its activation, restored while the deployer retri
   const { consistent, lock } = await assertRecovered(env, ws, ['v1.0.0', 'v1.0.0', 'v1.0.0'], 'rolled_back');
   const again = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.1.0');
   assert.is(again.code, 0, again.out);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   faultLine('network cut on one host during activation, restored', 'rolled_back, h2 reconnected and rolled back; re-run ok', consistent, lock, t0);
 });
 
@@ -64,15 +67,28 @@ test('network of h2 stays cut until the deployment ends: the table says unknown 
   assert.is(status.code, 0, status.out);
   // h2 finished its activation on its own while cut off: it runs the new release, healthy; the others were rolled back
   const hosts = await allHosts(env);
-  assert.equal(hosts.map((h) => h.serving), ['v1.1.0', 'v1.2.0', 'v1.1.0'], 'every host serves a working release');
+  assert.equal(
+    hosts.map((h) => h.serving),
+    ['v1.1.0', 'v1.2.0', 'v1.1.0'],
+    'every host serves a working release',
+  );
   const hist = JSON.parse((await fraisier(ws, 'history', '--json', '--limit', '1')).stdout);
   assert.is(hist[0].status, 'failed', 'not rolled_back: h2 could not be brought back');
   const all = JSON.parse((await fraisier(ws, 'status-all', '--json')).stdout);
   assert.is(all[0].lock, null, 'lock released');
   const again = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.1.0');
   assert.is(again.code, 0, again.out);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
-  faultLine('network cut on one host during activation, restored after the run', 'failed, h2 reported unknown (it finished on v1.2.0); re-run ok', false, 'released', t0);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
+  faultLine(
+    'network cut on one host during activation, restored after the run',
+    'failed, h2 reported unknown (it finished on v1.2.0); re-run ok',
+    false,
+    'released',
+    t0,
+  );
 });
 
 test.run();

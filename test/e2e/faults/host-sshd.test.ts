@@ -29,7 +29,7 @@ test.after.each(async () => {
   await clearMarkers(env);
 });
 
-test('status with h2\'s sshd down: one row per host with its own result, exit 1', async () => {
+test("status with h2's sshd down: one row per host with its own result, exit 1", async () => {
   const t0 = performance.now();
   await killSshd(env, 'h2');
   sshdDown = true;
@@ -43,7 +43,14 @@ test('status with h2\'s sshd down: one row per host with its own result, exit 1'
   const j = await fraisier(ws, 'status', 'app', 'production', '--json');
   assert.is(j.code, 1);
   const report = JSON.parse(j.stdout) as { targets: { name: string; reachable: boolean; current: string | null; error: string | null }[] };
-  assert.equal(report.targets.map((t) => [t.name, t.reachable, t.current]), [['h1', true, 'v1.0.0'], ['h2', false, null], ['h3', true, 'v1.0.0']]);
+  assert.equal(
+    report.targets.map((t) => [t.name, t.reachable, t.current]),
+    [
+      ['h1', true, 'v1.0.0'],
+      ['h2', false, null],
+      ['h3', true, 'v1.0.0'],
+    ],
+  );
   assert.is(report.targets[0]!.error, null);
   assert.match(report.targets[1]!.error ?? '', 'cannot connect to h2');
   await startSshd(env, 'h2');
@@ -72,7 +79,10 @@ test('sshd killed on h2 during its activation, restarted: the failure names the 
   await clearMarkers(env);
   const again = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.1.0');
   assert.is(again.code, 0, again.out);
-  assert.equal((await allHosts(env)).map((h) => h.serving), ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(
+    (await allHosts(env)).map((h) => h.serving),
+    ['v1.1.0', 'v1.1.0', 'v1.1.0'],
+  );
   faultLine('sshd killed on one host during activation, restarted', 'rolled_back, h2 reconnected and rolled back; re-run ok', consistent, lock, t0);
 });
 

@@ -1,14 +1,18 @@
 // Fraisier lab sample app: plain Node, no dependencies.
 // GET /health -> 200 "ok <version>" (or 500 "broken" when a BROKEN file sits next to this file)
 // GET /       -> 200 "<version>\n"
-'use strict';
+
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const here = __dirname;
 const version = (() => {
-  try { return fs.readFileSync(path.join(here, 'VERSION'), 'utf8').trim(); } catch { return 'unknown'; }
+  try {
+    return fs.readFileSync(path.join(here, 'VERSION'), 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
 })();
 const port = Number(process.env.PORT || 8000);
 
@@ -38,7 +42,10 @@ function shutdown(sig) {
   console.log(`app ${version} got ${sig}, closing`);
   server.close(() => process.exit(0));
   if (server.closeIdleConnections) server.closeIdleConnections();
-  setTimeout(() => { if (server.closeAllConnections) server.closeAllConnections(); process.exit(0); }, 3000).unref();
+  setTimeout(() => {
+    if (server.closeAllConnections) server.closeAllConnections();
+    process.exit(0);
+  }, 3000).unref();
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
