@@ -458,8 +458,10 @@ export class Deployer {
 
       // 4. The strategy decides order; the runner does one target.
       const runner: StrategyRunner = {
-        deployTarget: (t) => this.deployTarget(t, ctx, touched),
-        checkTarget: (t) => this.checkTarget(t, ctx),
+        // Each target's row is written as soon as it is done (healthy or failed), so the history shows
+        // the hosts done while the deployment runs; the final rows are written again at the end.
+        deployTarget: (t) => this.deployTarget(t, ctx, touched).finally(() => history.targetDone(states.get(t.name)!)),
+        checkTarget: (t) => this.checkTarget(t, ctx).finally(() => history.targetDone(states.get(t.name)!)),
         sleep: (ms) => this.clock.sleep(ms, controller.signal),
       };
       await strategy.run(ctx, runner);

@@ -100,12 +100,27 @@ export class HistoryRecorder {
     );
   }
 
-  /** Records every target's result, waits for the events written so far, then the final status. Does nothing before {@link start}. */
+  /**
+   * Records a target's result as it finishes, without waiting for the store (a store that cannot be
+   * reached does not slow the deployment: {@link finish} writes every target again, with retries).
+   * Does nothing before {@link start}.
+   */
+  targetDone(s: TargetState): void {
+    const id = this.#id;
+    if (id === null) return;
+    const row = { target: s.target.name, fromVersion: s.fromVersion, toVersion: s.toVersion, status: storedStatus(s), phases: { ...s.phases }, error: s.error };
+    this.#pending.push(this.#store.recordTarget(id, row).catch(() => {}));
+  }
+
+  /**
+   * Waits for the rows and events written so far, then records every target's result and the final
+   * status (in that order, so an early row never lands over a final one). Does nothing before {@link start}.
+   */
   async finish(states: Iterable<TargetState>, outcome: { status: Exclude<DeploymentStatus, 'running'>; error: string | null }): Promise<void> {
     const id = this.#id;
     if (id === null) return;
-    for (const s of states) await this.target(s);
     await Promise.all(this.#pending);
+    for (const s of states) await this.target(s);
     await persist(() => this.#store.finishDeployment(id, outcome));
   }
 }

@@ -6,8 +6,8 @@
  * Coolify's source, where it differs from the OpenAPI spec) is documented in docs/coolify.md.
  */
 import { getMaxListeners, setMaxListeners } from 'node:events';
-import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { connectTcp } from '../core/exec/tcp.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { systemClock, type Clock } from '../core/clock.js';
 import { toMs, type Duration } from '../core/duration.js';
@@ -515,14 +515,7 @@ class CoolifyExecutor implements Executor {
   }
   /** A TCP connection from this machine (a Coolify application is reached on its public address). */
   connectTcp(host: string, port: number): Promise<Duplex> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host, port }, () => {
-        s.off('error', onError);
-        resolve(s);
-      });
-      const onError = (e: NodeJS.ErrnoException) => reject(new Error(e.code === 'ECONNREFUSED' ? 'Connection refused' : e.message));
-      s.once('error', onError);
-    });
+    return connectTcp(host, port);
   }
   async close(): Promise<void> {}
 }

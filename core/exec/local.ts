@@ -1,5 +1,5 @@
-import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { connectTcp } from './tcp.js';
 import { render, type Command } from './command.js';
 import type { ExecResult, Executor, RunOptions } from './executor.js';
 import { commandError } from './ssh.js';
@@ -35,14 +35,7 @@ export class LocalExecutor implements Executor {
   }
 
   connectTcp(host: string, port: number): Promise<Duplex> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host, port }, () => {
-        s.off('error', onError);
-        resolve(s);
-      });
-      const onError = (e: NodeJS.ErrnoException) => reject(new Error(e.code === 'ECONNREFUSED' ? 'Connection refused' : e.message));
-      s.once('error', onError);
-    });
+    return connectTcp(host, port);
   }
 
   async close(): Promise<void> {}
