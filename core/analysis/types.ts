@@ -156,7 +156,13 @@ export interface AnalysisRound {
 export interface AnalysisStatus {
   readonly phase: AnalysisPhase;
   readonly rounds: readonly AnalysisRound[];
-  readonly counts: { readonly successful: number; readonly failed: number; readonly inconclusive: number; readonly error: number; readonly consecutiveErrors: number };
+  readonly counts: {
+    readonly successful: number;
+    readonly failed: number;
+    readonly inconclusive: number;
+    readonly error: number;
+    readonly consecutiveErrors: number;
+  };
   /** Why it ended, with the counts, as Argo prints it: `failed (2) > failure_limit (1)`. Null while running. */
   readonly reason: string | null;
 }
