@@ -1,7 +1,13 @@
 /**
- * The test command (`npm test`): runs every `*.test.ts` under test/ in its own process (uvu), unit tests
- * first, then the end-to-end tests against the lab (brought up once here, torn down at the end), and ends
+ * The test command (`npm test`): runs every `*.test.ts` under test/ in its own process (uvu) and ends
  * with one plain line: `N passed, N failed, N skipped`. Exit status 1 on any failure.
+ *
+ * Files run on a small pool of workers (`FRAISIER_TEST_WORKERS`, default 3; most of an end-to-end test's
+ * time is spent waiting on hosts, so even a 2-core machine runs three at once). Each worker that meets an
+ * end-to-end file brings up its own lab (SSH hosts in network namespaces: `FRAISIER_LAB_NET` for the first
+ * worker, +10 and +20 for the next ones, each with its own `FRAISIER_LAB_DIR`), so files never share hosts,
+ * and tears it down at the end. One private PostgreSQL server serves every file (each test takes a fresh
+ * database). A file's output is printed in one piece when it ends. The slowest files start first.
  *
  * `npm test -- unit` runs only tests outside test/e2e; `npm test -- <substring>` filters by path.
  */
@@ -12,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const testDir = join(root, 'test');
+const labScript = join(testDir, 'lab', 'lab.sh');
 
 function find(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -21,79 +28,120 @@ function find(dir: string): string[] {
   });
 }
 
+/**
+ * Files known to take longest (about a minute or more on an idle machine), started first so the pool ends
+ * together. Only an ordering hint: a file missing here just starts later.
+ */
+const SLOW = ['e2e/dry-run', 'e2e/faults/host-network', 'e2e/faults/deployer-signals', 'e2e/plugin-package', 'e2e/package', 'e2e/haproxy', 'e2e/canary'];
+const slowRank = (f: string) => {
+  const i = SLOW.findIndex((s) => f.includes(`/${s}`));
+  return i < 0 ? SLOW.length : i;
+};
+
 const filter = process.argv[2];
-let files = find(testDir).sort((a, b) => Number(a.includes('/e2e/')) - Number(b.includes('/e2e/')) || a.localeCompare(b));
+let files = find(testDir).sort((a, b) => slowRank(a) - slowRank(b) || Number(b.includes('/e2e/')) - Number(a.includes('/e2e/')) || a.localeCompare(b));
 if (filter === 'unit') files = files.filter((f) => !f.includes('/e2e/'));
 else if (filter) files = files.filter((f) => f.includes(filter));
 
-function runFile(file: string): Promise<{ passed: number; failed: number; skipped: number; output: string }> {
+const requested = Number(process.env['FRAISIER_TEST_WORKERS'] ?? 3);
+const workerCount = Math.max(1, Math.min(Number.isInteger(requested) && requested > 0 ? requested : 3, files.length));
+const baseNet = Number(process.env['FRAISIER_LAB_NET'] ?? 200);
+const baseDir = process.env['FRAISIER_LAB_DIR'] || '/tmp/fraisier-lab';
+
+interface Worker {
+  index: number;
+  env: NodeJS.ProcessEnv;
+  labStarted: boolean;
+}
+
+/** Worker k's lab: the configured one for k = 0, then 10 and 20 networks away (below, if above 254). */
+function workerEnv(k: number): NodeJS.ProcessEnv {
+  if (k === 0) return { ...process.env };
+  const net = baseNet + 10 * k <= 254 ? baseNet + 10 * k : baseNet - 10 * k;
+  return { ...process.env, FRAISIER_LAB_NET: String(net), FRAISIER_LAB_DIR: `${baseDir}-w${k}` };
+}
+
+function spawnCollect(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
-      cwd: root,
-      env: { ...process.env, FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(args[0]!, args.slice(1), { cwd: root, env: { ...env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-      process.stdout.write(d);
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-      process.stderr.write(d);
-    });
-    child.on('close', (code) => {
-      const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
-      const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(clean)?.[1] ?? NaN);
-      const total = num('Total');
-      const passed = num('Passed');
-      const skipped = num('Skipped') || 0;
-      if (Number.isNaN(total) || Number.isNaN(passed)) {
-        resolve({ passed: 0, failed: 1, skipped: 0, output });
-        return;
-      }
-      let failed = total - passed; // uvu: Total counts the tests that ran; Skipped ones are not in it
-      if (code !== 0 && failed === 0) failed = 1;
-      resolve({ passed, failed, skipped, output });
-    });
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', (e) => resolve({ code: 1, output: `${output}${e}\n` }));
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
   });
+}
+
+async function runFile(file: string, worker: Worker): Promise<{ passed: number; failed: number; skipped: number; output: string }> {
+  const { code, output } = await spawnCollect([process.execPath, '--import', 'tsx', file], worker.env);
+  const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(clean)?.[1] ?? Number.NaN);
+  const total = num('Total');
+  const passed = num('Passed');
+  const skipped = num('Skipped') || 0;
+  if (Number.isNaN(total) || Number.isNaN(passed)) return { passed: 0, failed: 1, skipped: 0, output };
+  let failed = total - passed; // uvu: Total counts the tests that ran; Skipped ones are not in it
+  if (code !== 0 && failed === 0) failed = 1;
+  return { passed, failed, skipped, output };
 }
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failedFiles: string[] = [];
-const needsLab = files.some((f) => f.includes('/e2e/'));
-let labStarted = false;
+const workers: Worker[] = Array.from({ length: workerCount }, (_, index) => ({ index, env: workerEnv(index), labStarted: false }));
+const queue = [...files];
 // One private PostgreSQL server for every test file that uses test/support/postgres.ts or backends.ts (stopped by pid at the end).
 const needsPg = !process.env['FRAISIER_TEST_PG_URL'] && files.some((f) => /support\/(postgres|backends)/.test(readFileSync(f, 'utf8')));
 let pgServer: { url: string; stop(): Promise<void> } | undefined;
+
+async function work(worker: Worker): Promise<void> {
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    const name = relative(root, file);
+    if (file.includes('/e2e/') && !worker.labStarted) {
+      process.stdout.write(
+        `Bringing up lab net ${worker.env['FRAISIER_LAB_NET'] ?? 200} for worker ${worker.index + 1} (SSH hosts in network namespaces)...\n`,
+      );
+      worker.labStarted = true; // set first: a failed `up` tears itself down, but `down` is harmless either way
+      const up = await spawnCollect(['bash', labScript, 'up', '3'], worker.env);
+      if (up.code !== 0) {
+        process.stdout.write(`\n# ${name}\nlab up failed (exit ${up.code}):\n${up.output}\n`);
+        failed += 1;
+        failedFiles.push(name);
+        continue;
+      }
+    }
+    const started = performance.now();
+    const r = await runFile(file, worker);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    process.stdout.write(`\n# ${name} (worker ${worker.index + 1}, ${seconds} s)\n${r.output}`);
+    passed += r.passed;
+    failed += r.failed;
+    skipped += r.skipped;
+    if (r.failed > 0) failedFiles.push(name);
+  }
+}
+
 try {
   if (needsPg) {
     const { startPostgres } = await import('./support/postgres.js');
     process.stdout.write('Starting a private PostgreSQL server...\n');
     pgServer = await startPostgres();
     process.env['FRAISIER_TEST_PG_URL'] = pgServer.url;
+    for (const w of workers) w.env['FRAISIER_TEST_PG_URL'] = pgServer.url;
   }
-  for (const file of files) {
-    if (file.includes('/e2e/') && !labStarted) {
-      const { labUp } = await import('./lab/lab.js');
-      process.stdout.write('Bringing up the lab (SSH hosts in network namespaces)...\n');
-      await labUp(3);
-      labStarted = true;
-    }
-    process.stdout.write(`\n# ${relative(root, file)}\n`);
-    const r = await runFile(file);
-    passed += r.passed;
-    failed += r.failed;
-    skipped += r.skipped;
-    if (r.failed > 0) failedFiles.push(relative(root, file));
-  }
+  await Promise.all(workers.map((w) => work(w)));
 } finally {
   if (pgServer) await pgServer.stop().catch((e) => process.stderr.write(`postgres stop failed: ${e}\n`));
-  if (labStarted && needsLab && !process.env['FRAISIER_KEEP_LAB']) {
-    const { labDown } = await import('./lab/lab.js');
-    await labDown().catch((e) => process.stderr.write(`lab down failed: ${e}\n`));
+  if (!process.env['FRAISIER_KEEP_LAB']) {
+    await Promise.all(
+      workers
+        .filter((w) => w.labStarted)
+        .map(async (w) => {
+          const down = await spawnCollect(['bash', labScript, 'down'], w.env);
+          if (down.code !== 0) process.stderr.write(`lab down failed (net ${w.env['FRAISIER_LAB_NET'] ?? 200}): ${down.output}\n`);
+        }),
+    );
   }
 }
 if (failedFiles.length > 0) process.stdout.write(`\nFailed files:\n${failedFiles.map((f) => `  ${f}`).join('\n')}\n`);

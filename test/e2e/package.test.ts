@@ -21,7 +21,9 @@ test.before(async () => {
   env = await lab();
   await resetHosts(env);
   const work = mkdtempSync(join(tmpdir(), 'fraisier-pkg-'));
-  const pack = await run('npm', ['pack', '--pack-destination', work], { cwd: repoRoot });
+  // --ignore-scripts: `prepare` would rebuild dist/ in place (rm -rf dist) under the other test files running
+  // at the same time; dist/ is already built (npm ci runs `prepare`).
+  const pack = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: repoRoot });
   assert.is(pack.code, 0, pack.out);
   const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
   proj = join(work, 'project');

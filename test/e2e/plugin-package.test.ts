@@ -26,7 +26,9 @@ let proj: string;
 /** `npm pack` of a directory into `work`; returns the tarball's path. */
 async function pack(dir: string): Promise<string> {
   const before = new Set(readdirSync(work));
-  const r = await run('npm', ['pack', '--pack-destination', work], { cwd: dir, ...LONG });
+  // --ignore-scripts: fraisier's `prepare` would rebuild dist/ in place under the test files running at the same
+  // time; dist/ is already built (npm ci runs `prepare`).
+  const r = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: dir, ...LONG });
   assert.is(r.code, 0, r.out);
   const tgz = readdirSync(work).find((f) => f.endsWith('.tgz') && !before.has(f));
   assert.ok(tgz, r.out);
