@@ -6,31 +6,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FakeClock } from '../../core/clock.js';
-import { Deployer } from '../../core/deployer.js';
-import { exec } from '../../core/health.js';
-import { memorySink, type LogEntry } from '../../core/log.js';
-import { openStore, type StateStore } from '../../core/state/store.js';
-import { recordedBareMetal } from '../support/recorded-hosts.js';
-import { rolling } from '../../strategies/rolling.js';
+import type { StateStore } from '../../core/state/store.js';
+import { recordedDeployer } from '../support/recorded-hosts.js';
 
-async function setup(unhealthy: string[] = []) {
-  const { provider } = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/api', program: 'api', unhealthy });
-  const store = await openStore({ path: ':memory:' });
-  const entries: LogEntry[] = [];
-  const deployer = new Deployer({
-    fraise: 'api',
-    environment: 'production',
-    provider,
-    strategy: rolling({ batchSize: 1, waitBetweenBatches: 0 }),
-    health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
-    store,
-    clock: new FakeClock(),
-    sinks: [memorySink(entries)],
-    handleSignals: false,
-  });
-  return { deployer, store };
-}
+const setup = (unhealthy: string[] = []) => recordedDeployer({ hosts: ['h1', 'h2', 'h3'], unhealthy });
 
 /** The target rows of the one running deployment, as another reader of the store sees them. */
 async function rowsNow(store: StateStore): Promise<Record<string, string>> {

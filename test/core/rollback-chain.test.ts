@@ -5,34 +5,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FakeClock } from '../../core/clock.js';
-import { Deployer } from '../../core/deployer.js';
 import { FraisierError } from '../../core/errors.js';
-import { exec } from '../../core/health.js';
-import { memorySink, type LogEntry } from '../../core/log.js';
 import { Locks } from '../../core/state/lock.js';
-import { openStore } from '../../core/state/store.js';
-import { recordedBareMetal } from '../support/recorded-hosts.js';
-import { rolling } from '../../strategies/rolling.js';
+import { recordedDeployer } from '../support/recorded-hosts.js';
 
-async function setup(unhealthy: string[] = []) {
-  // hosts in `unhealthy` fail the health check while they run v1.1.0
-  const { provider, live, activations } = recordedBareMetal({ hosts: ['h1', 'h2'], appPath: '/srv/api', program: 'api', unhealthy });
-  const store = await openStore({ path: ':memory:' });
-  const entries: LogEntry[] = [];
-  const deployer = new Deployer({
-    fraise: 'api',
-    environment: 'production',
-    provider,
-    strategy: rolling({ batchSize: 1, waitBetweenBatches: 0 }),
-    health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
-    store,
-    clock: new FakeClock(),
-    sinks: [memorySink(entries)],
-    handleSignals: false,
-  });
-  return { deployer, live, store, activations, entries };
-}
+/** Hosts in `unhealthy` fail the health check while they run v1.1.0. */
+const setup = (unhealthy: string[] = []) => recordedDeployer({ hosts: ['h1', 'h2'], unhealthy });
 
 /** Records succeeded deploys of `versions` (the recorded hosts resolve every ref to v1.1.0) and puts every host on the last. */
 async function deployed(ctx: Awaited<ReturnType<typeof setup>>, versions: string[]): Promise<void> {

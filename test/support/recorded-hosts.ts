@@ -3,8 +3,14 @@
  * preflight, resolves any ref to v1.1.0, and remembers which release its `current` was switched to.
  * Hosts listed in `unhealthy` fail the `health-probe` exec check while they run v1.1.0.
  */
+import { FakeClock } from '../../core/clock.js';
+import { Deployer } from '../../core/deployer.js';
 import { RecordingExecutor } from '../../core/exec/recording.js';
+import { exec } from '../../core/health.js';
+import { memorySink, type LogEntry } from '../../core/log.js';
+import { openStore } from '../../core/state/store.js';
 import { bareMetal } from '../../providers/bare-metal.js';
+import { rolling } from '../../strategies/rolling.js';
 
 export type RecordedLog = RecordingExecutor['log'];
 
@@ -50,4 +56,26 @@ export function recordedBareMetal(options: { hosts: string[]; appPath: string; p
       .filter(([, v]) => v)
       .map(([t, v]) => `${t}:${v}`);
   return { provider, executors, live, log, activations };
+}
+
+/**
+ * A Deployer of `api`/`production` over recorded hosts (`/srv/api`, supervisor program `api`): rolling one
+ * host at a time, the `health-probe` exec check (one attempt), an in-memory store and a fake clock.
+ */
+export async function recordedDeployer(options: { hosts: string[]; unhealthy?: string[] }) {
+  const recorded = recordedBareMetal({ hosts: options.hosts, appPath: '/srv/api', program: 'api', unhealthy: options.unhealthy ?? [] });
+  const store = await openStore({ path: ':memory:' });
+  const entries: LogEntry[] = [];
+  const deployer = new Deployer({
+    fraise: 'api',
+    environment: 'production',
+    provider: recorded.provider,
+    strategy: rolling({ batchSize: 1, waitBetweenBatches: 0 }),
+    health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
+    store,
+    clock: new FakeClock(),
+    sinks: [memorySink(entries)],
+    handleSignals: false,
+  });
+  return { ...recorded, deployer, store, entries };
 }
