@@ -10,31 +10,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchDir, fmtMs, machine, median, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
+import { benchDir, benchYaml, fmtMs, machine, median, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
 
 const N = Number(process.env['BENCH_RUNS'] ?? 5);
 const bin = join(repoRoot, 'bin', 'fraisier.js');
 
-function yaml(env: LabEnv): string {
-  return `ssh:
-  config: ${env.sshConfig}
-fraises:
-  app:
-    git_repo: ${env.appRepo}
-    branch: main
-    app_path: /srv/app
-    environments:
-      bench:
-        provider: bare_metal
-        instances: [h1]
-        supervisor_program: app
-        deployment_strategy: rolling
-        health_check:
-          url: http://localhost:8000/health
-          retries: 20
-          retry_delay: 0.2
-`;
-}
+const yaml = (env: LabEnv) => benchYaml(env, ['h1']);
 
 interface Run {
   wallMs: number;

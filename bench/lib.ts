@@ -151,3 +151,30 @@ export function runMain(url: string, main: () => Promise<void>): void {
     },
   );
 }
+
+/**
+ * The fraises.yaml every Fraisier bench deploys with: fraise `app`, environment `bench` on `hosts`, rolling in
+ * batches of `batch`, the http health check with the same retries the peers' scripts use.
+ */
+export function benchYaml(env: { sshConfig: string; appRepo: string }, hosts: readonly string[], batch = 1): string {
+  return `ssh:
+  config: ${env.sshConfig}
+fraises:
+  app:
+    git_repo: ${env.appRepo}
+    branch: main
+    app_path: /srv/app
+    environments:
+      bench:
+        provider: bare_metal
+        instances: [${hosts.join(', ')}]
+        supervisor_program: app
+        deployment_strategy: rolling
+        rolling_config:
+          batch_size: ${batch}
+        health_check:
+          url: http://localhost:8000/health
+          retries: 20
+          retry_delay: 0.2
+`;
+}

@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SshExecutor } from '../index.js';
-import { benchDir, fmtS, machine, median, ratio, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
+import { benchDir, benchYaml, fmtS, machine, median, ratio, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
 
 const N = Number(process.env['BENCH_RUNS'] ?? 3);
 const HOSTS = (process.env['BENCH_PEERS_HOSTS'] ?? '3,12').split(',').map(Number);
@@ -56,29 +56,7 @@ function tools(env: LabEnv, work: string): Tool[] {
     name: 'Fraisier (`fraisier deploy`)',
     setup(hosts, batch) {
       fraisierDir = mkdtempSync(join(work, 'fraisier-'));
-      writeFileSync(
-        join(fraisierDir, 'fraises.yaml'),
-        `ssh:
-  config: ${env.sshConfig}
-fraises:
-  app:
-    git_repo: ${env.appRepo}
-    branch: main
-    app_path: /srv/app
-    environments:
-      bench:
-        provider: bare_metal
-        instances: [${hosts.join(', ')}]
-        supervisor_program: app
-        deployment_strategy: rolling
-        rolling_config:
-          batch_size: ${batch}
-        health_check:
-          url: http://localhost:8000/health
-          retries: 20
-          retry_delay: 0.2
-`,
-      );
+      writeFileSync(join(fraisierDir, 'fraises.yaml'), benchYaml(env, hosts, batch));
     },
     run: (_h, _b, v) =>
       sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
