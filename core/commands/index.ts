@@ -5,8 +5,10 @@
  */
 import { deploy } from './deploy.js';
 import { history } from './history.js';
+import { metrics } from './metrics.js';
 import { migrate } from './migrate.js';
 import { rollback } from './rollback.js';
+import { slo } from './slo.js';
 import { state } from './state.js';
 import { statusAll } from './status-all.js';
 import { stats } from './stats.js';
@@ -18,7 +20,7 @@ export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, Opt
 export { GLOBAL_OPTIONS } from './types.js';
 
 /** Every command, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, unlock, state];
+export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, slo, metrics, unlock, state];
 
 /** The commands a front end offers. */
 export function commandsOf(frontEnd: FrontEnd): Command[] {
