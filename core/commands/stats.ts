@@ -25,7 +25,7 @@ export const stats: StoreCommand = {
     return ctx.readStore(async (store) => {
       const rows = await store.stats({ ...(fraise ? { fraise } : {}), days });
       if (objectives.length === 0) {
-        io.out((io.json ? toJson(rows, 2) : formatStats(rows, days)) + '\n');
+        io.out(`${io.json ? toJson(rows, 2) : formatStats(rows, days)}\n`);
         return 0;
       }
       const { evaluate, formatSlo, measure } = await import('../slo.js');
