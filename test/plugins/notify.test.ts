@@ -242,6 +242,65 @@ test('a dry run sends nothing', async () => {
   }
 });
 
+test('Ctrl-C mid-deployment sends cancel (not failure) then rollback; a fraisier rollback sends rollback', async () => {
+  const rx = await receiver();
+  try {
+    const hosts = recordedBareMetal({ hosts: ['h1', 'h2'], appPath: '/srv/app', program: 'app' });
+    const store = await openStore({ path: ':memory:' });
+    const entries: LogEntry[] = [];
+    let interrupted = false;
+    const deployer = new Deployer({
+      fraise: 'app',
+      environment: 'production',
+      provider: hosts.provider,
+      strategy: rolling({ batchSize: 1 }),
+      health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
+      plugins: [
+        notify({ notifiers: [{ type: 'webhook', url: `${rx.url}/hook` }], sleep: async () => {} }),
+        {
+          name: 'test:ctrl-c-after-h1',
+          apply(host) {
+            host.hooks.afterTarget.tap('test', (t) => {
+              if (t.name === 'h1' && !interrupted) {
+                interrupted = true;
+                process.emit('SIGINT'); // what the terminal sends; the deployer's handler stops after this step
+              }
+            });
+          },
+        },
+      ],
+      store,
+      clock: new FakeClock(),
+      sinks: [memorySink(entries)],
+      handleSignals: true,
+    });
+    const r = await deployer.deploy({ version: 'v1.1.0' });
+    assert.is(r.signal, 'SIGINT', entries.map((e) => e.message).join('\n'));
+    assert.equal(
+      rx.got.map((g) => g.json['event']),
+      ['start', 'cancel', 'rollback'],
+    );
+    assert.is(rx.got[1]!.json['error'].code, 'E_ABORTED');
+
+    // two successful deploys, then an explicit rollback
+    rx.got.length = 0;
+    assert.is((await deployer.deploy({ version: 'v1.1.0' })).status, 'succeeded');
+    assert.is((await deployer.deploy({ version: 'v1.2.0' })).status, 'succeeded');
+    rx.got.length = 0;
+    const back = await deployer.rollback({ to: 'v1.1.0' });
+    assert.is(back.status, 'succeeded');
+    assert.equal(
+      rx.got.map((g) => [g.json['event'], g.json['kind'], g.json['version']]),
+      [
+        ['start', 'rollback', 'v1.1.0'],
+        ['rollback', 'rollback', 'v1.1.0'],
+      ],
+    );
+  } finally {
+    await rx.close();
+  }
+});
+
 test('signature() is HMAC-SHA256 over "timestamp.body", hex', () => {
   assert.is(signature('k', '1700000000', '{}'), `sha256=${createHmac('sha256', 'k').update('1700000000.{}').digest('hex')}`);
 });
