@@ -62,12 +62,24 @@ export const init: StandaloneCommand = {
     let ask: (question: string, fallback?: string) => Promise<string> = async (_q, fallback) => fallback ?? '';
     let close = () => {};
     if (interactive) {
-      const readline = await import('node:readline/promises');
+      const readline = await import('node:readline');
       const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+      // lines typed (or pasted) ahead of their question are kept, not dropped
+      const lines: string[] = [];
+      const waiting: ((line: string) => void)[] = [];
+      rl.on('line', (line) => {
+        const w = waiting.shift();
+        if (w) w(line);
+        else lines.push(line);
+      });
+      rl.on('close', () => {
+        for (const w of waiting.splice(0)) w('');
+      });
       close = () => rl.close();
       ask = async (question, fallback) => {
-        const answer = (await rl.question(`${question}${fallback ? ` [${fallback}]` : ''}: `)).trim();
-        return answer || fallback || '';
+        io.out(`${question}${fallback ? ` [${fallback}]` : ''}: `);
+        const line = lines.length > 0 ? lines.shift()! : await new Promise<string>((r) => waiting.push(r));
+        return line.trim() || fallback || '';
       };
     }
     try {

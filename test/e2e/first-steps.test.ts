@@ -42,6 +42,35 @@ test('init without a terminal and without --host asks nothing: exit 2, offering 
   assert.not.ok(readdirSync(dir).includes('fraises.yaml'), 'nothing written');
 });
 
+test('init on a terminal asks, offering the hosts of ~/.ssh/config; answers typed ahead are kept', async () => {
+  const tty = mkdtempSync(join(tmpdir(), 'fraisier-tty-'));
+  try {
+    // `script` gives the command a terminal; every answer is typed at once (a paste)
+    const answers = ['api', '', '', env.appRepo, '', '', '', ''].join('\n');
+    const r = await run(
+      'bash',
+      [
+        '-c',
+        `(printf '%s\\n' "$ANSWERS"; for i in $(seq 300); do [ -e fraises.yaml ] && break; sleep 0.2; done) | script -qec ${JSON.stringify(`${process.execPath} ${bin} init`)} /dev/null`,
+      ],
+      {
+        cwd: tty,
+        env: { HOME: home, ANSWERS: answers },
+        timeoutMs: 120_000,
+      },
+    );
+    assert.is(r.code, 0, r.out);
+    assert.match(r.stdout, 'Hosts in ~/.ssh/config: h1, h2, h3');
+    assert.match(r.stdout, 'SSH hosts (comma-separated) [h1]:');
+    const yaml = readFileSync(join(tty, 'fraises.yaml'), 'utf8');
+    assert.match(yaml, 'instances: [h1]');
+    assert.match(yaml, '  api:\n');
+    assert.match(yaml, 'systemd_service: api.service');
+  } finally {
+    rmSync(tty, { recursive: true, force: true });
+  }
+});
+
 test('init writes a commented fraises.yaml that check validates; a second init refuses to overwrite it', async () => {
   const r = await cli(
     dir,
