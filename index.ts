@@ -24,6 +24,21 @@ export {
   type MigrationFile,
   type AppliedMigration,
 } from './plugins/psql-migration.js';
+export {
+  notify,
+  deliver,
+  buildRequest,
+  signature,
+  webhookPayload,
+  slackPayload,
+  discordPayload,
+  NOTIFY_EVENTS,
+  type NotifyOptions,
+  type NotifierOptions,
+  type NotifyEvent,
+  type Notification,
+  type NotifyRequest,
+} from './plugins/notify.js';
 export { commandHook, hookArgv, type CommandHookOptions, type HookOnFailure } from './plugins/hooks.js';
 export {
   nginxLb,

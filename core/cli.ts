@@ -155,6 +155,10 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     json = Boolean(a['json']);
     const io = processIo(json);
     try {
+      if (command.scope === 'standalone') {
+        code = await command.run(a, io);
+        return;
+      }
       const config = await loadFraises(a['config'] as string | undefined);
       if (command.scope === 'environment') {
         const app = await appFromYaml(config, String(a['fraise']));
@@ -168,9 +172,12 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     }
   };
   try {
+    // the shell asks for completions (`fraisier completion` printed the script that does)
+    const completing = argv.includes('--get-yargs-completions');
     const command = findCommand('fraisier', commandOf(argv));
-    if (command) refuseUndeclared(command, 'fraisier', argv);
+    if (command && !completing) refuseUndeclared(command, 'fraisier', argv);
     let cli = declare(yargs(argv), globalOptionsOf('fraisier')).scriptName('fraisier').version(false).strict();
+    if (completing) cli = cli.completion('__completion', false);
     for (const command of commands) {
       const positionals = [...(command.scope === 'environment' ? ['fraise', 'env'] : []), ...Object.keys(command.positionals ?? {})];
       cli = cli.command(
@@ -246,7 +253,9 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
             code =
               command.scope === 'environment'
                 ? await command.run(app, env, a, io)
-                : await command.run({ frontEnd: 'script', fraise: app.name, environment: env, readStore: (fn) => app.withStore({}, fn, true) }, a, io);
+                : command.scope === 'standalone'
+                  ? await command.run(a, io)
+                  : await command.run({ frontEnd: 'script', fraise: app.name, environment: env, readStore: (fn) => app.withStore({}, fn, true) }, a, io);
           } catch (err) {
             printError(err, json);
             code = exitCodeFor(err);

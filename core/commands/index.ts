@@ -3,10 +3,15 @@
  * <environment> [command]` build their yargs setup from it, and `bin/fraisier.js` (through
  * `core/argv.ts`) reads it to decide which modules to load. Loading it loads no command's dependencies.
  */
+import { check } from './check.js';
+import { completion } from './completion.js';
 import { deploy } from './deploy.js';
 import { history } from './history.js';
+import { init } from './init.js';
+import { metrics } from './metrics.js';
 import { migrate } from './migrate.js';
 import { rollback } from './rollback.js';
+import { slo } from './slo.js';
 import { state } from './state.js';
 import { statusAll } from './status-all.js';
 import { stats } from './stats.js';
@@ -14,11 +19,26 @@ import { status } from './status.js';
 import { GLOBAL_OPTIONS, type Command, type FrontEnd, type OptionSpec } from './types.js';
 import { unlock } from './unlock.js';
 
-export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, OptionSpec, StoreCommand, StoreContext } from './types.js';
+export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, OptionSpec, StandaloneCommand, StoreCommand, StoreContext } from './types.js';
 export { GLOBAL_OPTIONS } from './types.js';
 
 /** Every command, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, unlock, state];
+export const COMMANDS: readonly Command[] = [
+  deploy,
+  rollback,
+  migrate,
+  status,
+  statusAll,
+  history,
+  stats,
+  slo,
+  metrics,
+  unlock,
+  state,
+  init,
+  check,
+  completion,
+];
 
 /** The commands a front end offers. */
 export function commandsOf(frontEnd: FrontEnd): Command[] {

@@ -109,8 +109,15 @@ export interface StoreCommand extends CommandBase {
   run(ctx: StoreContext, args: CommandArgs, io: CommandIo): Promise<number>;
 }
 
+/** A command that needs no config file and no state store (`init`, `completion`). */
+export interface StandaloneCommand extends CommandBase {
+  scope: 'standalone';
+  /** Runs the command; resolves with the exit status. Throws a `FraisierError` for bad input. */
+  run(args: CommandArgs, io: CommandIo): Promise<number>;
+}
+
 /** One command of both command lines. */
-export type Command = EnvironmentCommand | StoreCommand;
+export type Command = EnvironmentCommand | StoreCommand | StandaloneCommand;
 
 /** Options every command accepts, before or after the command word. */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec & { alias?: string }> = {

@@ -21,7 +21,8 @@ import type { ValueError } from '@sinclair/typebox/value';
 import '../../builtins.js';
 import { FraisierError } from '../errors.js';
 import { toMs } from '../duration.js';
-import { ENVELOPE_KEYS, FRAISE_KEYS, NAME_PATTERN, PluginsSchema, SshSchema, StateSchema } from './schema.js';
+import { ENVELOPE_KEYS, FRAISE_KEYS, NAME_PATTERN, PluginsSchema, SloSchema, SshSchema, StateSchema } from './schema.js';
+import { SLO_KEYS, parseSloValue, type Slo } from '../slo.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
 import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';
 import { REDACTED, registerSecret } from '../secret.js';
@@ -44,6 +45,11 @@ export interface LoadedConfig {
   state: { path?: string; url?: string };
   /** `ssh:` settings as written (`connectTimeout` in seconds; `~` is not expanded here). */
   ssh: { configFile?: string; knownHostsFile?: string; strictHostKeyChecking?: boolean; connectTimeout?: number };
+  /**
+   * `deployment_slo:` by fraise: the top-level objectives with the fraise's own over them, key by key.
+   * A fraise with no objective has no entry.
+   */
+  slo: Record<string, Slo>;
   /**
    * Values interpolated from variables whose names contain PASSWORD, SECRET, TOKEN or KEY. The caller
    * registers them for redaction (`registerSecret`).
@@ -272,8 +278,30 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     fraises,
     state: stateOf(ctx, raw, baseDir, secrets),
     ssh,
+    slo: sloOf(ctx, raw),
     secrets,
   };
+}
+
+/** `deployment_slo:` at the top and in each fraise, parsed (`"99%"` → 0.99, `"10m"` → 600000). */
+function sloOf(ctx: Context, raw: FraisesFile): Record<string, Slo> {
+  const parse = (block: Record<string, unknown> | undefined, segs: Segment[]): Slo => {
+    const out: Slo = {};
+    for (const key of SLO_KEYS) {
+      if (block?.[key] === undefined) continue;
+      const v = parseSloValue(key, block[key]);
+      if (typeof v === 'string') throw ctx.error([...segs, key], v);
+      out[key] = v;
+    }
+    return out;
+  };
+  const top = parse(raw.deployment_slo, ['deployment_slo']);
+  const out: Record<string, Slo> = {};
+  for (const [name, f] of Object.entries(raw.fraises)) {
+    const slo = { ...top, ...parse(f.deployment_slo, ['fraises', name, 'deployment_slo']) };
+    if (Object.keys(slo).length > 0) out[name] = slo;
+  }
+  return out;
 }
 
 /** `state:`: a SQLite path or a PostgreSQL URL (checked, and its password added to the secrets). */
@@ -586,6 +614,7 @@ function fileSchema(): TObject {
       plugins: Type.Optional(PluginsSchema),
       state: Type.Optional(StateSchema),
       ssh: Type.Optional(SshSchema),
+      deployment_slo: Type.Optional(SloSchema),
       fraises: Type.Record(Type.String({ pattern: NAME_PATTERN }), Fraise, {
         additionalProperties: false,
         minProperties: 1,

@@ -87,11 +87,31 @@ const EnvelopeSchema = Type.Object(ENVELOPE_KEYS);
 /** The envelope part of an environment block, as written. */
 export type EnvelopeConfig = Static<typeof EnvelopeSchema>;
 
+/**
+ * `deployment_slo:` — objectives over the deployment history (docs/slo.md), at the top of the file (every
+ * fraise) or in a fraise (overrides key by key). Rates are percentages (`"99%"`); `latency_p99` a duration.
+ */
+export const SloSchema = Type.Object(
+  {
+    /** Least share of deployments that succeed, e.g. `"99%"`. */
+    success_rate: Type.Optional(Type.Union([Type.String(), Type.Number()], { expected: 'a percentage such as "99%"' })),
+    /** Most share of deployments that end in error without a clean rollback, e.g. `"1%"`. */
+    error_rate_max: Type.Optional(Type.Union([Type.String(), Type.Number()], { expected: 'a percentage such as "1%"' })),
+    /** Longest 99th-percentile deployment duration, e.g. `"10m"`. */
+    latency_p99: Type.Optional(Type.Union([Type.String(), Type.Number()], { expected: 'a duration such as "90s" or "10m"' })),
+    /** Most share of deployments rolled back automatically, e.g. `"5%"`. */
+    rollback_rate: Type.Optional(Type.Union([Type.String(), Type.Number()], { expected: 'a percentage such as "5%"' })),
+  },
+  { additionalProperties: false },
+);
+
 /** Keys of a fraise block owned by the core (providers add their `fraiseKeys`, defaults of every environment). */
 export const FRAISE_KEYS = {
   /** Free text (e.g. `api`, `worker`). */
   type: Type.Optional(Type.String()),
   description: Type.Optional(Type.String()),
+  /** The fraise's deployment SLO; overrides the top-level one key by key. */
+  deployment_slo: Type.Optional(SloSchema),
 };
 
 /** `state:` — where the deployment history and locks live. */
@@ -133,12 +153,14 @@ export interface FraisesFile {
   plugins?: string[];
   state?: Static<typeof StateSchema>;
   ssh?: Static<typeof SshSchema>;
+  deployment_slo?: Static<typeof SloSchema>;
   fraises: Record<string, FraiseConfig>;
 }
 /** One validated fraise block, as written (with its providers' fraise-level defaults). */
 export interface FraiseConfig {
   type?: string;
   description?: string;
+  deployment_slo?: Static<typeof SloSchema>;
   environments: Record<string, EnvironmentConfig>;
   [key: string]: unknown;
 }
