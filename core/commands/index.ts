@@ -6,6 +6,7 @@
 import { deploy } from './deploy.js';
 import { history } from './history.js';
 import { migrate } from './migrate.js';
+import { queue } from './queue.js';
 import { rollback } from './rollback.js';
 import { state } from './state.js';
 import { statusAll } from './status-all.js';
@@ -13,12 +14,13 @@ import { stats } from './stats.js';
 import { status } from './status.js';
 import { GLOBAL_OPTIONS, type Command, type FrontEnd, type OptionSpec } from './types.js';
 import { unlock } from './unlock.js';
+import { worker } from './worker.js';
 
 export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, OptionSpec, StoreCommand, StoreContext } from './types.js';
 export { GLOBAL_OPTIONS } from './types.js';
 
 /** Every command, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, unlock, state];
+export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, unlock, state, queue, worker];
 
 /** The commands a front end offers. */
 export function commandsOf(frontEnd: FrontEnd): Command[] {
