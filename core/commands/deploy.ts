@@ -19,6 +19,8 @@ export const deploy: EnvironmentCommand = {
     scheduled: {
       type: 'string',
       describe: 'queue it for a worker instead: "+30m", "02:00 UTC", an ISO time or a cron expression; the version is resolved now',
+      // the worker builds its apps from fraises.yaml: an item queued by a deploy script could not be run
+      frontEnds: ['fraisier'],
     },
   },
   async run(app, env, args, io) {
