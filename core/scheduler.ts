@@ -49,6 +49,8 @@ export interface ScheduleOptions {
   force: boolean;
   /** `--dry-run`: resolve and say what would be queued; queue nothing. */
   dryRun: boolean;
+  /** `--wait-lock`: how long the run waits for another deployment's lock (default: the worker's `--wait-lock`), ms. */
+  waitLockMs?: number;
   /** Clock, epoch ms. Default `Date.now`. */
   now?: () => number;
 }
@@ -79,7 +81,7 @@ export async function scheduleDeploy(app: DeployApp, env: string, options: Sched
     environment: env,
     version,
     ref: options.version ?? null,
-    flags: options.force ? { force: true } : {},
+    flags: { ...(options.force ? { force: true } : {}), ...(options.waitLockMs !== undefined ? { waitLockMs: options.waitLockMs } : {}) },
     requestedBy: requester(),
     dueAt: due,
   };
@@ -105,6 +107,8 @@ export async function scheduleDeploy(app: DeployApp, env: string, options: Sched
 export interface WorkerOptions {
   /** Run what is due once, then exit (for cron). */
   once: boolean;
+  /** Say what is due and would run (or wait), run nothing, change nothing, exit. */
+  dryRun?: boolean;
   /** Pause between two looks at the queue, ms. */
   pollMs: number;
   /** How long a run waits for the environment's lock before failing, ms. */
@@ -121,8 +125,12 @@ export interface WorkerOptions {
 
 /** What one pass over the queue did. */
 export interface WorkerPass {
+  /** The items this pass ran, with their outcome and history row. */
   ran: { id: number; status: string; deploymentId: number | null }[];
+  /** Due items held back by their deploy windows. */
   waiting: number;
+  /** Dry run: the due items it would have run. */
+  wouldRun: number[];
 }
 
 /**
@@ -135,12 +143,13 @@ export async function workerPass(
   config: LoadedConfig | undefined,
   store: StateStore,
   io: CommandIo,
-  options: Pick<WorkerOptions, 'waitLockMs' | 'now' | 'appOf'> & { workerId: string; stop: () => boolean },
+  options: Pick<WorkerOptions, 'waitLockMs' | 'now' | 'appOf' | 'dryRun'> & { workerId: string; stop: () => boolean },
 ): Promise<WorkerPass> {
   const queue = new Queue(store);
+  const say = (text: string) => (io.json ? io.err(text) : io.out(text));
   const now = options.now ?? Date.now;
   const appOf = options.appOf ?? (async (fraise: string) => (await import('./config/build.js')).appFromYaml(config!, fraise));
-  const pass: WorkerPass = { ran: [], waiting: 0 };
+  const pass: WorkerPass = { ran: [], waiting: 0, wouldRun: [] };
   for (const item of await queue.due(now())) {
     if (options.stop()) break;
     let app: DeployApp | undefined;
@@ -155,12 +164,17 @@ export async function workerPass(
       const note = waitingNote(app.deployWindows(item.environment), now());
       if (note) {
         pass.waiting++;
-        if (note !== item.note) {
-          await queue.note(item.id, note);
-          io.out(`#${item.id} ${item.fraise}/${item.environment} ${item.version}: ${note}\n`);
+        if (note !== item.note || options.dryRun) {
+          if (!options.dryRun) await queue.note(item.id, note);
+          say(`#${item.id} ${item.fraise}/${item.environment} ${item.version}: ${note}\n`);
         }
         continue;
       }
+    }
+    if (options.dryRun) {
+      pass.wouldRun.push(item.id);
+      say(`Would run #${item.id}: ${item.fraise}/${item.environment} ${item.version}${problem ? ` (it would fail: ${problem})` : ''} (dry run)\n`);
+      continue;
     }
     const claimed = await queue.claim(item.id, options.workerId);
     if (!claimed) continue; // another worker took it, or it was cancelled
@@ -170,14 +184,14 @@ export async function workerPass(
       pass.ran.push({ id: item.id, status: 'failed', deploymentId: null });
       continue;
     }
-    io.out(`Running #${item.id}: ${item.fraise}/${item.environment} ${item.version}, queued by ${item.requestedBy}, due ${formatInZone(item.dueAt)}\n`);
+    say(`Running #${item.id}: ${item.fraise}/${item.environment} ${item.version}, queued by ${item.requestedBy}, due ${formatInZone(item.dueAt)}\n`);
     try {
       const result = await app.deploy(
         item.environment,
         {
           version: item.version,
           force: Boolean(item.flags.force),
-          waitLock: options.waitLockMs > 0 ? options.waitLockMs : false,
+          waitLock: (item.flags.waitLockMs ?? options.waitLockMs) > 0 ? (item.flags.waitLockMs ?? options.waitLockMs) : false,
           reason: `scheduled deploy #${item.id} (queued by ${item.requestedBy})`,
         },
         { sinks: io.sinks, store, handleSignals: false },
@@ -189,7 +203,8 @@ export async function workerPass(
         });
       }
       await queue.finish(item.id, { status: result.status, deploymentId: result.id, error: result.error?.message ?? null });
-      io.out(`#${item.id} ${item.fraise}/${item.environment} ${item.version}: ${result.status}${result.id !== null ? ` (deployment ${result.id})` : ''}\n`);
+      if (io.json) io.out(`${toJson({ id: item.id, status: result.status, deploymentId: result.id })}\n`);
+      say(`#${item.id} ${item.fraise}/${item.environment} ${item.version}: ${result.status}${result.id !== null ? ` (deployment ${result.id})` : ''}\n`);
       if (result.error) io.err(`error[${result.error.code}] ${result.error.message}\n`);
       pass.ran.push({ id: item.id, status: result.status, deploymentId: result.id });
     } catch (err) {
@@ -203,7 +218,8 @@ export async function workerPass(
 
 /**
  * `fraisier worker`: runs due items until stopped, looking every `pollMs`; with `once`, one pass then
- * exit. SIGTERM, SIGINT or SIGHUP stop it after the current item: a running deployment is not
+ * exit; with `dryRun`, one pass that says what it would run and changes nothing. With `--json`, the text
+ * goes to stderr and stdout gets one JSON line per item run (`once`/`dryRun`: one summary object). SIGTERM, SIGINT or SIGHUP stop it after the current item: a running deployment is not
  * interrupted (it completes, or fails and rolls back by itself), no new item is claimed. Exit 0, or (with
  * `once`) 1 when an item it ran did not succeed.
  */
@@ -225,22 +241,29 @@ export async function runWorker(config: LoadedConfig | undefined, options: Worke
     stopping = true;
     controller.abort();
   });
+  const once = options.once || Boolean(options.dryRun);
+  const say = (text: string) => (io.json ? io.err(text) : io.out(text));
   let failed = 0;
+  const total: WorkerPass = { ran: [], waiting: 0, wouldRun: [] };
   try {
-    if (!options.once) io.out(`Worker ${workerId} watching the queue every ${Math.round(options.pollMs / 100) / 10}s (stop: SIGTERM or Ctrl-C)\n`);
+    if (!once) say(`Worker ${workerId} watching the queue every ${Math.round(options.pollMs / 100) / 10}s (stop: SIGTERM or Ctrl-C)\n`);
     for (;;) {
       busy = true;
       const pass = await workerPass(config, store, io, {
         waitLockMs: options.waitLockMs,
         workerId,
         stop: () => stopping,
+        ...(options.dryRun ? { dryRun: true } : {}),
         ...(options.now ? { now: options.now } : {}),
         ...(options.appOf ? { appOf: options.appOf } : {}),
       });
       busy = false;
       failed += pass.ran.filter((r) => r.status !== 'succeeded').length;
-      if (options.once) {
-        if (pass.ran.length === 0) io.out(`Nothing to run${pass.waiting > 0 ? ` (${pass.waiting} due item(s) wait for their deploy window)` : ''}\n`);
+      if (once) {
+        Object.assign(total, pass);
+        if (pass.ran.length === 0 && pass.wouldRun.length === 0) {
+          say(`Nothing to run${pass.waiting > 0 ? ` (${pass.waiting} due item(s) wait for their deploy window)` : ''}${options.dryRun ? ' (dry run)' : ''}\n`);
+        }
         break;
       }
       if (stopping) break;
@@ -261,8 +284,9 @@ export async function runWorker(config: LoadedConfig | undefined, options: Worke
     if (!options.signal) for (const [sig, fn] of handlers) process.off(sig, fn);
     if (!options.store) await store.close();
   }
-  if (!options.once) io.out('Worker stopped\n');
-  return options.once && failed > 0 ? 1 : 0;
+  if (once && io.json) io.out(`${toJson({ ...total, dryRun: Boolean(options.dryRun) }, 2)}\n`);
+  if (!once) say('Worker stopped\n');
+  return once && failed > 0 ? 1 : 0;
 }
 
 /** `fraisier queue` as a table. */

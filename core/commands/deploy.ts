@@ -28,14 +28,20 @@ export const deploy: EnvironmentCommand = {
     const version = stringArg(args, 'version');
     const scheduled = stringArg(args, 'scheduled');
     if (scheduled !== undefined) {
-      const [{ scheduleDeploy }, { FraisierError }] = await Promise.all([import('../scheduler.js'), import('../errors.js')]);
-      if (args['wait-lock'] !== undefined) {
-        throw new FraisierError('E_USAGE', '--wait-lock does not apply to --scheduled: the worker waits for the lock', {
-          hint: 'fraisier worker --wait-lock SECONDS',
-        });
-      }
-      const options = { when: scheduled, force: Boolean(args['force']), dryRun: Boolean(args['dry-run']) };
-      return scheduleDeploy(app, env, version !== undefined ? { ...options, version } : options, io);
+      const { scheduleDeploy } = await import('../scheduler.js');
+      const waitLockMs = waitLockOption(args['wait-lock']);
+      return scheduleDeploy(
+        app,
+        env,
+        {
+          when: scheduled,
+          force: Boolean(args['force']),
+          dryRun: Boolean(args['dry-run']),
+          ...(version !== undefined ? { version } : {}),
+          ...(waitLockMs !== undefined ? { waitLockMs } : {}),
+        },
+        io,
+      );
     }
     if (!args['force']) (await import('../windows.js')).assertWindow(app.deployWindows(env), Date.now(), `deploy of ${app.name} to ${env}`);
     const waitLock = waitLockOption(args['wait-lock']);

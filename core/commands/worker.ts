@@ -6,10 +6,11 @@ export const worker: StoreCommand = {
   describe: 'run scheduled deployments when due (until SIGTERM; --once: what is due now, then exit)',
   scope: 'store',
   frontEnds: ['fraisier'],
-  changesHosts: false,
+  changesHosts: true,
   usesTargets: true,
   options: {
     once: { type: 'boolean', default: false, describe: 'run what is due now, then exit (for cron)' },
+    'dry-run': { type: 'boolean', default: false, describe: 'say what is due and would run now, run nothing, change nothing' },
     poll: { type: 'string', describe: 'pause between two looks at the queue: seconds, or 500ms, 30s, 2m', defaultDescription: '10s' },
     'wait-lock': {
       type: 'string',
@@ -27,6 +28,7 @@ export const worker: StoreCommand = {
       ctx.config,
       {
         once: Boolean(args['once']),
+        dryRun: Boolean(args['dry-run']),
         pollMs: durationOption('poll', args['poll'], 10_000),
         waitLockMs: waitLockOption(args['wait-lock']) ?? 600_000,
       },

@@ -17,6 +17,8 @@ export type QueueStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolle
 export interface QueueFlags {
   /** `--force`: no health checks, and the deploy windows do not hold it back. */
   force?: boolean;
+  /** `--wait-lock` given with `--scheduled`: how long the run waits for another deployment's lock, ms. */
+  waitLockMs?: number;
 }
 
 /** What is known when a deployment is queued. */

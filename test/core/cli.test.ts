@@ -65,13 +65,14 @@ test('the command word comes after any global option and its value, in every for
 test('the command list: every command that changes hosts has a dry run; read-only commands are the store ones', () => {
   assert.equal(
     COMMANDS.map((c) => c.name),
-    ['deploy', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'unlock', 'state'],
+    ['deploy', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'unlock', 'state', 'queue', 'worker'],
   );
   for (const c of COMMANDS) {
     if (c.changesHosts) assert.is(c.options['dry-run']?.type, 'boolean', `${c.name} changes hosts: it must declare --dry-run`);
-    assert.is(c.usesTargets, c.scope === 'environment', `${c.name}: only commands over an environment load the built-ins`);
+    // the worker is over the whole store, and deploys: it loads the built-ins too
+    assert.is(c.usesTargets, c.scope === 'environment' || c.name === 'worker', `${c.name}: only commands that reach hosts load the built-ins`);
   }
-  assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'state', 'help']);
+  assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'state', 'queue', 'help']);
   assert.equal(
     commandsOf('script').map((c) => c.name),
     ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'unlock'],
