@@ -22,14 +22,13 @@ const OFFICE: DeployWindowPolicy = { windows: [{ days: [1, 2, 3, 4, 5], start: 5
 
 function recordingApp(windows?: DeployWindowPolicy) {
   const calls: { env: string; options: DeployOptions; runtime: RuntimeOptions }[] = [];
-  let nextId = 100;
   const app = {
     name: 'api',
     environments: ['production'],
     deployWindows: () => windows,
     async deploy(env: string, options: DeployOptions, runtime: RuntimeOptions) {
       calls.push({ env, options, runtime });
-      await runtime.store!.recordDeployment({
+      const id = await runtime.store!.recordDeployment({
         fraise: 'api',
         environment: env,
         kind: 'deploy',
@@ -39,7 +38,8 @@ function recordingApp(windows?: DeployWindowPolicy) {
         user: 'w',
         host: 'h',
       });
-      return { id: nextId++, status: 'succeeded', error: null };
+      await runtime.store!.finishDeployment(id, { status: 'succeeded' });
+      return { id, status: 'succeeded', error: null };
     },
   };
   return { app: app as unknown as DeployApp, calls };
@@ -84,15 +84,19 @@ test('a due item outside its window waits with a note; it runs once the window o
 
   now = at('2026-03-30T07:00:00Z'); // Monday 09:00 Paris
   const second = await workerPass(undefined, store, w, opts);
-  assert.equal(second.ran, [{ id, status: 'succeeded', deploymentId: 100 }]);
+  assert.equal(second.ran, [{ id, status: 'succeeded', deploymentId: 1 }]);
   assert.is(calls.length, 1);
   assert.equal(calls[0]!.options, { version: 'abc1234', force: false, waitLock: 5000, reason: `scheduled deploy #${id} (queued by alice@laptop)` });
   assert.is(calls[0]!.runtime.handleSignals, false, 'the worker, not the deployer, handles SIGTERM');
   const done = await q.get(id);
-  assert.equal([done?.status, done?.deploymentId, done?.claimedBy, done?.note], ['succeeded', 100, 'w@h:1', null]);
+  assert.equal([done?.status, done?.deploymentId, done?.claimedBy, done?.note], ['succeeded', 1, 'w@h:1', null]);
   assert.is((await q.get(notYet))?.status, 'queued', 'not due yet');
-  const events = (await store.history()).length;
-  assert.is(events, 1);
+  // the history row of the run says which queue item it was
+  const run = await store.deployment(1);
+  assert.equal(
+    run?.events.map((e) => e.message),
+    [`queue item #${id}, queued by alice@laptop, run by worker w@h:1`],
+  );
   await store.close();
 });
 
@@ -117,7 +121,7 @@ test('--force items ignore the windows; a vanished environment fails its item; a
 
   const pass = await workerPass(undefined, store, w, opts);
   assert.equal(pass.ran, [
-    { id: forced, status: 'succeeded', deploymentId: 100 },
+    { id: forced, status: 'succeeded', deploymentId: 1 },
     { id: gone, status: 'failed', deploymentId: null },
   ]);
   assert.equal([calls[0]!.options.force, calls[0]!.options.waitLock], [true, 1000]);
