@@ -21,6 +21,7 @@ import {
 } from './state/store.js';
 import { runMigrate, type MigrateOptions } from './migrate.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
+import type { DeployWindowPolicy } from './windows.js';
 
 /** One environment of a fraise: where it runs and how it is rolled out. */
 export interface EnvironmentDefinition {
@@ -34,6 +35,13 @@ export interface EnvironmentDefinition {
   rollback?: RollbackPolicy;
   /** Plugins for this environment only (after the fraise-wide ones). */
   plugins?: Plugin[];
+  /**
+   * When deploys may start (`deploy_windows`, `freeze` in YAML; see docs/scheduling.md). The `deploy`
+   * command refuses a deploy outside every window or inside a freeze (`E_WINDOW`, exit 2) unless
+   * `--force`, and the worker keeps a due scheduled item queued until the next allowed time. Rollbacks
+   * are never refused. Default: no restriction.
+   */
+  deployWindows?: DeployWindowPolicy;
 }
 
 /**
@@ -197,6 +205,11 @@ export class DeployApp<E extends string = string> {
   deploy(environment: E, options: DeployOptions = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
     this.env(environment);
     return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).deploy(options));
+  }
+
+  /** The environment's deploy windows and freezes, or undefined when it has none (see {@link EnvironmentDefinition.deployWindows}). */
+  deployWindows(environment: E | string): DeployWindowPolicy | undefined {
+    return this.env(environment).deployWindows;
   }
 
   /** Puts the previous release (or `options.to`) back on every target. */

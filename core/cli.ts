@@ -42,7 +42,7 @@ export function toolVersion(): string {
 /** Exit status for an error: 2 bad input, 3 lock held, 1 anything else. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof FraisierError) {
-    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND', 'E_STATE'].includes(err.code)) return 2;
+    if (['E_CONFIG', 'E_USAGE', 'E_VERSION', 'E_NOT_FOUND', 'E_STATE', 'E_WINDOW'].includes(err.code)) return 2;
     if (err.code === 'E_LOCKED') return 3;
   }
   return 1;
@@ -181,14 +181,14 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     for (const command of commands) {
       const positionals = [...(command.scope === 'environment' ? ['fraise', 'env'] : []), ...Object.keys(command.positionals ?? {})];
       cli = cli.command(
-        [command.name, ...positionals.map((p) => `<${p}>`)].join(' '),
+        [command.name, ...positionals.map((p) => (command.positionals?.[p]?.optional ? `[${p}]` : `<${p}>`))].join(' '),
         command.describe,
         (y) => {
           for (const p of positionals) {
             const spec = command.positionals?.[p];
             y = y.positional(p, {
               type: 'string',
-              demandOption: true,
+              demandOption: !spec?.optional,
               ...(spec ? { describe: spec.describe } : {}),
               ...(spec?.choices ? { choices: [...spec.choices] } : {}),
             });

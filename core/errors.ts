@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'E_ROLLBACK' // a rollback could not complete
   | 'E_ABORTED' // interrupted (Ctrl-C)
   | 'E_NOT_FOUND' // a release, fraise or environment does not exist
-  | 'E_STATE'; // the state store cannot be opened (bad or unreachable database URL)
+  | 'E_STATE' // the state store cannot be opened (bad or unreachable database URL)
+  | 'E_WINDOW'; // outside the environment's deploy windows, or inside a freeze (exit 2; --force overrides)
 
 export interface ErrorDetails {
   step?: string;

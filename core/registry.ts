@@ -13,6 +13,7 @@
 import type { Static, TObject, TProperties } from '@sinclair/typebox';
 import type { FraisierError } from './errors.js';
 import type { Plugin, Provider, Strategy } from './types.js';
+import type { DeployWindowPolicy } from './windows.js';
 
 /** One step of a key path: a mapping key or a list index. */
 export type Segment = string | number;
@@ -45,6 +46,8 @@ export interface NormalizedEnvironment {
   };
   /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
   rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
+  /** `deploy_windows:` and `freeze:`, when either is set (core/windows.ts). */
+  deployWindows?: DeployWindowPolicy;
 }
 
 /**

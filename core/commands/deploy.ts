@@ -13,13 +13,37 @@ export const deploy: EnvironmentCommand = {
   usesTargets: true,
   options: {
     version: { type: 'string', describe: 'git ref (tag, branch, sha) or artifact version; default: the configured branch' },
-    force: { type: 'boolean', default: false, describe: 'skip health checks (emergency)' },
+    force: { type: 'boolean', default: false, describe: 'skip health checks, and deploy outside the deploy windows or in a freeze (emergency)' },
     'dry-run': { type: 'boolean', default: false, describe: 'print the plan, change nothing' },
     'wait-lock': { type: 'string', describe: WAIT_LOCK_DESCRIBE },
+    scheduled: {
+      type: 'string',
+      describe: 'queue it for a worker instead: "+30m", "02:00 UTC", an ISO time or a cron expression; the version is resolved now',
+      // the worker builds its apps from fraises.yaml: an item queued by a deploy script could not be run
+      frontEnds: ['fraisier'],
+    },
   },
   async run(app, env, args, io) {
     const { finish, waitLockOption } = await import('./support.js');
     const version = stringArg(args, 'version');
+    const scheduled = stringArg(args, 'scheduled');
+    if (scheduled !== undefined) {
+      const { scheduleDeploy } = await import('../scheduler.js');
+      const waitLockMs = waitLockOption(args['wait-lock']);
+      return scheduleDeploy(
+        app,
+        env,
+        {
+          when: scheduled,
+          force: Boolean(args['force']),
+          dryRun: Boolean(args['dry-run']),
+          ...(version !== undefined ? { version } : {}),
+          ...(waitLockMs !== undefined ? { waitLockMs } : {}),
+        },
+        io,
+      );
+    }
+    if (!args['force']) (await import('../windows.js')).assertWindow(app.deployWindows(env), Date.now(), `deploy of ${app.name} to ${env}`);
     const waitLock = waitLockOption(args['wait-lock']);
     const result = await app.deploy(
       env,

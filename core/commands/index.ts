@@ -10,6 +10,7 @@ import { history } from './history.js';
 import { init } from './init.js';
 import { metrics } from './metrics.js';
 import { migrate } from './migrate.js';
+import { queue } from './queue.js';
 import { rollback } from './rollback.js';
 import { slo } from './slo.js';
 import { state } from './state.js';
@@ -18,6 +19,7 @@ import { stats } from './stats.js';
 import { status } from './status.js';
 import { GLOBAL_OPTIONS, type Command, type FrontEnd, type OptionSpec } from './types.js';
 import { unlock } from './unlock.js';
+import { worker } from './worker.js';
 
 export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, OptionSpec, StandaloneCommand, StoreCommand, StoreContext } from './types.js';
 export { GLOBAL_OPTIONS } from './types.js';
@@ -35,6 +37,8 @@ export const COMMANDS: readonly Command[] = [
   metrics,
   unlock,
   state,
+  queue,
+  worker,
   init,
   check,
   completion,

@@ -37,6 +37,8 @@ export interface OptionSpec {
 export interface PositionalSpec {
   describe: string;
   choices?: readonly string[];
+  /** May be left out (`fraisier queue` and `fraisier queue cancel 3`). Default: required. */
+  optional?: boolean;
 }
 
 /** Where a command writes: stdout/stderr and the progress sinks, set up by the front end. */

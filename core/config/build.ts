@@ -74,6 +74,7 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
     strategy: strategyFactory({ env, config }),
     ...(health ? { health } : {}),
     rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
+    ...(env.deployWindows ? { deployWindows: env.deployWindows } : {}),
   };
 }
 

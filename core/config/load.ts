@@ -27,6 +27,8 @@ import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
 import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';
 import { REDACTED, registerSecret } from '../secret.js';
 import { healthUrlProblem } from './checks.js';
+import { isTimeZone } from '../schedule.js';
+import { windowPolicyFromYaml } from '../windows.js';
 import { registry, type NormalizedEnvironment, type PluginDefinition, type Segment, type YamlContext } from '../registry.js';
 
 export type { NormalizedEnvironment } from '../registry.js';
@@ -879,6 +881,9 @@ function normalizeEnvironment(
     onHealthCheckFailure: e.rollback_config?.rollback_on_health_check_failure ?? defaults.rollbackOnHealthCheckFailure ?? true,
     timeoutMs: e.rollback_config?.rollback_timeout !== undefined ? ms(e.rollback_config.rollback_timeout, at('rollback_config', 'rollback_timeout')) : 300_000,
   };
+
+  const windows = windowPolicyFromYaml(e.deploy_windows, e.freeze, isTimeZone, (rest, problem) => ctx.error(at(...rest), problem));
+  if (windows) out.deployWindows = windows;
 
   for (const plugin of registry.pluginDefinitions()) {
     if (plugin.variant) {

@@ -67,6 +67,36 @@ export const RollbackConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** One `deploy_windows:` entry: `{ days: [mon-fri], start: "09:00", end: "17:00", timezone: Europe/Paris }`. */
+export const DeployWindowSchema = Type.Object(
+  {
+    /** Day names or ranges (`mon-fri`, `sat`); default every day. */
+    days: Type.Optional(Type.Array(NonEmptyString(), { expected: 'a list of day names or ranges such as [mon-fri, sun]' })),
+    /** Local time the window opens, `"HH:MM"`. */
+    start: NonEmptyString('a time of day "HH:MM" (quote it in YAML)'),
+    /** Local time it closes, `"HH:MM"`; earlier than start: past midnight. */
+    end: NonEmptyString('a time of day "HH:MM" (quote it in YAML)'),
+    /** IANA time zone of start and end; default UTC. */
+    timezone: Type.Optional(NonEmptyString('an IANA time zone such as Europe/Paris, or UTC')),
+  },
+  { additionalProperties: false },
+);
+
+/** One `freeze:` entry: `{ from: 2026-12-20, to: 2027-01-02, reason: end of year }`. */
+export const FreezeSchema = Type.Object(
+  {
+    /** First day (or instant) of the freeze. */
+    from: NonEmptyString('a date such as 2026-12-20, or an ISO time'),
+    /** Last day of the freeze (inclusive), or the instant it ends. */
+    to: NonEmptyString('a date such as 2027-01-02, or an ISO time'),
+    /** Shown to whoever is refused. */
+    reason: Type.Optional(Type.String()),
+    /** Time zone of dates and times written without an offset; default UTC. */
+    timezone: Type.Optional(NonEmptyString('an IANA time zone such as Europe/Paris, or UTC')),
+  },
+  { additionalProperties: false },
+);
+
 /** Keys of an environment block owned by the core: the envelope every provider shares. */
 export const ENVELOPE_KEYS = {
   /** The provider's registered name; default: the default provider. */
@@ -81,6 +111,10 @@ export const ENVELOPE_KEYS = {
   health_check_command: Type.Optional(NonEmptyString()),
   health_check: Type.Optional(HealthCheckSchema),
   rollback_config: Type.Optional(RollbackConfigSchema),
+  /** Allowed deploy times; outside all of them a deploy is refused unless `--force` (docs/scheduling.md). */
+  deploy_windows: Type.Optional(Type.Array(DeployWindowSchema)),
+  /** Periods when deploys are refused unless `--force` (docs/scheduling.md). */
+  freeze: Type.Optional(Type.Array(FreezeSchema)),
 };
 
 const EnvelopeSchema = Type.Object(ENVELOPE_KEYS);

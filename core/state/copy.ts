@@ -14,12 +14,14 @@ export interface CopyCounts {
   deployments: number;
   targets: number;
   events: number;
+  /** Scheduled deployments (the queue), whatever their status. */
+  queue: number;
 }
 
 const CHUNK = 500;
 
 /**
- * Copies every deployment, target result and event of `from` into `to`, in one transaction on `to`.
+ * Copies every deployment, target result, event and queued deployment of `from` into `to`, in one transaction on `to`.
  * Refuses (`E_STATE`) when `to` already holds deployments, and (`E_LOCKED`) when `from` has an unexpired
  * lock: finish or unlock that deployment first. On PostgreSQL (`toPostgres`), the id sequences are moved
  * past the copied ids.
@@ -46,9 +48,9 @@ export async function copyState(from: StateStore, to: StateStore, options: { toP
       hint: 'copy into a new, empty database',
     });
   }
-  const counts: CopyCounts = { deployments: 0, targets: 0, events: 0 };
+  const counts: CopyCounts = { deployments: 0, targets: 0, events: 0, queue: 0 };
   await to.db.transaction().execute(async (trx) => {
-    for (const table of ['deployments', 'targets', 'events'] as const) {
+    for (const table of ['deployments', 'targets', 'events', 'queue'] as const) {
       for (let last = 0; ; ) {
         const rows = await from.db.selectFrom(table).selectAll().where('id', '>', last).orderBy('id').limit(CHUNK).execute();
         if (rows.length === 0) break;

@@ -99,6 +99,33 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.dropTable('deployments').execute();
       },
     },
+    '0400_queue': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('queue')
+          .addColumn('id', idType, idBuild)
+          .addColumn('fraise', 'text', (c) => c.notNull())
+          .addColumn('environment', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('ref', 'text')
+          .addColumn('flags', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('requested_by', 'text', (c) => c.notNull())
+          .addColumn('queued_at', 'bigint', (c) => c.notNull())
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('claimed_by', 'text')
+          .addColumn('claimed_at', 'bigint')
+          .addColumn('finished_at', 'bigint')
+          .addColumn('deployment_id', 'integer')
+          .addColumn('error', 'text')
+          .addColumn('note', 'text')
+          .execute();
+        await db.schema.createIndex('queue_status_due_at').on('queue').columns(['status', 'due_at']).execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        await db.schema.dropTable('queue').execute();
+      },
+    },
   };
 }
 

@@ -74,12 +74,44 @@ export interface LocksTable {
   prev_expires_at: number | null;
 }
 
+/**
+ * One scheduled deployment (`deploy --scheduled`, a git webhook): queued until due, then claimed by one
+ * worker with a single `update ... where status = 'queued'`, run, and finished with the deployment's id.
+ */
+export interface QueueTable {
+  id: Generated<number>;
+  fraise: string;
+  environment: string;
+  /** The exact release resolved when it was queued (a sha or tag), deployed as is. */
+  version: string;
+  /** What was asked for (`main`, `v1.2.0`); null: the configured branch. */
+  ref: string | null;
+  /** JSON object of the deploy flags (`{"force":true}`). */
+  flags: string;
+  /** Who queued it: `user@host`, or `webhook:github` etc. */
+  requested_by: string;
+  queued_at: number;
+  due_at: number;
+  /** `'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled'` */
+  status: string;
+  /** The worker that claimed it: `user@host:pid`. */
+  claimed_by: string | null;
+  claimed_at: number | null;
+  finished_at: number | null;
+  /** The history row of its run. */
+  deployment_id: number | null;
+  error: string | null;
+  /** Why a due item still waits (outside the deploy windows): set by the worker. */
+  note: string | null;
+}
+
 /** The kysely database type of the state store. */
 export interface Database {
   deployments: DeploymentsTable;
   targets: TargetsTable;
   events: EventsTable;
   locks: LocksTable;
+  queue: QueueTable;
 }
 
 /** A deployments row as read. */
@@ -100,3 +132,5 @@ export type NewEventRow = Insertable<EventsTable>;
 export type LockRow = Selectable<LocksTable>;
 /** A locks row as inserted. */
 export type NewLockRow = Insertable<LocksTable>;
+/** A queue row as read. */
+export type QueueRow = Selectable<QueueTable>;

@@ -133,6 +133,10 @@ const SAMPLE: Record<string, string[]> = {
   days: ['--days', '7'],
   json: ['--json'],
   config: ['-c', 'fraises.yaml'],
+  scheduled: ['--scheduled', '+1h'],
+  once: ['--once'],
+  poll: ['--poll', '1s'],
+  all: ['--all'],
 };
 
 /** The JSON on stdout of a `--json` call (or undefined without `--json`). */
@@ -152,6 +156,14 @@ function jsonOf(r: Run, given: Set<string>): any {
 const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
   deploy(r, given) {
     assert.is(r.code, 0, r.out);
+    if (given.has('scheduled')) {
+      // resolved now, queued nothing (the queue is empty in the next rows)
+      const j = jsonOf(r, given);
+      if (j) assert.equal([j.id, j.dryRun, j.version, j.flags.force === true], [null, true, 'v1.2.0', given.has('force')]);
+      else assert.match(r.stdout, /^Would queue app\/production \S+/);
+      if (given.has('force') && !j) assert.match(r.stdout, ', --force');
+      return;
+    }
     assert.match(r.out, '(dry run)');
     assert.match(r.out, given.has('version') ? 'v1.1.0 → v1.2.0' : /v1\.1\.0 → \S+/);
     if (given.has('force')) assert.match(r.out, '(--force: no health checks)');
@@ -214,6 +226,18 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
     const j = jsonOf(r, given);
     if (j) assert.equal(j, { removed: null });
     else assert.match(r.stdout, 'app/production was not locked');
+  },
+  queue(r, given) {
+    assert.is(r.code, 0, r.out);
+    const j = jsonOf(r, given);
+    if (j) assert.equal(j, []);
+    else assert.match(r.stdout, 'No scheduled deployments.');
+  },
+  worker(r, given) {
+    assert.is(r.code, 0, r.out);
+    const j = jsonOf(r, given);
+    if (j) assert.equal(j, { ran: [], waiting: 0, wouldRun: [], dryRun: true });
+    else assert.match(r.stdout, 'Nothing to run (dry run)');
   },
   state(r, given) {
     assert.is(r.code, 0, r.out);

@@ -83,22 +83,28 @@ test('[sqlite] narrows an existing world-readable file to 0600 and leaves an exi
 each('migrations are idempotent on reopen and data survives', async (b) => {
   const location = await b.fresh();
   const s1 = await openStore(b.options(location));
-  assert.equal(await appliedMigrations(s1.db), ['0001_initial']);
+  assert.equal(await appliedMigrations(s1.db), ['0001_initial', '0400_queue']);
   const id = await s1.recordDeployment(dep({ toVersion: 'v7' }));
   await s1.close();
 
   const s2 = await openStore(b.options(location));
-  assert.equal(await appliedMigrations(s2.db), ['0001_initial']);
+  assert.equal(await appliedMigrations(s2.db), ['0001_initial', '0400_queue']);
   assert.equal(await migrateToLatest(s2.db, b.name), [], 'nothing left to run');
   assert.is((await s2.deployment(id))?.toVersion, 'v7');
   const tables = await s2.db.introspection.getTables();
-  assert.equal(tables.map((t) => t.name).sort(), ['deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'targets']);
+  assert.equal(tables.map((t) => t.name).sort(), ['deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'queue', 'targets']);
   await s2.close();
 });
 
 each('indexes exist', async (b) => {
   const store = await b.open();
-  assert.equal(await b.indexes(store), ['deployments_fraise_environment_id', 'deployments_started_at', 'events_deployment_id', 'targets_deployment_id_target']);
+  assert.equal(await b.indexes(store), [
+    'deployments_fraise_environment_id',
+    'deployments_started_at',
+    'events_deployment_id',
+    'queue_status_due_at',
+    'targets_deployment_id_target',
+  ]);
   await store.close();
 });
 
