@@ -45,6 +45,15 @@ export interface NormalizedEnvironment {
   };
   /** `enabled` default true; `onHealthCheckFailure` default true; `timeoutMs` default 300000. */
   rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
+  /**
+   * `deployment_mode: multi_provider` only (then `provider` is `multi_provider`): the mode, and each entry
+   * of `providers:` by priority, normalized as an environment block of its own by its provider's owner.
+   */
+  multiProvider?: {
+    mode: 'failover' | 'all';
+    onFailure: 'rollback_all' | 'keep_others';
+    providers: { name: string; priority: number; env: NormalizedEnvironment }[];
+  };
 }
 
 /**

@@ -11,7 +11,7 @@ import { type FraisierError, formatError } from '../../core/errors.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { redactedJson, secret } from '../../core/secret.js';
 import { openStore, type StateStore } from '../../core/state/store.js';
-import type { Plugin, Strategy } from '../../core/types.js';
+import type { Plugin, Provider, Strategy } from '../../core/types.js';
 import { rolling } from '../../strategies/rolling.js';
 import { CoolifyError, coolify, coolifyCalls, failureClass, parseCoolifyVersion, versionAtLeast, type CoolifyOptions } from '../../providers/coolify.js';
 import { startCoolifySim, type CoolifySim, type SimOptions } from '../support/coolify-sim.js';
@@ -607,10 +607,12 @@ test('pacing: the client waits for the per-minute budget instead of running into
   }
 });
 
-test('options are checked: https except localhost, applications, token from COOLIFY_TOKEN', () => {
-  const err = (fn: () => unknown) => {
+test('options are checked: https except localhost, applications, token from COOLIFY_TOKEN (thrown by check(), when the environment is used)', async () => {
+  const err = (fn: () => Provider) => {
+    // Building never throws for bad options (a deploy script still loads); check() and open() throw.
+    const p = fn();
     try {
-      fn();
+      p.check!();
     } catch (e) {
       return e as FraisierError;
     }
@@ -630,6 +632,13 @@ test('options are checked: https except localhost, applications, token from COOL
     const e = err(() => coolify({ url: 'https://c.example', applications: 'a' }));
     assert.is(e.key, 'token');
     assert.match(e.message, /COOLIFY_TOKEN is not set/);
+    // open() throws the same error: nothing is sent
+    const broken = coolify({ url: 'https://c.example', applications: 'a' });
+    const opened = await broken.open({ log: { info() {}, warn() {}, error() {} } as never, dryRun: false, signal: new AbortController().signal }).then(
+      () => null,
+      (x: FraisierError) => x,
+    );
+    assert.is(opened?.key, 'token');
     process.env.COOLIFY_TOKEN = 'from-env-token';
     const p = coolify({ url: 'https://c.example', applications: 'a' });
     assert.not.ok(JSON.stringify(p).includes('from-env-token'));
