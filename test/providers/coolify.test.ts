@@ -171,6 +171,34 @@ test('the first application fails: the second is never touched, the first is rol
   assert.is(sim.setting('app-a'), 'v1');
 });
 
+test('rolling across three applications, the second fails: the first two rolled back to v1, the third never touched', async () => {
+  const { sim, deployer, store, entries } = await setup({ apps: { 'app-a': 'v1', 'app-b': 'v1', 'app-c': 'v1' } });
+  // only app-b's deployment of v2 fails
+  sim.onRequest = (q) => {
+    if (q.method === 'PATCH' && q.path.endsWith('/app-b')) sim.failing.add('v2');
+    if (q.method === 'PATCH' && !q.path.endsWith('/app-b')) sim.failing.delete('v2');
+  };
+  const r = await deployer.deploy({ version: 'v2' });
+  assert.is(r.status, 'rolled_back', text(entries));
+  assert.equal(
+    r.targets.map((t) => [t.name, t.status]),
+    [
+      ['app-a', 'rolled_back'],
+      ['app-b', 'rolled_back'],
+      ['app-c', 'pending'],
+    ],
+  );
+  for (const uuid of ['app-a', 'app-b', 'app-c']) {
+    assert.is(sim.setting(uuid), 'v1', `${uuid} setting`);
+    assert.is(sim.apps.get(uuid)!.running, 'v1', `${uuid} running`);
+  }
+  assert.not.ok(
+    sim.requests.some((q) => q.method !== 'GET' && q.path.includes('app-c')),
+    'app-c untouched',
+  );
+  assert.is((await store.history())[0]!.status, 'rolled_back');
+});
+
 test('quirk: "already queued for this commit" with a uuid never stored: the real deployment is found by listing the app\'s deployments', async () => {
   const { sim, deployer, entries } = await setup({ apps: { 'app-a': 'v1' } });
   sim.quirks.alreadyQueued = 1;
