@@ -20,6 +20,7 @@ import {
   type Stats,
 } from './state/store.js';
 import { runMigrate, type MigrateOptions } from './migrate.js';
+import { checkMultiProvider, isMultiProvider, selectProvider } from './multi-provider.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
 import type { DeployWindowPolicy } from './windows.js';
 
@@ -42,6 +43,16 @@ export interface EnvironmentDefinition {
    * are never refused. Default: no restriction.
    */
   deployWindows?: DeployWindowPolicy;
+}
+
+/** Which provider of a multi-provider environment a call is about (see docs/multi-provider.md). */
+export interface ProviderSelection {
+  /**
+   * Multi-provider environments only: deploy to (or roll back, or report) this provider alone, by its
+   * name (`coolify_cloud`). Default: every provider, as the environment's mode says. An `E_USAGE` error
+   * on an environment that has no such provider (or is not a multi-provider one).
+   */
+  provider?: string;
 }
 
 /**
@@ -176,9 +187,29 @@ export class DeployApp<E extends string = string> {
     }
   }
 
-  /** A Deployer for one environment, with the fraise's and the environment's plugins applied. */
-  deployer(environment: E | string, store: StateStore, runtime: RuntimeOptions = {}): Deployer {
+  /**
+   * The environment a call works on: checked (a configuration problem found when it was built is thrown
+   * now, before anything is sent), and restricted to one provider when `select.provider` says so.
+   */
+  private usable(environment: string, select: ProviderSelection = {}): EnvironmentDefinition {
     const env = this.env(environment);
+    env.provider.check?.();
+    if (isMultiProvider(env)) {
+      checkMultiProvider(env);
+      return select.provider !== undefined ? selectProvider(env, select.provider) : env;
+    }
+    if (select.provider !== undefined) {
+      throw new FraisierError('E_USAGE', `--provider ${JSON.stringify(select.provider)}: ${this.name} ${environment} is not a multi-provider environment`, {
+        key: 'provider',
+        hint: 'drop --provider; it selects one provider of a deployment_mode: multi_provider environment',
+      });
+    }
+    return env;
+  }
+
+  /** A Deployer for one environment, with the fraise's and the environment's plugins applied. */
+  deployer(environment: E | string, store: StateStore, runtime: RuntimeOptions = {}, select: ProviderSelection = {}): Deployer {
+    const env = this.usable(environment, select);
     const lockTtlMs = runtime.lockTtlMs ?? lockTtlFromEnv();
     return new Deployer({
       fraise: this.name,
@@ -202,9 +233,11 @@ export class DeployApp<E extends string = string> {
    * result also when the deployment failed (status `failed` or `rolled_back`); rejects only when nothing
    * was started (unknown environment, invalid version, lock held).
    */
-  deploy(environment: E, options: DeployOptions = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
-    this.env(environment);
-    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).deploy(options));
+  async deploy(environment: E, options: DeployOptions & ProviderSelection = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
+    const { provider, ...rest } = options;
+    const select = provider !== undefined ? { provider } : {};
+    this.usable(environment, select);
+    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime, select).deploy(rest));
   }
 
   /** The environment's deploy windows and freezes, or undefined when it has none (see {@link EnvironmentDefinition.deployWindows}). */
@@ -212,16 +245,49 @@ export class DeployApp<E extends string = string> {
     return this.env(environment).deployWindows;
   }
 
-  /** Puts the previous release (or `options.to`) back on every target. */
-  rollback(environment: E, options: RollbackOptions = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
-    this.env(environment);
-    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).rollback(options));
+  /**
+   * Puts the previous release (or `options.to`) back on every target. In a multi-provider environment,
+   * on the provider(s) that run the live release (those that served), or on `options.provider`.
+   */
+  async rollback(environment: E, options: RollbackOptions & ProviderSelection = {}, runtime: RuntimeOptions = {}): Promise<DeployResult> {
+    const { provider, ...rest } = options;
+    const select = provider !== undefined ? { provider } : {};
+    this.usable(environment, select);
+    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime, select).rollback(rest));
   }
 
-  /** What is live on each target, and the lock. */
-  status(environment: E, runtime: RuntimeOptions = {}): Promise<StatusReport> {
-    this.env(environment);
-    return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).status(), true);
+  /**
+   * What is live on each target, and the lock. In a multi-provider environment, every provider answers
+   * for itself (one that is down is its own rows' error): `providers` says what each one runs.
+   */
+  async status(environment: E, runtime: RuntimeOptions = {}, select: ProviderSelection = {}): Promise<StatusReport> {
+    const env = this.usable(environment, select);
+    if (!isMultiProvider(env)) return this.withStore(runtime, (store) => this.deployer(environment, store, runtime).status(), true);
+    return this.withStore(
+      runtime,
+      async (store) => {
+        const reports = await Promise.all(
+          env.multi.members.map((m) =>
+            this.deployer(environment, store, runtime, { provider: m.name })
+              .status()
+              .then((r) => ({ m, r })),
+          ),
+        );
+        const first = reports[0]!.r;
+        const report: StatusReport = { ...first, targets: reports.flatMap(({ r }) => r.targets) };
+        report.providers = reports.map(({ m, r }) => {
+          const running = [...new Set(r.targets.map((t) => t.current ?? '-'))];
+          return {
+            name: m.name,
+            priority: m.priority,
+            current: running.length === 1 && running[0] !== '-' ? running[0]! : null,
+            targets: r.targets.map((t) => t.name),
+          };
+        });
+        return report;
+      },
+      true,
+    );
   }
 
   /** Past deployments of this fraise, newest first. */

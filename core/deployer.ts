@@ -117,6 +117,11 @@ export interface StatusReport {
   live?: { pool: string; targets: string[] } | null;
   /** Set when the traffic plugin could not be asked which pool is live. */
   liveError?: string;
+  /**
+   * Multi-provider environments only: each provider by priority, the release all its targets run
+   * (`current`; null when they differ or it is unknown) and its targets (rows of {@link targets}).
+   */
+  providers?: { name: string; priority: number; current: string | null; targets: string[] }[];
 }
 
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$/;
@@ -463,6 +468,22 @@ export class Deployer {
         deployTarget: (t) => this.deployTarget(t, ctx, touched).finally(() => history.targetDone(states.get(t.name)!)),
         checkTarget: (t) => this.checkTarget(t, ctx).finally(() => history.targetDone(states.get(t.name)!)),
         sleep: (ms) => this.clock.sleep(ms, controller.signal),
+        rollbackTargets: async (targets) => {
+          const some = new Set(targets.map((t) => t.name).filter((n) => touched.has(n)));
+          if (some.size === 0) return true;
+          const policy = this.options.rollback ?? {};
+          if (policy.enabled === false) {
+            this.log.warn(`automatic rollback is disabled: ${[...some].join(', ')} stay on ${version}`);
+            for (const n of some) touched.delete(n);
+            return false;
+          }
+          const ok = await this.rollbackTouched(ctx, some, toMs(policy.timeout ?? '5m', 'rollback.timeout'), knownGood);
+          for (const n of some) {
+            if (ctx.states.get(n)!.status === 'rolled_back') touched.delete(n);
+            history.targetDone(states.get(n)!);
+          }
+          return ok;
+        },
       };
       await strategy.run(ctx, runner);
 
@@ -499,6 +520,8 @@ export class Deployer {
       }
     }
 
+    /** A multi-provider environment's per-provider outcome (core/multi-provider.ts), from the final target states. */
+    const providers = ctx.data.get('core:providers') as ((s: ReadonlyMap<string, TargetState>) => NonNullable<DeployResult['providers']>) | undefined;
     const buildResult = (): DeployResult => ({
       id: history.id,
       fraise: this.fraise,
@@ -527,6 +550,7 @@ export class Deployer {
         : null,
       dryRun,
       ...(stoppedBy ? { signal: stoppedBy } : {}),
+      ...(providers ? { providers: providers(states) } : {}),
     });
     let result = buildResult();
 
@@ -556,7 +580,7 @@ export class Deployer {
       } else {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} failed`);
       }
-      await history.finish(states.values(), { status, error: failure?.message ?? null });
+      await history.finish(states.values(), { status, error: failure?.message ?? null, ...(result.providers ? { providers: result.providers } : {}) });
     } finally {
       history.detach();
       await provider.close().catch(() => {});

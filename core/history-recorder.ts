@@ -6,7 +6,7 @@
 import { FraisierError } from './errors.js';
 import type { FanoutLogger, LogSink } from './log.js';
 import type { DeploymentStatus, NewDeployment, StateStore, TargetStatus as StoredTargetStatus } from './state/store.js';
-import type { DeploymentSummary, HistoryReader, TargetState } from './types.js';
+import type { DeploymentSummary, HistoryReader, ProviderOutcome, TargetState } from './types.js';
 
 /** How a target's state is stored in the history. */
 export function storedStatus(s: TargetState): StoredTargetStatus {
@@ -116,7 +116,10 @@ export class HistoryRecorder {
    * Waits for the rows and events written so far, then records every target's result and the final
    * status (in that order, so an early row never lands over a final one). Does nothing before {@link start}.
    */
-  async finish(states: Iterable<TargetState>, outcome: { status: Exclude<DeploymentStatus, 'running'>; error: string | null }): Promise<void> {
+  async finish(
+    states: Iterable<TargetState>,
+    outcome: { status: Exclude<DeploymentStatus, 'running'>; error: string | null; providers?: ProviderOutcome[] },
+  ): Promise<void> {
     const id = this.#id;
     if (id === null) return;
     await Promise.all(this.#pending);

@@ -1,5 +1,13 @@
 export { defineDeploy, type DefineDeployOptions } from './define.js';
-export { DeployApp, type DeployDefinition, type EnvironmentDefinition, type RuntimeOptions, type StateOptions } from './app.js';
+export { DeployApp, type DeployDefinition, type EnvironmentDefinition, type ProviderSelection, type RuntimeOptions, type StateOptions } from './app.js';
+export {
+  multiProvider,
+  isMultiProvider,
+  type MultiProviderEnvironment,
+  type MultiProviderMode,
+  type MultiProviderOptions,
+  type ProviderMember,
+} from './multi-provider.js';
 export {
   Deployer,
   validateVersion,
@@ -24,6 +32,7 @@ export type {
   Plugin,
   PluginHost,
   Provider,
+  ProviderOutcome,
   ProviderSession,
   Strategy,
   StrategyRunner,

@@ -48,6 +48,15 @@ export interface NormalizedEnvironment {
   rollback: { enabled: boolean; onHealthCheckFailure: boolean; timeoutMs: number };
   /** `deploy_windows:` and `freeze:`, when either is set (core/windows.ts). */
   deployWindows?: DeployWindowPolicy;
+  /**
+   * `deployment_mode: multi_provider` only (then `provider` is `multi_provider`): the mode, and each entry
+   * of `providers:` by priority, normalized as an environment block of its own by its provider's owner.
+   */
+  multiProvider?: {
+    mode: 'failover' | 'all';
+    onFailure: 'rollback_all' | 'keep_others';
+    providers: { name: string; priority: number; env: NormalizedEnvironment }[];
+  };
 }
 
 /**

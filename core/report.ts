@@ -29,7 +29,7 @@ export function table(head: string[], unsafeRows: string[][]): string {
 /** `fraisier history` as a table. */
 export function formatHistory(rows: Deployment[]): string {
   if (rows.length === 0) return 'No deployments recorded.';
-  return table(
+  const base = table(
     ['ID', 'FRAISE', 'ENV', 'KIND', 'FROM', 'TO', 'STATUS', 'STARTED', 'DURATION', 'BY'],
     rows.map((d) => [
       String(d.id),
@@ -44,6 +44,11 @@ export function formatHistory(rows: Deployment[]): string {
       `${d.user}@${d.host}`,
     ]),
   );
+  // Multi-provider deployments: one line per provider under the table (which served, why others failed).
+  const multi = rows.filter((d) => d.providers && d.providers.length > 0);
+  if (multi.length === 0) return base;
+  const lines = multi.flatMap((d) => d.providers!.map((p) => `  #${d.id} ${p.name} (priority ${p.priority}): ${p.status}${p.error ? `: ${p.error}` : ''}`));
+  return `${base}\n${lines.map(redact).join('\n')}`;
 }
 
 /** `fraisier stats` as a table. */
@@ -137,6 +142,14 @@ export function formatStatus(s: StatusReport): string {
       ]),
     ),
   );
+  if (s.providers) {
+    out.push(
+      table(
+        ['  PROVIDER', 'PRIORITY', 'CURRENT', 'TARGETS'],
+        s.providers.map((p) => [`  ${p.name}`, String(p.priority), p.current ?? '(mixed or unknown)', p.targets.join(', ')]),
+      ),
+    );
+  }
   const down = s.targets.filter((t) => t.error);
   if (down.length > 0)
     out.push(
@@ -166,7 +179,16 @@ export function formatResult(r: DeployResult): string {
       .map(([p, ms]) => `${p} ${ms}ms`)
       .join(', '),
   ]);
-  return `${r.kind} ${r.fraise}/${r.environment} ${r.status} in ${secs(r.durationMs)}\n${table(['TARGET', 'STATUS', 'VERSION', 'PHASES'], rows)}`;
+  const head = `${r.kind} ${r.fraise}/${r.environment} ${r.status} in ${secs(r.durationMs)}\n${table(['TARGET', 'STATUS', 'VERSION', 'PHASES'], rows)}`;
+  return r.providers ? `${head}\n${formatProviders(r.providers)}` : head;
+}
+
+/** The providers of a multi-provider deployment: which one served, why each before it failed. */
+export function formatProviders(providers: NonNullable<DeployResult['providers']>): string {
+  return table(
+    ['PROVIDER', 'PRIORITY', 'OUTCOME', 'WHY'],
+    providers.map((p) => [p.name, String(p.priority), p.status, p.error ?? '']),
+  );
 }
 
 /**

@@ -120,6 +120,30 @@ export interface DeployResult {
   dryRun: boolean;
   /** The signal (SIGINT, SIGTERM, SIGHUP) that stopped the deployment, if one did; the CLI then exits 128 + its number. */
   signal?: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+  /**
+   * Multi-provider environments only (see docs/multi-provider.md): each provider, by priority, with what
+   * happened to it: which one served, and why each one before it failed.
+   */
+  providers?: ProviderOutcome[];
+}
+
+/** What happened to one provider of a multi-provider environment during a deployment. */
+export interface ProviderOutcome {
+  /** The provider's name in the environment (`coolify_cloud`). */
+  name: string;
+  /** Its failover priority (1 first). */
+  priority: number;
+  /**
+   * `served`: it runs the new release; `rolled_back`: it failed (or another one did, in `all` mode) and is
+   * back on its previous release; `failed`: it failed and was not (or could not be) brought back;
+   * `unavailable`: its preflight failed, nothing was sent to it; `not_tried`: never needed (a provider
+   * before it served).
+   */
+  status: 'served' | 'rolled_back' | 'failed' | 'unavailable' | 'not_tried';
+  /** Why it failed (its first error), else null. */
+  error: string | null;
+  /** Its targets' names. */
+  targets: string[];
 }
 
 /**
@@ -150,6 +174,12 @@ export interface Provider {
   /** The executor for the target; valid between `open` and `close`. */
   executor(target: Target): Executor;
   close(): Promise<void>;
+  /**
+   * Optional: throws the `E_CONFIG` error of a configuration problem found when the provider was built
+   * (a missing token variable), before anything is sent or recorded. The SDK calls it before a deploy,
+   * a rollback or a status, so a `deploy.ts` with such a problem exits 2 with one clear line.
+   */
+  check?(): void;
 }
 
 /** What a provider gets when it opens its connections. */
@@ -175,6 +205,12 @@ export interface StrategyRunner {
   checkTarget(target: Target): Promise<void>;
   /** Waits, unless Ctrl-C is pressed. */
   sleep(ms: number): Promise<void>;
+  /**
+   * Rolls back, now, those of `targets` this deployment touched (each to its previous release, health
+   * checked, as a failed deployment does), and forgets them: the deployment goes on with other targets
+   * (a multi-provider failover moves to the next provider). Resolves true if every one came back.
+   */
+  rollbackTargets?(targets: readonly Target[]): Promise<boolean>;
 }
 
 /**

@@ -539,8 +539,47 @@ export interface CoolifyProvider extends Provider {
 /**
  * The Coolify provider: `coolify({ url, applications: ['abc123', 'def456'] })`. Versions are git commits
  * (or refs) for git-based applications and image tags for Docker-image ones; `--version` is required.
+ *
+ * Bad options (an `http://` URL to a host that is not local, no application, `COOLIFY_TOKEN` not set)
+ * are an `E_CONFIG` error thrown by `check()` and `open()`, that is when the environment is used (a
+ * deploy, a rollback, a status: exit 2, nothing sent), not when the deploy script is loaded: a script
+ * with a broken environment still runs its other ones, and never ends in a stack trace.
  */
 export function coolify(options: CoolifyOptions): CoolifyProvider {
+  try {
+    return createCoolify(options);
+  } catch (err) {
+    if (!(err instanceof FraisierError) || err.code !== 'E_CONFIG') throw err;
+    return unusableCoolify(options, err);
+  }
+}
+
+/** A provider that only reports its configuration problem: every use throws it, before anything is sent. */
+function unusableCoolify(options: CoolifyOptions, problem: FraisierError): CoolifyProvider {
+  const list = typeof options.applications === 'string' ? [options.applications] : Array.isArray(options.applications) ? options.applications : [];
+  const uuids = [...new Set(list.filter((u) => typeof u === 'string' && /^[A-Za-z0-9_-]+$/.test(u)))];
+  const fail = (): never => {
+    throw problem;
+  };
+  return {
+    name: 'provider:coolify',
+    targets: uuids.map((uuid) => ({ name: uuid, kind: 'coolify', uuid })),
+    stats: { requests: 0, retries: 0, paced: 0 },
+    serverVersion: null,
+    check: fail,
+    open: async () => fail(),
+    resolveVersion: async () => fail(),
+    currentRelease: async () => fail(),
+    releases: async () => fail(),
+    prepare: async () => fail(),
+    activate: async () => fail(),
+    finalize: async () => fail(),
+    executor: fail,
+    close: async () => {},
+  };
+}
+
+function createCoolify(options: CoolifyOptions): CoolifyProvider {
   const problem = coolifyUrlProblem(options.url);
   if (problem) throw new FraisierError('E_CONFIG', `coolify url: ${problem}`, { key: 'url' });
   const uuids = typeof options.applications === 'string' ? [options.applications] : [...options.applications];

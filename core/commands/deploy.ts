@@ -22,6 +22,7 @@ export const deploy: EnvironmentCommand = {
       // the worker builds its apps from fraises.yaml: an item queued by a deploy script could not be run
       frontEnds: ['fraisier'],
     },
+    provider: { type: 'string', describe: 'multi-provider environments: only this provider (by its name)' },
   },
   async run(app, env, args, io) {
     const { finish, waitLockOption } = await import('./support.js');
@@ -45,11 +46,13 @@ export const deploy: EnvironmentCommand = {
     }
     if (!args['force']) (await import('../windows.js')).assertWindow(app.deployWindows(env), Date.now(), `deploy of ${app.name} to ${env}`);
     const waitLock = waitLockOption(args['wait-lock']);
+    const provider = stringArg(args, 'provider');
     const result = await app.deploy(
       env,
       {
         ...(version !== undefined ? { version } : {}),
         ...(waitLock !== undefined ? { waitLock } : {}),
+        ...(provider !== undefined ? { provider } : {}),
         force: Boolean(args['force']),
         dryRun: Boolean(args['dry-run']),
       },

@@ -15,16 +15,19 @@ export const rollback: EnvironmentCommand = {
     force: { type: 'boolean', default: false, describe: 'skip health checks (emergency)' },
     'dry-run': { type: 'boolean', default: false, describe: 'print the plan, change nothing' },
     'wait-lock': { type: 'string', describe: WAIT_LOCK_DESCRIBE },
+    provider: { type: 'string', describe: 'multi-provider environments: only this provider (by its name)' },
   },
   async run(app, env, args, io) {
     const { finish, waitLockOption } = await import('./support.js');
     const to = stringArg(args, 'to');
     const waitLock = waitLockOption(args['wait-lock']);
+    const provider = stringArg(args, 'provider');
     const result = await app.rollback(
       env,
       {
         ...(to !== undefined ? { to } : {}),
         ...(waitLock !== undefined ? { waitLock } : {}),
+        ...(provider !== undefined ? { provider } : {}),
         force: Boolean(args['force']),
         dryRun: Boolean(args['dry-run']),
       },

@@ -1,11 +1,30 @@
 import { DeployApp, type EnvironmentDefinition } from '../app.js';
 import { FraisierError } from '../errors.js';
 import { http, tcp, exec as execCheck, type HealthPolicy } from '../health.js';
+import { multiProvider } from '../multi-provider.js';
 import { registry } from '../registry.js';
+import type { Plugin } from '../types.js';
 import type { LoadedConfig, NormalizedEnvironment } from './load.js';
 
 /** Builds the SDK model of one environment from its YAML block, through the registry. */
 export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedConfig): EnvironmentDefinition {
+  if (env.multiProvider) {
+    // Each entry is built like an environment of its own (its provider, strategy and health check);
+    // the plugins and the rollback policy are the environment's.
+    const plugins = pluginsFromYaml(env, config);
+    const mp = env.multiProvider;
+    const built = multiProvider({
+      mode: mp.mode,
+      onFailure: mp.onFailure,
+      providers: mp.providers.map((p) => {
+        const built = environmentFromYaml(p.env, config);
+        return { name: p.name, priority: p.priority, provider: built.provider, strategy: built.strategy, ...(built.health ? { health: built.health } : {}) };
+      }),
+      rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
+      plugins,
+    });
+    return env.deployWindows ? { ...built, deployWindows: env.deployWindows } : built;
+  }
   const providerFactory = registry.provider(env.provider);
   if (!providerFactory) {
     throw new FraisierError(
@@ -45,9 +64,23 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
       ...(env.health.maxConsecutiveFailures !== undefined ? { maxConsecutiveFailures: env.health.maxConsecutiveFailures } : {}),
     };
   }
-  // Plugins in registration order (the built-ins: pre-deployment hooks before migrations, before the
-  // load balancer), each built from the field its normalizer filled.
-  const plugins = [];
+  const plugins = pluginsFromYaml(env, config);
+  return {
+    plugins,
+    provider: providerFactory({ env, config }),
+    strategy: strategyFactory({ env, config }),
+    ...(health ? { health } : {}),
+    rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
+    ...(env.deployWindows ? { deployWindows: env.deployWindows } : {}),
+  };
+}
+
+/**
+ * The environment's plugins in registration order (the built-ins: pre-deployment hooks before
+ * migrations, before the load balancer), each built from the field its normalizer filled.
+ */
+function pluginsFromYaml(env: NormalizedEnvironment, config: LoadedConfig): Plugin[] {
+  const plugins: Plugin[] = [];
   for (const def of registry.pluginDefinitions()) {
     const value = (env as unknown as Record<string, unknown>)[def.field];
     if (value === undefined) continue;
@@ -68,14 +101,7 @@ export function environmentFromYaml(env: NormalizedEnvironment, config: LoadedCo
     }
     plugins.push(factory({ env, config }));
   }
-  return {
-    plugins,
-    provider: providerFactory({ env, config }),
-    strategy: strategyFactory({ env, config }),
-    ...(health ? { health } : {}),
-    rollback: { enabled: env.rollback.enabled, onHealthCheckFailure: env.rollback.onHealthCheckFailure, timeout: env.rollback.timeoutMs },
-    ...(env.deployWindows ? { deployWindows: env.deployWindows } : {}),
-  };
+  return plugins;
 }
 
 /** One DeployApp for a fraise of the loaded fraises.yaml. */

@@ -21,7 +21,7 @@ import type { ValueError } from '@sinclair/typebox/value';
 import '../../builtins.js';
 import { FraisierError } from '../errors.js';
 import { toMs } from '../duration.js';
-import { ENVELOPE_KEYS, FRAISE_KEYS, NAME_PATTERN, PluginsSchema, SloSchema, SshSchema, StateSchema } from './schema.js';
+import { ENVELOPE_KEYS, FRAISE_KEYS, MULTI_PROVIDER_KEYS, NAME_PATTERN, PROVIDER_ENTRY_KEYS, PluginsSchema, SloSchema, SshSchema, StateSchema } from './schema.js';
 import { SLO_KEYS, parseSloValue, type Slo } from '../slo.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
 import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';
@@ -571,9 +571,10 @@ function sectionExtensions(key: string): TProperties {
  * every strategy's keys and every plugin's keys. Sections owned by several plugins by `type` get the
  * union of their keys (each plugin's normaliser is given its own) and a `type` naming every owner.
  */
-function environmentSchema(provider: { keys: TProperties } | undefined): TObject {
+function environmentSchema(provider: { keys: TProperties } | undefined, multi = false): TObject {
   const { provider: providerKey, deployment_strategy, ...envelope } = ENVELOPE_KEYS;
-  const props: TProperties = { provider: providerKey, ...(provider?.keys ?? {}), deployment_strategy };
+  // A multi-provider environment names no provider: its entries do (each checked by providerEntrySchema).
+  const props: TProperties = multi ? { deployment_strategy } : { provider: providerKey, ...(provider?.keys ?? {}), deployment_strategy };
   for (const s of registry.strategyDefinitions()) for (const [k, v] of Object.entries(s.keys as TProperties)) props[k] ??= v;
   Object.assign(props, envelope);
   const variants = new Map<string, PluginDefinition<any, any>[]>();
@@ -593,6 +594,23 @@ function environmentSchema(provider: { keys: TProperties } | undefined): TObject
     );
     props[k] = Type.Optional(Type.Object({ type, ...merged, ...sectionExtensions(k) }, { additionalProperties: false }));
   }
+  return Type.Object(props, { additionalProperties: false });
+}
+
+/** True when an environment block (as written) is a multi-provider one. */
+function isMultiProvider(e: Record<string, unknown>): boolean {
+  return e['deployment_mode'] === 'multi_provider';
+}
+
+/**
+ * The schema of one `providers:` entry of a multi-provider environment: its name, type and priority, the
+ * envelope's strategy, health and rollback keys, its provider's keys and every strategy's keys.
+ */
+function providerEntrySchema(provider: { keys: TProperties } | undefined): TObject {
+  const { provider: _p, ...envelope } = ENVELOPE_KEYS;
+  const props: TProperties = { ...PROVIDER_ENTRY_KEYS, ...(provider?.keys ?? {}) };
+  for (const s of registry.strategyDefinitions()) for (const [k, v] of Object.entries(s.keys as TProperties)) props[k] ??= v;
+  for (const [k, v] of Object.entries(envelope)) if (!(MULTI_PROVIDER_KEYS as readonly string[]).includes(k)) props[k] ??= v;
   return Type.Object(props, { additionalProperties: false });
 }
 
@@ -634,8 +652,34 @@ function validate(ctx: Context, data: unknown): void {
   const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
   for (const [f, fraise] of Object.entries(file.fraises)) {
     for (const [name, e] of Object.entries(fraise.environments)) {
-      checkNames(ctx, ['fraises', f, 'environments', name], e);
       const prefix = `/fraises/${escapePointer(f)}/environments/${escapePointer(name)}`;
+      if (isMultiProvider(e)) {
+        // The envelope (and the plugins, which serve the whole environment) here; each entry of
+        // `providers:` against its own provider's keys.
+        const envSegs: Segment[] = ['fraises', f, 'environments', name];
+        if (e['provider'] !== undefined)
+          throw ctx.error([...envSegs, 'provider'], 'with deployment_mode: multi_provider, name each provider in providers: (type: ...), not provider:');
+        if (!Array.isArray(e['providers']))
+          throw ctx.error([...envSegs, 'deployment_mode'], 'deployment_mode: multi_provider needs providers: a list of {name, type, priority, ...}');
+        for (const err of Value.Errors(environmentSchema(undefined, true), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
+        throwFirst(ctx, errors);
+        for (const [i, entry] of (e['providers'] as Record<string, unknown>[]).entries()) {
+          const segs = [...envSegs, 'providers', i];
+          const { name: _n, type, priority: _p, ...rest } = entry;
+          checkNames(ctx, segs, { ...rest, provider: type }, 'type');
+          for (const err of Value.Errors(providerEntrySchema(providerOf({ provider: type })), entry))
+            errors.push({ ...err, path: `${prefix}/providers/${i}${err.path}` });
+        }
+        throwFirst(ctx, errors);
+        continue;
+      }
+      checkNames(ctx, ['fraises', f, 'environments', name], e);
+      for (const key of MULTI_PROVIDER_KEYS.filter((k) => k !== 'deployment_mode')) {
+        if (e[key] !== undefined)
+          throw ctx.error(['fraises', f, 'environments', name, key], `${key} only applies with deployment_mode: multi_provider`, {
+            hint: 'set deployment_mode: multi_provider, or remove it',
+          });
+      }
       for (const err of Value.Errors(environmentSchema(providerOf(e)), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
     }
   }
@@ -643,14 +687,14 @@ function validate(ctx: Context, data: unknown): void {
 }
 
 /** `provider:` and `deployment_strategy:` name registered owners (else the known names and a guess). */
-function checkNames(ctx: Context, segs: Segment[], e: Record<string, unknown>): void {
+function checkNames(ctx: Context, segs: Segment[], e: Record<string, unknown>, providerKey = 'provider'): void {
   const p = e['provider'];
   if (typeof p === 'string' && !registry.providerDefinition(p)) {
     const known = registry.providerNames();
     const planned = registry.plannedProvider(p);
     const guess = closest(p, known);
     throw ctx.error(
-      [...segs, 'provider'],
+      [...segs, providerKey],
       planned ? `provider "${p}" is ${planned}; known providers: ${known.join(', ')}` : `unknown provider "${p}"; known providers: ${known.join(', ')}`,
       { hint: guess ? `did you mean "${guess}"?` : 'a provider published as a package is named in the top-level plugins: list' },
     );
@@ -823,9 +867,11 @@ function normalizeEnvironment(
   fraise: FraiseConfig,
   name: string,
   e: EnvironmentConfig,
+  /** Where the block is, when it is not the environment itself (an entry of a multi-provider `providers:`). */
+  blockSegs?: Segment[],
 ): NormalizedEnvironment {
   const fraiseSegs: Segment[] = ['fraises', fraiseName];
-  const segs: Segment[] = [...fraiseSegs, 'environments', name];
+  const segs: Segment[] = blockSegs ?? [...fraiseSegs, 'environments', name];
   const at = (...rest: Segment[]): Segment[] => [...segs, ...rest];
   const ms = (value: number | string, keySegs: readonly Segment[]): number => {
     if (typeof value === 'number') return Math.round(value * 1000);
@@ -868,14 +914,23 @@ function normalizeEnvironment(
     return block;
   };
 
-  Object.assign(out, provider.normalize(pick(provider.keys) as never, y));
-  out.strategy = { ...(strategy.normalize(pick(strategy.keys) as never, y) as object), type: strategy.name } as NormalizedEnvironment['strategy'];
-  for (const other of registry.strategyDefinitions()) {
-    if (other === strategy || !other.unselected) continue;
-    const block = pick(other.keys);
-    if (Object.keys(block).length > 0) other.unselected(block as never, y);
+  if (isMultiProvider(e)) {
+    out.provider = 'multi_provider';
+    out.strategy = { type: 'multi_provider' } as unknown as NormalizedEnvironment['strategy'];
+    out.multiProvider = normalizeMultiProvider(ctx, e, at, (entry, i) =>
+      normalizeEnvironment(ctx, baseDir, fraiseName, fraise, name, entry, at('providers', i)),
+    );
+  } else {
+    Object.assign(out, provider.normalize(pick(provider.keys) as never, y));
+    out.strategy = { ...(strategy.normalize(pick(strategy.keys) as never, y) as object), type: strategy.name } as NormalizedEnvironment['strategy'];
+    for (const other of registry.strategyDefinitions()) {
+      if (other === strategy || !other.unselected) continue;
+      const block = pick(other.keys);
+      if (Object.keys(block).length > 0) other.unselected(block as never, y);
+    }
   }
-  out.health = normalizeHealth(ctx, e, segs, ms, defaults);
+  // A multi-provider environment's health keys are its entries' defaults, checked with each entry.
+  out.health = isMultiProvider(e) ? null : normalizeHealth(ctx, e, segs, ms, defaults);
   out.rollback = {
     enabled: e.rollback_config?.enabled ?? true,
     onHealthCheckFailure: e.rollback_config?.rollback_on_health_check_failure ?? defaults.rollbackOnHealthCheckFailure ?? true,
@@ -895,6 +950,70 @@ function normalizeEnvironment(
     if (value !== undefined) (out as unknown as Record<string, unknown>)[plugin.field] = value;
   }
   return out;
+}
+
+/** Envelope keys an entry of `providers:` takes from its environment when it sets none of its own. */
+const HEALTH_KEYS = [
+  'health_check',
+  'health_check_type',
+  'health_check_url',
+  'health_check_timeout',
+  'health_check_expect',
+  'health_check_port',
+  'health_check_command',
+];
+
+/**
+ * `deployment_mode: multi_provider`: the mode, and each entry of `providers:` normalized as an
+ * environment block of its own (`type` is its provider) by `entryOf`. An entry without a strategy, health
+ * check or rollback_config of its own takes the environment's.
+ */
+function normalizeMultiProvider(
+  ctx: Context,
+  e: EnvironmentConfig,
+  at: (...rest: Segment[]) => Segment[],
+  entryOf: (entry: EnvironmentConfig, i: number) => NormalizedEnvironment,
+): NonNullable<NormalizedEnvironment['multiProvider']> {
+  const mode = (e['multi_provider_mode'] as 'failover' | 'all' | undefined) ?? 'failover';
+  if (e['on_failure'] !== undefined && mode !== 'all') {
+    throw ctx.error(
+      at('on_failure'),
+      'on_failure only applies with multi_provider_mode: all (failover rolls back the provider that failed, then tries the next)',
+    );
+  }
+  const entries = e['providers'] as Record<string, unknown>[];
+  const names = new Map<string, number>();
+  const priorities = new Map<number, number>();
+  const strategyKeys = new Set(registry.strategyDefinitions().flatMap((d) => Object.keys(d.keys as TProperties)));
+  const providers = entries.map((entry, i) => {
+    const { name: n, type, priority, ...rest } = entry as { name: string; type: string; priority?: number } & Record<string, unknown>;
+    const pr = priority ?? i + 1;
+    if (names.has(n)) throw ctx.error(at('providers', i, 'name'), `"${n}" is also the name of providers[${names.get(n)}]: each provider needs its own name`);
+    names.set(n, i);
+    const other = priorities.get(pr);
+    if (mode === 'failover' && other !== undefined) {
+      throw ctx.error(
+        at('providers', i, priority === undefined ? 'name' : 'priority'),
+        `priority ${pr} is also the priority of providers[${other}] (${(entries[other] as { name: string }).name}): in failover mode each provider needs its own`,
+        { hint: 'give each provider a different priority (1 is tried first), or set multi_provider_mode: all' },
+      );
+    }
+    priorities.set(pr, i);
+    const inherited: Record<string, unknown> = {};
+    const takes = (keys: Iterable<string>) => {
+      for (const k of keys) if (e[k] !== undefined) inherited[k] = e[k];
+    };
+    if (rest['deployment_strategy'] === undefined && ![...strategyKeys].some((k) => rest[k] !== undefined)) takes(['deployment_strategy', ...strategyKeys]);
+    if (HEALTH_KEYS.every((k) => rest[k] === undefined)) takes(HEALTH_KEYS);
+    if (rest['rollback_config'] === undefined) takes(['rollback_config']);
+    const block = { ...inherited, ...rest, provider: type } as EnvironmentConfig;
+    return { name: n, priority: pr, env: entryOf(block, i) };
+  });
+  return {
+    mode,
+    onFailure: (e['on_failure'] as 'rollback_all' | 'keep_others' | undefined) ?? 'rollback_all',
+    providers: providers.sort((a, b) => a.priority - b.priority),
+  };
 }
 
 /** `a`/`an` before a name: `an nginx option`, `a haproxy option`. */

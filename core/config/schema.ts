@@ -115,6 +115,33 @@ export const ENVELOPE_KEYS = {
   deploy_windows: Type.Optional(Type.Array(DeployWindowSchema)),
   /** Periods when deploys are refused unless `--force` (docs/scheduling.md). */
   freeze: Type.Optional(Type.Array(FreezeSchema)),
+  /** `multi_provider`: the environment is served by the providers of `providers:` (see docs/multi-provider.md). Default `single`. */
+  deployment_mode: Type.Optional(Type.Union([Type.Literal('single'), Type.Literal('multi_provider')])),
+  /**
+   * With `deployment_mode: multi_provider`: the providers, each `{name, type, priority, ...that provider's
+   * own keys, and optionally its own deployment_strategy and health check}`. Each entry is checked
+   * against its provider's keys (see {@link multiProviderEntrySchema}).
+   */
+  providers: Type.Optional(
+    Type.Array(Type.Object({}), { minItems: 1, expected: 'a non-empty list of providers, each {name, type, priority, ...its own keys}' }),
+  ),
+  /** With `deployment_mode: multi_provider`: `failover` (default: one provider at a time, by priority) or `all` (every one in parallel). */
+  multi_provider_mode: Type.Optional(Type.Union([Type.Literal('failover'), Type.Literal('all')])),
+  /** With `multi_provider_mode: all`: `rollback_all` (default) or `keep_others` (roll back only the provider that failed). */
+  on_failure: Type.Optional(Type.Union([Type.Literal('rollback_all'), Type.Literal('keep_others')])),
+};
+
+/** Envelope keys that belong to a multi-provider environment, never to one of its `providers:` entries. */
+export const MULTI_PROVIDER_KEYS = ['deployment_mode', 'providers', 'multi_provider_mode', 'on_failure'] as const;
+
+/** Keys of a `providers:` entry owned by the core; the entry's provider (`type`) adds its own. */
+export const PROVIDER_ENTRY_KEYS = {
+  /** Unique in the environment: what `--provider`, `status` and the history call it. */
+  name: Type.String({ pattern: NAME_PATTERN, expected: 'a name: letters, digits, "_" or "-", starting with a letter or digit' }),
+  /** The registered provider name: `bare_metal`, `coolify`, or one a package registers. */
+  type: NonEmptyString(),
+  /** Failover order, 1 first; unique in failover mode. Default: the entry's position (1, 2, ...). */
+  priority: Type.Optional(Type.Integer({ minimum: 1 })),
 };
 
 const EnvelopeSchema = Type.Object(ENVELOPE_KEYS);

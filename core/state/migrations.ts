@@ -99,6 +99,13 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.dropTable('deployments').execute();
       },
     },
+    // Multi-provider environments: each provider's outcome (which one served, why each before it
+    // failed), as JSON; null for a single-provider environment.
+    '0200_provider_outcomes': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('deployments').addColumn('providers', 'text').execute();
+      },
+    },
     '0400_queue': {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema

@@ -24,6 +24,8 @@ export interface DeploymentsTable {
   finished_at: number | null;
   duration_ms: number | null;
   error: string | null;
+  /** Multi-provider environments: JSON of the per-provider outcome (`ProviderOutcome[]`); else null. */
+  providers?: string | null;
 }
 
 /** The outcome on one target of one deployment; unique per (deployment_id, target). */

@@ -18,6 +18,7 @@ import { isHiddenUrl, postgresUrlProblem, redactUrl, urlSecrets } from './url.js
 export { postgresUrlProblem, redactUrl } from './url.js';
 import { FraisierError } from '../errors.js';
 import { redact, registerSecret } from '../secret.js';
+import type { ProviderOutcome } from '../types.js';
 
 /** How to open the state store: a SQLite `path` or a PostgreSQL `url` (exactly one). */
 export interface StoreOptions {
@@ -98,6 +99,8 @@ export interface Deployment extends NewDeployment {
   durationMs: number | null;
   /** Error message of a failed deployment, else null. */
   error: string | null;
+  /** Multi-provider environments: each provider's outcome (which one served, why each before it failed). */
+  providers?: ProviderOutcome[];
 }
 
 /** The outcome of a deployment on one target. */
@@ -233,6 +236,7 @@ function toDeployment(r: DeploymentRow): Deployment {
     finishedAt: num(r.finished_at),
     durationMs: num(r.duration_ms),
     error: r.error,
+    ...(r.providers ? { providers: JSON.parse(r.providers) as ProviderOutcome[] } : {}),
   };
 }
 
@@ -330,13 +334,17 @@ export class StateStore {
    * Records the outcome of a deployment: status, error (stored redacted: no secret reaches the database),
    * finishedAt = now, durationMs = now − startedAt. Throws if there is no deployment with this id.
    */
-  async finishDeployment(id: number, outcome: { status: Exclude<DeploymentStatus, 'running'>; error?: string | null }): Promise<void> {
+  async finishDeployment(
+    id: number,
+    outcome: { status: Exclude<DeploymentStatus, 'running'>; error?: string | null; providers?: ProviderOutcome[] },
+  ): Promise<void> {
     const now = this.now();
     const res = await this.db
       .updateTable('deployments')
       .set({
         status: outcome.status,
         error: outcome.error == null ? null : redact(outcome.error),
+        ...(outcome.providers ? { providers: redact(JSON.stringify(outcome.providers)) } : {}),
         finished_at: now,
         duration_ms: sql<number>`${now} - started_at`,
       })

@@ -137,6 +137,8 @@ const SAMPLE: Record<string, string[]> = {
   once: ['--once'],
   poll: ['--poll', '1s'],
   all: ['--all'],
+  // multi-provider environments only (this file has none): proven in test/e2e/multi-provider.test.ts
+  provider: ['--provider', 'coolify_cloud'],
 };
 
 /** The JSON on stdout of a `--json` call (or undefined without `--json`). */
@@ -269,7 +271,7 @@ for (const front of ['fraisier', 'script'] as const) {
   for (const command of commandsOf(front)) {
     // Rows: the command alone (with --dry-run where it changes hosts); with every flag it declares at
     // once (each one's effect is checked); with the global options. State's --to is always given.
-    const own = Object.keys(optionsOf(command, front)).filter((o) => !(command.name === 'state' && o === 'to'));
+    const own = Object.keys(optionsOf(command, front)).filter((o) => !(command.name === 'state' && o === 'to') && o !== 'provider');
     const rows = [[], ...(own.length > 0 ? [own] : []), Object.keys(globalOptionsOf(front))];
     test(`${label} ${command.name}: ${rows.map((r) => (r.length ? r.map((o) => `--${o}`).join(' ') : '(alone)')).join(' | ')}: honoured${command.changesHosts ? ' as a dry run' : ''}, nothing changed`, async () => {
       const before = await snapshot();

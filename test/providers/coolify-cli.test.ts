@@ -119,11 +119,13 @@ test("a token without the deploy ability: the server's message, exit 1, the vers
   assert.not.ok(r.out.includes('no-deploy-token'));
 });
 
-test('COOLIFY_TOKEN unset: the script stops naming the variable, and sends nothing', async () => {
+test('COOLIFY_TOKEN unset: exit 2, one line naming the variable (no stack trace), and nothing sent', async () => {
   const before = sim.requests.length;
   const r = await run(['deploy.ts', 'production', '--version', 'v6'], { SIM_URL: sim.url, COOLIFY_TOKEN: '' });
-  assert.is.not(r.code, 0, r.out);
-  assert.match(r.out, /COOLIFY_TOKEN is not set/);
+  // bad input: exit 2 with one line naming the variable, no stack trace
+  assert.is(r.code, 2, r.out);
+  assert.match(r.out, /error\[E_CONFIG\].*COOLIFY_TOKEN is not set/);
+  assert.not.match(r.out, /\n\s+at /);
   assert.is(sim.requests.length, before);
 });
 

@@ -11,7 +11,7 @@ import { type FraisierError, formatError } from '../../core/errors.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { redactedJson, secret } from '../../core/secret.js';
 import { openStore, type StateStore } from '../../core/state/store.js';
-import type { Plugin, Strategy } from '../../core/types.js';
+import type { Plugin, Provider, Strategy } from '../../core/types.js';
 import { rolling } from '../../strategies/rolling.js';
 import { CoolifyError, coolify, coolifyCalls, failureClass, parseCoolifyVersion, versionAtLeast, type CoolifyOptions } from '../../providers/coolify.js';
 import { startCoolifySim, type CoolifySim, type SimOptions } from '../support/coolify-sim.js';
@@ -169,6 +169,34 @@ test('the first application fails: the second is never touched, the first is rol
   );
   assert.is(sim.apps.get('app-a')!.running, 'v1');
   assert.is(sim.setting('app-a'), 'v1');
+});
+
+test('rolling across three applications, the second fails: the first two rolled back to v1, the third never touched', async () => {
+  const { sim, deployer, store, entries } = await setup({ apps: { 'app-a': 'v1', 'app-b': 'v1', 'app-c': 'v1' } });
+  // only app-b's deployment of v2 fails
+  sim.onRequest = (q) => {
+    if (q.method === 'PATCH' && q.path.endsWith('/app-b')) sim.failing.add('v2');
+    if (q.method === 'PATCH' && !q.path.endsWith('/app-b')) sim.failing.delete('v2');
+  };
+  const r = await deployer.deploy({ version: 'v2' });
+  assert.is(r.status, 'rolled_back', text(entries));
+  assert.equal(
+    r.targets.map((t) => [t.name, t.status]),
+    [
+      ['app-a', 'rolled_back'],
+      ['app-b', 'rolled_back'],
+      ['app-c', 'pending'],
+    ],
+  );
+  for (const uuid of ['app-a', 'app-b', 'app-c']) {
+    assert.is(sim.setting(uuid), 'v1', `${uuid} setting`);
+    assert.is(sim.apps.get(uuid)!.running, 'v1', `${uuid} running`);
+  }
+  assert.not.ok(
+    sim.requests.some((q) => q.method !== 'GET' && q.path.includes('app-c')),
+    'app-c untouched',
+  );
+  assert.is((await store.history())[0]!.status, 'rolled_back');
 });
 
 test('quirk: "already queued for this commit" with a uuid never stored: the real deployment is found by listing the app\'s deployments', async () => {
@@ -607,10 +635,12 @@ test('pacing: the client waits for the per-minute budget instead of running into
   }
 });
 
-test('options are checked: https except localhost, applications, token from COOLIFY_TOKEN', () => {
-  const err = (fn: () => unknown) => {
+test('options are checked: https except localhost, applications, token from COOLIFY_TOKEN (thrown by check(), when the environment is used)', async () => {
+  const err = (fn: () => Provider) => {
+    // Building never throws for bad options (a deploy script still loads); check() and open() throw.
+    const p = fn();
     try {
-      fn();
+      p.check!();
     } catch (e) {
       return e as FraisierError;
     }
@@ -630,6 +660,13 @@ test('options are checked: https except localhost, applications, token from COOL
     const e = err(() => coolify({ url: 'https://c.example', applications: 'a' }));
     assert.is(e.key, 'token');
     assert.match(e.message, /COOLIFY_TOKEN is not set/);
+    // open() throws the same error: nothing is sent
+    const broken = coolify({ url: 'https://c.example', applications: 'a' });
+    const opened = await broken.open({ log: { info() {}, warn() {}, error() {} } as never, dryRun: false, signal: new AbortController().signal }).then(
+      () => null,
+      (x: FraisierError) => x,
+    );
+    assert.is(opened?.key, 'token');
     process.env.COOLIFY_TOKEN = 'from-env-token';
     const p = coolify({ url: 'https://c.example', applications: 'a' });
     assert.not.ok(JSON.stringify(p).includes('from-env-token'));
