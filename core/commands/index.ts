@@ -3,6 +3,7 @@
  * <environment> [command]` build their yargs setup from it, and `bin/fraisier.js` (through
  * `core/argv.ts`) reads it to decide which modules to load. Loading it loads no command's dependencies.
  */
+import { cancel } from './cancel.js';
 import { deploy } from './deploy.js';
 import { history } from './history.js';
 import { migrate } from './migrate.js';
@@ -18,7 +19,7 @@ export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, Opt
 export { GLOBAL_OPTIONS } from './types.js';
 
 /** Every command, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, unlock, state];
+export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, cancel, unlock, state];
 
 /** The commands a front end offers. */
 export function commandsOf(frontEnd: FrontEnd): Command[] {

@@ -65,7 +65,7 @@ test('the command word comes after any global option and its value, in every for
 test('the command list: every command that changes hosts has a dry run; read-only commands are the store ones', () => {
   assert.equal(
     COMMANDS.map((c) => c.name),
-    ['deploy', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'unlock', 'state'],
+    ['deploy', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'cancel', 'unlock', 'state'],
   );
   for (const c of COMMANDS) {
     if (c.changesHosts) assert.is(c.options['dry-run']?.type, 'boolean', `${c.name} changes hosts: it must declare --dry-run`);
