@@ -49,7 +49,7 @@ export async function requestCancel(store: StateStore, fraise: string, environme
   if (holderAlive(seen.info, seen.now, host) === null) {
     const o = seen.info.owner;
     const why =
-      o.host === host && seen.info.expiresAt > seen.now
+      o.host === host
         ? `its deployer (pid ${o.pid}) is no longer running on this machine`
         : `its lock expired ${Math.max(0, Math.round((seen.now - seen.info.expiresAt) / 1000))} s ago without being renewed`;
     return { outcome: 'holder_dead', fraise, environment, lock: seen.info, why };

@@ -1,3 +1,4 @@
+import type { DeployAllResult } from './deploy-all.js';
 import type { StatusReport } from './deployer.js';
 import type { LockInfo } from './state/lock.js';
 import { ownerString } from './state/lock.js';
@@ -38,7 +39,8 @@ export function formatHistory(rows: Deployment[]): string {
       d.kind,
       d.fromVersion ?? '-',
       d.toVersion,
-      d.status,
+      // a cancelled deployment says who cancelled it: `cancelled by alice@laptop:4242 (wrong tag)`
+      d.status === 'cancelled' && d.error?.startsWith('cancelled') ? d.error : d.status,
       iso(d.startedAt),
       secs(d.durationMs),
       `${d.user}@${d.host}`,
@@ -208,6 +210,23 @@ export function formatResult(r: DeployResult): string {
       .join(', '),
   ]);
   return `${r.kind} ${r.fraise}/${r.environment} ${r.status} in ${secs(r.durationMs)}\n${table(['TARGET', 'STATUS', 'VERSION', 'PHASES'], rows)}`;
+}
+
+/** The summary table of a deployment of several fraises (`fraisier deploy api etl production`). */
+export function formatDeployAll(r: DeployAllResult): string {
+  const ok = r.entries.filter((e) => e.status === 'succeeded').length;
+  return `${table(
+    ['FRAISE', 'ENV', 'STATUS', 'FROM', 'TO', 'DURATION', 'ERROR'],
+    r.entries.map((e) => [
+      e.fraise,
+      e.environment,
+      e.status,
+      e.result?.fromVersion ?? '-',
+      e.result?.toVersion || '-',
+      e.result ? secs(e.result.durationMs) : '-',
+      e.error ? redact(`error[${e.error.code}] ${e.error.message}`) : '',
+    ]),
+  )}\n${ok} of ${r.entries.length} fraise(s) deployed${r.ok ? '' : ': some did not succeed'}`;
 }
 
 /**
