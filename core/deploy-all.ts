@@ -7,7 +7,8 @@
 import type { DeployApp, RuntimeOptions } from './app.js';
 import { type DeployOptions, validateVersion } from './deployer.js';
 import { FraisierError, asFraisierError } from './errors.js';
-import type { LogSink } from './log.js';
+import { consoleSink, type LogSink } from './log.js';
+import { openStore, storeOptions, type StateStore } from './state/store.js';
 import type { DeployResult } from './types.js';
 
 /** One deployment of {@link deployAll}. */
@@ -35,7 +36,7 @@ export interface DeployAllOptions {
   /**
    * Where each deployment's lines go: every line is tagged with its fraise (a line's target becomes
    * `api/h1`, a line without one `api`), so one console sink prints `[api] ...`, `[etl/h2] ...`.
-   * Default: `runtime.sinks`, else stdout.
+   * Default: `runtime.sinks`, else stdout (warnings and errors on stderr).
    */
   sinks?: LogSink[];
   /** Runtime options shared by every deployment (store, clock, owner, lock TTL). */
@@ -96,7 +97,28 @@ export async function deployAll(items: DeployAllItem[], options: DeployAllOption
     if (item.options?.version !== undefined) validateVersion(item.options.version);
   }
 
-  const baseSinks = options.sinks ?? options.runtime?.sinks;
+  // One store per distinct location, opened one after the other before anything starts (a new SQLite
+  // file is migrated once, not by several connections at once) and shared by the deployments using it.
+  const stores = new Map<string, StateStore>();
+  const storeOf = new Map<number, StateStore>();
+  try {
+    if (!options.runtime?.store) {
+      for (const [i, item] of items.entries()) {
+        const location = item.app.stateLocation;
+        const key = JSON.stringify(location);
+        if (!stores.has(key)) stores.set(key, await openStore(storeOptions(location)));
+        storeOf.set(i, stores.get(key)!);
+      }
+    }
+    return await runAll(items, options, storeOf);
+  } finally {
+    for (const store of stores.values()) await store.close().catch(() => {});
+  }
+}
+
+async function runAll(items: DeployAllItem[], options: DeployAllOptions, storeOf: Map<number, StateStore>): Promise<DeployAllResult> {
+  const max = options.maxParallel ?? items.length;
+  const baseSinks = options.sinks ?? options.runtime?.sinks ?? [consoleSink()];
   const controllers = items.map(() => new AbortController());
   const entries: (DeployAllEntry | undefined)[] = items.map(() => undefined);
   let stopping: string | null = null;
@@ -112,11 +134,22 @@ export async function deployAll(items: DeployAllItem[], options: DeployAllOption
     const item = items[i]!;
     const fraise = item.app.name;
     if (stopping !== null) {
-      entries[i] = { fraise, environment: item.environment, status: 'skipped', result: null, error: { code: 'E_ABORTED', message: `${stopping}; not started` } };
+      entries[i] = {
+        fraise,
+        environment: item.environment,
+        status: 'skipped',
+        result: null,
+        error: { code: 'E_ABORTED', message: `${stopping}; not started` },
+      };
       return;
     }
-    const sinks = baseSinks?.map((sink): LogSink => (e) => sink({ ...e, target: e.target ? `${fraise}/${e.target}` : fraise }));
-    const runtime: RuntimeOptions = { ...options.runtime, ...(sinks ? { sinks } : {}) };
+    const sinks = baseSinks.map(
+      (sink): LogSink =>
+        (e) =>
+          sink({ ...e, target: e.target ? `${fraise}/${e.target}` : fraise }),
+    );
+    const store = storeOf.get(i);
+    const runtime: RuntimeOptions = { ...options.runtime, sinks, ...(store ? { store } : {}) };
     let entry: DeployAllEntry;
     try {
       const result = await item.app.deploy(
@@ -124,7 +157,13 @@ export async function deployAll(items: DeployAllItem[], options: DeployAllOption
         { ...item.options, ...(options.dryRun ? { dryRun: true } : {}), signal: controllers[i]!.signal },
         runtime,
       );
-      entry = { fraise, environment: item.environment, status: result.status, result, error: result.error ? { code: result.error.code, message: result.error.message } : null };
+      entry = {
+        fraise,
+        environment: item.environment,
+        status: result.status,
+        result,
+        error: result.error ? { code: result.error.code, message: result.error.message } : null,
+      };
     } catch (err) {
       const e = asFraisierError(err);
       entry = { fraise, environment: item.environment, status: 'refused', result: null, error: { code: e.code, message: e.message } };
