@@ -21,14 +21,15 @@ export interface CancelOutcome {
   /**
    * `requested`: the request is recorded (or one was already there: `lock.cancel.by` names who asked
    * first); `not_running`: no deployment holds the environment's lock; `holder_dead`: a lock is left by
-   * a deployer that is gone (`why`), nothing was recorded: remove it with `fraisier unlock`.
+   * a deployer that is gone (`why`), nothing was recorded: remove it with `fraisier unlock`;
+   * `not_cancellable`: `fraisier migrate` holds the lock (it does not read cancel requests), nothing recorded.
    */
-  outcome: 'requested' | 'not_running' | 'holder_dead';
+  outcome: 'requested' | 'not_running' | 'holder_dead' | 'not_cancellable';
   fraise: string;
   environment: string;
   /** The lock as found (after the request, when recorded); null when there is none. */
   lock: LockInfo | null;
-  /** For `holder_dead`: why its holder counts as gone. */
+  /** For `holder_dead` and `not_cancellable`: why. */
   why?: string;
 }
 
@@ -53,6 +54,10 @@ export async function requestCancel(store: StateStore, fraise: string, environme
         ? `its deployer (pid ${o.pid}) is no longer running on this machine`
         : `its lock expired ${Math.max(0, Math.round((seen.now - seen.info.expiresAt) / 1000))} s ago without being renewed`;
     return { outcome: 'holder_dead', fraise, environment, lock: seen.info, why };
+  }
+  if (seen.info.reason?.startsWith('migrate ')) {
+    const why = 'fraisier migrate holds the lock; a migration is not cancelled half-way: it releases the lock when its migrations are done';
+    return { outcome: 'not_cancellable', fraise, environment, lock: seen.info, why };
   }
   const lock = await locks.requestCancel(fraise, environment, options.by ?? thisProcess(), options.reason?.trim() || null);
   if (lock === undefined) return { outcome: 'not_running', fraise, environment, lock: null };

@@ -3,7 +3,8 @@ import { stringArg } from './types.js';
 
 /**
  * `fraisier cancel <fraise> <env>`, `npx tsx deploy.ts <env> cancel`: asks the running deployment to stop
- * and roll back (from any machine sharing the state store). Exit 0: asked; 1: nothing runs; 3: the lock
+ * and roll back (from any machine sharing the state store). Exit 0: asked; 1: nothing runs (or a migration
+ * holds the lock); 3: the lock
  * was left by a deployer that is gone (`fraisier unlock`). Touches no host.
  */
 export const cancel: EnvironmentCommand = {
@@ -32,6 +33,10 @@ export const cancel: EnvironmentCommand = {
       return 1;
     }
     const holder = ownerString(r.lock!.owner);
+    if (r.outcome === 'not_cancellable') {
+      if (!io.json) io.err(`Not cancelled: ${r.why} (held by ${holder})\n`);
+      return 1;
+    }
     if (r.outcome === 'holder_dead') {
       if (!io.json)
         io.err(

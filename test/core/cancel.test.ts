@@ -5,6 +5,7 @@
  * a dead holder or a free lock records nothing; `status-all`'s progress (step, targets) is on the lock.
  */
 import * as assert from 'uvu/assert';
+import { hostname } from 'node:os';
 import { test } from 'uvu';
 import { requestCancel } from '../../core/cancel.js';
 import { Deployer } from '../../core/deployer.js';
@@ -124,6 +125,13 @@ each('nothing running, or a holder that is gone: nothing recorded; a takeover dr
     assert.ok(taken.tookOverFrom);
     assert.is((await locks.get('api', 'production'))?.cancel, null);
     await taken.release();
+    // `fraisier migrate` holds it: not cancelled half-way, nothing recorded
+    const me = await locks.acquire('api', 'production', { user: 'me', host: hostname(), pid: process.pid }, 'migrate --phase cleanup by me');
+    const migrating = await requestCancel(store, 'api', 'production', { by: 'dave@ops:77' });
+    assert.is(migrating.outcome, 'not_cancellable');
+    assert.match(migrating.why ?? '', 'fraisier migrate holds the lock');
+    assert.is((await locks.get('api', 'production'))?.cancel, null);
+    await me.release();
   } finally {
     await store.close();
   }
