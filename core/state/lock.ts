@@ -51,12 +51,12 @@ export interface LockInfo {
   acquiredAt: number;
   /** Epoch ms when it expires unless renewed; at or after this time anyone may take it over. */
   expiresAt: number;
-  /** What the holder is doing now (`deploying h2`, `waiting between batches`), or null (not said, or an older deployer). */
-  step?: string | null;
-  /** The targets the holder works on, or null (not said). */
-  targets?: string[] | null;
-  /** A `fraisier cancel` asked the holder to stop: who, why, when; null when none was asked. */
-  cancel?: CancelRequest | null;
+  /** What the holder is doing now (`deploying h2`, `waiting between batches`); absent when not said (or an older deployer). */
+  step?: string;
+  /** The targets the holder works on; absent when not said. */
+  targets?: string[];
+  /** A `fraisier cancel` asked the holder to stop: who, why, when; absent when none was asked. */
+  cancel?: CancelRequest;
 }
 
 /** A `fraisier cancel` request, as stored on the lock row. */
@@ -168,6 +168,8 @@ function targetsOf(json: string | null | undefined): string[] | null {
 }
 
 function toInfo(r: LockRow): LockInfo {
+  const targets = targetsOf(r.targets);
+  const cancel = cancelOf(r);
   return {
     fraise: r.fraise,
     environment: r.environment,
@@ -175,9 +177,10 @@ function toInfo(r: LockRow): LockInfo {
     reason: r.reason,
     acquiredAt: Number(r.acquired_at),
     expiresAt: Number(r.expires_at),
-    step: r.step ?? null,
-    targets: targetsOf(r.targets),
-    cancel: cancelOf(r),
+    // set only when there is something to say: a lock taken by a plain acquisition reads as before
+    ...(r.step ? { step: r.step } : {}),
+    ...(targets ? { targets } : {}),
+    ...(cancel ? { cancel } : {}),
   };
 }
 
@@ -438,7 +441,8 @@ class Handle implements LockHandle {
       .executeTakeFirst();
     if (row === undefined) throw new LockLostError(this.#info);
     // the same statement reads a `fraisier cancel` request: no extra round trip per renewal
-    this.#info = { ...this.#info, expiresAt: Number(row.expires_at), cancel: cancelOf(row) };
+    const cancel = cancelOf(row);
+    this.#info = { ...this.#info, expiresAt: Number(row.expires_at), ...(cancel ? { cancel } : {}) };
   }
 
   async progress(step: string, targets?: string[]): Promise<void> {

@@ -75,7 +75,12 @@ each('a cancel request is seen with the lock renewal: box1 rolled back, box2 unt
     const running = d.run();
     await d.reachedWait;
     const locks = new Locks(store);
-    const held = await locks.get('api', 'production');
+    // the step is written without waiting for the store: read until it lands
+    let held = await locks.get('api', 'production');
+    for (let i = 0; i < 100 && !held?.step?.startsWith('waiting'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      held = await locks.get('api', 'production');
+    }
     assert.ok(held?.step?.startsWith('waiting'), `the lock row says what the holder does: ${held?.step}`);
     assert.equal(held?.targets, ['box1', 'box2']);
     const asked = await requestCancel(store, 'api', 'production', { by: 'dave@ops:77', reason: 'wrong tag' });
@@ -118,19 +123,19 @@ each('nothing running, or a holder that is gone: nothing recorded; a takeover dr
     const dead = await requestCancel(store, 'api', 'production', { by: 'dave@ops:77' });
     assert.is(dead.outcome, 'holder_dead');
     assert.match(dead.why ?? '', 'expired');
-    assert.is((await locks.get('api', 'production'))?.cancel, null, 'no request recorded for a dead holder');
+    assert.is((await locks.get('api', 'production'))?.cancel, undefined, 'no request recorded for a dead holder');
     // a request left for a holder that then died is not inherited by whoever takes the lock over
     await locks.requestCancel('api', 'production', 'dave@ops:77');
     const taken = await locks.acquire('api', 'production', { user: 'bob', host: 'laptop', pid: 42 });
     assert.ok(taken.tookOverFrom);
-    assert.is((await locks.get('api', 'production'))?.cancel, null);
+    assert.is((await locks.get('api', 'production'))?.cancel, undefined);
     await taken.release();
     // `fraisier migrate` holds it: not cancelled half-way, nothing recorded
     const me = await locks.acquire('api', 'production', { user: 'me', host: hostname(), pid: process.pid }, 'migrate --phase cleanup by me');
     const migrating = await requestCancel(store, 'api', 'production', { by: 'dave@ops:77' });
     assert.is(migrating.outcome, 'not_cancellable');
     assert.match(migrating.why ?? '', 'fraisier migrate holds the lock');
-    assert.is((await locks.get('api', 'production'))?.cancel, null);
+    assert.is((await locks.get('api', 'production'))?.cancel, undefined);
     await me.release();
   } finally {
     await store.close();

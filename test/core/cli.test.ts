@@ -74,7 +74,7 @@ test('the command list: every command that changes hosts has a dry run; read-onl
   assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'state', 'help']);
   assert.equal(
     commandsOf('script').map((c) => c.name),
-    ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'unlock'],
+    ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'cancel', 'unlock'],
   );
   for (const c of COMMANDS) {
     for (const [name, o] of Object.entries(c.options)) if (o.type === 'string') assert.ok(VALUE_OPTIONS.includes(`--${name}`), `--${name} takes a value`);
