@@ -160,7 +160,25 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         return;
       }
       const config = await loadFraises(a['config'] as string | undefined);
-      if (command.scope === 'environment') {
+      const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
+      if (command.scope === 'environment' && command.runMany && more.length > 0) {
+        // `deploy api etl worker production`: the last word is the environment, every fraise is checked first
+        const words = [String(a['fraise']), String(a['env']), ...more];
+        const env = words.pop()!;
+        const unknown = words.filter((f) => !Object.hasOwn(config.fraises, f));
+        if (unknown.length > 0) {
+          throw new FraisierError('E_NOT_FOUND', `unknown fraise ${unknown.map((f) => JSON.stringify(f)).join(', ')} in ${config.file}: nothing was deployed`, {
+            hint: `known fraises: ${Object.keys(config.fraises).join(', ')}; the environment comes last: fraisier ${command.name} api worker production`,
+          });
+        }
+        const apps: DeployApp[] = [];
+        for (const f of words) {
+          const app = await appFromYaml(config, f);
+          envOf(app, env);
+          apps.push(app);
+        }
+        code = await command.runMany(apps, env, a, io);
+      } else if (command.scope === 'environment') {
         const app = await appFromYaml(config, String(a['fraise']));
         code = await command.run(app, envOf(app, String(a['env'])), a, io);
       } else {
@@ -180,8 +198,9 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     if (completing) cli = cli.completion('__completion', false);
     for (const command of commands) {
       const positionals = [...(command.scope === 'environment' ? ['fraise', 'env'] : []), ...Object.keys(command.positionals ?? {})];
+      const many = command.scope === 'environment' && command.runMany ? ['[more..]'] : [];
       cli = cli.command(
-        [command.name, ...positionals.map((p) => (command.positionals?.[p]?.optional ? `[${p}]` : `<${p}>`))].join(' '),
+        [command.name, ...positionals.map((p) => (command.positionals?.[p]?.optional ? `[${p}]` : `<${p}>`)), ...many].join(' '),
         command.describe,
         (y) => {
           for (const p of positionals) {

@@ -8,7 +8,7 @@ import { runHealthPolicy, type HealthPolicy } from './health.js';
 import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
 import { HistoryRecorder, historyReader } from './history-recorder.js';
 import { DEFAULT_LOCK_TTL_MS, LockSession } from './lock-session.js';
-import { DEFAULT_LOCK_WAIT_MS, Locks, type LockInfo, type LockOwner } from './state/lock.js';
+import { DEFAULT_LOCK_WAIT_MS, Locks, cancelledBy, type LockInfo, type LockOwner } from './state/lock.js';
 import type { StateStore } from './state/store.js';
 import type {
   DeployContext,
@@ -81,6 +81,12 @@ export interface DeployOptions {
    * (60 s) and is taken over, so a wait never outlasts a crashed deployer by more than that.
    */
   waitLock?: boolean | Duration;
+  /**
+   * Stops the deployment from the outside, as `fraisier cancel` does: once aborted, it stops after its
+   * current step, rolls back what it touched and records `cancelled`, with the abort reason (a string or
+   * an Error's message) as the error. `deployAll`'s fail-fast uses it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link Deployer.rollback}. */
@@ -352,6 +358,19 @@ export class Deployer {
     // 1. The lock. Held until the end, renewed while we run; a dry run takes none. Once it is lost, this
     // deployer never runs another command on a host (the new holder owns them).
     const controller = new AbortController();
+    /** Why the deployment was cancelled (`cancelled by ...`), once `fraisier cancel` or `options.signal` asked. */
+    let cancelled: string | null = null;
+    const cancel = (why: string): void => {
+      if (cancelled !== null || controller.signal.aborted) return;
+      cancelled = why;
+      this.log.warn(`${why[0]!.toUpperCase()}${why.slice(1)}: stopping after the current step, then rolling back what was touched`);
+      controller.abort(new FraisierError('E_ABORTED', why));
+    };
+    const external = options.signal;
+    const onExternal = () => {
+      const r: unknown = external?.reason;
+      cancel(typeof r === 'string' ? r : r instanceof Error ? r.message : 'cancelled');
+    };
     const lock = dryRun
       ? LockSession.none()
       : await LockSession.acquire({
@@ -365,13 +384,17 @@ export class Deployer {
           waitMs: options.waitLock === true ? DEFAULT_LOCK_WAIT_MS : options.waitLock ? toMs(options.waitLock, 'waitLock') : 0,
           pollMs: this.options.lockPollMs ?? 1000,
           onLost: (error) => controller.abort(error),
+          onCancel: (request) => cancel(cancelledBy(request)),
         });
+    if (external?.aborted) onExternal();
+    else external?.addEventListener('abort', onExternal, { once: true });
     if (lock.held) {
       try {
         // Deployments left `running` by a deployer that is gone (taken over, or killed and then unlocked)
         // are marked failed: interrupted. We hold the lock and have recorded nothing yet.
         await store.reapInterrupted(this.fraise, this.environment, { heldByCaller: true });
       } catch (err) {
+        external?.removeEventListener('abort', onExternal);
         await lock.release();
         throw err;
       }
@@ -414,6 +437,13 @@ export class Deployer {
     let knownGood: string[] = [];
     let failure: FraisierError | null = null;
     let status: DeployResult['status'] = 'succeeded';
+    /** The targets being deployed now, for the lock row's step (`status-all`). */
+    const inFlight = new Set<string>();
+    const working = (name: string, on: boolean): void => {
+      if (on) inFlight.add(name);
+      else inFlight.delete(name);
+      if (inFlight.size > 0) lock.progress(`${kind === 'deploy' ? 'deploying' : 'rolling back'} ${[...inFlight].join(', ')}`);
+    };
 
     try {
       previousVersion = await store.currentVersion(this.fraise, this.environment);
@@ -457,6 +487,10 @@ export class Deployer {
       );
 
       // 3. preDeploy: migrations, builds. A throw aborts before any target changes.
+      lock.progress(
+        'preDeploy',
+        provider.targets.map((t) => t.name),
+      );
       await fence();
       await this.hooks.preDeploy.promise(ctx);
       ctx.checkAborted();
@@ -465,9 +499,24 @@ export class Deployer {
       const runner: StrategyRunner = {
         // Each target's row is written as soon as it is done (healthy or failed), so the history shows
         // the hosts done while the deployment runs; the final rows are written again at the end.
-        deployTarget: (t) => this.deployTarget(t, ctx, touched).finally(() => history.targetDone(states.get(t.name)!)),
-        checkTarget: (t) => this.checkTarget(t, ctx).finally(() => history.targetDone(states.get(t.name)!)),
-        sleep: (ms) => this.clock.sleep(ms, controller.signal),
+        deployTarget: (t) => {
+          working(t.name, true);
+          return this.deployTarget(t, ctx, touched).finally(() => {
+            working(t.name, false);
+            history.targetDone(states.get(t.name)!);
+          });
+        },
+        checkTarget: (t) => {
+          working(t.name, true);
+          return this.checkTarget(t, ctx).finally(() => {
+            working(t.name, false);
+            history.targetDone(states.get(t.name)!);
+          });
+        },
+        sleep: (ms) => {
+          lock.progress(`waiting ${Math.round(ms / 100) / 10} s before the next batch`);
+          return this.clock.sleep(ms, controller.signal);
+        },
         rollbackTargets: async (targets) => {
           const some = new Set(targets.map((t) => t.name).filter((n) => touched.has(n)));
           if (some.size === 0) return true;
@@ -515,8 +564,14 @@ export class Deployer {
         }
       } else {
         const healthPolicy = failure.code !== 'E_HEALTH' || (this.options.rollback?.onHealthCheckFailure ?? true);
+        if (touched.size > 0) lock.progress(`rolling back ${[...touched].join(', ')} after: ${failure.message}`);
         status = await this.afterFailure(ctx, touched, failure, version, !dryRun && healthPolicy, !dryRun, knownGood);
         if (lock.lost) status = 'lock_lost';
+        // Cancelled (`fraisier cancel`, fail-fast) and every touched host back where it was: `cancelled`.
+        else if (cancelled !== null && [...touched].every((n) => states.get(n)!.status === 'rolled_back')) {
+          status = 'cancelled';
+          if (failure.code !== 'E_ABORTED') failure = new FraisierError('E_ABORTED', `${cancelled} (the step it stopped: ${failure.message})`);
+        }
       }
     }
 
@@ -577,6 +632,11 @@ export class Deployer {
         );
       } else if (status === 'lock_lost') {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} stopped: the lock was lost`);
+      } else if (status === 'cancelled') {
+        const back = [...new Set([...touched].map((n) => states.get(n)!.rolledBackTo ?? states.get(n)!.fromVersion))];
+        this.log.warn(
+          `${kind === 'deploy' ? 'Deployment' : 'Rollback'} ${failure?.message ?? 'cancelled'}${back.length > 0 ? `; rolled back to ${back.join(', ')}` : '; no host was changed'}`,
+        );
       } else {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} failed`);
       }
@@ -585,6 +645,7 @@ export class Deployer {
       history.detach();
       await provider.close().catch(() => {});
       await lock.release();
+      external?.removeEventListener('abort', onExternal);
       if (handleSignals) for (const [sig, fn] of signalHandlers) process.off(sig, fn);
     }
     return result;

@@ -77,4 +77,6 @@ export { Type, type Static, type TProperties } from '@sinclair/typebox';
 export { findConfig, loadConfig, openConfig, parseConfig, type LoadedConfig, type NormalizedFraise } from './config/load.js';
 export type { MigrateOptions } from './migrate.js';
 export { runFraisierCli, runScriptCli } from './cli.js';
+export { deployAll, type DeployAllEntry, type DeployAllItem, type DeployAllOptions, type DeployAllResult } from './deploy-all.js';
+export { requestCancel, type CancelOptions, type CancelOutcome } from './cancel.js';
 export { appFromYaml, environmentFromYaml } from './config/build.js';

@@ -7,7 +7,7 @@
 import type { Clock } from './clock.js';
 import { FraisierError, asFraisierError } from './errors.js';
 import type { Logger } from './log.js';
-import { LockHeldError, LockLostError, Locks, ownerString, type LockHandle, type LockInfo, type LockOwner } from './state/lock.js';
+import { LockHeldError, LockLostError, Locks, ownerString, type CancelRequest, type LockHandle, type LockInfo, type LockOwner } from './state/lock.js';
 import type { StateStore } from './state/store.js';
 
 /** Default lock time-to-live: 60 s. */
@@ -41,6 +41,12 @@ export interface LockSessionOptions {
   clock?: Clock;
   /** Called once, when the lock is found lost, with the `E_LOCKED` error the work should stop with. */
   onLost?: (error: FraisierError) => void;
+  /**
+   * Called once, when a renewal (or a {@link LockSession.fence}) finds that `fraisier cancel` asked the
+   * holder to stop. The request rides on the renewal's own statement: it is seen within the renewal
+   * interval (a third of `ttlMs`, at least every second).
+   */
+  onCancel?: (request: CancelRequest) => void;
 }
 
 /** Real time on unref'd timers: a forgotten renewal loop never keeps the process alive. */
@@ -78,6 +84,7 @@ export class LockSession {
   readonly #stop = new AbortController();
   #confirmedAt: number;
   #lost: FraisierError | null = null;
+  #cancel: CancelRequest | null = null;
   #released = false;
   #loop: Promise<void> = Promise.resolve();
 
@@ -165,6 +172,20 @@ export class LockSession {
     return this.#handle?.tookOverFrom ?? null;
   }
 
+  /** The `fraisier cancel` request seen on the lock, or null. */
+  get cancelRequest(): CancelRequest | null {
+    return this.#cancel;
+  }
+
+  /**
+   * Records what the holder is doing now (and the targets it works on) on the lock row, for
+   * `status-all`. Best effort: never throws, never waits for the store (a dry run records nothing).
+   */
+  progress(step: string, targets?: string[]): void {
+    if (!this.#handle?.progress || this.#lost || this.#released) return;
+    this.#handle.progress(step, targets).catch(() => {});
+  }
+
   /** True once the lock was found lost (released by someone else, forced, or taken over). */
   get lost(): boolean {
     return this.#lost !== null;
@@ -215,6 +236,11 @@ export class LockSession {
   async #renew(): Promise<void> {
     await this.#handle!.renew();
     this.#confirmedAt = this.#clock.now();
+    const cancel = this.#handle!.info.cancel;
+    if (cancel && !this.#cancel) {
+      this.#cancel = cancel;
+      this.#o!.onCancel?.(cancel);
+    }
   }
 
   /** Renews every `everyMs` until released or lost. Errors other than a lost lock (a busy store) wait for the next tick. */

@@ -1,3 +1,4 @@
+import type { DeployAllResult } from './deploy-all.js';
 import type { StatusReport } from './deployer.js';
 import type { LockInfo } from './state/lock.js';
 import { ownerString } from './state/lock.js';
@@ -38,7 +39,8 @@ export function formatHistory(rows: Deployment[]): string {
       d.kind,
       d.fromVersion ?? '-',
       d.toVersion,
-      d.status,
+      // a cancelled deployment says who cancelled it: `cancelled by alice@laptop:4242 (wrong tag)`
+      d.status === 'cancelled' && d.error?.startsWith('cancelled') ? d.error : d.status,
       iso(d.startedAt),
       secs(d.durationMs),
       `${d.user}@${d.host}`,
@@ -99,6 +101,27 @@ export function summarizeLock(l: LockInfo, now: number): LockSummary {
   };
 }
 
+/** A deployment running now, as `status-all` shows it (from its lock row and its history row). */
+export interface ActiveDeployment {
+  /** History row id, or null when the holder has not recorded its row yet (preflight). */
+  id: number | null;
+  kind: 'deploy' | 'rollback' | null;
+  fromVersion: string | null;
+  toVersion: string | null;
+  /** `user@host:pid` of the deployer. */
+  holder: string;
+  /** What it does now (`deploying h2`, `waiting 2 s before the next batch`), or null when not said yet. */
+  step: string | null;
+  /** Targets finished, with their result (`succeeded`, `failed`, ...), in the order they finished. */
+  done: { target: string; status: string }[];
+  /** Targets not finished yet (known once the holder has said which targets it works on). */
+  left: string[];
+  /** Time since it took the lock, ms. */
+  elapsedMs: number;
+  /** Who asked it to stop with `fraisier cancel`, or null. */
+  cancelledBy: string | null;
+}
+
 /** One row of `fraisier status-all`. */
 export interface StatusAllRow {
   fraise: string;
@@ -106,6 +129,8 @@ export interface StatusAllRow {
   /** Live version according to the history, or null. */
   version: string | null;
   lock: LockSummary | null;
+  /** The deployment running now (a live lock), or absent. */
+  active?: ActiveDeployment;
 }
 
 /** `fraisier status-all` as a table: version, then the lock's owner, reason, age and expiry. */
@@ -122,6 +147,24 @@ export function formatStatusAll(rows: StatusAllRow[], now: number): string {
       r.lock ? (r.lock.expired ? `expired ${ago(now - r.lock.expiresAt)} ago` : `in ${ago(r.lock.expiresAt - now)}`) : '',
     ]),
   );
+}
+
+/** The active deployments of `status-all`, one block each: holder, step, hosts done and left, elapsed time. */
+export function formatActive(rows: StatusAllRow[]): string {
+  const active = rows.filter((r) => r.active);
+  if (active.length === 0) return 'No deployment running.';
+  const out = ['Active deployments:'];
+  for (const r of active) {
+    const a = r.active!;
+    out.push(
+      `  ${r.fraise}/${r.environment}: ${a.kind ?? 'deploy'} ${a.fromVersion ?? '(none)'} → ${a.toVersion ?? '(resolving)'} by ${a.holder}, running for ${ago(a.elapsedMs)}`,
+      `    step: ${a.step ?? '(starting)'}`,
+      `    done: ${a.done.length > 0 ? a.done.map((d) => `${d.target} (${d.status})`).join(', ') : '-'}`,
+      `    left: ${a.left.length > 0 ? a.left.join(', ') : '-'}`,
+    );
+    if (a.cancelledBy) out.push(`    ${a.cancelledBy}: stopping and rolling back`);
+  }
+  return out.join('\n');
 }
 
 /** `fraisier status` for one fraise and environment. */
@@ -189,6 +232,23 @@ export function formatProviders(providers: NonNullable<DeployResult['providers']
     ['PROVIDER', 'PRIORITY', 'OUTCOME', 'WHY'],
     providers.map((p) => [p.name, String(p.priority), p.status, p.error ?? '']),
   );
+}
+
+/** The summary table of a deployment of several fraises (`fraisier deploy api etl production`). */
+export function formatDeployAll(r: DeployAllResult): string {
+  const ok = r.entries.filter((e) => e.status === 'succeeded').length;
+  return `${table(
+    ['FRAISE', 'ENV', 'STATUS', 'FROM', 'TO', 'DURATION', 'ERROR'],
+    r.entries.map((e) => [
+      e.fraise,
+      e.environment,
+      e.status,
+      e.result?.fromVersion ?? '-',
+      e.result?.toVersion || '-',
+      e.result ? secs(e.result.durationMs) : '-',
+      e.error ? redact(`error[${e.error.code}] ${e.error.message}`) : '',
+    ]),
+  )}\n${ok} of ${r.entries.length} fraise(s) deployed${r.ok ? '' : ': some did not succeed'}`;
 }
 
 /**

@@ -100,9 +100,11 @@ export interface DeployResult {
   kind: 'deploy' | 'rollback';
   /**
    * `lock_lost`: the deployer lost its lock mid-way (unlocked with --force, taken over) and stopped
-   * without touching any host again; the hosts it changed belong to the new holder.
+   * without touching any host again; the hosts it changed belong to the new holder. `cancelled`:
+   * `fraisier cancel` (or `deployAll`'s fail-fast) stopped it and every host it touched was rolled back;
+   * `error.message` says who cancelled it (`cancelled by alice@laptop:4242`).
    */
-  status: 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
+  status: 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
   fromVersion: string | null;
   toVersion: string;
   durationMs: number;
@@ -285,7 +287,7 @@ export interface DeploymentSummary {
   readonly id: number;
   readonly kind: 'deploy' | 'rollback';
   /** `running` while in progress (or left so by a deployer that died before it was reaped). */
-  readonly status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
+  readonly status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
   readonly fromVersion: string | null;
   readonly toVersion: string;
   /** Epoch ms. */

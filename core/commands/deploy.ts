@@ -3,10 +3,13 @@ import { stringArg } from './types.js';
 
 export const WAIT_LOCK_DESCRIBE = 'if another deployment holds the lock, wait for it (up to SECONDS, default 600) instead of failing';
 
-/** `fraisier deploy <fraise> <env>`, `npx tsx deploy.ts <env> [deploy]`: deploys a release. */
+/**
+ * `fraisier deploy <fraise> <env>`, `npx tsx deploy.ts <env> [deploy]`: deploys a release.
+ * `fraisier deploy api etl worker production`: several fraises in parallel ({@link deployAll}).
+ */
 export const deploy: EnvironmentCommand = {
   name: 'deploy',
-  describe: 'deploy a release',
+  describe: 'deploy a release (several fraises in parallel: fraisier deploy api etl worker production)',
   scope: 'environment',
   frontEnds: ['fraisier', 'script'],
   changesHosts: true,
@@ -23,9 +26,17 @@ export const deploy: EnvironmentCommand = {
       frontEnds: ['fraisier'],
     },
     provider: { type: 'string', describe: 'multi-provider environments: only this provider (by its name)' },
+    'max-parallel': { type: 'string', describe: 'with several fraises: deploy at most N at once', defaultDescription: 'all', frontEnds: ['fraisier'] },
+    'fail-fast': {
+      type: 'boolean',
+      describe: 'with several fraises: when one fails, cancel the others (they roll back) and skip those not started',
+      frontEnds: ['fraisier'],
+    },
   },
   async run(app, env, args, io) {
-    const { finish, waitLockOption } = await import('./support.js');
+    const { countOption, finish, waitLockOption } = await import('./support.js');
+    // --max-parallel and --fail-fast have nothing to act on with one fraise; --max-parallel is still checked
+    if (args['max-parallel'] !== undefined) countOption('max-parallel', args['max-parallel'], 1);
     const version = stringArg(args, 'version');
     const scheduled = stringArg(args, 'scheduled');
     if (scheduled !== undefined) {
@@ -59,5 +70,25 @@ export const deploy: EnvironmentCommand = {
       { sinks: io.sinks },
     );
     return finish(result, io);
+  },
+  async runMany(apps, env, args, io) {
+    const [{ countOption, waitLockOption }, { deployAll }, { formatDeployAll, toJson }] = await Promise.all([
+      import('./support.js'),
+      import('../deploy-all.js'),
+      import('../report.js'),
+    ]);
+    const version = stringArg(args, 'version');
+    const waitLock = waitLockOption(args['wait-lock']);
+    const maxParallel = countOption('max-parallel', args['max-parallel'], apps.length);
+    const result = await deployAll(
+      apps.map((app) => ({
+        app,
+        environment: env,
+        options: { ...(version !== undefined ? { version } : {}), ...(waitLock !== undefined ? { waitLock } : {}), force: Boolean(args['force']) },
+      })),
+      { maxParallel, failFast: Boolean(args['fail-fast']), dryRun: Boolean(args['dry-run']), sinks: io.sinks },
+    );
+    io.out(`${io.json ? toJson(result, 2) : formatDeployAll(result)}\n`);
+    return result.ok ? 0 : 1;
   },
 };

@@ -5,6 +5,7 @@
  */
 import { check } from './check.js';
 import { completion } from './completion.js';
+import { cancel } from './cancel.js';
 import { deploy } from './deploy.js';
 import { history } from './history.js';
 import { init } from './init.js';
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   stats,
   slo,
   metrics,
+  cancel,
   unlock,
   state,
   queue,

@@ -89,6 +89,12 @@ export interface EnvironmentCommand extends CommandBase {
   scope: 'environment';
   /** Runs the command; resolves with the exit status. Throws a `FraisierError` for bad input. */
   run(app: DeployApp, env: string, args: CommandArgs, io: CommandIo): Promise<number>;
+  /**
+   * Set by a command that takes several fraises before the environment (`fraisier deploy api etl
+   * production`): the front end checks every fraise and the environment first, then calls this with the
+   * apps in the order given. Only `fraisier` offers it.
+   */
+  runMany?(apps: DeployApp[], env: string, args: CommandArgs, io: CommandIo): Promise<number>;
 }
 
 /** What a store command is given: the state store, and what the front end narrows it to. */

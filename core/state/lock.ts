@@ -51,6 +51,27 @@ export interface LockInfo {
   acquiredAt: number;
   /** Epoch ms when it expires unless renewed; at or after this time anyone may take it over. */
   expiresAt: number;
+  /** What the holder is doing now (`deploying h2`, `waiting between batches`); absent when not said (or an older deployer). */
+  step?: string;
+  /** The targets the holder works on; absent when not said. */
+  targets?: string[];
+  /** A `fraisier cancel` asked the holder to stop: who, why, when; absent when none was asked. */
+  cancel?: CancelRequest;
+}
+
+/** A `fraisier cancel` request, as stored on the lock row. */
+export interface CancelRequest {
+  /** Who asked: `user@host:pid`. */
+  by: string;
+  /** The `--reason` given, or null. */
+  reason: string | null;
+  /** Epoch ms (the database's clock) when it was asked. */
+  at: number;
+}
+
+/** `cancelled by alice@laptop:4242 (reason)`: how a cancel request is worded in the history and the output. */
+export function cancelledBy(c: CancelRequest): string {
+  return `cancelled by ${c.by}${c.reason ? ` (${c.reason})` : ''}`;
 }
 
 /** `user@host:pid`. */
@@ -125,9 +146,30 @@ export interface LockHandle {
   renew(): Promise<void>;
   /** Deletes the lock if it is still ours; does nothing otherwise. Idempotent. */
   release(): Promise<void>;
+  /**
+   * Records what the holder is doing (and, when given, the targets it works on) on the lock row, for
+   * `status-all`. Does nothing if the lock is no longer ours.
+   */
+  progress?(step: string, targets?: string[]): Promise<void>;
+}
+
+function cancelOf(r: Pick<LockRow, 'cancel_by' | 'cancel_reason' | 'cancel_at'>): CancelRequest | null {
+  return r.cancel_by === null || r.cancel_by === undefined ? null : { by: r.cancel_by, reason: r.cancel_reason ?? null, at: Number(r.cancel_at) };
+}
+
+function targetsOf(json: string | null | undefined): string[] | null {
+  if (!json) return null;
+  try {
+    const v: unknown = JSON.parse(json);
+    return Array.isArray(v) ? v.map(String) : null;
+  } catch {
+    return null;
+  }
 }
 
 function toInfo(r: LockRow): LockInfo {
+  const targets = targetsOf(r.targets);
+  const cancel = cancelOf(r);
   return {
     fraise: r.fraise,
     environment: r.environment,
@@ -135,6 +177,10 @@ function toInfo(r: LockRow): LockInfo {
     reason: r.reason,
     acquiredAt: Number(r.acquired_at),
     expiresAt: Number(r.expires_at),
+    // set only when there is something to say: a lock taken by a plain acquisition reads as before
+    ...(r.step ? { step: r.step } : {}),
+    ...(targets ? { targets } : {}),
+    ...(cancel ? { cancel } : {}),
   };
 }
 
@@ -275,6 +321,12 @@ export class Locks {
               acquired_at: eb.ref('excluded.acquired_at'),
               expires_at: eb.ref('excluded.expires_at'),
               token: eb.ref('excluded.token'),
+              // a cancel asked of the expired holder is not the new holder's
+              cancel_by: null,
+              cancel_reason: null,
+              cancel_at: null,
+              step: null,
+              targets: null,
             }))
             .where('locks.expires_at', '<=', now),
         )
@@ -330,6 +382,31 @@ export class Locks {
     return removed === undefined ? undefined : { ...removed, live };
   }
 
+  /**
+   * `fraisier cancel`: records on the lock row that `by` asks its holder to stop (one statement; the
+   * holder reads it with its next renewal). A request already there is kept (the first one asked wins).
+   * @returns the lock as it now stands (with `cancel` set), or undefined if fraise+environment is not locked.
+   */
+  async requestCancel(fraise: string, environment: string, by: string, reason: string | null = null): Promise<LockInfo | undefined> {
+    const row = await this.#store.db
+      .updateTable('locks')
+      .set((eb) => ({
+        cancel_by: eb.fn.coalesce('cancel_by', sql<string>`${by}`),
+        cancel_reason: sql<string | null>`case when cancel_by is null then ${reason} else cancel_reason end`,
+        cancel_at: sql<number>`coalesce(cancel_at, ${this.#store.clockSql()})`,
+      }))
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .returningAll()
+      .executeTakeFirst();
+    return row === undefined ? undefined : toInfo(row);
+  }
+
+  /** The lock row (possibly expired, or undefined) and the database's clock, read in one statement (for `fraisier cancel`). */
+  async getWithNow(fraise: string, environment: string): Promise<{ info: LockInfo | undefined; now: number }> {
+    return this.#getWithNow(fraise, environment);
+  }
+
   /** Removes the lock whoever holds it (`fraisier unlock --force`). @returns the removed lock, or undefined if there was none. */
   async forceRelease(fraise: string, environment: string): Promise<LockInfo | undefined> {
     const row = await this.#store.db.deleteFrom('locks').where('fraise', '=', fraise).where('environment', '=', environment).returningAll().executeTakeFirst();
@@ -360,10 +437,22 @@ class Handle implements LockHandle {
       .where('fraise', '=', this.#info.fraise)
       .where('environment', '=', this.#info.environment)
       .where('token', '=', this.token)
-      .returning('expires_at')
+      .returning(['expires_at', 'cancel_by', 'cancel_reason', 'cancel_at'])
       .executeTakeFirst();
     if (row === undefined) throw new LockLostError(this.#info);
-    this.#info = { ...this.#info, expiresAt: Number(row.expires_at) };
+    // the same statement reads a `fraisier cancel` request: no extra round trip per renewal
+    const cancel = cancelOf(row);
+    this.#info = { ...this.#info, expiresAt: Number(row.expires_at), ...(cancel ? { cancel } : {}) };
+  }
+
+  async progress(step: string, targets?: string[]): Promise<void> {
+    await this.store.db
+      .updateTable('locks')
+      .set({ step, ...(targets ? { targets: JSON.stringify(targets) } : {}) })
+      .where('fraise', '=', this.#info.fraise)
+      .where('environment', '=', this.#info.environment)
+      .where('token', '=', this.token)
+      .execute();
   }
 
   async release(): Promise<void> {

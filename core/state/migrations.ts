@@ -106,6 +106,24 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.alterTable('deployments').addColumn('providers', 'text').execute();
       },
     },
+    // `fraisier cancel` and `status-all`: a cancel request and the holder's progress, on the lock row, so
+    // the holder's renewal reads them in the statement it already runs.
+    '0300_cancel_lock_progress': {
+      async up(db: Kysely<any>): Promise<void> {
+        for (const [column, type] of [
+          ['cancel_by', 'text'],
+          ['cancel_reason', 'text'],
+          ['cancel_at', 'bigint'],
+          ['step', 'text'],
+          ['targets', 'text'],
+        ] as const) {
+          await db.schema.alterTable('locks').addColumn(column, type).execute();
+        }
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        for (const column of ['cancel_by', 'cancel_reason', 'cancel_at', 'step', 'targets']) await db.schema.alterTable('locks').dropColumn(column).execute();
+      },
+    },
     '0400_queue': {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema

@@ -155,7 +155,7 @@ export class Queue {
   /** Records the outcome of a claimed item (its error stored redacted). */
   async finish(
     id: number,
-    outcome: { status: Exclude<QueueStatus, 'queued' | 'running' | 'cancelled'>; deploymentId?: number | null; error?: string | null },
+    outcome: { status: Exclude<QueueStatus, 'queued' | 'running'>; deploymentId?: number | null; error?: string | null },
   ): Promise<void> {
     await this.store.db
       .updateTable('queue')

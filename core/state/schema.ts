@@ -74,6 +74,16 @@ export interface LocksTable {
   prev_reason: string | null;
   prev_acquired_at: number | null;
   prev_expires_at: number | null;
+  /** `fraisier cancel`: who asked the holder to stop (`user@host:pid`), or null. */
+  cancel_by: string | null;
+  /** The reason given with `fraisier cancel --reason`, or null. */
+  cancel_reason: string | null;
+  /** When the cancel was asked (epoch ms, the database's clock), or null. */
+  cancel_at: number | null;
+  /** What the holder is doing now (`deploying h2`, `waiting between batches`), for `status-all`; or null. */
+  step: string | null;
+  /** JSON array of the target names the holder works on, for `status-all`'s hosts left; or null. */
+  targets: string | null;
 }
 
 /**

@@ -58,8 +58,9 @@ export interface StoreOptions {
  * Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome.
  * `lock_lost`: its deployer lost the lock mid-way (unlocked with --force, or taken over) and stopped
  * without touching any host again; the hosts it had changed stay as they were (the new holder owns them).
+ * `cancelled`: `fraisier cancel` stopped it and what it touched was rolled back; `error` says who cancelled.
  */
-export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost';
+export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
 /** A forward deployment, or an explicit rollback to an earlier version. */
 export type DeploymentKind = 'deploy' | 'rollback';
 /** Outcome on one target. `untouched`: the deployment stopped before reaching it. */
@@ -387,6 +388,25 @@ export class StateStore {
       .limit(q.limit ?? 20)
       .execute();
     return rows.map(toDeployment);
+  }
+
+  /**
+   * The newest deployment of fraise+environment still `running`, with the target results recorded so
+   * far (each target's row is written as it finishes), or undefined: what `status-all` shows as active.
+   */
+  async runningDeployment(fraise: string, environment: string): Promise<(Deployment & { targets: TargetResult[] }) | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .selectAll()
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .where('status', '=', 'running')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    const targets = await this.db.selectFrom('targets').selectAll().where('deployment_id', '=', row.id).orderBy('id').execute();
+    return { ...toDeployment(row), targets: targets.map(toTarget) };
   }
 
   /** One deployment with its target results and events (both in recording order), or undefined. */

@@ -139,6 +139,9 @@ const SAMPLE: Record<string, string[]> = {
   all: ['--all'],
   // multi-provider environments only (this file has none): proven in test/e2e/multi-provider.test.ts
   provider: ['--provider', 'coolify_cloud'],
+  reason: ['--reason', 'wrong tag'],
+  'max-parallel': ['--max-parallel', '2'],
+  'fail-fast': ['--fail-fast'],
 };
 
 /** The JSON on stdout of a `--json` call (or undefined without `--json`). */
@@ -222,6 +225,13 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
     const j = jsonOf(r, given);
     if (j) assert.equal([j[0].fraise, j[0].total, j[0].successRate], ['app', 2, 1]);
     else assert.match(r.stdout, /app\s+2\s+100\.0%\s+0\.0%\s+0\s/);
+  },
+  cancel(r, given) {
+    // nothing runs: exit 1, nothing recorded
+    assert.is(r.code, 1, r.out);
+    const j = jsonOf(r, given);
+    if (j) assert.equal([j.outcome, j.lock], ['not_running', null]);
+    else assert.match(r.stdout, 'Nothing to cancel: no deployment of app/production is running');
   },
   unlock(r, given) {
     assert.is(r.code, 0, r.out);

@@ -356,7 +356,7 @@ test('[sqlite] 8 processes create, migrate and lock a brand-new file at the same
   );
   assert.is(results.filter((r) => r.won).length, 1);
   const store = await openStore({ path: file });
-  assert.equal(await appliedMigrations(store.db), ['0001_initial', '0200_provider_outcomes', '0400_queue']);
+  assert.equal(await appliedMigrations(store.db), ['0001_initial', '0200_provider_outcomes', '0300_cancel_lock_progress', '0400_queue']);
   assert.is(fs.statSync(file).mode & 0o777, 0o600);
   assert.is(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
   await store.close();
@@ -378,7 +378,7 @@ test('[postgres] 8 processes migrate and lock a brand-new database at the same m
   );
   assert.is(results.filter((r) => r.won).length, 1);
   const store = await openStore({ url });
-  assert.equal(await appliedMigrations(store.db), ['0001_initial', '0200_provider_outcomes', '0400_queue']);
+  assert.equal(await appliedMigrations(store.db), ['0001_initial', '0200_provider_outcomes', '0300_cancel_lock_progress', '0400_queue']);
   await store.close();
 });
 

@@ -83,12 +83,12 @@ test('[sqlite] narrows an existing world-readable file to 0600 and leaves an exi
 each('migrations are idempotent on reopen and data survives', async (b) => {
   const location = await b.fresh();
   const s1 = await openStore(b.options(location));
-  assert.equal(await appliedMigrations(s1.db), ['0001_initial', '0200_provider_outcomes', '0400_queue']);
+  assert.equal(await appliedMigrations(s1.db), ['0001_initial', '0200_provider_outcomes', '0300_cancel_lock_progress', '0400_queue']);
   const id = await s1.recordDeployment(dep({ toVersion: 'v7' }));
   await s1.close();
 
   const s2 = await openStore(b.options(location));
-  assert.equal(await appliedMigrations(s2.db), ['0001_initial', '0200_provider_outcomes', '0400_queue']);
+  assert.equal(await appliedMigrations(s2.db), ['0001_initial', '0200_provider_outcomes', '0300_cancel_lock_progress', '0400_queue']);
   assert.equal(await migrateToLatest(s2.db, b.name), [], 'nothing left to run');
   assert.is((await s2.deployment(id))?.toVersion, 'v7');
   const tables = await s2.db.introspection.getTables();
