@@ -45,10 +45,7 @@ function observe(p, code, seconds) {
 }
 
 function metricsText() {
-  const lines = [
-    '# HELP http_requests_total Requests answered, by status code and path.',
-    '# TYPE http_requests_total counter',
-  ];
+  const lines = ['# HELP http_requests_total Requests answered, by status code and path.', '# TYPE http_requests_total counter'];
   for (const [key, n] of counts) {
     const [p, code] = key.split(' ');
     lines.push(`http_requests_total{code="${code}",path="${p}"} ${n}`);
