@@ -107,9 +107,9 @@ function validateChecks(checks: readonly MetricCheck[]): void {
  * Judges one check from its measurements. Pure: exported for tests and for a strategy that wants to
  * judge measurements it took itself.
  */
-export function judge(check: MetricCheck, source: string, canary: Measurement, stable: Measurement | null): MetricResult {
+export function judge(check: MetricCheck, source: string, canary: Measurement, stable: Measurement | null, defaultMinSamples?: number): MetricResult {
   const { label } = describe(check.metric);
-  const minSamples = check.minSamples ?? (REQUEST_METRICS.has(check.metric) ? 20 : 1);
+  const minSamples = check.minSamples ?? defaultMinSamples ?? (REQUEST_METRICS.has(check.metric) || /^response_latency_/.test(check.metric) ? 20 : 1);
   const compares = check.maxIncrease !== undefined || check.maxRatio !== undefined || check.mannWhitney !== undefined;
   const result = (phase: Verdict, message: string): MetricResult => ({ metric: check.metric, source, phase, canary, stable, message });
   const stableText = stable && compares ? ` vs stable ${fmt(check.metric, stable.value)}` : '';
@@ -214,7 +214,7 @@ export function createAnalysis(options: AnalysisOptions, ctx: AnalysisContext): 
             measureOne(source, check.metric, 'canary', since, until),
             compares && ctx.stable.length > 0 ? measureOne(source, check.metric, 'stable', since, until) : Promise.resolve(null),
           ]);
-          return judge(check, source.name, canary, stable);
+          return judge(check, source.name, canary, stable, source.defaultMinSamples?.(check.metric));
         } catch (err) {
           if (ctx.signal.aborted) throw ctx.signal.reason ?? err;
           const msg = err instanceof Error ? err.message : String(err);

@@ -81,6 +81,11 @@ export interface MetricSource {
   readonly name: string;
   /** Whether this source can measure `metric`. */
   provides(metric: MetricName): boolean;
+  /**
+   * Optional: the `minSamples` of a check on `metric` that sets none (e.g. 1 for a Prometheus query that
+   * has no sample-count query). Default: 20 for request metrics (`error_rate`, `response_latency_*`), 1 otherwise.
+   */
+  defaultMinSamples?(metric: MetricName): number;
   /** Called once before the first measurement (a probe starts sending requests, a log reader notes its offset). */
   start?(ctx: AnalysisContext): Promise<void>;
   measure(query: MetricQuery, ctx: AnalysisContext): Promise<Measurement>;
