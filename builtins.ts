@@ -13,3 +13,4 @@ import './plugins/hooks.yaml.js';
 import './plugins/psql-migration.yaml.js';
 import './plugins/nginx-lb.yaml.js';
 import './plugins/haproxy-lb.yaml.js';
+import './plugins/metrics/sources.yaml.js';

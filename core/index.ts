@@ -69,3 +69,26 @@ export { findConfig, loadConfig, openConfig, parseConfig, type LoadedConfig, typ
 export type { MigrateOptions } from './migrate.js';
 export { runFraisierCli, runScriptCli } from './cli.js';
 export { appFromYaml, environmentFromYaml } from './config/build.js';
+export {
+  createAnalysis,
+  defaultSources,
+  judge,
+  kayentaScore,
+  mannWhitneyU,
+  percentile,
+  MetricSourceError,
+  type Analysis,
+  type AnalysisContext,
+  type AnalysisOptions,
+  type AnalysisPhase,
+  type AnalysisRound,
+  type AnalysisStatus,
+  type MannWhitneyResult,
+  type Measurement,
+  type MetricCheck,
+  type MetricName,
+  type MetricQuery,
+  type MetricResult,
+  type MetricSource,
+  type PoolName,
+} from './analysis/index.js';
