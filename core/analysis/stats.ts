@@ -9,7 +9,7 @@
  */
 export function percentile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = Float64Array.from(values).sort(); // typed arrays sort numerically, and fast
   const pos = (Math.min(100, Math.max(0, q)) / 100) * (sorted.length - 1);
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
