@@ -14,3 +14,4 @@ import './plugins/psql-migration.yaml.js';
 import './plugins/nginx-lb.yaml.js';
 import './plugins/haproxy-lb.yaml.js';
 import './plugins/notify.yaml.js';
+import './plugins/metrics/sources.yaml.js';

@@ -76,3 +76,8 @@ export {
   type CoolifyVersion,
   type YamlWhere,
 } from './providers/coolify.js';
+export { probeSource, probeUrl, type ProbeOptions } from './plugins/metrics/probe.js';
+export { hostSource, type HostSourceOptions } from './plugins/metrics/host.js';
+export { prometheusSource, PROMQL_VARIABLES, type PrometheusMetric, type PrometheusOptions } from './plugins/metrics/prometheus.js';
+export { nginxSource, parseAccessLog, type AccessLogEntry, type NginxSourceOptions } from './plugins/metrics/nginx.js';
+export { buildMetricSources, metricSourcesFor, type MetricSourcesYaml } from './plugins/metrics/sources.js';

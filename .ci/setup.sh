@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine needs to run Fraisier's demo and tests (as root):
-# the lab's Debian packages (sshd, supervisor, git, curl, iproute2, nginx, HAProxy + socat, PostgreSQL, wrk, shellcheck for the embedded scripts), then `npm ci`, which also builds dist/.
+# the lab's Debian packages (sshd, supervisor, git, curl, iproute2, nginx, HAProxy + socat, PostgreSQL, wrk, shellcheck for the embedded scripts, Prometheus for the canary analysis tests), then `npm ci`, which also builds dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(openssh-server openssh-client supervisor git curl iproute2 tar util-linux procps nginx haproxy socat postgresql wrk shellcheck)
+packages=(openssh-server openssh-client supervisor git curl iproute2 tar util-linux procps nginx haproxy socat postgresql wrk shellcheck prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { LAB_HOSTS, benchDir, labDown, labUp, machine, repoRoot } from './lib.js';
 
-const scripts = (process.env['BENCH_SCRIPTS'] ?? 'peers.ts,fixed-cost.ts,cold-start.ts,ssh.ts,rolling.ts,traffic.ts,state.ts').split(',');
+const scripts = (process.env['BENCH_SCRIPTS'] ?? 'peers.ts,fixed-cost.ts,cold-start.ts,ssh.ts,rolling.ts,traffic.ts,state.ts,analysis.ts').split(',');
 const m = machine();
 console.log(`fraisier benchmarks: ${m.nproc} CPUs (${m.model}), node ${m.node}, load average ${m.load}`);
 console.log(`bench lab: ${process.env['FRAISIER_LAB_DIR']} (10.${process.env['FRAISIER_LAB_NET']}.0.0/24), ${LAB_HOSTS} hosts`);

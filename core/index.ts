@@ -80,3 +80,26 @@ export { runFraisierCli, runScriptCli } from './cli.js';
 export { deployAll, type DeployAllEntry, type DeployAllItem, type DeployAllOptions, type DeployAllResult } from './deploy-all.js';
 export { requestCancel, type CancelOptions, type CancelOutcome } from './cancel.js';
 export { appFromYaml, environmentFromYaml } from './config/build.js';
+export {
+  createAnalysis,
+  defaultSources,
+  judge,
+  kayentaScore,
+  mannWhitneyU,
+  percentile,
+  MetricSourceError,
+  type Analysis,
+  type AnalysisContext,
+  type AnalysisOptions,
+  type AnalysisPhase,
+  type AnalysisRound,
+  type AnalysisStatus,
+  type MannWhitneyResult,
+  type Measurement,
+  type MetricCheck,
+  type MetricName,
+  type MetricQuery,
+  type MetricResult,
+  type MetricSource,
+  type PoolName,
+} from './analysis/index.js';

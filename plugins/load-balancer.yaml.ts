@@ -27,6 +27,8 @@ export interface LoadBalancerYaml {
   nginxArgs?: string[];
   pidFile?: string;
   drainTimeoutMs?: number;
+  /** nginx: the JSON access log for the `nginx` metric source (absolute path). */
+  accessLog?: string;
   /** The seed's colour form (`<name>_blue`/`<name>_green`) is paired by the blue_green strategy: never set after loading. */
   target?: 'blue' | 'green';
 }

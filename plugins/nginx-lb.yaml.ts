@@ -34,6 +34,8 @@ export const NginxLoadBalancerSchema = Type.Object(
     pid_file: Type.Optional(NonEmptyString()),
     /** Longest wait for in-flight requests after draining a host (drain: reload). Default 5s. */
     drain_timeout: Type.Optional(DurationSchema),
+    /** A JSON access log written by nginx for the `nginx` metric source (absolute path). Default: none. */
+    access_log: Type.Optional(NonEmptyString()),
   },
   { additionalProperties: false },
 );
@@ -72,6 +74,7 @@ registry.registerPlugin({
       ...(lb.nginx_args !== undefined ? { nginxArgs: [...lb.nginx_args] } : {}),
       ...(lb.pid_file !== undefined ? { pidFile: lb.pid_file } : {}),
       ...(lb.drain_timeout !== undefined ? { drainTimeoutMs: ms(lb.drain_timeout, 'drain_timeout') } : {}),
+      ...(lb.access_log !== undefined ? { accessLog: absolutePath(lb.access_log, 'access_log', ctx) } : {}),
     };
   },
 });

@@ -57,6 +57,18 @@ export interface AnalysisContext {
   readonly stable: readonly Target[];
   readonly canaryVersion: string;
   readonly stableVersion: string | null;
+  /**
+   * Resolves after `ms` (the deployment's clock; rejects with the signal's reason when `signal` aborts).
+   * Default: a real timer. Give it with a fake {@link now}, so rounds run instantly in a unit test.
+   */
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * The environment's health-check URL as seen from a target (`http://localhost:8000/health`): where the
+   * default probe sends its requests when it has no `path`/`url` of its own.
+   */
+  readonly healthUrl?: string;
+  /** The service the host source reads CPU and memory of (its main pid); default: whatever listens on the probe's port. */
+  readonly service?: { readonly type: 'supervisor' | 'systemd'; readonly name: string };
 }
 
 /**
@@ -69,6 +81,11 @@ export interface MetricSource {
   readonly name: string;
   /** Whether this source can measure `metric`. */
   provides(metric: MetricName): boolean;
+  /**
+   * Optional: the `minSamples` of a check on `metric` that sets none (e.g. 1 for a Prometheus query that
+   * has no sample-count query). Default: 20 for request metrics (`error_rate`, `response_latency_*`), 1 otherwise.
+   */
+  defaultMinSamples?(metric: MetricName): number;
   /** Called once before the first measurement (a probe starts sending requests, a log reader notes its offset). */
   start?(ctx: AnalysisContext): Promise<void>;
   measure(query: MetricQuery, ctx: AnalysisContext): Promise<Measurement>;
@@ -150,6 +167,8 @@ export interface AnalysisRound {
   readonly results: readonly MetricResult[];
   /** The worst metric's phase (a failed critical metric or a failing score makes it `failed`). */
   readonly phase: Exclude<AnalysisPhase, 'running'>;
+  /** The Kayenta-style score (0-100) when `scoring` is set and some metric could be judged. */
+  readonly score?: number;
 }
 
 /** Where an analysis stands: its rounds so far, the counts, and the overall phase. */

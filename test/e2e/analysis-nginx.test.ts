@@ -1,0 +1,213 @@
+/**
+ * End to end: the nginx source, with no monitoring system (no Prometheus anywhere in this file). A real
+ * nginx (foreground, started and stopped by pid by this test, on a free loopback port) proxies to h1
+ * (v3.0.0-errors: 5xx on 20 % of GET /) and h2 (the good v3.2.0); the upstream file is written by the
+ * nginx-lb plugin with its `accessLog` option (setWeights 1:1, validated with nginx -t and reloaded). The
+ * source reads the JSON access log (only the lines since it started) and judges h1 against h2.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createAnalysis } from '../../core/analysis/index.js';
+import type { AnalysisContext } from '../../core/analysis/types.js';
+import { nginxLb, renderUpstream } from '../../plugins/nginx-lb.js';
+import { nginxSource } from '../../plugins/metrics/nginx.js';
+import { hostExec, type LabEnv } from '../lab/lab.js';
+import { lab, resetHosts } from './helpers.js';
+import { freePort } from './traffic.js';
+
+let env: LabEnv;
+let dir: string;
+let nginx: ChildProcess;
+let port: number;
+let paused = false;
+let loading = true;
+let loader: Promise<void> = Promise.resolve();
+const RELEASES: Record<string, string> = { h1: 'v3.0.0-errors', h2: 'v3.2.0' };
+const servers: Record<string, string> = {};
+
+function context(lines: string[]): AnalysisContext {
+  const log = (m: string) => lines.push(m);
+  return {
+    fraise: 'app',
+    environment: 'production',
+    log: { info: log, warn: log, error: log },
+    signal: new AbortController().signal,
+    now: () => Date.now(),
+    executor: () => {
+      throw new Error('the nginx source reads the load balancer, not the hosts');
+    },
+    traffic: null,
+    canary: [{ name: 'h1', kind: 'ssh' }],
+    stable: [{ name: 'h2', kind: 'ssh' }],
+    canaryVersion: RELEASES.h1!,
+    stableVersion: RELEASES.h2!,
+  };
+}
+
+/** GET / through nginx in a loop (while not paused), until the file ends; four of them run at once. */
+async function load(): Promise<void> {
+  while (loading) {
+    if (!paused) {
+      await new Promise<void>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        req.on('error', () => resolve());
+        req.on('timeout', () => req.destroy());
+        req.end();
+      });
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+test.before(async () => {
+  env = await lab();
+  await resetHosts(env);
+  for (const h of env.hosts.slice(0, 2)) servers[h.name] = `${h.address}:${env.appPort}`;
+  await Promise.all(
+    Object.entries(RELEASES).map(async ([host, v]) => {
+      const r = await hostExec(
+        env,
+        host,
+        `set -e; git clone -q ${env.appRepo} /srv/app/releases/${v}; git -C /srv/app/releases/${v} checkout -q ${v}; ln -sfn releases/${v} /srv/app/current; supervisorctl restart app >/dev/null; for i in $(seq 100); do curl -sf http://127.0.0.1:8000/health >/dev/null && exit 0; sleep 0.2; done; exit 1`,
+        120_000,
+      );
+      assert.is(r.code, 0, `${host}: ${r.stderr}`);
+    }),
+  );
+  dir = mkdtempSync(join(tmpdir(), 'fraisier-nginx-log-'));
+  mkdirSync(join(dir, 'tmp'));
+  port = await freePort();
+  const upstreamFile = join(dir, 'upstream.conf');
+  writeFileSync(upstreamFile, renderUpstream('app', servers));
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log notice;
+events { worker_connections 256; }
+http {
+  client_body_temp_path ${dir}/tmp;
+  proxy_temp_path ${dir}/tmp;
+  fastcgi_temp_path ${dir}/tmp;
+  uwsgi_temp_path ${dir}/tmp;
+  scgi_temp_path ${dir}/tmp;
+  include ${upstreamFile};
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://app; proxy_next_upstream off; proxy_connect_timeout 2s; }
+  }
+}
+`,
+  );
+  nginx = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  nginx.stderr!.on('data', (d) => (stderr += d));
+  for (let i = 0; ; i++) {
+    if (nginx.exitCode !== null) throw new Error(`nginx exited at start: ${stderr}`);
+    try {
+      readFileSync(join(dir, 'nginx.pid'));
+      break;
+    } catch {
+      if (i > 200) throw new Error(`nginx did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  // the plugin writes the JSON log_format + access_log, checks with nginx -t and reloads
+  const lb = nginxLb({
+    file: upstreamFile,
+    servers,
+    upstream: 'app',
+    accessLog: join(dir, 'access.json'),
+    nginxArgs: ['-p', dir, '-c', conf],
+    pidFile: join(dir, 'nginx.pid'),
+  });
+  await lb.setWeights({ h1: 1, h2: 1 });
+  assert.match(readFileSync(upstreamFile, 'utf8'), /^log_format fraisier_app escape=json '\{"msec":"\$msec",/m);
+  loader = Promise.all([load(), load(), load(), load()]).then(() => undefined);
+  // the log fills before the analysis starts: those lines must not count
+  for (let i = 0; ; i++) {
+    let text = '';
+    try {
+      text = readFileSync(join(dir, 'access.json'), 'utf8');
+    } catch {
+      // not written yet
+    }
+    if (text.split('\n').length > 20) break;
+    if (i > 300) throw new Error('nginx wrote no JSON access log');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+test.after(async () => {
+  loading = false;
+  await loader;
+  if (nginx && nginx.exitCode === null && nginx.pid) {
+    const exited = new Promise((r) => nginx.once('exit', r));
+    process.kill(nginx.pid, 'SIGQUIT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (nginx.exitCode === null) process.kill(nginx.pid, 'SIGKILL');
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await resetHosts(env);
+});
+
+test('only lines logged since the source started count', async () => {
+  paused = true;
+  await new Promise((r) => setTimeout(r, 300)); // in-flight requests land before the start
+  const lines: string[] = [];
+  const a = createAnalysis(
+    { checks: [{ metric: 'error_rate', max: 50 }], sources: [nginxSource({ accessLog: join(dir, 'access.json'), servers })], interval: '1s' },
+    context(lines),
+  );
+  try {
+    await a.start();
+    const s = await a.measure();
+    assert.is(s.rounds[0]!.results[0]!.canary!.samples, 0, lines.join('\n'));
+    assert.is(s.phase, 'inconclusive');
+  } finally {
+    await a.stop();
+    paused = false;
+  }
+});
+
+test('the 5xx canary is measured near 20 % from the access log and fails against the good stable', async () => {
+  const lines: string[] = [];
+  const a = createAnalysis(
+    {
+      checks: [
+        // at least 10 requests per pool per round: enough for a 20 % share, reached even on a loaded machine
+        { metric: 'error_rate', maxIncrease: 1, minSamples: 10 },
+        { metric: 'response_latency_p99', max: 2000, minSamples: 10 },
+      ],
+      sources: [nginxSource({ accessLog: join(dir, 'access.json'), servers })],
+      interval: '4s',
+      inconclusiveLimit: 20,
+    },
+    context(lines),
+  );
+  try {
+    await a.start();
+    const s = await a.run(60_000);
+    assert.is(s.phase, 'failed', lines.join('\n'));
+    const [errors, latency] = s.rounds[s.rounds.length - 1]!.results;
+    console.log(`  [analysis-nginx] ${errors!.message} (${errors!.canary!.samples} canary, ${errors!.stable!.samples} stable requests); ${latency!.message}`);
+    assert.is(errors!.phase, 'failed');
+    assert.ok(errors!.canary!.value >= 10 && errors!.canary!.value <= 30, errors!.message);
+    assert.is(errors!.stable!.value, 0, errors!.message);
+    assert.is(latency!.phase, 'successful', latency!.message);
+    assert.ok(latency!.canary!.value > 0, latency!.message);
+  } finally {
+    await a.stop();
+  }
+});
+
+test.run();
