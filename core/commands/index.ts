@@ -6,6 +6,7 @@
 import { deploy } from './deploy.js';
 import { history } from './history.js';
 import { migrate } from './migrate.js';
+import { promote } from './promote.js';
 import { rollback } from './rollback.js';
 import { state } from './state.js';
 import { statusAll } from './status-all.js';
@@ -18,7 +19,7 @@ export type { Command, CommandArgs, CommandIo, EnvironmentCommand, FrontEnd, Opt
 export { GLOBAL_OPTIONS } from './types.js';
 
 /** Every command, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [deploy, rollback, migrate, status, statusAll, history, stats, unlock, state];
+export const COMMANDS: readonly Command[] = [deploy, promote, rollback, migrate, status, statusAll, history, stats, unlock, state];
 
 /** The commands a front end offers. */
 export function commandsOf(frontEnd: FrontEnd): Command[] {
