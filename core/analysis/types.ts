@@ -57,6 +57,18 @@ export interface AnalysisContext {
   readonly stable: readonly Target[];
   readonly canaryVersion: string;
   readonly stableVersion: string | null;
+  /**
+   * Resolves after `ms` (the deployment's clock; rejects with the signal's reason when `signal` aborts).
+   * Default: a real timer. Give it with a fake {@link now}, so rounds run instantly in a unit test.
+   */
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * The environment's health-check URL as seen from a target (`http://localhost:8000/health`): where the
+   * default probe sends its requests when it has no `path`/`url` of its own.
+   */
+  readonly healthUrl?: string;
+  /** The service the host source reads CPU and memory of (its main pid); default: whatever listens on the probe's port. */
+  readonly service?: { readonly type: 'supervisor' | 'systemd'; readonly name: string };
 }
 
 /**
@@ -150,6 +162,8 @@ export interface AnalysisRound {
   readonly results: readonly MetricResult[];
   /** The worst metric's phase (a failed critical metric or a failing score makes it `failed`). */
   readonly phase: Exclude<AnalysisPhase, 'running'>;
+  /** The Kayenta-style score (0-100) when `scoring` is set and some metric could be judged. */
+  readonly score?: number;
 }
 
 /** Where an analysis stands: its rounds so far, the counts, and the overall phase. */

@@ -278,6 +278,20 @@ build_app_repo() {
       git commit -q -m "release $v"
       if [ "$v" != v2.1.0-dev ]; then git tag -a -m "$v" "$v"; fi
     done
+    # releases that misbehave (for canary analysis), tagged on a side branch so main stays untagged
+    git checkout -q -b releases
+    for v in v3.0.0-errors v3.1.0-slow v3.2.0; do
+      k=$((k + 1))
+      export GIT_AUTHOR_DATE="2024-01-0${k}T12:00:00+0000" GIT_COMMITTER_DATE="2024-01-0${k}T12:00:00+0000"
+      echo "$v" >VERSION
+      rm -f ERRORS SLOW
+      if [ "$v" = v3.0.0-errors ]; then echo 20 >ERRORS; fi
+      if [ "$v" = v3.1.0-slow ]; then echo 300 >SLOW; fi
+      git add -A
+      git commit -q -m "release $v"
+      git tag -a -m "$v" "$v"
+    done
+    git checkout -q main
     git init -q --bare -b main "$LAB/app.git"
     git push -q "$LAB/app.git" main --tags
   )
