@@ -4,6 +4,7 @@
  * follows in rolling batches. A failed verdict sends all traffic back to the stable hosts first, then the
  * Deployer rolls the canary hosts back; the stable hosts are never touched. See docs/canary.md.
  */
+import { createAnalysis } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext, AnalysisOptions, AnalysisRound, AnalysisStatus } from '../core/analysis/types.js';
 import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
@@ -54,8 +55,13 @@ export interface CanaryOptions {
   waitBetweenBatches?: Duration;
   /** The largest per-host weight the load balancer takes (HAProxy's is 256). Default 256. */
   maxWeight?: number;
-  /** The analysis engine used when {@link analysis} is given as options (injected by the built-ins; tests may pass their own). */
-  createAnalysis?: (options: AnalysisOptions, ctx: AnalysisContext) => Analysis;
+  /**
+   * The health-check URL as seen from a host (`http://localhost:8000/health`): where the default probe
+   * source sends its requests. The YAML form takes it from `health_check`.
+   */
+  healthUrl?: string;
+  /** The service whose CPU and memory the default host source reads. The YAML form takes it from the environment. */
+  service?: { type: 'supervisor' | 'systemd'; name: string };
 }
 
 function gcd(a: number, b: number): number {
@@ -197,7 +203,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
 
   function analysisOf(ctx: DeployContext, canaryPool: Target[], stablePool: Target[]): Analysis | null {
     const a = options.analysis;
-    if (!a || ctx.dryRun) return null;
+    if (!a) return null;
     const actx: AnalysisContext = {
       fraise: ctx.fraise,
       environment: ctx.environment,
@@ -210,12 +216,11 @@ export function canary(options: CanaryOptions = {}): Strategy {
       stable: stablePool,
       canaryVersion: ctx.version,
       stableVersion: ctx.previousVersion,
+      sleep: (ms, signal) => ctx.clock.sleep(ms, signal),
+      ...(options.healthUrl !== undefined ? { healthUrl: options.healthUrl } : {}),
+      ...(options.service !== undefined ? { service: options.service } : {}),
     };
-    if (typeof a === 'function') return a(actx);
-    if (!options.createAnalysis) {
-      throw new FraisierError('E_CONFIG', 'canary: analysis options given without an analysis engine (createAnalysis)', { key: 'analysis' });
-    }
-    return options.createAnalysis(a, actx);
+    return typeof a === 'function' ? a(actx) : createAnalysis(a, actx);
   }
 
   return {
@@ -270,7 +275,8 @@ export function canary(options: CanaryOptions = {}): Strategy {
         });
 
       ctx.log.info(`Canary: ${names(canaryPool)}; stable: ${names(stablePool)}`);
-      let analysis: Analysis | null = null;
+      // Built (and its checks validated) before any host changes; started once the canary hosts are live.
+      const analysis = analysisOf(ctx, canaryPool, stablePool);
       try {
         // 1. The canary hosts: deployed and health-checked (or, when continuing, taken over and checked).
         if (open) {
@@ -284,7 +290,6 @@ export function canary(options: CanaryOptions = {}): Strategy {
           );
           return;
         }
-        analysis = analysisOf(ctx, canaryPool, stablePool);
         await analysis?.start();
         let printed = 0;
         const print = (s: AnalysisStatus) => {
@@ -367,7 +372,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
         await ctx.canary?.close('aborted').catch((ce) => ctx.log.warn(`could not record the canary as aborted: ${asFraisierError(ce).message}`));
         throw e;
       } finally {
-        await analysis?.stop().catch((err) => ctx.log.warn(`analysis: ${asFraisierError(err).message}`));
+        if (!ctx.dryRun) await analysis?.stop().catch((err) => ctx.log.warn(`analysis: ${asFraisierError(err).message}`));
       }
     },
   };
@@ -405,25 +410,21 @@ function abortable<T>(ctx: DeployContext, p: Promise<T>): Promise<T> {
 
 registry.registerStrategy('canary', ({ env }: BuildContext<NormalizedEnvironment>) => {
   if (env.strategy.type !== 'canary') return canary();
-  return canary(canaryOptionsFromYaml(env.strategy));
+  return canary(canaryOptionsFromYaml(env.strategy, env));
 });
 
-/** Built-in analysis engine, set by the module that loads it (see core/analysis). */
-let engine: CanaryOptions['createAnalysis'];
-
-/** Registers the analysis engine used for YAML canaries (called by core/analysis when it loads). */
-export function useAnalysisEngine(create: NonNullable<CanaryOptions['createAnalysis']>): void {
-  engine = create;
-}
-
-/** The SDK options a YAML canary stands for. */
-export function canaryOptionsFromYaml(y: CanaryYaml): CanaryOptions {
+/** The SDK options a YAML canary stands for (the health-check URL and the service come from the environment). */
+export function canaryOptionsFromYaml(y: CanaryYaml, env?: NormalizedEnvironment): CanaryOptions {
+  const check = env?.health?.check;
+  const service = env?.service;
   return {
     instances: y.instances,
     steps: y.steps,
     duration: y.durationMs,
     batchSize: y.batchSize,
-    ...(y.analysis ? { analysis: y.analysis } : {}),
-    ...(engine ? { createAnalysis: engine } : {}),
+    analysis: y.analysis,
+    ...(check?.type === 'http' ? { healthUrl: check.url } : {}),
+    ...(service?.type === 'supervisor' ? { service: { type: 'supervisor' as const, name: service.program } } : {}),
+    ...(service?.type === 'systemd' ? { service: { type: 'systemd' as const, name: service.unit } } : {}),
   };
 }
