@@ -264,10 +264,12 @@ export function canary(options: CanaryOptions = {}): Strategy {
       const verdicts: string[] = [...(open?.verdicts ?? [])];
       let stepIndex = open ? open.step : 0;
       let percent: number | null = open ? open.weight : null;
+      // What the stable hosts run: the history's live release, else (a first deployment here) what they were found on.
+      const stableVersion = open?.stableVersion ?? ctx.previousVersion ?? ctx.states.get(stablePool[0]!.name)?.fromVersion ?? null;
       const save = () =>
         ctx.canary?.save({
           version: ctx.version,
-          stableVersion: ctx.previousVersion,
+          stableVersion,
           canaryHosts: canaryPool.map((t) => t.name),
           step: stepIndex,
           weight: percent,
