@@ -92,13 +92,55 @@ each('migrations are idempotent on reopen and data survives', async (b) => {
   assert.equal(await migrateToLatest(s2.db, b.name), [], 'nothing left to run');
   assert.is((await s2.deployment(id))?.toVersion, 'v7');
   const tables = await s2.db.introspection.getTables();
-  assert.equal(tables.map((t) => t.name).sort(), ['deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'targets']);
+  assert.equal(tables.map((t) => t.name).sort(), ['canaries', 'deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'targets']);
   await s2.close();
 });
 
 each('indexes exist', async (b) => {
   const store = await b.open();
-  assert.equal(await b.indexes(store), ['deployments_fraise_environment_id', 'deployments_started_at', 'events_deployment_id', 'targets_deployment_id_target']);
+  assert.equal(await b.indexes(store), [
+    'canaries_fraise_environment_state',
+    'deployments_fraise_environment_id',
+    'deployments_started_at',
+    'events_deployment_id',
+    'targets_deployment_id_target',
+  ]);
+  await store.close();
+});
+
+each('the canary record: saved open, updated, found open, closed promoted or aborted with its deployment row', async (b) => {
+  const store = await b.open();
+  const id = await store.recordDeployment(dep({ toVersion: 'v2' }));
+  await store.finishDeployment(id, { status: 'canary' });
+  assert.is(await store.openCanary('api', 'production'), null);
+  const rec = {
+    deploymentId: id,
+    fraise: 'api',
+    environment: 'production',
+    version: 'v2',
+    stableVersion: 'v1',
+    canaryHosts: ['h1'],
+    step: 0,
+    weight: 10,
+    verdicts: ['a'],
+  };
+  await store.saveCanary(rec);
+  await store.saveCanary({ ...rec, step: 1, weight: 50, verdicts: ['a', 'b'] });
+  const open = await store.openCanary('api', 'production');
+  assert.equal({ ...open, startedAt: 0, updatedAt: 0 }, { ...rec, step: 1, weight: 50, verdicts: ['a', 'b'], state: 'open', startedAt: 0, updatedAt: 0 });
+  assert.is(await store.currentVersion('api', 'production'), null, 'a deployment in canary is not the live release');
+  await store.closeCanary('api', 'production', 'promoted');
+  assert.is(await store.openCanary('api', 'production'), null);
+  assert.is((await store.canary(id))?.state, 'promoted');
+  assert.is((await store.deployment(id))?.status, 'succeeded');
+  assert.is(await store.currentVersion('api', 'production'), 'v2');
+
+  const id2 = await store.recordDeployment(dep({ toVersion: 'v3' }));
+  await store.finishDeployment(id2, { status: 'canary' });
+  await store.saveCanary({ ...rec, deploymentId: id2, version: 'v3', stableVersion: 'v2' });
+  await store.closeCanary('api', 'production', 'aborted');
+  assert.is((await store.deployment(id2))?.status, 'rolled_back');
+  assert.is(await store.currentVersion('api', 'production'), 'v2');
   await store.close();
 });
 
