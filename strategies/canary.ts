@@ -295,7 +295,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
         await analysis?.start();
         let printed = 0;
         const print = (s: AnalysisStatus) => {
-          for (const round of s.rounds.slice(printed)) printRound(ctx, round, verdicts);
+          for (const round of s.rounds.slice(printed)) collectRound(round, verdicts);
           printed = s.rounds.length;
           if (verdicts.length > 50) verdicts.splice(0, verdicts.length - 50);
         };
@@ -306,6 +306,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
             await runner.sleep(ms);
             return true;
           }
+          ctx.checkAborted();
           const a = analysis;
           const timer = setInterval(() => print(a.status()), 200);
           let status: AnalysisStatus;
@@ -380,20 +381,20 @@ export function canary(options: CanaryOptions = {}): Strategy {
   };
 }
 
-/** Prints one analysis round: each metric's line with its numbers; failures as errors. */
-function printRound(ctx: DeployContext, round: AnalysisRound, verdicts: string[]): void {
-  for (const r of round.results) {
-    const line = `${r.metric}: ${r.message}`;
-    verdicts.push(line);
-    if (r.phase === 'failed') ctx.log.error(`analysis ${line}`);
-    else if (r.phase === 'successful') ctx.log.info(`analysis ${line}`);
-    else ctx.log.warn(`analysis ${line}`);
-  }
+/**
+ * Keeps one analysis round's verdict lines for the canary record (`status` shows the latest). The analysis
+ * prints them itself as it measures (and so records them in the history, as the deployment's events).
+ */
+function collectRound(round: AnalysisRound, verdicts: string[]): void {
+  for (const r of round.results) verdicts.push(`${r.metric}: ${r.message}`);
 }
 
 /** `p`, or a rejection with `E_ABORTED` as soon as Ctrl-C stops the deployment. */
 function abortable<T>(ctx: DeployContext, p: Promise<T>): Promise<T> {
-  if (ctx.signal.aborted) return Promise.reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
+  if (ctx.signal.aborted) {
+    p.catch(() => {}); // it stops on the same signal: its rejection is expected, not unhandled
+    return Promise.reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
     ctx.signal.addEventListener('abort', onAbort, { once: true });

@@ -100,14 +100,20 @@ test('the 5xx release is aborted by the probe: traffic back to stable first, the
   const strategy = canary({
     instances: 1,
     steps: [{ weight: 50, pause: '20s' }],
-    analysis: { checks: [{ metric: 'error_rate', max: 5, minSamples: 20 }], sources: [probeSource({ url: '/', rate: 20 })], interval: '2s' },
+    // a loaded machine may answer fewer probes than asked in a round: a few inconclusive rounds are allowed
+    analysis: {
+      checks: [{ metric: 'error_rate', max: 5, minSamples: 20 }],
+      sources: [probeSource({ url: '/', rate: 20 })],
+      interval: '3s',
+      inconclusiveLimit: 4,
+    },
   });
   const { deploy, entries } = labApp(env, ngx.dir, { plugins: [plugin], strategy });
   const r = await deploy('v3.0.0-errors');
   const lines = entries.map((e) => `${e.target ? `[${e.target}] ` : ''}${e.message}`);
   assert.is(r.status, 'rolled_back', lines.join('\n'));
   assert.match(r.error!.message, 'canary analysis failed');
-  const verdict = lines.findIndex((l) => /^analysis error_rate: .*FAIL/i.test(l));
+  const verdict = lines.findIndex((l) => /^analysis: canary error rate .*: FAIL$/.test(l));
   const back = lines.findIndex((l) => l.startsWith('all traffic back to the stable hosts (h2, h3)'));
   const rolled = lines.findIndex((l) => l.startsWith('[h1] rolled back to v1.1.0'));
   assert.ok(

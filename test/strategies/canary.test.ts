@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Analysis, AnalysisPhase, AnalysisStatus, MetricResult } from '../../core/analysis/types.js';
+import type { Analysis, AnalysisContext, AnalysisPhase, AnalysisStatus, MetricResult } from '../../core/analysis/types.js';
 import { FakeClock } from '../../core/clock.js';
 import { parseConfig } from '../../core/config/load.js';
 import { Deployer } from '../../core/deployer.js';
@@ -30,9 +30,9 @@ function fakeTraffic(order: string[]) {
   return { plugin, calls };
 }
 
-/** An analysis whose successive `run` calls end in the given phases, each with one round of one result. */
-function scriptedAnalysis(phases: AnalysisPhase[], events: string[]): () => Analysis {
-  return () => {
+/** An analysis whose successive `run` calls end in the given phases, each with one round of one result (printed, as the engine does). */
+function scriptedAnalysis(phases: AnalysisPhase[], events: string[]): (ctx: AnalysisContext) => Analysis {
+  return (ctx) => {
     const rounds: AnalysisStatus['rounds'][number][] = [];
     let phase: AnalysisPhase = 'running';
     let runs = 0;
@@ -56,6 +56,7 @@ function scriptedAnalysis(phases: AnalysisPhase[], events: string[]): () => Anal
           message: `canary ${p === 'failed' ? 20 : 0.1} % vs stable 0.1 % (limit +0.5): ${p === 'failed' ? 'FAIL' : 'PASS'}`,
         };
         rounds.push({ at: 0, results: [result], phase: result.phase });
+        ctx.log.info(`analysis: ${result.message}`);
         phase = p === 'successful' ? 'running' : p;
         return status();
       },
@@ -143,7 +144,7 @@ test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, th
     { h1: 2, h2: 1, h3: 1 },
     { h1: 1, h2: 1, h3: 1 },
   ]);
-  assert.is(entries.filter((e) => /^analysis error_rate: canary 0.1 % vs stable 0.1 % \(limit \+0.5\): PASS$/.test(e.message)).length, 2);
+  assert.is(entries.filter((e) => /^analysis: canary 0.1 % vs stable 0.1 % \(limit \+0.5\): PASS$/.test(e.message)).length, 2);
   assert.is(await store.currentVersion('api', 'production'), 'v1.1.0');
   assert.is(await store.openCanary('api', 'production'), null, 'no canary left open');
 });
@@ -158,7 +159,7 @@ test('a failed verdict: all traffic back to stable first, then h1 rolled back; h
   const back = order.indexOf('weights {"h1":0,"h2":1,"h3":1}');
   const rolled = order.indexOf('h1: rolled back to v1.0.0');
   assert.ok(back > 0 && rolled > back, `traffic back (${back}) before the rollback (${rolled})`);
-  assert.ok(order.indexOf('-: analysis error_rate: canary 20 % vs stable 0.1 % (limit +0.5): FAIL') < back, 'the failing verdict is printed');
+  assert.ok(order.indexOf('-: analysis: canary 20 % vs stable 0.1 % (limit +0.5): FAIL') < back, 'the failing verdict is printed');
   assert.ok(order.includes('analysis stop'));
   for (const h of ['h2', 'h3']) {
     assert.equal(
