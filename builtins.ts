@@ -8,6 +8,7 @@
 import './providers/bare-metal.yaml.js';
 import './providers/coolify.yaml.js';
 import './strategies/rolling.yaml.js';
+import './strategies/canary.yaml.js';
 import './strategies/blue-green.yaml.js';
 import './plugins/hooks.yaml.js';
 import './plugins/psql-migration.yaml.js';

@@ -1,10 +1,11 @@
 /**
  * Fraisier's public API: the core (Deployer, hooks, executors, health checks, state) and the built-in
  * strategies, providers and plugins. Importing this module registers the built-ins under their
- * fraises.yaml names (`bare_metal`, `rolling`, `blue_green`, `nginx`, `haproxy`).
+ * fraises.yaml names (`bare_metal`, `rolling`, `canary`, `blue_green`, `nginx`, `haproxy`).
  */
 export * from './core/index.js';
 export { rolling, runBatch, type RollingOptions } from './strategies/rolling.js';
+export { canary, canaryWeights, type CanaryOptions, type CanaryStep, type AnalysisFactory } from './strategies/canary.js';
 export { blueGreen, type BlueGreenOptions, type Colour, type VerifyInfo } from './strategies/blue-green.js';
 export {
   bareMetal,

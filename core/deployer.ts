@@ -9,8 +9,10 @@ import { FanoutLogger, consoleSink, type LogSink, type Logger } from './log.js';
 import { HistoryRecorder, historyReader } from './history-recorder.js';
 import { DEFAULT_LOCK_TTL_MS, LockSession } from './lock-session.js';
 import { DEFAULT_LOCK_WAIT_MS, Locks, cancelledBy, type LockInfo, type LockOwner } from './state/lock.js';
-import type { StateStore } from './state/store.js';
+import type { CanaryState, StateStore } from './state/store.js';
 import type {
+  CanaryLedger,
+  CanaryMode,
   DeployContext,
   DeployHooks,
   DeployResult,
@@ -87,6 +89,13 @@ export interface DeployOptions {
    * an Error's message) as the error. `deployAll`'s fail-fast uses it.
    */
   signal?: AbortSignal;
+  /**
+   * For the canary strategy: `only` (`--canary-only`) deploys the canary hosts, runs the first step and
+   * stops with the canary live (status `canary`); `complete` (`--complete-rollout`, `fraisier promote`)
+   * continues the environment's open canary to the full rollout. Without it, a deployment while a canary
+   * is open is refused (`E_USAGE`).
+   */
+  canary?: CanaryMode;
 }
 
 /** Options of {@link Deployer.rollback}. */
@@ -128,6 +137,8 @@ export interface StatusReport {
    * (`current`; null when they differ or it is unknown) and its targets (rows of {@link targets}).
    */
   providers?: { name: string; priority: number; current: string | null; targets: string[] }[];
+  /** The environment's open canary (strategies/canary.ts): its release, hosts, step, weight and latest verdicts; absent when none. */
+  canary?: CanaryState;
 }
 
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$/;
@@ -254,6 +265,9 @@ export class Deployer {
   /** Puts a previous release back on every target (health-checked unless `force`). */
   async rollback(options: RollbackOptions = {}): Promise<DeployResult> {
     if (options.to !== undefined) validateVersion(options.to, 'to');
+    // During a canary, a plain rollback removes it: the canary hosts go back to the stable release.
+    const open = options.to === undefined ? await this.options.store.openCanary(this.fraise, this.environment) : null;
+    if (open?.stableVersion) return this.run('rollback', undefined, options);
     if (options.to === undefined && (await this.options.store.previousVersion(this.fraise, this.environment)) === null) {
       // Without a history, a release on the hosts may be one that never deployed successfully: ask.
       throw await this.nothingToRollBackTo();
@@ -299,6 +313,8 @@ export class Deployer {
       await provider.close();
     }
     const report: StatusReport = { fraise, environment, version, targets, lock };
+    const canary = await store.openCanary(fraise, environment);
+    if (canary) report.canary = canary;
     if (this.trafficSwitch) {
       try {
         report.live = await this.trafficSwitch.livePool(null);
@@ -319,9 +335,11 @@ export class Deployer {
     signal: AbortSignal,
     states: Map<string, TargetState>,
     fence: () => Promise<void>,
+    canary?: CanaryLedger,
   ): DeployContext {
     const { provider } = this.options;
     return {
+      ...(canary ? { canary } : {}),
       fraise: this.fraise,
       environment: this.environment,
       kind,
@@ -349,6 +367,38 @@ export class Deployer {
   }
 
   private async run(kind: 'deploy' | 'rollback', ref: string | undefined, options: DeployOptions): Promise<DeployResult> {
+    // An open canary (strategies/canary.ts) is continued only when asked, and removed by a rollback.
+    const openCanary = await this.options.store.openCanary(this.fraise, this.environment);
+    const canaryMode = kind === 'deploy' ? (options.canary ?? null) : null;
+    if (canaryMode && !openCanary && this.options.strategy.name !== 'strategy:canary') {
+      throw new FraisierError(
+        'E_USAGE',
+        `${canaryMode === 'only' ? '--canary-only' : '--complete-rollout (promote)'} needs the canary strategy; ${this.fraise}/${this.environment} uses ${this.options.strategy.name}`,
+        { hint: 'set deployment_strategy: canary (see docs/canary.md)' },
+      );
+    }
+    if (kind === 'deploy' && openCanary && canaryMode !== 'complete') {
+      throw new FraisierError(
+        'E_USAGE',
+        `a canary of ${openCanary.version} is open in ${this.fraise}/${this.environment} (on ${openCanary.canaryHosts.join(', ')}): finish it before deploying again`,
+        {
+          hint: `fraisier deploy ${this.fraise} ${this.environment} --complete-rollout (or fraisier promote ${this.fraise} ${this.environment}) continues it; fraisier rollback ${this.fraise} ${this.environment} removes it`,
+        },
+      );
+    }
+    if (canaryMode === 'complete') {
+      if (!openCanary) {
+        throw new FraisierError('E_USAGE', `no canary is open in ${this.fraise}/${this.environment}: nothing to promote or complete`, {
+          hint: `fraisier deploy ${this.fraise} ${this.environment} --canary-only opens one`,
+        });
+      }
+      if (ref !== undefined && ref !== openCanary.version) {
+        throw new FraisierError('E_USAGE', `the open canary runs ${openCanary.version}, not ${ref}: --complete-rollout continues the open canary`, {
+          hint: `omit --version, or fraisier rollback ${this.fraise} ${this.environment} first`,
+        });
+      }
+      ref = openCanary.version;
+    }
     const { provider, strategy, store } = this.options;
     const dryRun = options.dryRun ?? false;
     const force = options.force ?? false;
@@ -427,12 +477,34 @@ export class Deployer {
     const touched = new Set<string>();
     const history = new HistoryRecorder(store);
     history.attach(this.log as FanoutLogger);
+    let held = false;
+    const ledger: CanaryLedger = {
+      mode: canaryMode,
+      open: openCanary && (kind === 'rollback' || canaryMode === 'complete') ? openCanary : null,
+      save: async (c) => {
+        if (dryRun || history.id === null) return;
+        await store.saveCanary({
+          deploymentId: history.id,
+          fraise: this.fraise,
+          environment: this.environment,
+          ...c,
+          canaryHosts: [...c.canaryHosts],
+          verdicts: [...c.verdicts],
+        });
+      },
+      hold: () => {
+        held = true;
+      },
+      close: async (outcome) => {
+        if (!dryRun) await store.closeCanary(this.fraise, this.environment, outcome);
+      },
+    };
 
     let version = ref ?? '';
     let previousVersion: string | null = null;
     /** What was live before: the history's answer, else what the first target runs. */
     const liveBefore = () => previousVersion ?? states.get(provider.targets[0]?.name ?? '')?.fromVersion ?? null;
-    let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, fence);
+    let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, fence, ledger);
     /** Releases that deployed successfully here, newest first: what a failed target goes back to. */
     let knownGood: string[] = [];
     let failure: FraisierError | null = null;
@@ -452,7 +524,7 @@ export class Deployer {
         // 2. Preflight: connect to every target and check it; a failure here changes no host.
         await provider.open({ log: this.log, dryRun, signal: controller.signal });
         if (kind === 'rollback' && ref === undefined) {
-          version = (await this.rollbackTarget(ctx, previousVersion)) ?? '';
+          version = openCanary?.stableVersion ?? (await this.rollbackTarget(ctx, previousVersion)) ?? '';
         } else {
           version = await provider.resolveVersion(ref, ctx);
         }
@@ -462,7 +534,7 @@ export class Deployer {
             hint: 'name the release without "/"',
           });
         }
-        ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, fence);
+        ctx = this.context(kind, version, previousVersion, dryRun, force, controller.signal, states, fence, ledger);
         await Promise.all(
           provider.targets.map(async (t) => {
             states.get(t.name)!.fromVersion = await provider.currentRelease(t, ctx);
@@ -513,6 +585,13 @@ export class Deployer {
             history.targetDone(states.get(t.name)!);
           });
         },
+        adoptTarget: (t, from) => {
+          working(t.name, true);
+          return this.adoptTarget(t, from, ctx, touched).finally(() => {
+            working(t.name, false);
+            history.targetDone(states.get(t.name)!);
+          });
+        },
         sleep: (ms) => {
           lock.progress(`waiting ${Math.round(ms / 100) / 10} s before the next batch`);
           return this.clock.sleep(ms, controller.signal);
@@ -535,9 +614,11 @@ export class Deployer {
         },
       };
       await strategy.run(ctx, runner);
+      // Held in canary: the canary hosts stay on the new release, and no old release is pruned.
+      if (held && !dryRun) status = 'canary';
 
       // 5. Success: prune old releases, postDeploy.
-      if (!dryRun) {
+      if (!dryRun && !held) {
         await fence();
         await Promise.all(
           provider.targets.map((t) =>
@@ -610,7 +691,7 @@ export class Deployer {
     let result = buildResult();
 
     try {
-      if (status === 'succeeded' && !dryRun) {
+      if ((status === 'succeeded' || status === 'canary') && !dryRun) {
         try {
           await this.hooks.postDeploy.promise(result);
         } catch (err) {
@@ -624,7 +705,11 @@ export class Deployer {
           }
         }
       }
-      if (status === 'succeeded') {
+      if (status === 'canary') {
+        this.log.info(
+          `Canary of ${version} live; the other targets stay on ${previousVersion ?? '(none)'}. Continue: fraisier promote ${this.fraise} ${this.environment}; abort: fraisier rollback ${this.fraise} ${this.environment}`,
+        );
+      } else if (status === 'succeeded') {
         this.log.info(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} successful! ${previousVersion ?? '(none)'} → ${version}`);
       } else if (status === 'rolled_back') {
         this.log.error(
@@ -763,6 +848,20 @@ export class Deployer {
       state.status = 'healthy';
       await ctx.fence();
       await this.timed(t, ctx, 'after', () => this.hooks.afterTarget.promise(t, ctx));
+    } catch (err) {
+      throw this.targetFailed(state, err);
+    }
+  }
+
+  private async adoptTarget(t: Target, from: string | null, ctx: DeployContext, touched: Set<string>): Promise<void> {
+    const state = ctx.states.get(t.name)!;
+    ctx.checkAborted();
+    try {
+      await this.checkHealth(t, ctx);
+      state.fromVersion = from;
+      state.toVersion = ctx.version;
+      state.status = 'healthy';
+      touched.add(t.name);
     } catch (err) {
       throw this.targetFailed(state, err);
     }

@@ -173,6 +173,14 @@ export function formatStatus(s: StatusReport): string {
   if (s.liveError) out.push(`  live pool: unknown (${redact(s.liveError)})`);
   else if (s.live) out.push(`  live colour: ${s.live.pool} (${s.live.targets.join(', ')})`);
   else if (s.live === null) out.push('  live colour: none recorded yet (every server gets traffic)');
+  if (s.canary) {
+    const c = s.canary;
+    out.push(
+      `  in canary: ${c.version} on ${c.canaryHosts.join(', ')} (stable: ${c.stableVersion ?? '(none)'}), step ${c.step + 1}, ${c.weight === null ? 'natural share' : `${c.weight}%`} of requests`,
+    );
+    for (const v of c.verdicts.slice(-4)) out.push(`    ${redact(v)}`);
+    out.push(`  continue: fraisier promote ${s.fraise} ${s.environment}; abort: fraisier rollback ${s.fraise} ${s.environment}`);
+  }
   // One row per target with its own result: an unreachable host never hides what the others run.
   out.push(
     table(

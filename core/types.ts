@@ -89,6 +89,59 @@ export interface DeployContext {
    * before a host-changing step it runs itself (blue-green's switch). Resolves at once in a dry run.
    */
   fence(): Promise<void>;
+  /**
+   * The environment's canary bookkeeping in the state store (what the canary strategy reads and writes);
+   * absent where no store is involved (unit tests that build a context by hand).
+   */
+  readonly canary?: CanaryLedger;
+}
+
+/** How a deployment was asked to treat a canary: `only` (`--canary-only`), `complete` (`--complete-rollout`, `fraisier promote`). */
+export type CanaryMode = 'only' | 'complete';
+
+/** An open canary as a strategy sees it (the state store's record, see `StateStore.openCanary`). */
+export interface OpenCanary {
+  /** The deployment that put the canary hosts on {@link version}. */
+  readonly deploymentId: number;
+  /** The release on the canary hosts. */
+  readonly version: string;
+  /** The release the stable hosts run (null on a first deployment). */
+  readonly stableVersion: string | null;
+  /** The canary hosts' target names. */
+  readonly canaryHosts: readonly string[];
+  /** The traffic step reached (0-based). */
+  readonly step: number;
+  /** The canary's share of requests at that step, in percent; null: its natural share. */
+  readonly weight: number | null;
+  /** The latest verdict lines. */
+  readonly verdicts: readonly string[];
+}
+
+/** Where the canary strategy keeps its state between deployments (one per deployment, made by the Deployer). */
+export interface CanaryLedger {
+  /** What the user asked for: `--canary-only`, `--complete-rollout`/`promote`, or null for a plain run. */
+  readonly mode: CanaryMode | null;
+  /** The environment's canary left open by an earlier deployment (the one this run continues or removes), or null. */
+  readonly open: OpenCanary | null;
+  /** Records where this deployment's canary stands (open). Does nothing in a dry run. */
+  save(state: {
+    version: string;
+    stableVersion: string | null;
+    canaryHosts: readonly string[];
+    step: number;
+    weight: number | null;
+    verdicts: readonly string[];
+  }): Promise<void>;
+  /**
+   * Ends this deployment "in canary" once the strategy returns: status `canary`, the canary hosts left on
+   * the new release, the lock released; no old release is pruned.
+   */
+  hold(): void;
+  /**
+   * Closes the environment's open canaries (this deployment's, and {@link open} if it continued one):
+   * `promoted` or `aborted`. Does nothing in a dry run.
+   */
+  close(outcome: 'promoted' | 'aborted'): Promise<void>;
 }
 
 /** The outcome of a deployment or rollback, as the SDK returns it and `--json` prints it. */
@@ -103,8 +156,9 @@ export interface DeployResult {
    * without touching any host again; the hosts it changed belong to the new holder. `cancelled`:
    * `fraisier cancel` (or `deployAll`'s fail-fast) stopped it and every host it touched was rolled back;
    * `error.message` says who cancelled it (`cancelled by alice@laptop:4242`).
+   * `canary`: it stopped with a canary live (`--canary-only`, or a step waiting for `fraisier promote`).
    */
-  status: 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
+  status: 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled' | 'canary';
   fromVersion: string | null;
   toVersion: string;
   durationMs: number;
@@ -205,6 +259,12 @@ export interface StrategyRunner {
    * already runs the requested release (a rollback is then an instant switch back).
    */
   checkTarget(target: Target): Promise<void>;
+  /**
+   * Takes over a target an earlier deployment left on `ctx.version` (a canary continued by
+   * `--complete-rollout`): health-checks it, and counts it as touched by this deployment with `from` as
+   * the release it goes back to if this deployment fails. Rejects with `E_HEALTH` if it is unhealthy.
+   */
+  adoptTarget?(target: Target, from: string | null): Promise<void>;
   /** Waits, unless Ctrl-C is pressed. */
   sleep(ms: number): Promise<void>;
   /**
@@ -287,7 +347,7 @@ export interface DeploymentSummary {
   readonly id: number;
   readonly kind: 'deploy' | 'rollback';
   /** `running` while in progress (or left so by a deployer that died before it was reaped). */
-  readonly status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
+  readonly status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled' | 'canary';
   readonly fromVersion: string | null;
   readonly toVersion: string;
   /** Epoch ms. */

@@ -1,5 +1,16 @@
-import type { EnvironmentCommand } from './types.js';
+import type { CommandArgs, EnvironmentCommand } from './types.js';
 import { stringArg } from './types.js';
+
+/** `--canary-only` / `--complete-rollout` as the Deployer's canary mode; both at once is a usage error. */
+async function canaryMode(args: CommandArgs): Promise<'only' | 'complete' | undefined> {
+  if (args['canary-only'] && args['complete-rollout']) {
+    const { FraisierError } = await import('../errors.js');
+    throw new FraisierError('E_USAGE', '--canary-only and --complete-rollout exclude each other', {
+      hint: '--canary-only opens a canary; --complete-rollout continues the open one',
+    });
+  }
+  return args['canary-only'] ? 'only' : args['complete-rollout'] ? 'complete' : undefined;
+}
 
 export const WAIT_LOCK_DESCRIBE = 'if another deployment holds the lock, wait for it (up to SECONDS, default 600) instead of failing';
 
@@ -32,6 +43,12 @@ export const deploy: EnvironmentCommand = {
       describe: 'with several fraises: when one fails, cancel the others (they roll back) and skip those not started',
       frontEnds: ['fraisier'],
     },
+    'canary-only': {
+      type: 'boolean',
+      default: false,
+      describe: 'canary strategy: deploy the canary hosts, run the analysis for canary_duration, and stop with the canary live',
+    },
+    'complete-rollout': { type: 'boolean', default: false, describe: "canary strategy: continue the environment's open canary to the full rollout" },
   },
   async run(app, env, args, io) {
     const { countOption, finish, waitLockOption } = await import('./support.js');
@@ -56,6 +73,7 @@ export const deploy: EnvironmentCommand = {
       );
     }
     if (!args['force']) (await import('../windows.js')).assertWindow(app.deployWindows(env), Date.now(), `deploy of ${app.name} to ${env}`);
+    const canary = await canaryMode(args);
     const waitLock = waitLockOption(args['wait-lock']);
     const provider = stringArg(args, 'provider');
     const result = await app.deploy(
@@ -64,6 +82,7 @@ export const deploy: EnvironmentCommand = {
         ...(version !== undefined ? { version } : {}),
         ...(waitLock !== undefined ? { waitLock } : {}),
         ...(provider !== undefined ? { provider } : {}),
+        ...(canary ? { canary } : {}),
         force: Boolean(args['force']),
         dryRun: Boolean(args['dry-run']),
       },

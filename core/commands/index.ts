@@ -12,6 +12,7 @@ import { init } from './init.js';
 import { metrics } from './metrics.js';
 import { migrate } from './migrate.js';
 import { queue } from './queue.js';
+import { promote } from './promote.js';
 import { rollback } from './rollback.js';
 import { slo } from './slo.js';
 import { state } from './state.js';
@@ -28,6 +29,7 @@ export { GLOBAL_OPTIONS } from './types.js';
 /** Every command, in the order the help lists them. */
 export const COMMANDS: readonly Command[] = [
   deploy,
+  promote,
   rollback,
   migrate,
   status,

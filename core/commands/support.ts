@@ -47,7 +47,8 @@ export function finish(result: DeployResult, io: CommandIo): number {
   // Stopped by a signal: the conventional 128 + its number (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after the cleanup.
   if (result.signal) return 128 + (result.signal === 'SIGHUP' ? 1 : result.signal === 'SIGINT' ? 2 : 15);
   if (result.status === 'lock_lost') return 3;
-  return result.status === 'succeeded' ? 0 : 1;
+  // `canary`: stopped with the canary live, as asked (--canary-only, or a step waiting for promote).
+  return result.status === 'succeeded' || result.status === 'canary' ? 0 : 1;
 }
 
 /** Prints what `migrate` applied or found pending; returns the exit status. */

@@ -99,6 +99,29 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.dropTable('deployments').execute();
       },
     },
+    '0100_canary_state': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('canaries')
+          .addColumn('deployment_id', 'integer', (c) => c.primaryKey().references('deployments.id').onDelete('cascade'))
+          .addColumn('fraise', 'text', (c) => c.notNull())
+          .addColumn('environment', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('stable_version', 'text')
+          .addColumn('canary_hosts', 'text', (c) => c.notNull())
+          .addColumn('step', 'integer', (c) => c.notNull())
+          .addColumn('weight', 'integer')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('verdicts', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('canaries_fraise_environment_state').on('canaries').columns(['fraise', 'environment', 'state']).execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        await db.schema.dropTable('canaries').execute();
+      },
+    },
     // Multi-provider environments: each provider's outcome (which one served, why each before it
     // failed), as JSON; null for a single-provider environment.
     '0200_provider_outcomes': {

@@ -11,7 +11,7 @@ import type { StateStore } from './store.js';
 import { redact } from '../secret.js';
 
 /** Where a queued deployment is. `queued`: waiting; `running`: claimed by a worker; then its outcome. */
-export type QueueStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
+export type QueueStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled' | 'canary';
 
 /** The deploy flags a queued item is run with. */
 export interface QueueFlags {

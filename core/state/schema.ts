@@ -117,6 +117,33 @@ export interface QueueTable {
   note: string | null;
 }
 
+/**
+ * An environment's canary (strategies/canary.ts), one row per canary deployment: where it stands while
+ * it is open ("in canary"), and how it ended. Primary key `deployment_id` (the deployment that put the
+ * canary hosts on `version`).
+ */
+export interface CanariesTable {
+  deployment_id: number;
+  fraise: string;
+  environment: string;
+  /** The release on the canary hosts. */
+  version: string;
+  /** The release the other (stable) hosts run; null on a first deployment. */
+  stable_version: string | null;
+  /** JSON array of the canary hosts' target names. */
+  canary_hosts: string;
+  /** Index of the traffic step reached (0-based). */
+  step: number;
+  /** The canary pool's share of requests in percent at that step; null: its natural share (no load balancer). */
+  weight: number | null;
+  /** `'open' | 'promoted' | 'aborted'` */
+  state: string;
+  /** JSON array of the latest verdict lines (`canary p99 182 ms vs stable 95 ms (limit 1.2×): FAIL`). */
+  verdicts: string;
+  started_at: number;
+  updated_at: number;
+}
+
 /** The kysely database type of the state store. */
 export interface Database {
   deployments: DeploymentsTable;
@@ -124,6 +151,7 @@ export interface Database {
   events: EventsTable;
   locks: LocksTable;
   queue: QueueTable;
+  canaries: CanariesTable;
 }
 
 /** A deployments row as read. */
@@ -140,6 +168,8 @@ export type NewTargetRow = Insertable<TargetsTable>;
 export type EventRow = Selectable<EventsTable>;
 /** An events row as inserted. */
 export type NewEventRow = Insertable<EventsTable>;
+/** A canaries row as read. */
+export type CanaryRow = Selectable<CanariesTable>;
 /** A locks row as read. */
 export type LockRow = Selectable<LocksTable>;
 /** A locks row as inserted. */

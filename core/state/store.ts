@@ -11,7 +11,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, sql } from 'kysely';
 import type { RawBuilder } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
-import type { Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
+import type { CanaryRow, Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
 import { isHiddenUrl, postgresUrlProblem, redactUrl, urlSecrets } from './url.js';
 
@@ -56,11 +56,14 @@ export interface StoreOptions {
 
 /**
  * Status of a deployment: `running` until {@link StateStore.finishDeployment} records the outcome.
+ * `canary`: it left a canary open (the canary hosts on its release, the others on the stable one) for
+ * `--complete-rollout` / `fraisier promote` or `rollback`; it becomes `succeeded` when promoted and
+ * `rolled_back` when aborted (see {@link StateStore.closeCanary}). It is never the live release.
  * `lock_lost`: its deployer lost the lock mid-way (unlocked with --force, or taken over) and stopped
  * without touching any host again; the hosts it had changed stay as they were (the new holder owns them).
  * `cancelled`: `fraisier cancel` stopped it and what it touched was rolled back; `error` says who cancelled.
  */
-export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled';
+export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'lock_lost' | 'cancelled' | 'canary';
 /** A forward deployment, or an explicit rollback to an earlier version. */
 export type DeploymentKind = 'deploy' | 'rollback';
 /** Outcome on one target. `untouched`: the deployment stopped before reaching it. */
@@ -118,6 +121,32 @@ export interface TargetResult {
   phases: Record<string, number>;
   /** Error message on this target, else null. */
   error: string | null;
+}
+
+/** An environment's canary as recorded (strategies/canary.ts); see {@link StateStore.openCanary}. */
+export interface CanaryState {
+  /** The deployment that put the canary hosts on {@link version}. */
+  deploymentId: number;
+  fraise: string;
+  environment: string;
+  /** The release on the canary hosts. */
+  version: string;
+  /** The release the stable hosts run (null on a first deployment). */
+  stableVersion: string | null;
+  /** The canary hosts' target names. */
+  canaryHosts: string[];
+  /** The traffic step reached (0-based index into the strategy's steps). */
+  step: number;
+  /** The canary's share of requests at that step, in percent; null: its natural share (no load balancer). */
+  weight: number | null;
+  /** `open` while in canary; `promoted` or `aborted` once closed. */
+  state: 'open' | 'promoted' | 'aborted';
+  /** The latest verdict lines of the analysis. */
+  verdicts: string[];
+  /** Epoch ms. */
+  startedAt: number;
+  /** Epoch ms of the last update. */
+  updatedAt: number;
 }
 
 /** A log line of a deployment. */
@@ -238,6 +267,23 @@ function toDeployment(r: DeploymentRow): Deployment {
     durationMs: num(r.duration_ms),
     error: r.error,
     ...(r.providers ? { providers: JSON.parse(r.providers) as ProviderOutcome[] } : {}),
+  };
+}
+
+function toCanary(r: CanaryRow): CanaryState {
+  return {
+    deploymentId: num(r.deployment_id),
+    fraise: r.fraise,
+    environment: r.environment,
+    version: r.version,
+    stableVersion: r.stable_version,
+    canaryHosts: JSON.parse(r.canary_hosts) as string[],
+    step: num(r.step),
+    weight: num(r.weight),
+    state: r.state as CanaryState['state'],
+    verdicts: JSON.parse(r.verdicts) as string[],
+    startedAt: num(r.started_at),
+    updatedAt: num(r.updated_at),
   };
 }
 
@@ -629,6 +675,77 @@ export class StateStore {
           .execute();
       }
       return reaped.length;
+    });
+  }
+
+  /** The environment's open canary (the newest, if several were left open), or null. */
+  async openCanary(fraise: string, environment: string): Promise<CanaryState | null> {
+    const row = await this.db
+      .selectFrom('canaries')
+      .selectAll()
+      .where('fraise', '=', fraise)
+      .where('environment', '=', environment)
+      .where('state', '=', 'open')
+      .orderBy('deployment_id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toCanary(row) : null;
+  }
+
+  /** The canary recorded by a deployment (open or closed), or null. */
+  async canary(deploymentId: number): Promise<CanaryState | null> {
+    const row = await this.db.selectFrom('canaries').selectAll().where('deployment_id', '=', deploymentId).executeTakeFirst();
+    return row ? toCanary(row) : null;
+  }
+
+  /**
+   * Records (or updates) the canary of a deployment, `open`: where it stands. Verdict lines are stored
+   * redacted.
+   */
+  async saveCanary(c: Omit<CanaryState, 'state' | 'startedAt' | 'updatedAt'>): Promise<void> {
+    const now = this.now();
+    const values = {
+      version: c.version,
+      stable_version: c.stableVersion,
+      canary_hosts: JSON.stringify(c.canaryHosts),
+      step: c.step,
+      weight: c.weight,
+      verdicts: JSON.stringify(c.verdicts.map((v) => redact(v))),
+      updated_at: now,
+    };
+    await this.db
+      .insertInto('canaries')
+      .values({ deployment_id: c.deploymentId, fraise: c.fraise, environment: c.environment, state: 'open', started_at: now, ...values })
+      .onConflict((oc) => oc.column('deployment_id').doUpdateSet(values))
+      .execute();
+  }
+
+  /**
+   * Closes the environment's open canaries (the one a deployment opened, and any it continued):
+   * `promoted` (their deployment rows, left `canary`, become `succeeded`) or `aborted` (they become
+   * `rolled_back`, so their release is never picked again by a plain rollback).
+   */
+  async closeCanary(fraise: string, environment: string, outcome: 'promoted' | 'aborted'): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const open = await trx
+        .updateTable('canaries')
+        .set({ state: outcome, updated_at: this.now() })
+        .where('fraise', '=', fraise)
+        .where('environment', '=', environment)
+        .where('state', '=', 'open')
+        .returning('deployment_id')
+        .execute();
+      if (open.length === 0) return;
+      await trx
+        .updateTable('deployments')
+        .set({ status: outcome === 'promoted' ? 'succeeded' : 'rolled_back' })
+        .where(
+          'id',
+          'in',
+          open.map((r) => r.deployment_id),
+        )
+        .where('status', '=', 'canary')
+        .execute();
     });
   }
 

@@ -65,7 +65,7 @@ test('the command word comes after any global option and its value, in every for
 test('the command list: every command that changes hosts has a dry run; read-only commands are the store ones', () => {
   assert.equal(
     COMMANDS.map((c) => c.name),
-    ['deploy', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'slo', 'metrics', 'cancel', 'unlock', 'state', 'queue', 'worker', 'init', 'check', 'completion'],
+    ['deploy', 'promote', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'slo', 'metrics', 'cancel', 'unlock', 'state', 'queue', 'worker', 'init', 'check', 'completion'],
   );
   for (const c of COMMANDS) {
     if (c.changesHosts) assert.is(c.options['dry-run']?.type, 'boolean', `${c.name} changes hosts: it must declare --dry-run`);
@@ -76,7 +76,7 @@ test('the command list: every command that changes hosts has a dry run; read-onl
   assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'slo', 'metrics', 'state', 'queue', 'init', 'completion', 'help']);
   assert.equal(
     commandsOf('script').map((c) => c.name),
-    ['deploy', 'rollback', 'migrate', 'status', 'history', 'stats', 'metrics', 'cancel', 'unlock'],
+    ['deploy', 'promote', 'rollback', 'migrate', 'status', 'history', 'stats', 'metrics', 'cancel', 'unlock'],
   );
   for (const c of COMMANDS) {
     for (const [name, o] of Object.entries(c.options)) if (o.type === 'string') assert.ok(VALUE_OPTIONS.includes(`--${name}`), `--${name} takes a value`);

@@ -126,6 +126,8 @@ const SAMPLE: Record<string, string[]> = {
   force: ['--force'],
   'dry-run': ['--dry-run'],
   'wait-lock': ['--wait-lock=5'],
+  'canary-only': ['--canary-only'],
+  'complete-rollout': ['--complete-rollout'],
   phase: ['--phase', 'prepare'],
   fraise: ['--fraise', 'app'],
   env: ['--env', 'production'],
@@ -160,6 +162,12 @@ function jsonOf(r: Run, given: Set<string>): any {
  */
 const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
   deploy(r, given) {
+    if (given.has('canary-only')) {
+      // with --complete-rollout too (the row of every flag): the two exclude each other
+      assert.is(r.code, 2, r.out);
+      assert.match(r.stderr, '--canary-only and --complete-rollout exclude each other');
+      return;
+    }
     assert.is(r.code, 0, r.out);
     if (given.has('scheduled')) {
       // resolved now, queued nothing (the queue is empty in the next rows)
@@ -175,6 +183,11 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
     else assert.not.match(r.out, '(--force: no health checks)');
     const j = jsonOf(r, given);
     if (j) assert.equal([j.kind, j.dryRun, j.status, j.fromVersion, j.id], ['deploy', true, 'succeeded', 'v1.1.0', null]);
+  },
+  promote(r) {
+    // production uses the rolling strategy and has no canary open
+    assert.is(r.code, 2, r.out);
+    assert.match(r.stderr, 'error[E_USAGE] --complete-rollout (promote) needs the canary strategy; app/production uses strategy:rolling');
   },
   rollback(r, given) {
     assert.is(r.code, 0, r.out);

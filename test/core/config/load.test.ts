@@ -238,9 +238,9 @@ test('malformed YAML gives file, line and column', () => {
 });
 
 test('unknown strategy and provider name the known ones', () => {
-  const s = configError(() => parseConfig(withEnv('deployment_strategy: canary'), FILE, {}));
+  const s = configError(() => parseConfig(withEnv('deployment_strategy: shadow'), FILE, {}));
   assert.is(s.key, 'fraises.api.environments.production.deployment_strategy');
-  assert.match(s.message, /unknown deployment strategy "canary"; known strategies: rolling, blue_green \(line 9\)$/);
+  assert.match(s.message, /unknown deployment strategy "shadow"; known strategies: rolling, canary, blue_green \(line 9\)$/);
 
   const p = configError(() => parseConfig(withEnv('provider: k8s'), FILE, {}));
   assert.is(p.key, 'fraises.api.environments.production.provider');

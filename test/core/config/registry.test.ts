@@ -81,7 +81,7 @@ test('unknown names list the registered ones with a guess: provider, strategy, l
   assert.match(p.message, 'unknown provider "tiny_clod"; known providers: bare_metal, coolify, tiny_cloud');
   assert.is(p.hint, 'did you mean "tiny_cloud"?');
   const s = configError(() => parseConfig(tiny('        deployment_strategy: rollin\n'), FILE, {}));
-  assert.match(s.message, 'unknown deployment strategy "rollin"; known strategies: rolling, blue_green');
+  assert.match(s.message, 'unknown deployment strategy "rollin"; known strategies: rolling, canary, blue_green');
   assert.is(s.hint, 'did you mean "rolling"?');
   const lb = configError(() =>
     parseConfig(

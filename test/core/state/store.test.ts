@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openStore } from '../../../core/state/store.js';
 import type { NewDeployment, StateStore } from '../../../core/state/store.js';
-import { appliedMigrations, migrateToLatest } from '../../../core/state/migrations.js';
+import { appliedMigrations, migrateToLatest, migrations } from '../../../core/state/migrations.js';
 import { each } from '../../support/backends.js';
 
 const DAY = 86_400_000;
@@ -83,28 +83,65 @@ test('[sqlite] narrows an existing world-readable file to 0600 and leaves an exi
 each('migrations are idempotent on reopen and data survives', async (b) => {
   const location = await b.fresh();
   const s1 = await openStore(b.options(location));
-  assert.equal(await appliedMigrations(s1.db), ['0001_initial', '0200_provider_outcomes', '0300_cancel_lock_progress', '0400_queue']);
+  assert.equal(await appliedMigrations(s1.db), Object.keys(migrations('sqlite')).sort());
   const id = await s1.recordDeployment(dep({ toVersion: 'v7' }));
   await s1.close();
 
   const s2 = await openStore(b.options(location));
-  assert.equal(await appliedMigrations(s2.db), ['0001_initial', '0200_provider_outcomes', '0300_cancel_lock_progress', '0400_queue']);
+  assert.equal(await appliedMigrations(s2.db), Object.keys(migrations('sqlite')).sort());
   assert.equal(await migrateToLatest(s2.db, b.name), [], 'nothing left to run');
   assert.is((await s2.deployment(id))?.toVersion, 'v7');
   const tables = await s2.db.introspection.getTables();
-  assert.equal(tables.map((t) => t.name).sort(), ['deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'queue', 'targets']);
+  assert.equal(tables.map((t) => t.name).sort(), ['canaries', 'deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'queue', 'targets']);
   await s2.close();
 });
 
 each('indexes exist', async (b) => {
   const store = await b.open();
   assert.equal(await b.indexes(store), [
+    'canaries_fraise_environment_state',
     'deployments_fraise_environment_id',
     'deployments_started_at',
     'events_deployment_id',
     'queue_status_due_at',
     'targets_deployment_id_target',
   ]);
+  await store.close();
+});
+
+each('the canary record: saved open, updated, found open, closed promoted or aborted with its deployment row', async (b) => {
+  const store = await b.open();
+  const id = await store.recordDeployment(dep({ toVersion: 'v2' }));
+  await store.finishDeployment(id, { status: 'canary' });
+  assert.is(await store.openCanary('api', 'production'), null);
+  const rec = {
+    deploymentId: id,
+    fraise: 'api',
+    environment: 'production',
+    version: 'v2',
+    stableVersion: 'v1',
+    canaryHosts: ['h1'],
+    step: 0,
+    weight: 10,
+    verdicts: ['a'],
+  };
+  await store.saveCanary(rec);
+  await store.saveCanary({ ...rec, step: 1, weight: 50, verdicts: ['a', 'b'] });
+  const open = await store.openCanary('api', 'production');
+  assert.equal({ ...open, startedAt: 0, updatedAt: 0 }, { ...rec, step: 1, weight: 50, verdicts: ['a', 'b'], state: 'open', startedAt: 0, updatedAt: 0 });
+  assert.is(await store.currentVersion('api', 'production'), null, 'a deployment in canary is not the live release');
+  await store.closeCanary('api', 'production', 'promoted');
+  assert.is(await store.openCanary('api', 'production'), null);
+  assert.is((await store.canary(id))?.state, 'promoted');
+  assert.is((await store.deployment(id))?.status, 'succeeded');
+  assert.is(await store.currentVersion('api', 'production'), 'v2');
+
+  const id2 = await store.recordDeployment(dep({ toVersion: 'v3' }));
+  await store.finishDeployment(id2, { status: 'canary' });
+  await store.saveCanary({ ...rec, deploymentId: id2, version: 'v3', stableVersion: 'v2' });
+  await store.closeCanary('api', 'production', 'aborted');
+  assert.is((await store.deployment(id2))?.status, 'rolled_back');
+  assert.is(await store.currentVersion('api', 'production'), 'v2');
   await store.close();
 });
 

@@ -1,0 +1,385 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Analysis, AnalysisContext, AnalysisPhase, AnalysisStatus, MetricResult } from '../../core/analysis/types.js';
+import { FakeClock } from '../../core/clock.js';
+import { parseConfig } from '../../core/config/load.js';
+import { Deployer } from '../../core/deployer.js';
+import { FraisierError } from '../../core/errors.js';
+import { exec } from '../../core/health.js';
+import { memorySink, type LogEntry } from '../../core/log.js';
+import { Locks } from '../../core/state/lock.js';
+import { openStore, type StateStore } from '../../core/state/store.js';
+import type { Plugin, TrafficSwitch } from '../../core/types.js';
+import { canary, canaryWeights, shareOf, type CanaryOptions } from '../../strategies/canary.js';
+import { recordedBareMetal } from '../support/recorded-hosts.js';
+
+/** A traffic plugin that records every weight change (and the order against the log). */
+function fakeTraffic(order: string[]) {
+  const calls: Record<string, number>[] = [];
+  const sw: TrafficSwitch = {
+    name: 'plugin:fake-lb',
+    livePool: async () => null,
+    switchTo: async () => {},
+    addressOf: () => null,
+    setWeights: async (w) => {
+      calls.push({ ...w });
+      order.push(`weights ${JSON.stringify(w)}`);
+    },
+  };
+  const plugin: Plugin = { name: 'plugin:fake-lb', apply: (host) => host.useTraffic(sw) };
+  return { plugin, calls };
+}
+
+/** An analysis whose successive `run` calls end in the given phases, each with one round of one result (printed, as the engine does). */
+function scriptedAnalysis(phases: AnalysisPhase[], events: string[]): (ctx: AnalysisContext) => Analysis {
+  return (ctx) => {
+    const rounds: AnalysisStatus['rounds'][number][] = [];
+    let phase: AnalysisPhase = 'running';
+    let runs = 0;
+    const status = (): AnalysisStatus => ({
+      phase,
+      rounds,
+      counts: { successful: 0, failed: 0, inconclusive: 0, error: 0, consecutiveErrors: 0 },
+      reason: phase === 'failed' ? 'failed (1) > failure_limit (0)' : null,
+    });
+    return {
+      start: async () => void events.push('analysis start'),
+      measure: async () => status(),
+      run: async () => {
+        const p = phases[runs++] ?? 'successful';
+        const result: MetricResult = {
+          metric: 'error_rate',
+          source: 'source:fake',
+          phase: p === 'running' ? 'successful' : p,
+          canary: { value: p === 'failed' ? 20 : 0.1, samples: 100 },
+          stable: { value: 0.1, samples: 100 },
+          message: `canary ${p === 'failed' ? 20 : 0.1} % vs stable 0.1 % (limit +0.5): ${p === 'failed' ? 'FAIL' : 'PASS'}`,
+        };
+        rounds.push({ at: 0, results: [result], phase: result.phase });
+        ctx.log.info(`analysis: ${result.message}`);
+        phase = p === 'successful' ? 'running' : p;
+        return status();
+      },
+      status,
+      stop: async () => void events.push('analysis stop'),
+    };
+  };
+}
+
+/** Three recorded hosts; the history says v1.0.0 is live. */
+async function setup(opts: Partial<CanaryOptions> & { phases?: AnalysisPhase[]; traffic?: boolean; unhealthy?: string[]; store?: StateStore } = {}) {
+  const rec = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/api', program: 'api', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
+  const store = opts.store ?? (await openStore({ path: ':memory:' }));
+  if (!opts.store) {
+    const id = await store.recordDeployment({
+      fraise: 'api',
+      environment: 'production',
+      kind: 'deploy',
+      strategy: 'strategy:rolling',
+      fromVersion: null,
+      toVersion: 'v1.0.0',
+      user: 'u',
+      host: 'm',
+    });
+    await store.finishDeployment(id, { status: 'succeeded' });
+  }
+  const order: string[] = [];
+  const traffic = fakeTraffic(order);
+  const entries: LogEntry[] = [];
+  const { phases, traffic: withTraffic, unhealthy: _u, store: _s, ...options } = opts;
+  const deployer = new Deployer({
+    fraise: 'api',
+    environment: 'production',
+    provider: rec.provider,
+    strategy: canary({
+      steps: [
+        { weight: 10, pause: '1m' },
+        { weight: 50, pause: '1m' },
+      ],
+      analysis: scriptedAnalysis(phases ?? [], order),
+      ...options,
+    }),
+    health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
+    plugins: withTraffic === false ? [] : [traffic.plugin],
+    store,
+    clock: new FakeClock(),
+    sinks: [memorySink(entries), (e) => order.push(`${e.target ?? '-'}: ${e.message}`)],
+    handleSignals: false,
+  });
+  return { deployer, store, entries, order, weights: traffic.calls, ...rec };
+}
+
+test('canaryWeights gives the canary pool exactly its share, within the load balancer largest weight', () => {
+  assert.equal(canaryWeights(10, 1, 2), { canary: 2, stable: 9 });
+  assert.is(shareOf(canaryWeights(10, 1, 2), 1, 2), 10);
+  assert.equal(canaryWeights(50, 1, 2), { canary: 2, stable: 1 });
+  assert.equal(canaryWeights(25, 2, 2), { canary: 1, stable: 3 });
+  assert.equal(canaryWeights(100, 1, 2), { canary: 1, stable: 0 });
+  const w = canaryWeights(99, 1, 3);
+  assert.ok(w.canary <= 256 && w.stable <= 256 && w.stable >= 1, JSON.stringify(w));
+  assert.equal(w, { canary: 256, stable: 1 }, 'the closest to 99 % with weights up to 256');
+  assert.equal(canaryWeights(98, 1, 9), { canary: 256, stable: 1 }, '96.6 %: as close as weights up to 256 get');
+  for (let p = 1; p < 100; p++) {
+    for (const [c, s] of [
+      [1, 1],
+      [1, 2],
+      [2, 3],
+      [3, 5],
+    ] as const) {
+      const x = canaryWeights(p, c, s);
+      assert.ok(x.canary >= 1 && x.canary <= 256 && x.stable >= 1 && x.stable <= 256, `${p}% ${c}/${s}: ${JSON.stringify(x)}`);
+      assert.ok(Math.abs(shareOf(x, c, s) - p) < 0.5, `${p}% ${c}/${s}: ${shareOf(x, c, s)}`);
+    }
+  }
+});
+
+test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, then h2 and h3, then an even split', async () => {
+  const { deployer, store, entries, weights, activations, live } = await setup();
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.equal(activations(), ['h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
+  assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(weights, [
+    { h1: 2, h2: 9, h3: 9 },
+    { h1: 2, h2: 1, h3: 1 },
+    { h1: 1, h2: 1, h3: 1 },
+  ]);
+  assert.is(entries.filter((e) => /^analysis: canary 0.1 % vs stable 0.1 % \(limit \+0.5\): PASS$/.test(e.message)).length, 2);
+  assert.is(await store.currentVersion('api', 'production'), 'v1.1.0');
+  assert.is(await store.openCanary('api', 'production'), null, 'no canary left open');
+});
+
+test('a failed verdict: all traffic back to stable first, then h1 rolled back; h2 and h3 never touched', async () => {
+  const { deployer, store, order, activations, live, log } = await setup({ phases: ['successful', 'failed'] });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'rolled_back');
+  assert.match(r.error!.message, 'canary analysis failed: failed (1) > failure_limit (0)');
+  assert.equal(activations(), ['h1:v1.1.0', 'h1:v1.0.0']);
+  assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  const back = order.indexOf('weights {"h1":0,"h2":1,"h3":1}');
+  const rolled = order.indexOf('h1: rolled back to v1.0.0');
+  assert.ok(back > 0 && rolled > back, `traffic back (${back}) before the rollback (${rolled})`);
+  assert.ok(order.indexOf('-: analysis: canary 20 % vs stable 0.1 % (limit +0.5): FAIL') < back, 'the failing verdict is printed');
+  assert.ok(order.includes('analysis stop'));
+  for (const h of ['h2', 'h3']) {
+    assert.equal(
+      log.filter((l) => l.target === h).map((l) => l.command.label),
+      ['preflight checks'],
+      `${h}: preflight only`,
+    );
+  }
+  assert.is(await store.currentVersion('api', 'production'), 'v1.0.0');
+  assert.is(await store.openCanary('api', 'production'), null);
+});
+
+test('an unhealthy canary host never gets weighted traffic and is rolled back', async () => {
+  const { deployer, weights, live } = await setup({ unhealthy: ['h1'] });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'rolled_back');
+  assert.equal(weights, [{ h1: 0, h2: 1, h3: 1 }]);
+  assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+});
+
+test('--canary-only stops in canary; a plain deploy is refused; --complete-rollout continues from the record', async () => {
+  const first = await setup({ duration: '2m' });
+  const r = await first.deployer.deploy({ version: 'v1.1.0', canary: 'only' });
+  assert.is(r.status, 'canary');
+  assert.equal([...first.live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
+  assert.equal(first.weights, [{ h1: 2, h2: 9, h3: 9 }]);
+  const open = await first.store.openCanary('api', 'production');
+  assert.equal(
+    { version: open?.version, stable: open?.stableVersion, hosts: open?.canaryHosts, step: open?.step, weight: open?.weight },
+    { version: 'v1.1.0', stable: 'v1.0.0', hosts: ['h1'], step: 0, weight: 10 },
+  );
+  assert.equal(open!.verdicts, ['error_rate: canary 0.1 % vs stable 0.1 % (limit +0.5): PASS']);
+  assert.is(await first.store.currentVersion('api', 'production'), 'v1.0.0', 'the canary release is not the live one');
+  assert.is(await new Locks(first.store).get('api', 'production'), undefined, 'lock released');
+  assert.ok(first.entries.some((e) => e.message.includes('Continue: fraisier promote api production')));
+
+  try {
+    await first.deployer.deploy({ version: 'v1.1.0' });
+    assert.unreachable('a plain deploy during a canary must be refused');
+  } catch (err) {
+    assert.instance(err, FraisierError);
+    assert.is((err as FraisierError).code, 'E_USAGE');
+    assert.match((err as FraisierError).message, 'a canary of v1.1.0 is open in api/production (on h1)');
+    assert.match((err as FraisierError).hint!, '--complete-rollout');
+    assert.match((err as FraisierError).hint!, 'fraisier rollback api production');
+  }
+
+  // Another machine sharing the store: its own provider and deployer.
+  const second = await setup({ store: first.store });
+  second.live.set('h1', 'v1.1.0');
+  const done = await second.deployer.deploy({ canary: 'complete' });
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(second.activations(), ['h2:v1.1.0', 'h3:v1.1.0'], 'the canary host is taken over, not redeployed');
+  assert.equal(second.weights, [
+    { h1: 2, h2: 1, h3: 1 },
+    { h1: 1, h2: 1, h3: 1 },
+  ]);
+  assert.is(await first.store.openCanary('api', 'production'), null);
+  const rows = await first.store.history({ fraise: 'api', environment: 'production' });
+  assert.equal(
+    rows.map((d) => d.status),
+    ['succeeded', 'succeeded', 'succeeded'],
+    'the canary row is closed as promoted',
+  );
+  assert.is(await first.store.currentVersion('api', 'production'), 'v1.1.0');
+});
+
+test('a failure while completing the rollout sends traffic to stable and brings the canary host back too', async () => {
+  const first = await setup({ duration: '2m' });
+  assert.is((await first.deployer.deploy({ version: 'v1.1.0', canary: 'only' })).status, 'canary');
+  const second = await setup({ store: first.store, phases: ['failed'] });
+  second.live.set('h1', 'v1.1.0');
+  const r = await second.deployer.deploy({ canary: 'complete' });
+  assert.is(r.status, 'rolled_back');
+  assert.equal(second.activations(), ['h1:v1.0.0']);
+  assert.equal(second.weights[second.weights.length - 1], { h1: 0, h2: 1, h3: 1 });
+  assert.is(await first.store.openCanary('api', 'production'), null);
+  assert.equal(
+    (await first.store.history({ fraise: 'api', environment: 'production' })).map((d) => d.status),
+    ['rolled_back', 'rolled_back', 'succeeded'],
+  );
+  assert.is(await first.store.previousVersion('api', 'production'), null);
+});
+
+test('rollback during a canary: traffic to stable, then only the canary host goes back; the record is closed', async () => {
+  const { deployer, store, order, activations, live, weights } = await setup({ duration: '2m' });
+  assert.is((await deployer.deploy({ version: 'v1.1.0', canary: 'only' })).status, 'canary');
+  const r = await deployer.rollback();
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  assert.is(r.toVersion, 'v1.0.0');
+  assert.equal(activations(), ['h1:v1.1.0', 'h1:v1.0.0']);
+  assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  assert.equal(weights.slice(1), [
+    { h1: 0, h2: 1, h3: 1 },
+    { h1: 1, h2: 1, h3: 1 },
+  ]);
+  assert.ok(order.indexOf('weights {"h1":0,"h2":1,"h3":1}') < order.indexOf('h1: Deploying') || !order.includes('h1: Deploying'));
+  assert.is(await store.openCanary('api', 'production'), null);
+  const rows = await store.history({ fraise: 'api', environment: 'production' });
+  assert.equal(
+    rows.map((d) => `${d.kind} ${d.toVersion} ${d.status}`),
+    ['rollback v1.0.0 succeeded', 'deploy v1.1.0 rolled_back', 'deploy v1.0.0 succeeded'],
+  );
+});
+
+test('a step without pause waits for promote; promote without an open canary is refused', async () => {
+  const { deployer, store, live } = await setup({ steps: [{ weight: 25 }] });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'canary');
+  assert.equal([...live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
+  assert.is((await store.openCanary('api', 'production'))?.weight, 25);
+  const p = await deployer.deploy({ canary: 'complete' });
+  assert.is(p.status, 'succeeded');
+  assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  try {
+    await deployer.deploy({ canary: 'complete' });
+    assert.unreachable();
+  } catch (err) {
+    assert.is((err as FraisierError).code, 'E_USAGE');
+    assert.match((err as FraisierError).message, 'no canary is open in api/production');
+  }
+});
+
+test('without a traffic plugin the canary gets its natural share, said once', async () => {
+  const { deployer, entries, activations } = await setup({ traffic: false });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded');
+  assert.equal(activations(), ['h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
+  assert.is(entries.filter((e) => e.message.includes('natural share of requests, 33% (1 of 3 hosts)')).length, 1);
+});
+
+test('an inconclusive analysis does not promote: the deployment stops in canary', async () => {
+  const { deployer, live, store } = await setup({ phases: ['inconclusive'] });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'canary');
+  assert.equal([...live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
+  assert.ok(await store.openCanary('api', 'production'));
+});
+
+test('bad SDK options are E_CONFIG naming the option', () => {
+  const err = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return e as FraisierError;
+    }
+    throw new Error('expected an error');
+  };
+  assert.is(err(() => canary({ steps: [{ weight: 0, pause: '1m' }] })).key, 'steps[0].weight');
+  assert.is(err(() => canary({ steps: [{ weight: 101 }] })).key, 'steps[0].weight');
+  assert.is(err(() => canary({ instances: 0 })).key, 'instances');
+});
+
+const ENV = (extra: string, strategy = 'canary') =>
+  `fraises:\n  api:\n    environments:\n      production:\n${`instances: [h1, h2, h3]\napp_path: /srv/api\ngit_repo: https://example.com/api.git\nsystemd_service: api.service\ndeployment_strategy: ${strategy}\n${extra}`
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => `        ${l}`)
+    .join('\n')}\n`;
+const LB = 'load_balancer:\n  type: nginx\n  file: /etc/nginx/fraisier/api.conf\n  servers: { h1: 10.0.0.1:8000, h2: 10.0.0.2:8000, h3: 10.0.0.3:8000 }';
+const SEED = `canary_config:\n  canary_instances: 1\n  canary_duration: 5m\n  canary_error_threshold: 1\n  canary_latency_threshold: 500\n  metrics_to_monitor: [error_rate, response_latency_p99, cpu_usage, memory_usage]\ntraffic_shifting:\n  enabled: true\n  schedule:\n    - { percentage: 10, duration: 5m }\n    - { percentage: 50, duration: 10m }\n    - { percentage: 100 }\n${LB}`;
+
+test("the seed's YAML: canary_config and traffic_shifting become the steps and the checks", () => {
+  const env = parseConfig(ENV(SEED), 'fraises.yaml', {}).fraises['api']!.environments['production']!;
+  assert.equal(env.strategy, {
+    type: 'canary',
+    instances: 1,
+    durationMs: 300_000,
+    steps: [
+      { weight: 10, pause: 300_000 },
+      { weight: 50, pause: 600_000 },
+    ],
+    batchSize: 1,
+    analysis: {
+      checks: [{ metric: 'error_rate', max: 1 }, { metric: 'response_latency_p99', max: 500 }, { metric: 'cpu_usage' }, { metric: 'memory_usage' }],
+    },
+  });
+  const plain = parseConfig(ENV('canary_config: { canary_instances: [h2], canary_duration: 30s }'), 'fraises.yaml', {}).fraises['api']!.environments[
+    'production'
+  ]!;
+  assert.equal(plain.strategy, {
+    type: 'canary',
+    instances: ['h2'],
+    durationMs: 30_000,
+    steps: [{ pause: 30_000 }],
+    batchSize: 1,
+    analysis: { checks: [{ metric: 'error_rate' }, { metric: 'response_latency_p99' }] },
+  });
+});
+
+test('bad canary YAML names the file, the key and what was expected', () => {
+  const bad = (yaml: string, strategy = 'canary') => {
+    try {
+      parseConfig(ENV(yaml, strategy), 'conf/fraises.yaml', {});
+    } catch (e) {
+      assert.is((e as FraisierError).code, 'E_CONFIG');
+      return e as FraisierError;
+    }
+    throw new Error('expected E_CONFIG');
+  };
+  const pct = bad(SEED.replace('percentage: 10,', 'percentage: 120,'));
+  assert.is(pct.key, 'fraises.api.environments.production.traffic_shifting.schedule[0].percentage');
+  assert.match(pct.message, /^conf\/fraises\.yaml: .*expected a whole percentage from 1 to 100, got 120/);
+  const zero = bad(SEED.replace('percentage: 10,', 'percentage: 0,'));
+  assert.match(zero.message, 'expected a whole percentage from 1 to 100, got 0');
+  const end = bad(SEED.replace('- { percentage: 100 }', '- { percentage: 90 }'));
+  assert.is(end.key, 'fraises.api.environments.production.traffic_shifting.schedule[2].percentage');
+  assert.match(end.message, 'the schedule must end at 100 (the full rollout), got 90');
+  const many = bad(SEED.replace('canary_instances: 1', 'canary_instances: 3'));
+  assert.is(many.key, 'fraises.api.environments.production.canary_config.canary_instances');
+  assert.match(many.message, 'leaves no stable host: expected fewer than 3');
+  const all = bad(SEED.replace('canary_instances: 1', 'canary_instances: [h1, h2, h3]'));
+  assert.match(all.message, 'every instance is a canary');
+  const metric = bad(SEED.replace('cpu_usage,', 'cpu_usage, disk_usage,'));
+  assert.is(metric.key, 'fraises.api.environments.production.canary_config.metrics_to_monitor[3]');
+  assert.match(metric.message, 'unknown metric "disk_usage": expected one of error_rate, response_latency_p99, cpu_usage, memory_usage');
+  const nolb = bad(SEED.replace(LB, ''));
+  assert.match(nolb.message, 'needs a load_balancer');
+  const unselected = bad(SEED, 'rolling');
+  assert.match(unselected.message, 'set deployment_strategy: canary');
+});
+
+test.run();
