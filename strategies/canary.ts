@@ -13,6 +13,7 @@ import { registry, type BuildContext } from '../core/registry.js';
 import type { DeployContext, Strategy, Target, TrafficSwitch } from '../core/types.js';
 import type { CanaryYaml } from './canary.yaml.js';
 import { batches, runBatch } from './rolling.js';
+import { metricSourcesFor } from '../plugins/metrics/sources.js';
 
 /** One traffic step of a canary. */
 export interface CanaryStep {
@@ -411,9 +412,12 @@ function abortable<T>(ctx: DeployContext, p: Promise<T>): Promise<T> {
   });
 }
 
-registry.registerStrategy('canary', ({ env }: BuildContext<NormalizedEnvironment>) => {
+registry.registerStrategy('canary', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
   if (env.strategy.type !== 'canary') return canary();
-  return canary(canaryOptionsFromYaml(env.strategy, env));
+  const options = canaryOptionsFromYaml(env.strategy, env);
+  // `metrics_sources:` (plugins/metrics/sources.yaml.ts), when the environment has it: the sources to ask
+  const sources = metricSourcesFor(env, config);
+  return canary(sources && options.analysis && typeof options.analysis === 'object' ? { ...options, analysis: { ...options.analysis, sources } } : options);
 });
 
 /** The SDK options a YAML canary stands for (the health-check URL and the service come from the environment). */

@@ -21,7 +21,17 @@ import type { ValueError } from '@sinclair/typebox/value';
 import '../../builtins.js';
 import { FraisierError } from '../errors.js';
 import { toMs } from '../duration.js';
-import { ENVELOPE_KEYS, FRAISE_KEYS, MULTI_PROVIDER_KEYS, NAME_PATTERN, PROVIDER_ENTRY_KEYS, PluginsSchema, SloSchema, SshSchema, StateSchema } from './schema.js';
+import {
+  ENVELOPE_KEYS,
+  FRAISE_KEYS,
+  MULTI_PROVIDER_KEYS,
+  NAME_PATTERN,
+  PROVIDER_ENTRY_KEYS,
+  PluginsSchema,
+  SloSchema,
+  SshSchema,
+  StateSchema,
+} from './schema.js';
 import { SLO_KEYS, parseSloValue, type Slo } from '../slo.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
 import { postgresUrlProblem, redactUrl, urlPassword } from '../state/url.js';

@@ -65,13 +65,36 @@ test('the command word comes after any global option and its value, in every for
 test('the command list: every command that changes hosts has a dry run; read-only commands are the store ones', () => {
   assert.equal(
     COMMANDS.map((c) => c.name),
-    ['deploy', 'promote', 'rollback', 'migrate', 'status', 'status-all', 'history', 'stats', 'slo', 'metrics', 'cancel', 'unlock', 'state', 'queue', 'worker', 'init', 'check', 'completion'],
+    [
+      'deploy',
+      'promote',
+      'rollback',
+      'migrate',
+      'status',
+      'status-all',
+      'history',
+      'stats',
+      'slo',
+      'metrics',
+      'cancel',
+      'unlock',
+      'state',
+      'queue',
+      'worker',
+      'init',
+      'check',
+      'completion',
+    ],
   );
   for (const c of COMMANDS) {
     if (c.changesHosts) assert.is(c.options['dry-run']?.type, 'boolean', `${c.name} changes hosts: it must declare --dry-run`);
     // `check` builds every environment (and connects with --hosts), and the worker deploys over the whole
     // store: both need the built-ins too
-    assert.is(c.usesTargets, c.scope === 'environment' || c.name === 'check' || c.name === 'worker', `${c.name}: only commands that reach hosts load the built-ins`);
+    assert.is(
+      c.usesTargets,
+      c.scope === 'environment' || c.name === 'check' || c.name === 'worker',
+      `${c.name}: only commands that reach hosts load the built-ins`,
+    );
   }
   assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'slo', 'metrics', 'state', 'queue', 'init', 'completion', 'help']);
   assert.equal(

@@ -8,7 +8,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMANDS, commandsOf, globalOptionsOf, optionsOf, type Command, type FrontEnd } from '../../core/commands/index.js';
 import { Locks } from '../../core/state/lock.js';
@@ -113,7 +113,7 @@ const envFor = (command: Command) => (command.name === 'migrate' ? 'migrating' :
 
 /** A command line: the front end's positionals, then the options; `--dry-run` added where the command changes hosts. */
 async function argvFor(front: FrontEnd, command: Command, options: string[]): Promise<string[]> {
-  const base = command.name === 'state' ? ['migrate', '--to', await freshDatabase('e2e_copy')] : [];
+  const base = command.name === 'state' ? ['migrate', '--to', await freshDatabase('e2e_copy')] : command.name === 'slo' ? ['check'] : [];
   const dry = command.changesHosts && !options.includes('--dry-run') ? ['--dry-run'] : [];
   const where = front === 'fraisier' ? [command.name, ...(command.scope === 'environment' ? ['app', envFor(command)] : [])] : [envFor(command), command.name];
   return [...where, ...base, ...options, ...dry];
@@ -144,6 +144,19 @@ const SAMPLE: Record<string, string[]> = {
   reason: ['--reason', 'wrong tag'],
   'max-parallel': ['--max-parallel', '2'],
   'fail-fast': ['--fail-fast'],
+  textfile: ['--textfile', 'metrics.prom'],
+  hosts: ['--hosts'],
+  ts: ['--ts'],
+  environment: ['--environment', 'production'],
+  host: ['--host', 'h1'],
+  repo: ['--repo', '/tmp/x.git'],
+  branch: ['--branch', 'main'],
+  'app-path': ['--app-path', '/srv/app'],
+  service: ['--service', 'app.service'],
+  supervisor: ['--supervisor', 'app'],
+  'health-url': ['--health-url', 'http://localhost:8000/health'],
+  output: ['--output', 'init-out.ts'],
+  shell: ['--shell', 'bash'],
 };
 
 /** The JSON on stdout of a `--json` call (or undefined without `--json`). */
@@ -269,6 +282,40 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
     const j = jsonOf(r, given);
     if (j) assert.equal([j.deployments, j.to.includes('***')], [2, true]);
     else assert.match(r.stdout, /Copied 2 deployment\(s\), \d+ target result\(s\) and \d+ event\(s\) to postgres/);
+  },
+  slo(r, given) {
+    // this file has no deployment_slo: `slo check` has nothing to check (test/e2e/slo.test.ts has the rest)
+    assert.is(r.code, 2, r.out);
+    assert.match(r.stderr, given.has('fraise') ? 'no deployment_slo for app: nothing to check' : 'no deployment_slo: nothing to check');
+    const j = jsonOf(r, given);
+    if (j) assert.is(j.error.code, 'E_CONFIG');
+  },
+  metrics(r, given) {
+    assert.is(r.code, 0, r.out);
+    if (given.has('textfile')) {
+      assert.is(r.stdout, '');
+      assert.match(
+        readFileSync(join(ws, 'metrics.prom'), 'utf8'),
+        'fraisier_deployments_total{fraise="app",environment="production",kind="deploy",status="succeeded"} 2',
+      );
+    } else assert.match(r.stdout, 'fraisier_deployments_total{fraise="app",environment="production",kind="deploy",status="succeeded"} 2');
+  },
+  check(r, given) {
+    assert.is(r.code, 0, r.out);
+    const j = jsonOf(r, given);
+    if (j) assert.equal([j.valid, j.fraises, j.environments], [true, 1, 2]);
+    else assert.match(r.stdout, 'valid (1 fraise(s), 2 environment(s))');
+    if (given.has('hosts')) assert.match(r.stdout, /All \d+ host check\(s\) passed/);
+  },
+  init(r, given) {
+    // never prompts without a terminal; every flag at once names the two that exclude each other
+    assert.is(r.code, 2, r.out);
+    assert.match(r.stderr, given.has('service') ? '--service and --supervisor are exclusive' : 'init: which hosts? give --host');
+    assert.not.ok(existsSync(join(ws, 'init-out.ts')), 'nothing written');
+  },
+  completion(r) {
+    assert.is(r.code, 0, r.out);
+    assert.match(r.stdout, '###-begin-fraisier-completions-###');
   },
 };
 

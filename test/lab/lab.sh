@@ -41,7 +41,7 @@ T0=$(now_ms)
 # FRAISIER_LAB_TIMING=1 prints the time of each phase of `up` to stderr
 phase() { if [ -n "${FRAISIER_LAB_TIMING:-}" ]; then log "$(($(now_ms) - T0)) ms: $*"; fi; }
 
-tcp_open() { timeout 0.5 bash -c ": </dev/tcp/$1/22" 2>/dev/null; }
+tcp_open() { timeout 3 bash -c ": </dev/tcp/$1/22" 2>/dev/null; }
 
 lab_host_count() {
   # number of hosts recorded in env.json (0 if none)

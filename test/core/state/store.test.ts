@@ -92,7 +92,16 @@ each('migrations are idempotent on reopen and data survives', async (b) => {
   assert.equal(await migrateToLatest(s2.db, b.name), [], 'nothing left to run');
   assert.is((await s2.deployment(id))?.toVersion, 'v7');
   const tables = await s2.db.introspection.getTables();
-  assert.equal(tables.map((t) => t.name).sort(), ['canaries', 'deployments', 'events', 'fraisier_migration', 'fraisier_migration_lock', 'locks', 'queue', 'targets']);
+  assert.equal(tables.map((t) => t.name).sort(), [
+    'canaries',
+    'deployments',
+    'events',
+    'fraisier_migration',
+    'fraisier_migration_lock',
+    'locks',
+    'queue',
+    'targets',
+  ]);
   await s2.close();
 });
 
