@@ -56,7 +56,17 @@ export const deploy: EnvironmentCommand = {
     if (args['max-parallel'] !== undefined) countOption('max-parallel', args['max-parallel'], 1);
     const version = stringArg(args, 'version');
     const scheduled = stringArg(args, 'scheduled');
+    const canary = await canaryMode(args);
+    const provider = stringArg(args, 'provider');
     if (scheduled !== undefined) {
+      // a queued item is a plain deploy: refuse what it would not carry rather than drop it
+      const dropped = [canary === 'only' && '--canary-only', canary === 'complete' && '--complete-rollout', provider !== undefined && '--provider'].filter(
+        Boolean,
+      );
+      if (dropped.length > 0) {
+        const { FraisierError } = await import('../errors.js');
+        throw new FraisierError('E_USAGE', `--scheduled does not take ${dropped.join(', ')}: a scheduled item is a plain deploy`);
+      }
       const { scheduleDeploy } = await import('../scheduler.js');
       const waitLockMs = waitLockOption(args['wait-lock']);
       return scheduleDeploy(
@@ -73,9 +83,7 @@ export const deploy: EnvironmentCommand = {
       );
     }
     if (!args['force']) (await import('../windows.js')).assertWindow(app.deployWindows(env), Date.now(), `deploy of ${app.name} to ${env}`);
-    const canary = await canaryMode(args);
     const waitLock = waitLockOption(args['wait-lock']);
-    const provider = stringArg(args, 'provider');
     const result = await app.deploy(
       env,
       {
@@ -96,6 +104,12 @@ export const deploy: EnvironmentCommand = {
       import('../deploy-all.js'),
       import('../report.js'),
     ]);
+    // what runMany does not carry to each fraise is refused, not dropped
+    const unsupported = ['scheduled', 'provider', 'canary-only', 'complete-rollout'].filter((o) => args[o] !== undefined && args[o] !== false);
+    if (unsupported.length > 0) {
+      const { FraisierError } = await import('../errors.js');
+      throw new FraisierError('E_USAGE', `${unsupported.map((o) => `--${o}`).join(', ')}: not with several fraises (deploy them one at a time)`);
+    }
     const version = stringArg(args, 'version');
     const waitLock = waitLockOption(args['wait-lock']);
     const maxParallel = countOption('max-parallel', args['max-parallel'], apps.length);

@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createAnalysis } from '../../core/analysis/index.js';
-import type { AnalysisContext } from '../../core/analysis/types.js';
 import { nginxLb, renderUpstream } from '../../plugins/nginx-lb.js';
 import { nginxSource } from '../../plugins/metrics/nginx.js';
-import { hostExec, type LabEnv } from '../lab/lab.js';
+import type { LabEnv } from '../lab/lab.js';
+import { analysisContext, putReleases } from './analysis-support.js';
 import { lab, resetHosts } from './helpers.js';
 import { freePort } from './traffic.js';
 
@@ -30,24 +30,8 @@ let loader: Promise<void> = Promise.resolve();
 const RELEASES: Record<string, string> = { h1: 'v3.0.0-errors', h2: 'v3.2.0' };
 const servers: Record<string, string> = {};
 
-function context(lines: string[]): AnalysisContext {
-  const log = (m: string) => lines.push(m);
-  return {
-    fraise: 'app',
-    environment: 'production',
-    log: { info: log, warn: log, error: log },
-    signal: new AbortController().signal,
-    now: () => Date.now(),
-    executor: () => {
-      throw new Error('the nginx source reads the load balancer, not the hosts');
-    },
-    traffic: null,
-    canary: [{ name: 'h1', kind: 'ssh' }],
-    stable: [{ name: 'h2', kind: 'ssh' }],
-    canaryVersion: RELEASES.h1!,
-    stableVersion: RELEASES.h2!,
-  };
-}
+const context = (lines: string[]) =>
+  analysisContext(RELEASES, { canary: 'h1', stable: 'h2' }, lines, { noExecutor: 'the nginx source reads the load balancer, not the hosts' });
 
 /** GET / through nginx in a loop (while not paused), until the file ends; four of them run at once. */
 async function load(): Promise<void> {
@@ -71,17 +55,7 @@ test.before(async () => {
   env = await lab();
   await resetHosts(env);
   for (const h of env.hosts.slice(0, 2)) servers[h.name] = `${h.address}:${env.appPort}`;
-  await Promise.all(
-    Object.entries(RELEASES).map(async ([host, v]) => {
-      const r = await hostExec(
-        env,
-        host,
-        `set -e; git clone -q ${env.appRepo} /srv/app/releases/${v}; git -C /srv/app/releases/${v} checkout -q ${v}; ln -sfn releases/${v} /srv/app/current; supervisorctl restart app >/dev/null; for i in $(seq 100); do curl -sf http://127.0.0.1:8000/health >/dev/null && exit 0; sleep 0.2; done; exit 1`,
-        120_000,
-      );
-      assert.is(r.code, 0, `${host}: ${r.stderr}`);
-    }),
-  );
+  await putReleases(env, RELEASES);
   dir = mkdtempSync(join(tmpdir(), 'fraisier-nginx-log-'));
   mkdirSync(join(dir, 'tmp'));
   port = await freePort();

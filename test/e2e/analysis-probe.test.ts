@@ -7,67 +7,34 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createAnalysis } from '../../core/analysis/index.js';
-import type { AnalysisContext, AnalysisOptions, AnalysisRound } from '../../core/analysis/types.js';
+import type { AnalysisOptions, AnalysisRound } from '../../core/analysis/types.js';
 import { SshExecutor } from '../../core/exec/ssh.js';
 import type { Target } from '../../core/types.js';
 import { hostSource } from '../../plugins/metrics/host.js';
 import { probeSource } from '../../plugins/metrics/probe.js';
-import { hostExec, type LabEnv } from '../lab/lab.js';
+import type { LabEnv } from '../lab/lab.js';
+import { analyse as analyseWith, analysisContext, putReleases } from './analysis-support.js';
 import { lab, resetHosts } from './helpers.js';
 
 let env: LabEnv;
 const executors = new Map<string, SshExecutor>();
 const RELEASES: Record<string, string> = { h1: 'v3.0.0-errors', h2: 'v3.2.0', h3: 'v3.1.0-slow' };
 
-function context(canary: string, stable: string, lines: string[]): AnalysisContext {
-  const log = (m: string) => lines.push(m);
-  return {
-    fraise: 'app',
-    environment: 'production',
-    log: { info: log, warn: log, error: log },
-    signal: new AbortController().signal,
-    now: () => Date.now(),
+const context = (canary: string, stable: string) => (lines: string[]) =>
+  analysisContext(RELEASES, { canary, stable }, lines, {
     executor: (t: Target) => executors.get(t.name)!,
-    traffic: null,
-    canary: [{ name: canary, kind: 'ssh' }],
-    stable: [{ name: stable, kind: 'ssh' }],
-    canaryVersion: RELEASES[canary]!,
-    stableVersion: RELEASES[stable]!,
-    healthUrl: 'http://localhost:8000/health',
-    service: { type: 'supervisor', name: 'app' },
-  };
-}
+    extra: { healthUrl: 'http://localhost:8000/health', service: { type: 'supervisor', name: 'app' } },
+  });
 
 /** Runs the analysis until its first verdict (or `ms`), then stops it; returns the status and the log. */
-async function analyse(options: AnalysisOptions, canary: string, stable: string, ms = 60_000) {
-  const lines: string[] = [];
-  const a = createAnalysis(options, context(canary, stable, lines));
-  try {
-    await a.start();
-    const status = await a.run(ms);
-    return { status, lines };
-  } finally {
-    await a.stop();
-  }
-}
+const analyse = (options: AnalysisOptions, canary: string, stable: string, ms = 60_000) => analyseWith(options, context(canary, stable), ms);
 
 const lastRound = (rounds: readonly AnalysisRound[]) => rounds[rounds.length - 1]!;
 
 test.before(async () => {
   env = await lab();
   await resetHosts(env);
-  await Promise.all(
-    Object.entries(RELEASES).map(async ([host, v]) => {
-      const r = await hostExec(
-        env,
-        host,
-        `set -e; git clone -q ${env.appRepo} /srv/app/releases/${v}; git -C /srv/app/releases/${v} checkout -q ${v}; ln -sfn releases/${v} /srv/app/current; supervisorctl restart app >/dev/null; for i in $(seq 100); do curl -sf http://127.0.0.1:8000/health >/dev/null && exit 0; sleep 0.2; done; exit 1`,
-        120_000,
-      );
-      assert.is(r.code, 0, `${host}: ${r.stderr}`);
-    }),
-  );
+  await putReleases(env, RELEASES);
   for (const h of Object.keys(RELEASES)) executors.set(h, await SshExecutor.connect(h, { configFile: env.sshConfig }));
 });
 

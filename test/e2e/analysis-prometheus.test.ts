@@ -8,12 +8,12 @@
 import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createAnalysis } from '../../core/analysis/index.js';
-import type { AnalysisContext, AnalysisOptions } from '../../core/analysis/types.js';
+import type { AnalysisOptions } from '../../core/analysis/types.js';
 import type { FraisierError } from '../../core/errors.js';
 import { redact } from '../../core/secret.js';
 import { prometheusSource } from '../../plugins/metrics/prometheus.js';
-import { hostExec, type LabEnv } from '../lab/lab.js';
+import type { LabEnv } from '../lab/lab.js';
+import { analyse as analyseWith, analysisContext, putReleases } from './analysis-support.js';
 import { lab, resetHosts } from './helpers.js';
 import { type Prometheus, startPrometheus } from './prometheus.js';
 import { freePort } from './traffic.js';
@@ -31,35 +31,10 @@ const ERROR_RATE = {
   samples: 'sum(increase(http_requests_total{instance=~"{{address}}",path="/"}[{{window}}]))',
 };
 
-function context(lines: string[]): AnalysisContext {
-  const log = (m: string) => lines.push(m);
-  return {
-    fraise: 'app',
-    environment: 'production',
-    log: { info: log, warn: log, error: log },
-    signal: new AbortController().signal,
-    now: () => Date.now(),
-    executor: () => {
-      throw new Error('the prometheus source does not use the hosts');
-    },
-    traffic: null,
-    canary: [{ name: 'h1', kind: 'ssh' }],
-    stable: [{ name: 'h2', kind: 'ssh' }],
-    canaryVersion: RELEASES.h1!,
-    stableVersion: RELEASES.h2!,
-  };
-}
+const context = (lines: string[]) =>
+  analysisContext(RELEASES, { canary: 'h1', stable: 'h2' }, lines, { noExecutor: 'the prometheus source does not use the hosts' });
 
-async function analyse(options: AnalysisOptions, ms = 60_000) {
-  const lines: string[] = [];
-  const a = createAnalysis(options, context(lines));
-  try {
-    await a.start();
-    return { status: await a.run(ms), lines };
-  } finally {
-    await a.stop();
-  }
-}
+const analyse = (options: AnalysisOptions, ms = 60_000) => analyseWith(options, context, ms);
 
 /** GET / on one address, about `rate` times a second, until the file ends. */
 async function load(address: string, rate: number): Promise<void> {
@@ -82,17 +57,7 @@ test.before(async () => {
   env = await lab();
   await resetHosts(env);
   for (const h of env.hosts) addresses[h.name] = `${h.address}:${env.appPort}`;
-  await Promise.all(
-    Object.entries(RELEASES).map(async ([host, v]) => {
-      const r = await hostExec(
-        env,
-        host,
-        `set -e; git clone -q ${env.appRepo} /srv/app/releases/${v}; git -C /srv/app/releases/${v} checkout -q ${v}; ln -sfn releases/${v} /srv/app/current; supervisorctl restart app >/dev/null; for i in $(seq 100); do curl -sf http://127.0.0.1:8000/health >/dev/null && exit 0; sleep 0.2; done; exit 1`,
-        120_000,
-      );
-      assert.is(r.code, 0, `${host}: ${r.stderr}`);
-    }),
-  );
+  await putReleases(env, RELEASES);
   prom = await startPrometheus(env);
   loaders = Object.keys(RELEASES).map((h) => load(addresses[h]!, 20));
   // wait until both hosts were scraped with traffic counted
