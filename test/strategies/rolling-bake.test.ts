@@ -30,7 +30,9 @@ function scripted(phase: AnalysisPhase, seen: { canary?: string[]; stable?: stri
         return status();
       },
       status,
-      stop: async () => void (seen.stopped = true),
+      stop: async () => {
+        seen.stopped = true;
+      },
     };
   };
 }
