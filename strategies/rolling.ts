@@ -5,6 +5,7 @@ import { FraisierError, asFraisierError } from '../core/errors.js';
 import type { DeployContext, Strategy, Target } from '../core/types.js';
 import { createAnalysis } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext, AnalysisOptions } from '../core/analysis/types.js';
+import { metricSourcesFor } from '../plugins/metrics/sources.js';
 
 /** A watch after the rollout: the analysis runs over every host for `duration`; a failure rolls back every host. */
 export interface BakeOptions {
@@ -136,6 +137,27 @@ export function rolling(options: RollingOptions = {}): Strategy {
   };
 }
 
-registry.registerStrategy('rolling', ({ env }: BuildContext<NormalizedEnvironment>) =>
-  rolling(env.strategy.type === 'rolling' ? { batchSize: env.strategy.batchSize, waitBetweenBatches: env.strategy.waitBetweenBatchesMs } : {}),
-);
+registry.registerStrategy('rolling', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
+  if (env.strategy.type !== 'rolling') return rolling();
+  const y = env.strategy;
+  const bake = y.bake;
+  const check = env.health?.check;
+  const service = env.service;
+  // `metrics_sources:` (plugins/metrics/sources.yaml.ts), when the environment has it
+  const sources = bake ? metricSourcesFor(env, config) : undefined;
+  return rolling({
+    batchSize: y.batchSize,
+    waitBetweenBatches: y.waitBetweenBatchesMs,
+    ...(bake
+      ? {
+          bake: {
+            duration: bake.durationMs,
+            analysis: sources ? { ...bake.analysis, sources } : bake.analysis,
+            ...(check?.type === 'http' ? { healthUrl: check.url } : {}),
+            ...(service?.type === 'supervisor' ? { service: { type: 'supervisor' as const, name: service.program } } : {}),
+            ...(service?.type === 'systemd' ? { service: { type: 'systemd' as const, name: service.unit } } : {}),
+          },
+        }
+      : {}),
+  });
+});

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Analysis, AnalysisContext, AnalysisPhase, AnalysisStatus } from '../../core/analysis/types.js';
 import { FakeClock } from '../../core/clock.js';
+import { parseConfig } from '../../core/config/load.js';
 import { Deployer } from '../../core/deployer.js';
 import type { FraisierError } from '../../core/errors.js';
 import { exec } from '../../core/health.js';
@@ -111,6 +112,50 @@ test('rolling bake: a comparison with stable is E_CONFIG (a bake has no stable p
     assert.is((err as FraisierError).code, 'E_CONFIG');
     assert.is((err as FraisierError).key, 'bake.analysis.checks[1]');
   }
+});
+
+const YAML = (rc: string, strategy = 'rolling') =>
+  `fraises:\n  api:\n    environments:\n      production:\n        instances: [h1, h2]\n        app_path: /srv/api\n        git_repo: https://example.com/api.git\n        systemd_service: api.service\n        deployment_strategy: ${strategy}\n        rolling_config:\n${rc}`;
+
+test('rolling_config.bake: the YAML becomes the bake duration and absolute checks; bad input names the key', () => {
+  const env = parseConfig(
+    YAML(
+      '          batch_size: 2\n          bake:\n            duration: 2m\n            error_threshold: 1\n            latency_threshold: 500\n            analysis: { interval: 10s, min_samples: 30 }\n',
+    ),
+    'fraises.yaml',
+    {},
+  ).fraises['api']!.environments['production']!;
+  assert.equal(env.strategy, {
+    type: 'rolling',
+    batchSize: 2,
+    waitBetweenBatchesMs: 0,
+    bake: {
+      durationMs: 120_000,
+      analysis: {
+        checks: [
+          { metric: 'error_rate', max: 1, minSamples: 30 },
+          { metric: 'response_latency_p99', max: 500, minSamples: 30 },
+        ],
+        interval: 10_000,
+      },
+    },
+  });
+  const bad = (yaml: string) => {
+    try {
+      parseConfig(yaml, 'conf/fraises.yaml', {});
+    } catch (e) {
+      assert.is((e as FraisierError).code, 'E_CONFIG');
+      return e as FraisierError;
+    }
+    throw new Error('expected E_CONFIG');
+  };
+  const metric = bad(YAML('          bake: { duration: 1m, metrics_to_monitor: [error_rate, disk] }\n'));
+  assert.is(metric.key, 'fraises.api.environments.production.rolling_config.bake.metrics_to_monitor[1]');
+  assert.match(metric.message, /^conf\/fraises\.yaml: .*unknown metric "disk"/);
+  const noDuration = bad(YAML('          bake: { error_threshold: 1 }\n'));
+  assert.match(noDuration.key ?? '', 'rolling_config.bake');
+  const other = bad(YAML('          bake: { duration: 1m }\n', 'canary'));
+  assert.match(other.message, 'set deployment_strategy: rolling');
 });
 
 test.run();
