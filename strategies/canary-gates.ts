@@ -31,8 +31,11 @@ export type GateName = 'before_step' | 'confirm_promotion' | 'on_rollback';
 
 /** What a gate is told: the environment variables of a command, the JSON body of a URL. */
 export interface GateContext {
+  /** The fraise deployed (`FRAISIER_FRAISE`). */
   fraise: string;
+  /** The environment (`FRAISIER_ENVIRONMENT`). */
   environment: string;
+  /** The canary's release (`FRAISIER_VERSION`). */
   version: string;
   /** 1-based step number (the step about to start, or the last step for confirm_promotion/on_rollback). */
   step: number;
@@ -42,7 +45,9 @@ export interface GateContext {
 
 /** The outcome of one gate: whether it passed, and its output or error (redacted, trimmed). */
 export interface GateResult {
+  /** True when the gate passed (exit 0, or a 2xx answer). */
   ok: boolean;
+  /** `exit N: output`, `HTTP N: body`, or why it could not run. */
   detail: string;
 }
 

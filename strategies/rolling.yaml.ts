@@ -20,11 +20,17 @@ export const BakeSchema = Type.Object(
     analysis: Type.Optional(
       Type.Object(
         {
+          /** Time between measurements. Default 30s. */
           interval: Type.Optional(DurationSchema),
+          /** Wait before the first measurement. Default 0. */
           initial_delay: Type.Optional(DurationSchema),
+          /** More failed measurements than this fails the bake. Default 0. */
           failure_limit: Type.Optional(Type.Integer({ minimum: 0 })),
+          /** More inconclusive measurements than this ends the bake inconclusive (kept, with a warning). Default 0. */
           inconclusive_limit: Type.Optional(Type.Integer({ minimum: 0 })),
+          /** More consecutive errors of a metric source than this fails the bake. Default 4. */
           consecutive_error_limit: Type.Optional(Type.Integer({ minimum: 0 })),
+          /** Fewer requests than this in a measurement gives inconclusive. Default 20. */
           min_samples: Type.Optional(Type.Integer({ minimum: 1 })),
         },
         { additionalProperties: false },
