@@ -3,7 +3,9 @@ import { Type } from '@sinclair/typebox';
 import type { AnalysisOptions, MetricCheck } from '../core/analysis/types.js';
 import { DurationSchema } from '../core/config/schema.js';
 import { registry, type YamlContext } from '../core/registry.js';
-import { CANARY_METRICS } from './canary.yaml.js';
+
+/** The metrics a bake may judge (the canary's: strategies/canary.yaml.ts, not imported so that the strategies register in their order). */
+const BAKE_METRICS = ['error_rate', 'response_latency_p99', 'cpu_usage', 'memory_usage'] as const;
 
 /** `rolling_config.bake:` — the analysis watching every host after the last batch (absolute limits only). */
 export const BakeSchema = Type.Object(
@@ -102,8 +104,8 @@ function normalizeBake(b: BakeBlock, ctx: YamlContext): { durationMs: number; an
   const at = (...k: (string | number)[]) => ctx.at('rolling_config', 'bake', ...k);
   const metrics = b.metrics_to_monitor ?? ['error_rate', 'response_latency_p99'];
   metrics.forEach((m, i) => {
-    if (!(CANARY_METRICS as readonly string[]).includes(m)) {
-      throw ctx.error(at('metrics_to_monitor', i), `unknown metric ${JSON.stringify(m)}: expected one of ${CANARY_METRICS.join(', ')}`);
+    if (!(BAKE_METRICS as readonly string[]).includes(m)) {
+      throw ctx.error(at('metrics_to_monitor', i), `unknown metric ${JSON.stringify(m)}: expected one of ${BAKE_METRICS.join(', ')}`);
     }
   });
   const a = b.analysis ?? {};
