@@ -14,6 +14,9 @@ import type { DeployContext, Strategy, Target, TrafficSwitch } from '../core/typ
 import type { CanaryYaml } from './canary.yaml.js';
 import { batches, runBatch } from './rolling.js';
 import { metricSourcesFor } from '../plugins/metrics/sources.js';
+import { checkGate, runGate, type CanaryGates, type GateName } from './canary-gates.js';
+
+export type { CanaryGates, Gate, GateName } from './canary-gates.js';
 
 /** One traffic step of a canary. */
 export interface CanaryStep {
@@ -63,7 +66,15 @@ export interface CanaryOptions {
   healthUrl?: string;
   /** The service whose CPU and memory the default host source reads. The YAML form takes it from the environment. */
   service?: { type: 'supervisor' | 'systemd'; name: string };
+  /**
+   * Gates (Flagger's webhooks): commands or http(s) URLs run before each traffic increase, before the
+   * promotion, and when the canary is aborted. See {@link CanaryGates} and docs/canary.md.
+   */
+  gates?: CanaryGates;
 }
+
+/** The marker a halted gate leaves as the canary record's last verdict line: `promote` then approves that gate. */
+const HALTED = 'gate halted: ';
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
@@ -142,6 +153,11 @@ export function canary(options: CanaryOptions = {}): Strategy {
   const steps: readonly CanaryStep[] = options.steps && options.steps.length > 0 ? options.steps : [{ pause: durationMs }];
   steps.forEach(checkStep);
   const waitMs = toMs(options.waitBetweenBatches ?? 0, 'waitBetweenBatches');
+  const gates = options.gates ?? {};
+  if (gates.beforeStep !== undefined) checkGate(gates.beforeStep, 'gates.beforeStep');
+  if (gates.confirmPromotion !== undefined) checkGate(gates.confirmPromotion, 'gates.confirmPromotion');
+  if (gates.onRollback !== undefined) checkGate(gates.onRollback, 'gates.onRollback');
+  const gateTimeout = toMs(gates.timeout ?? '30s', 'gates.timeout');
 
   /** Splits the targets into the canary pool and the stable pool; E_CONFIG before any host changes. */
   function pools(ctx: DeployContext, recorded: readonly string[] | null): { canaryPool: Target[]; stablePool: Target[] } {
@@ -202,6 +218,19 @@ export function canary(options: CanaryOptions = {}): Strategy {
     }
   }
 
+  /** Runs the on_rollback gate, if any; its failure only warns. */
+  async function onRollbackGate(ctx: DeployContext, version: string, step: number, weight: number | null): Promise<void> {
+    if (!gates.onRollback || ctx.dryRun) return;
+    const r = await runGate(
+      gates.onRollback,
+      'on_rollback',
+      { fraise: ctx.fraise, environment: ctx.environment, version, step: step + 1, weight },
+      gateTimeout,
+    );
+    if (r.ok) ctx.log.info(`gate on_rollback passed (${r.detail})`);
+    else ctx.log.warn(`gate on_rollback failed (${r.detail}); the rollback goes on`);
+  }
+
   function analysisOf(ctx: DeployContext, canaryPool: Target[], stablePool: Target[]): Analysis | null {
     const a = options.analysis;
     if (!a) return null;
@@ -243,6 +272,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
         }
         ctx.log.info(`Removing the canary of ${open.version} from ${names(canaryPool)}`);
         await backToStable(ctx, traffic, canaryPool, stablePool);
+        await onRollbackGate(ctx, open.version, open.step, open.weight);
         await runBatch(canaryPool, (t) => runner.deployTarget(t), 'canary');
         if (traffic?.setWeights && !ctx.dryRun) await route(ctx, traffic, canaryPool, stablePool, null);
         await ctx.canary?.close('aborted');
@@ -328,11 +358,54 @@ export function canary(options: CanaryOptions = {}): Strategy {
           return true;
         };
 
+        // A gate halted the canary last time: the `promote` that continues it approves that gate.
+        let approved: string | null = open && verdicts.at(-1)?.startsWith(HALTED) ? verdicts.at(-1)!.slice(HALTED.length) : null;
+        /** Runs a gate; false (after holding the canary, its reason printed and recorded) when it halts. */
+        const passGate = async (name: GateName, gateCmd: string | undefined, step: number, weight: number | null, where: string): Promise<boolean> => {
+          if (!gateCmd) return true;
+          if (approved === name) {
+            approved = null;
+            ctx.log.info(`gate ${name}: approved by fraisier promote`);
+            verdicts.push(`gate ${name}: approved by fraisier promote`);
+            return true;
+          }
+          ctx.checkAborted();
+          const r = await runGate(
+            gateCmd,
+            name,
+            { fraise: ctx.fraise, environment: ctx.environment, version: ctx.version, step: step + 1, weight },
+            gateTimeout,
+            ctx.signal,
+          );
+          ctx.checkAborted();
+          if (r.ok) {
+            ctx.log.info(`gate ${name} passed (${r.detail})`);
+            return true;
+          }
+          ctx.log.warn(
+            `gate ${name} halted the canary ${where} (${r.detail}): fraisier promote ${ctx.fraise} ${ctx.environment} continues, fraisier rollback ${ctx.fraise} ${ctx.environment} aborts`,
+          );
+          // Halted before any weight was set: the canary gets no traffic while it waits.
+          if (canWeight && percent === null) {
+            await backToStable(ctx, traffic, canaryPool, stablePool);
+            percent = 0;
+          }
+          verdicts.push(`${HALTED}${name}`);
+          await save();
+          ctx.canary?.hold();
+          return false;
+        };
+
         // 2. The traffic steps.
         const first = open ? open.step + 1 : 0;
         for (let i = first; i < steps.length; i++) {
           ctx.checkAborted();
           const step = steps[i]!;
+          // Before each traffic increase; when it halts, the canary stays at the step before.
+          if (canWeight && step.weight !== undefined && (percent === null || step.weight > percent)) {
+            stepIndex = i - 1; // halted here, the canary stays at the step before; promote continues with this one
+            if (!(await passGate('before_step', gates.beforeStep, i, step.weight, `before step ${i + 1} (${step.weight}%)`))) return;
+          }
           stepIndex = i;
           ctx.log.info(
             `Step ${i + 1}/${steps.length}: ${step.weight !== undefined ? `${step.weight}%` : 'natural share'}${step.pause !== undefined ? ` for ${toMs(step.pause, 'pause')} ms` : ', then wait for promote'}`,
@@ -359,6 +432,8 @@ export function canary(options: CanaryOptions = {}): Strategy {
         }
 
         // 3. Promotion: the rest of the fleet, rolling; then an even split.
+        stepIndex = Math.max(stepIndex, steps.length - 1);
+        if (!(await passGate('confirm_promotion', gates.confirmPromotion, stepIndex, percent, 'before the promotion'))) return;
         ctx.log.info(`Promoting ${ctx.version}: ${names(stablePool)}`);
         const all = batches<Target>(stablePool, batchSize);
         for (const [i, batch] of all.entries()) {
@@ -372,7 +447,10 @@ export function canary(options: CanaryOptions = {}): Strategy {
       } catch (err) {
         // Traffic goes back to the stable hosts first; the Deployer then rolls back the canary hosts.
         const e = asFraisierError(err);
-        if (e.code !== 'E_LOCKED') await backToStable(ctx, traffic, canaryPool, stablePool);
+        if (e.code !== 'E_LOCKED') {
+          await backToStable(ctx, traffic, canaryPool, stablePool);
+          await onRollbackGate(ctx, ctx.version, stepIndex, percent);
+        }
         await ctx.canary?.close('aborted').catch((ce) => ctx.log.warn(`could not record the canary as aborted: ${asFraisierError(ce).message}`));
         throw e;
       } finally {
@@ -430,6 +508,7 @@ export function canaryOptionsFromYaml(y: CanaryYaml, env?: NormalizedEnvironment
     duration: y.durationMs,
     batchSize: y.batchSize,
     analysis: y.analysis,
+    ...(y.gates ? { gates: y.gates } : {}),
     ...(check?.type === 'http' ? { healthUrl: check.url } : {}),
     ...(service?.type === 'supervisor' ? { service: { type: 'supervisor' as const, name: service.program } } : {}),
     ...(service?.type === 'systemd' ? { service: { type: 'systemd' as const, name: service.unit } } : {}),

@@ -7,6 +7,8 @@ import type { AnalysisOptions, MetricCheck } from '../core/analysis/types.js';
 import { DurationSchema, NonEmptyString } from '../core/config/schema.js';
 import { registry, type YamlContext } from '../core/registry.js';
 import type { CanaryStep } from './canary.js';
+import { checkGate, type CanaryGates } from './canary-gates.js';
+import { redact } from '../core/secret.js';
 
 /** The metrics `metrics_to_monitor` may name. */
 export const CANARY_METRICS = ['error_rate', 'response_latency_p99', 'cpu_usage', 'memory_usage'] as const;
@@ -36,6 +38,21 @@ export const CanaryAnalysisSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** `canary_config.gates:` — commands or http(s) URLs that can halt the canary (Flagger's webhooks). */
+export const CanaryGatesSchema = Type.Object(
+  {
+    /** Before each traffic increase; a non-zero exit or non-2xx answer halts the canary (promote continues, rollback aborts). */
+    before_step: Type.Optional(NonEmptyString()),
+    /** Before the rest of the fleet is promoted; a failure halts, as above. */
+    confirm_promotion: Type.Optional(NonEmptyString()),
+    /** When the canary is aborted; its failure only warns. */
+    on_rollback: Type.Optional(NonEmptyString()),
+    /** How long a gate may take before it counts as failed. Default 30s. */
+    timeout: Type.Optional(DurationSchema),
+  },
+  { additionalProperties: false },
+);
+
 /** `canary_config:` — the seed's canary settings. */
 export const CanaryConfigSchema = Type.Object(
   {
@@ -57,6 +74,8 @@ export const CanaryConfigSchema = Type.Object(
     batch_size: Type.Optional(Type.Integer({ minimum: 1 })),
     /** How the analysis runs. */
     analysis: Type.Optional(CanaryAnalysisSchema),
+    /** Gates: commands or URLs run before each traffic increase, before the promotion, and on abort. */
+    gates: Type.Optional(CanaryGatesSchema),
   },
   { additionalProperties: false },
 );
@@ -97,6 +116,8 @@ export interface CanaryYaml {
   batchSize: number;
   /** The analysis the thresholds stand for; sources default to the probe and the host source. */
   analysis: AnalysisOptions;
+  /** The gates (`canary_config.gates`), when given. */
+  gates?: CanaryGates;
 }
 
 declare module '../core/registry.js' {
@@ -124,6 +145,7 @@ type Block = {
       max_error_increase?: number;
       max_latency_ratio?: number;
     };
+    gates?: { before_step?: string; confirm_promotion?: string; on_rollback?: string; timeout?: number | string };
   };
   traffic_shifting?: { enabled?: boolean; schedule?: { percentage: number; duration?: number | string }[] };
 };
@@ -219,12 +241,31 @@ function normalize(block: Block, ctx: YamlContext): CanaryYaml {
     ...(a.consecutive_error_limit !== undefined ? { consecutiveErrorLimit: a.consecutive_error_limit } : {}),
     ...(a.on_inconclusive !== undefined ? { onInconclusive: a.on_inconclusive } : {}),
   };
+  let gates: CanaryGates | undefined;
+  if (cc.gates) {
+    const g = cc.gates;
+    for (const k of ['before_step', 'confirm_promotion', 'on_rollback'] as const) {
+      if (g[k] === undefined) continue;
+      try {
+        checkGate(g[k], k);
+      } catch {
+        throw ctx.error(at('gates', k), `expected a command or an http(s) URL, got ${JSON.stringify(redact(String(g[k])))}`);
+      }
+    }
+    gates = {
+      ...(g.before_step !== undefined ? { beforeStep: g.before_step } : {}),
+      ...(g.confirm_promotion !== undefined ? { confirmPromotion: g.confirm_promotion } : {}),
+      ...(g.on_rollback !== undefined ? { onRollback: g.on_rollback } : {}),
+      ...(g.timeout !== undefined ? { timeout: ctx.ms(g.timeout, at('gates', 'timeout')) } : {}),
+    };
+  }
   return {
     instances: typeof instances === 'number' ? instances : [...instances],
     durationMs,
     steps,
     batchSize: cc.batch_size ?? 1,
     analysis,
+    ...(gates ? { gates } : {}),
   };
 }
 

@@ -1,3 +1,8 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Analysis, AnalysisContext, AnalysisPhase, AnalysisStatus, MetricResult } from '../../core/analysis/types.js';
@@ -7,6 +12,7 @@ import { Deployer } from '../../core/deployer.js';
 import { FraisierError } from '../../core/errors.js';
 import { exec } from '../../core/health.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
+import { registerSecret } from '../../core/secret.js';
 import { Locks } from '../../core/state/lock.js';
 import { openStore, type StateStore } from '../../core/state/store.js';
 import type { Plugin, TrafficSwitch } from '../../core/types.js';
@@ -380,6 +386,175 @@ test('bad canary YAML names the file, the key and what was expected', () => {
   assert.match(nolb.message, 'needs a load_balancer');
   const unselected = bad(SEED, 'rolling');
   assert.match(unselected.message, 'set deployment_strategy: canary');
+});
+
+// --- gates ---------------------------------------------------------------------------------------
+
+/** A local HTTP gate on 127.0.0.1:0 answering the given statuses in turn (then 200); records the bodies. */
+async function httpGate(statuses: number[]) {
+  const bodies: Record<string, unknown>[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      bodies.push(JSON.parse(body) as Record<string, unknown>);
+      const status = statuses.shift() ?? 200;
+      res.writeHead(status).end(status === 200 ? 'go' : 'change freeze until 18:00');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/gate`, bodies, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+test('gate before_step: a non-zero exit halts before the traffic increase, with its output; promote continues past it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gate-'));
+  const envFile = join(dir, 'env');
+  const gate = `echo "$FRAISIER_FRAISE $FRAISIER_ENVIRONMENT $FRAISIER_VERSION $FRAISIER_STEP $FRAISIER_WEIGHT" >> ${envFile}; [ "$FRAISIER_STEP" != 2 ] || { echo "error budget spent"; exit 3; }`;
+  const { deployer, store, entries, weights, live, order } = await setup({ gates: { beforeStep: gate } });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'canary');
+  assert.equal(weights, [{ h1: 2, h2: 9, h3: 9 }], 'the canary stays at 10 %');
+  assert.equal([...live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
+  assert.ok(
+    entries.some((e) => e.level === 'warn' && e.message.startsWith('gate before_step halted the canary before step 2 (50%) (exit 3: error budget spent)')),
+    entries.map((e) => e.message).join('\n'),
+  );
+  assert.equal(readFileSync(envFile, 'utf8').trim().split('\n'), ['api production v1.1.0 1 10', 'api production v1.1.0 2 50']);
+  const open = await store.openCanary('api', 'production');
+  assert.equal({ step: open?.step, weight: open?.weight }, { step: 0, weight: 10 });
+
+  const p = await deployer.deploy({ canary: 'complete' });
+  assert.is(p.status, 'succeeded', JSON.stringify(p.error));
+  assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+  assert.equal(weights.slice(1), [
+    { h1: 2, h2: 1, h3: 1 },
+    { h1: 1, h2: 1, h3: 1 },
+  ]);
+  assert.ok(order.includes('-: gate before_step: approved by fraisier promote'));
+  assert.is(readFileSync(envFile, 'utf8').trim().split('\n').length, 2, 'the approved gate is not asked again');
+  assert.is(await store.currentVersion('api', 'production'), 'v1.1.0');
+});
+
+test('gate before_step halting the first step leaves the canary without traffic', async () => {
+  const { deployer, weights, store } = await setup({ gates: { beforeStep: 'exit 1' } });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'canary');
+  assert.equal(weights, [{ h1: 0, h2: 1, h3: 1 }]);
+  const open = await store.openCanary('api', 'production');
+  assert.equal({ step: open?.step, weight: open?.weight }, { step: -1, weight: 0 });
+});
+
+test('gate confirm_promotion (URL): a non-2xx answer halts before the promotion; rollback aborts and runs on_rollback', async () => {
+  const http = await httpGate([503]);
+  const dir = mkdtempSync(join(tmpdir(), 'gate-'));
+  const marker = join(dir, 'rolled-back');
+  try {
+    const { deployer, store, entries, live, log, weights } = await setup({
+      gates: { confirmPromotion: http.url, onRollback: `echo "$FRAISIER_VERSION $FRAISIER_STEP" > ${marker}` },
+    });
+    const r = await deployer.deploy({ version: 'v1.1.0' });
+    assert.is(r.status, 'canary');
+    assert.equal([...live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
+    assert.ok(entries.some((e) => e.message.startsWith('gate confirm_promotion halted the canary before the promotion (HTTP 503: change freeze until 18:00)')));
+    assert.equal(http.bodies, [{ gate: 'confirm_promotion', fraise: 'api', environment: 'production', version: 'v1.1.0', step: 2, weight: 50 }]);
+    for (const h of ['h2', 'h3'])
+      assert.equal(
+        log.filter((l) => l.target === h).map((l) => l.command.label),
+        ['preflight checks'],
+        `${h} untouched`,
+      );
+    assert.ok(!existsSync(marker), 'on_rollback does not run on a halt');
+
+    const back = await deployer.rollback();
+    assert.is(back.status, 'succeeded', JSON.stringify(back.error));
+    assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+    assert.equal(weights.at(-2), { h1: 0, h2: 1, h3: 1 });
+    assert.is(readFileSync(marker, 'utf8').trim(), 'v1.1.0 2');
+    assert.is(await store.openCanary('api', 'production'), null);
+  } finally {
+    await http.close();
+  }
+});
+
+test('gate confirm_promotion (URL) answering 2xx lets the promotion go on', async () => {
+  const http = await httpGate([]);
+  try {
+    const { deployer, live } = await setup({ gates: { confirmPromotion: http.url } });
+    const r = await deployer.deploy({ version: 'v1.1.0' });
+    assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+    assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
+    assert.is(http.bodies.length, 1);
+  } finally {
+    await http.close();
+  }
+});
+
+test('gate on_rollback runs after a failed verdict sent traffic back; its failure only warns; a gate output is redacted', async () => {
+  registerSecret('s3cr3t-gate-token');
+  const { deployer, entries, order, live } = await setup({
+    phases: ['failed'],
+    gates: { onRollback: 'echo "paging with s3cr3t-gate-token"; exit 1' },
+  });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'rolled_back');
+  assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
+  const warn = entries.find((e) => e.message.startsWith('gate on_rollback failed'));
+  assert.ok(warn, entries.map((e) => e.message).join('\n'));
+  assert.is(warn!.level, 'warn');
+  assert.is(warn!.message, 'gate on_rollback failed (exit 1: paging with [REDACTED]); the rollback goes on');
+  assert.ok(order.indexOf('weights {"h1":0,"h2":1,"h3":1}') < order.indexOf(`-: ${warn!.message}`), 'after the traffic went back');
+});
+
+test('a gate that takes longer than its timeout halts', async () => {
+  const { deployer, entries } = await setup({ gates: { confirmPromotion: 'sleep 10', timeout: '300ms' } });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'canary');
+  assert.ok(entries.some((e) => e.message.startsWith('gate confirm_promotion halted the canary before the promotion (timed out after 300 ms)')));
+});
+
+test('a bad gate is E_CONFIG naming the key, in the SDK and in the YAML', () => {
+  const err = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return e as FraisierError;
+    }
+    throw new Error('expected an error');
+  };
+  const sdk = err(() => canary({ gates: { beforeStep: 'ftp://example.com/gate' } }));
+  assert.is(sdk.code, 'E_CONFIG');
+  assert.is(sdk.key, 'gates.beforeStep');
+  assert.is(err(() => canary({ gates: { onRollback: '  ' } })).key, 'gates.onRollback');
+  const yaml = err(() =>
+    parseConfig(
+      ENV(`${SEED}\n`.replace('canary_config:\n', 'canary_config:\n  gates: { confirm_promotion: "ftp://u:pw@example.com/x" }\n')),
+      'conf/fraises.yaml',
+      {},
+    ),
+  );
+  assert.is(yaml.code, 'E_CONFIG');
+  assert.is(yaml.key, 'fraises.api.environments.production.canary_config.gates.confirm_promotion');
+  assert.match(yaml.message, /^conf\/fraises\.yaml: .*expected a command or an http\(s\) URL/);
+  assert.not.match(yaml.message, ':pw@');
+  const num = err(() => parseConfig(ENV(SEED.replace('canary_config:\n', 'canary_config:\n  gates: { before_step: 42 }\n')), 'conf/fraises.yaml', {}));
+  assert.is(num.code, 'E_CONFIG');
+  assert.match(num.key ?? '', 'gates.before_step');
+  const ok = parseConfig(
+    ENV(
+      SEED.replace(
+        'canary_config:\n',
+        'canary_config:\n  gates: { before_step: ./check-slo.sh, confirm_promotion: "https://ci.example.com/approve", timeout: 10s }\n',
+      ),
+    ),
+    'fraises.yaml',
+    {},
+  ).fraises['api']!.environments['production']!;
+  assert.equal((ok.strategy as { gates?: unknown }).gates, {
+    beforeStep: './check-slo.sh',
+    confirmPromotion: 'https://ci.example.com/approve',
+    timeout: 10_000,
+  });
 });
 
 test.run();
