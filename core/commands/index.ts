@@ -14,6 +14,7 @@ import { migrate } from './migrate.js';
 import { queue } from './queue.js';
 import { promote } from './promote.js';
 import { rollback } from './rollback.js';
+import { serve } from './serve.js';
 import { slo } from './slo.js';
 import { state } from './state.js';
 import { statusAll } from './status-all.js';
@@ -43,6 +44,7 @@ export const COMMANDS: readonly Command[] = [
   state,
   queue,
   worker,
+  serve,
   init,
   check,
   completion,

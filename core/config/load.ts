@@ -31,6 +31,7 @@ import {
   SloSchema,
   SshSchema,
   StateSchema,
+  WebhooksSchema,
 } from './schema.js';
 import { SLO_KEYS, parseSloValue, type Slo } from '../slo.js';
 import type { EnvironmentConfig, FraiseConfig, FraisesFile } from './schema.js';
@@ -275,6 +276,16 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       ...(fraise.description !== undefined ? { description: fraise.description } : {}),
       environments,
     };
+  }
+
+  for (const [i, r] of (raw.webhooks?.routes ?? []).entries()) {
+    const segs: Segment[] = ['webhooks', 'routes', i];
+    if (!raw.fraises[r.fraise])
+      throw ctx.error([...segs, 'fraise'], `no fraise ${JSON.stringify(r.fraise)} in this file`, { hint: `fraises: ${Object.keys(raw.fraises).join(', ')}` });
+    if (!raw.fraises[r.fraise]!.environments[r.environment])
+      throw ctx.error([...segs, 'environment'], `fraise ${r.fraise} has no environment ${JSON.stringify(r.environment)}`, {
+        hint: `environments: ${Object.keys(raw.fraises[r.fraise]!.environments).join(', ')}`,
+      });
   }
 
   const ssh: LoadedConfig['ssh'] = {};
@@ -645,6 +656,7 @@ function fileSchema(): TObject {
       state: Type.Optional(StateSchema),
       ssh: Type.Optional(SshSchema),
       deployment_slo: Type.Optional(SloSchema),
+      webhooks: Type.Optional(WebhooksSchema),
       fraises: Type.Record(Type.String({ pattern: NAME_PATTERN }), Fraise, {
         additionalProperties: false,
         minProperties: 1,

@@ -189,6 +189,38 @@ export const StateSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** One `webhooks.routes:` entry: which pushes queue a deployment of which fraise and environment. */
+export const WebhookRouteSchema = Type.Object(
+  {
+    /** Only pushes from this forge: `github`, `gitlab`, `gitea` or `bitbucket`. Default: any. */
+    provider: Type.Optional(
+      Type.Union([Type.Literal('github'), Type.Literal('gitlab'), Type.Literal('gitea'), Type.Literal('bitbucket')], {
+        expected: 'one of github, gitlab, gitea, bitbucket',
+      }),
+    ),
+    /** Only pushes to this repository (`owner/name`, compared case-insensitively). Default: any. */
+    repo: Type.Optional(NonEmptyString('a repository such as owner/name')),
+    /** The pushed branch (`main`, not `refs/heads/main`). */
+    branch: NonEmptyString('a branch name such as main'),
+    /** The fraise to deploy. */
+    fraise: NonEmptyString('the name of a fraise of this file'),
+    /** Its environment to deploy to. */
+    environment: NonEmptyString('the name of an environment of that fraise'),
+  },
+  { additionalProperties: false },
+);
+
+/** `webhooks:` — `fraisier serve`: git push webhooks that queue deployments of the pushed commit. */
+export const WebhooksSchema = Type.Object(
+  {
+    /** The environment variable holding the shared secret (HMAC key, or GitLab token). Read when `serve` starts. */
+    secret_env: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', expected: 'the name of an environment variable such as FRAISIER_WEBHOOK_SECRET' }),
+    /** Which pushes deploy what. */
+    routes: Type.Array(WebhookRouteSchema, { minItems: 1, expected: 'a list of {provider, repo, branch, fraise, environment}' }),
+  },
+  { additionalProperties: false },
+);
+
 /** `ssh:` — connection defaults for every host. */
 export const SshSchema = Type.Object(
   {
@@ -215,6 +247,7 @@ export interface FraisesFile {
   state?: Static<typeof StateSchema>;
   ssh?: Static<typeof SshSchema>;
   deployment_slo?: Static<typeof SloSchema>;
+  webhooks?: Static<typeof WebhooksSchema>;
   fraises: Record<string, FraiseConfig>;
 }
 /** One validated fraise block, as written (with its providers' fraise-level defaults). */

@@ -174,6 +174,20 @@ export function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.dropTable('queue').execute();
       },
     },
+    // `fraisier serve`: the delivery ids of the git webhooks already handled, so a replay queues nothing.
+    '0500_webhook_deliveries': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('webhook_deliveries')
+          .addColumn('delivery', 'text', (c) => c.primaryKey())
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<any>): Promise<void> {
+        await db.schema.dropTable('webhook_deliveries').execute();
+      },
+    },
   };
 }
 

@@ -144,6 +144,14 @@ export interface CanariesTable {
   updated_at: number;
 }
 
+/** A git webhook delivery already handled by `fraisier serve` (a replay of its id queues nothing). */
+export interface WebhookDeliveriesTable {
+  /** `<provider>:<delivery id>` (`github:72d3162e-...`). */
+  delivery: string;
+  provider: string;
+  received_at: number;
+}
+
 /** The kysely database type of the state store. */
 export interface Database {
   deployments: DeploymentsTable;
@@ -152,6 +160,7 @@ export interface Database {
   locks: LocksTable;
   queue: QueueTable;
   canaries: CanariesTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 /** A deployments row as read. */

@@ -81,6 +81,7 @@ test('the command list: every command that changes hosts has a dry run; read-onl
       'state',
       'queue',
       'worker',
+      'serve',
       'init',
       'check',
       'completion',
@@ -96,7 +97,7 @@ test('the command list: every command that changes hosts has a dry run; read-onl
       `${c.name}: only commands that reach hosts load the built-ins`,
     );
   }
-  assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'slo', 'metrics', 'state', 'queue', 'init', 'completion', 'help']);
+  assert.equal(READ_ONLY_COMMANDS, ['status-all', 'history', 'stats', 'slo', 'metrics', 'state', 'queue', 'serve', 'init', 'completion', 'help']);
   assert.equal(
     commandsOf('script').map((c) => c.name),
     ['deploy', 'promote', 'rollback', 'migrate', 'status', 'history', 'stats', 'metrics', 'cancel', 'unlock'],

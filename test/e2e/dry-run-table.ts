@@ -141,6 +141,7 @@ const SAMPLE: Record<string, string[]> = {
   scheduled: ['--scheduled', '+1h'],
   once: ['--once'],
   poll: ['--poll', '1s'],
+  listen: ['--listen', '127.0.0.1:0'],
   all: ['--all'],
   // multi-provider environments only (this file has none): proven in test/e2e/multi-provider.test.ts
   provider: ['--provider', 'coolify_cloud'],
@@ -279,6 +280,13 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
     const j = jsonOf(r, given);
     if (j) assert.equal(j, { ran: [], waiting: 0, wouldRun: [], dryRun: true });
     else assert.match(r.stdout, 'Nothing to run (dry run)');
+  },
+  serve(r, given) {
+    // this file has no webhooks: block: serve refuses to start (test/core/webhooks.test.ts has the rest)
+    assert.is(r.code, 2, r.out);
+    assert.match(r.stderr, 'serve needs a top-level webhooks: block');
+    const j = jsonOf(r, given);
+    if (j) assert.is(j.error.code, 'E_CONFIG');
   },
   state(r, given) {
     assert.is(r.code, 0, r.out);

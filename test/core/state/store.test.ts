@@ -101,6 +101,7 @@ each('migrations are idempotent on reopen and data survives', async (b) => {
     'locks',
     'queue',
     'targets',
+    'webhook_deliveries',
   ]);
   await s2.close();
 });
