@@ -61,19 +61,40 @@ function workerEnv(k: number): NodeJS.ProcessEnv {
   return { ...process.env, FRAISIER_LAB_NET: String(net), FRAISIER_LAB_DIR: `${baseDir}-w${k}` };
 }
 
-function spawnCollect(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> {
+/**
+ * A test file that runs longer than this (`FRAISIER_TEST_FILE_TIMEOUT`, seconds; default 20 minutes, several
+ * times the slowest file) is a hang: its process group is killed and the file counts as failed, so one stuck
+ * file cannot hold the whole run.
+ */
+const FILE_TIMEOUT_MS = Number(process.env['FRAISIER_TEST_FILE_TIMEOUT'] ?? 1200) * 1000;
+
+function spawnCollect(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 0): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(args[0]!, args.slice(1), { cwd: root, env: { ...env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(args[0]!, args.slice(1), { cwd: root, env: { ...env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: timeoutMs > 0 });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            output += `\ntest runner: no end after ${timeoutMs / 1000} s: killed (process group ${child.pid})\n`;
+            try {
+              process.kill(-child.pid!, 'SIGKILL');
+            } catch {
+              /* already gone */
+            }
+          }, timeoutMs)
+        : undefined;
     child.on('error', (e) => resolve({ code: 1, output: `${output}${e}\n` }));
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, output });
+    });
   });
 }
 
 async function runFile(file: string, worker: Worker): Promise<{ passed: number; failed: number; skipped: number; output: string }> {
-  const { code, output } = await spawnCollect([process.execPath, '--import', 'tsx', file], worker.env);
+  const { code, output } = await spawnCollect([process.execPath, '--import', 'tsx', file], worker.env, FILE_TIMEOUT_MS);
   const clean = output.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(clean)?.[1] ?? Number.NaN);
   const total = num('Total');
