@@ -25,8 +25,10 @@ async function everyHost(version: string): Promise<void> {
 test.before(async () => {
   env = await lab();
   await resetHosts(env);
-  // all three hosts in one batch, so a failed release is on every host afterwards (for --to)
-  ws = workspace(labYaml(env, { batch: 3, retries: 3 }));
+  // all three hosts in one batch, so a failed release is on every host afterwards (for --to); 12 health
+  // attempts 250 ms apart: with three test files at once on 2 cores the app can take over a second to
+  // listen after its restart (3 attempts were not enough there)
+  ws = workspace(labYaml(env, { batch: 3, retries: 12 }));
 });
 
 test('v1.0.0 → v1.1.0 → v1.2.0 with the fraisier command', async () => {
