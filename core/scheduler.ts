@@ -103,6 +103,43 @@ export async function scheduleDeploy(app: DeployApp, env: string, options: Sched
   return 0;
 }
 
+/**
+ * The pid of a worker id (`user@host:pid`) when that worker ran on this machine and is no longer
+ * running, else null: a worker on another machine, or one still alive, is never judged from here.
+ */
+export function goneLocalWorker(workerId: string | null, thisHost: string = hostname()): number | null {
+  const m = workerId ? /^.*@(.+):(\d+)$/.exec(workerId) : null;
+  if (!m || m[1] !== thisHost) return null;
+  const pid = Number(m[2]);
+  try {
+    process.kill(pid, 0);
+    return null;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? pid : null;
+  }
+}
+
+/**
+ * Items left `running` by a worker of this machine that is gone (SIGKILL, OOM killer, reboot): each is
+ * marked `failed`, saying so, instead of showing `running` for ever. Its deployment, if it had started,
+ * is recorded as interrupted by the next deploy of that environment (the lock it held expires by itself).
+ * @returns the items marked.
+ */
+export async function reapAbandoned(queue: Queue, say: (text: string) => void, thisHost: string = hostname()): Promise<QueueItem[]> {
+  const marked: QueueItem[] = [];
+  for (const item of await queue.list()) {
+    if (item.status !== 'running') continue;
+    const pid = goneLocalWorker(item.claimedBy, thisHost);
+    if (pid === null) continue;
+    const error = `abandoned: worker ${item.claimedBy} stopped before finishing it (pid ${pid} is no longer running); check the hosts with fraisier status ${item.fraise} ${item.environment}`;
+    if (await queue.abandon(item.id, item.claimedBy!, error)) {
+      marked.push(item);
+      say(`#${item.id} ${item.fraise}/${item.environment} ${item.version}: ${error}\n`);
+    }
+  }
+  return marked;
+}
+
 /** Options of {@link runWorker}. */
 export interface WorkerOptions {
   /** Run what is due once, then exit (for cron). */
@@ -150,6 +187,7 @@ export async function workerPass(
   const now = options.now ?? Date.now;
   const appOf = options.appOf ?? (async (fraise: string) => (await import('./config/build.js')).appFromYaml(config!, fraise));
   const pass: WorkerPass = { ran: [], waiting: 0, wouldRun: [] };
+  if (!options.dryRun) await reapAbandoned(queue, say);
   for (const item of await queue.due(now())) {
     if (options.stop()) break;
     let app: DeployApp | undefined;
@@ -304,7 +342,7 @@ export function formatQueue(items: (QueueItem & { waiting?: string | null })[], 
       i.requestedBy,
       i.waiting ??
         (i.status === 'running'
-          ? `claimed by ${i.claimedBy}`
+          ? `claimed by ${i.claimedBy}${goneLocalWorker(i.claimedBy) !== null ? ' (no longer running: the next worker pass marks it failed)' : ''}`
           : i.deploymentId !== null
             ? `deployment ${i.deploymentId}${i.error ? `: ${i.error}` : ''}`
             : (i.error ?? '')),

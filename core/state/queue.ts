@@ -170,6 +170,23 @@ export class Queue {
       .execute();
   }
 
+  /**
+   * Marks a `running` item claimed by `worker` as `failed` with `error`: its worker stopped without
+   * finishing it (killed with SIGKILL, the machine rebooted). Only that claim is touched, so an item
+   * another worker finished or re-claimed in the meantime stays as it is.
+   * @returns whether the item was marked.
+   */
+  async abandon(id: number, worker: string, error: string): Promise<boolean> {
+    const r = await this.store.db
+      .updateTable('queue')
+      .set({ status: 'failed', finished_at: this.store.now(), error: redact(error) })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', worker)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   /** Sets (or clears) why a due item still waits. Only on a `queued` item. */
   async note(id: number, note: string | null): Promise<void> {
     await this.store.db.updateTable('queue').set({ note }).where('id', '=', id).where('status', '=', 'queued').execute();

@@ -5,13 +5,15 @@
  * until the window opens; `--force` items ignore the windows; a vanished environment fails the item;
  * a dry run claims nothing.
  */
+import { spawnSync } from 'node:child_process';
+import { hostname, userInfo } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DeployApp } from '../../../core/app.js';
 import type { CommandIo } from '../../../core/commands/types.js';
 import type { DeployOptions } from '../../../core/deployer.js';
 import type { RuntimeOptions } from '../../../core/app.js';
-import { workerPass } from '../../../core/scheduler.js';
+import { formatQueue, workerPass } from '../../../core/scheduler.js';
 import { Queue, type NewQueueItem } from '../../../core/state/queue.js';
 import { openStore } from '../../../core/state/store.js';
 import type { DeployWindowPolicy } from '../../../core/windows.js';
@@ -141,6 +143,32 @@ test('stop(): no item is claimed once the worker is stopping', async () => {
     (await q.list()).map((i) => i.status),
     ['queued'],
   );
+  await store.close();
+});
+
+test("an item left running by a worker of this machine that is gone is marked failed; a live or remote worker's item is left running", async () => {
+  const store = await openStore({ path: ':memory:' });
+  const q = new Queue(store);
+  const dead = spawnSync('true').pid!; // a pid that has just exited
+  const me = `${userInfo().username}@${hostname()}`;
+  const gone = await q.add(item({ dueAt: 0, version: 'gone111' }));
+  const live = await q.add(item({ dueAt: 0, version: 'live222' }));
+  const remote = await q.add(item({ dueAt: 0, version: 'remote3' }));
+  await q.claim(gone, `${me}:${dead}`);
+  await q.claim(live, `${me}:${process.pid}`);
+  await q.claim(remote, `bob@another-machine-${hostname()}:${dead}`);
+  assert.match(formatQueue(await q.list(), 0), /no longer running: the next worker pass marks it failed/);
+  const { app, calls } = recordingApp();
+  const out = io();
+  const pass = await workerPass(undefined, store, out, { waitLockMs: 0, workerId: 'w', stop: () => false, appOf: async () => app });
+  assert.equal(pass.ran, []);
+  assert.is(calls.length, 0);
+  const byVersion = Object.fromEntries((await q.list({ all: true })).map((i) => [i.version, i]));
+  assert.is(byVersion['gone111']!.status, 'failed');
+  assert.match(byVersion['gone111']!.error!, `abandoned: worker ${me}:${dead} stopped before finishing it (pid ${dead} is no longer running)`);
+  assert.match(out.text(), `#${gone} api/production gone111: abandoned`);
+  assert.is(byVersion['live222']!.status, 'running');
+  assert.is(byVersion['remote3']!.status, 'running');
   await store.close();
 });
 
