@@ -44,7 +44,10 @@ async function pollingOverhead(pollMs: number, runs: number): Promise<number[]> 
   return out;
 }
 
-async function parallel(apps: number, perMinute: number): Promise<{ requests: number; limited: number; paced: number; seconds: number; status: string }> {
+async function parallel(
+  apps: number,
+  perMinute: number,
+): Promise<{ requests: number; limited: number; paced: number; seconds: number; status: string; why: string }> {
   const versions = Object.fromEntries(Array.from({ length: apps }, (_, i) => [`app${i + 1}`, 'v0']));
   const sim = await startCoolifySim(versions, { tickMs: 1000, inProgressPolls: 4, rateLimit: 200 });
   try {
@@ -73,6 +76,7 @@ async function parallel(apps: number, perMinute: number): Promise<{ requests: nu
       paced: provider.stats.paced,
       seconds: Math.round((Date.now() - started) / 100) / 10,
       status: r.status,
+      why: r.status === 'succeeded' ? '' : ` (${r.error?.message ?? 'no error recorded'})`,
     };
   } finally {
     await sim.stop();
@@ -84,9 +88,9 @@ const overhead = await pollingOverhead(pollMs, 5);
 console.log(`polling overhead (poll_interval ${pollMs} ms, simulator finish → deploy returned), ms: ${overhead.join(', ')}; max ${Math.max(...overhead)}`);
 const paced = await parallel(20, 200);
 console.log(
-  `20 applications in parallel, paced to 200/min: ${paced.status}, ${paced.requests} requests, ${paced.limited} answered 429, ${paced.paced} waited for budget, ${paced.seconds} s`,
+  `20 applications in parallel, paced to 200/min: ${paced.status}${paced.why}, ${paced.requests} requests, ${paced.limited} answered 429, ${paced.paced} waited for budget, ${paced.seconds} s`,
 );
 const unpaced = await parallel(20, 0);
 console.log(
-  `20 applications in parallel, pacing off:      ${unpaced.status}, ${unpaced.requests} requests, ${unpaced.limited} answered 429, ${unpaced.seconds} s`,
+  `20 applications in parallel, pacing off:      ${unpaced.status}${unpaced.why}, ${unpaced.requests} requests, ${unpaced.limited} answered 429, ${unpaced.seconds} s`,
 );
