@@ -132,3 +132,27 @@ export function renderMetrics(rows: MetricRow[]): string {
   );
   return `${out.join('\n')}\n`;
 }
+
+/** One sample of the metrics text: `fraisier metrics --json` prints them. */
+export interface MetricSample {
+  /** The metric's name (a histogram's `_bucket`, `_sum` and `_count` are separate names). */
+  name: string;
+  labels: Record<string, string>;
+  /** The value; `+Inf` (a histogram's last bucket bound) stays in the `le` label, values are numbers. */
+  value: number;
+}
+
+/** The samples of a text made by {@link renderMetrics} (its HELP and TYPE lines skipped). */
+export function metricSamples(text: string): MetricSample[] {
+  const out: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    }
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}

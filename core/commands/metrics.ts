@@ -3,7 +3,8 @@ import { stringArg } from './types.js';
 
 /**
  * `fraisier metrics [--fraise F] [--textfile PATH]`: the deployment history as Prometheus metrics, on
- * stdout or written atomically to a node_exporter textfile-collector file.
+ * stdout or written atomically to a node_exporter textfile-collector file. With `--json`, stdout gets
+ * `{"samples": [{name, labels, value}]}` instead of the text (with `--textfile`, the file written).
  */
 export const metrics: StoreCommand = {
   name: 'metrics',
@@ -20,7 +21,7 @@ export const metrics: StoreCommand = {
     },
   },
   async run(ctx, args, io) {
-    const [{ metricRows, renderMetrics }, { FraisierError }, fs, path] = await Promise.all([
+    const [{ metricRows, metricSamples, renderMetrics }, { FraisierError }, fs, path] = await Promise.all([
       import('../metrics.js'),
       import('../errors.js'),
       import('node:fs'),
@@ -43,7 +44,7 @@ export const metrics: StoreCommand = {
     }
     const text = await ctx.readStore(async (store) => renderMetrics(await metricRows(store, fraise ? { fraise } : {})));
     if (textfile === undefined) {
-      io.out(text);
+      io.out(io.json ? `${JSON.stringify({ samples: metricSamples(text) })}\n` : text);
       return 0;
     }
     // atomic for the collector: written beside the target, then renamed over it

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../../core/config/load.js';
-import { metricRows, renderMetrics } from '../../core/metrics.js';
+import { metricRows, metricSamples, renderMetrics } from '../../core/metrics.js';
 import { evaluate, formatSlo, measure, nearestRank, parseLatency, parseRate } from '../../core/slo.js';
 import type { StateStore } from '../../core/state/store.js';
 import { backends } from '../support/backends.js';
@@ -216,6 +216,24 @@ for (const backend of backends) {
     }
   });
 }
+
+test('metrics --json: every sample of the text, its labels unescaped (a quote, a backslash, a newline)', () => {
+  const odd = 'we"ird\\na\nme';
+  const rows = [
+    { fraise: odd, environment: 'prod', kind: 'deploy' as const, status: 'succeeded', durationMs: 7000, finishedAt: 1_700_000_000_000 },
+    { fraise: odd, environment: 'prod', kind: 'deploy' as const, status: 'rolled_back', durationMs: 3000, finishedAt: 1_700_000_100_000 },
+  ];
+  const text = renderMetrics(rows);
+  const samples = metricSamples(text);
+  assert.is(samples.length, text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length);
+  assert.equal(
+    samples.find((x) => x.name === 'fraisier_deployments_total' && x.labels['status'] === 'rolled_back'),
+    { name: 'fraisier_deployments_total', labels: { fraise: odd, environment: 'prod', kind: 'deploy', status: 'rolled_back' }, value: 1 },
+  );
+  assert.is(samples.find((x) => x.name === 'fraisier_deployment_duration_seconds_bucket' && x.labels['le'] === '+Inf')!.value, 2);
+  assert.is(samples.find((x) => x.name === 'fraisier_deployment_duration_seconds_sum')!.value, 10);
+  assert.is(samples.find((x) => x.name === 'fraisier_last_success_timestamp_seconds')!.value, 1_700_000_000);
+});
 
 test('nearest rank: the ⌈p·n⌉-th smallest', () => {
   assert.is(nearestRank([], 0.99), null);

@@ -309,6 +309,15 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
         readFileSync(join(ws, 'metrics.prom'), 'utf8'),
         'fraisier_deployments_total{fraise="app",environment="production",kind="deploy",status="succeeded"} 2',
       );
+    } else if (given.has('json')) {
+      const deployed = jsonOf(r, given).samples.find(
+        (x: { name: string; labels: Record<string, string> }) => x.name === 'fraisier_deployments_total' && x.labels['status'] === 'succeeded',
+      );
+      assert.equal(deployed, {
+        name: 'fraisier_deployments_total',
+        labels: { fraise: 'app', environment: 'production', kind: 'deploy', status: 'succeeded' },
+        value: 2,
+      });
     } else assert.match(r.stdout, 'fraisier_deployments_total{fraise="app",environment="production",kind="deploy",status="succeeded"} 2');
   },
   check(r, given) {
