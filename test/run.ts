@@ -9,7 +9,8 @@
  * and tears it down at the end. One private PostgreSQL server serves every file (each test takes a fresh
  * database). A file's output is printed in one piece when it ends. The slowest files start first.
  *
- * `npm test -- unit` runs only tests outside test/e2e; `npm test -- <substring>` filters by path.
+ * `npm test -- unit` runs only tests outside test/e2e; `npm test -- <substring> [<substring>...]` runs the
+ * files whose path contains any of them.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -38,10 +39,10 @@ const slowRank = (f: string) => {
   return i < 0 ? SLOW.length : i;
 };
 
-const filter = process.argv[2];
+const filters = process.argv.slice(2);
 let files = find(testDir).sort((a, b) => slowRank(a) - slowRank(b) || Number(b.includes('/e2e/')) - Number(a.includes('/e2e/')) || a.localeCompare(b));
-if (filter === 'unit') files = files.filter((f) => !f.includes('/e2e/'));
-else if (filter) files = files.filter((f) => f.includes(filter));
+if (filters.length === 1 && filters[0] === 'unit') files = files.filter((f) => !f.includes('/e2e/'));
+else if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
 
 const requested = Number(process.env['FRAISIER_TEST_WORKERS'] ?? 3);
 const workerCount = Math.max(1, Math.min(Number.isInteger(requested) && requested > 0 ? requested : 3, files.length));
