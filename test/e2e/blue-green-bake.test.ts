@@ -14,6 +14,7 @@ import { sample, startNginx, type Nginx } from './traffic.js';
 let env: LabEnv;
 let ngx: Nginx;
 let ws: string;
+let servers: Record<string, string>;
 
 function yaml(servers: Record<string, string>): string {
   return `ssh:
@@ -57,7 +58,7 @@ fraises:
 
 test.before(async () => {
   env = await lab();
-  const servers = Object.fromEntries(env.hosts.map((h) => [h.name, `${h.address}:${env.appPort}`]));
+  servers = Object.fromEntries(env.hosts.map((h) => [h.name, `${h.address}:${env.appPort}`]));
   await resetHosts(env);
   ngx = await startNginx('app', servers);
   ws = workspace(yaml(servers));
@@ -103,6 +104,24 @@ test('the 5xx release fails its bake: traffic switched back to green at once, bl
   assert.match(last!.error ?? '', 'bake analysis failed: failed (1) > failure_limit (0)');
   const status = await fraisier(ws, 'status', 'app', 'production');
   assert.match(status.stdout, 'live colour: green (h2, h3)');
+});
+
+test('bad bake input exits 2 naming the file and the key, and changes no host', async () => {
+  const before = await allHosts(env);
+  const upstream = ngx.upstream();
+  for (const [from, to, key, expected] of [
+    ['duration: 5s', 'duration: soon', 'blue_green_config.bake.duration', 'a duration'],
+    ['metrics_to_monitor: [error_rate]', 'metrics_to_monitor: [error_rate, disk]', 'blue_green_config.bake.metrics_to_monitor[1]', 'unknown metric "disk"'],
+  ] as const) {
+    const bad = workspace(yaml(servers).replace(from, to));
+    const r = await fraisier(bad, 'deploy', 'app', 'production', '--version', 'v1.2.0');
+    assert.is(r.code, 2, r.out);
+    assert.match(r.out, 'fraises.yaml');
+    assert.match(r.out, `fraises.app.environments.production.${key}`);
+    assert.match(r.out, expected);
+  }
+  assert.equal(await allHosts(env), before, 'no host changed');
+  assert.is(ngx.upstream(), upstream, 'nginx untouched');
 });
 
 test.run();
