@@ -90,6 +90,7 @@ test('the 5xx release fails its bake: traffic switched back to green at once, bl
   assert.match(r.out, 'Traffic switched to blue');
   assert.match(r.out, /canary error rate \d+\.\d % \(max 5\.0 %\): FAIL/);
   assert.match(r.out, /Traffic switched back to green \(h2, h3, v1\.1\.0\) in \d+ ms after: bake analysis failed: failed \(1\) > failure_limit \(0\)/);
+  console.log(`  [blue-green-bake e2e] failed bake → traffic back on green in ${/Traffic switched back to green \S+ \S+ \S+ in (\d+) ms/.exec(r.out)?.[1]} ms`);
   assert.match(ngx.upstream(), '"pool":"green"');
   assert.equal(await sample(ngx.port, 20), { '200 v1.1.0': 20 }, 'every request on the old colour');
   const [h1, h2, h3] = await allHosts(env);
