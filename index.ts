@@ -81,4 +81,4 @@ export { probeSource, probeUrl, type ProbeOptions } from './plugins/metrics/prob
 export { hostSource, type HostSourceOptions } from './plugins/metrics/host.js';
 export { prometheusSource, PROMQL_VARIABLES, type PrometheusMetric, type PrometheusOptions } from './plugins/metrics/prometheus.js';
 export { nginxSource, parseAccessLog, type AccessLogEntry, type NginxSourceOptions } from './plugins/metrics/nginx.js';
-export { buildMetricSources, metricSourcesFor, type MetricSourcesYaml } from './plugins/metrics/sources.js';
+export { buildMetricSources, defaultSources, metricSourcesFor, type MetricSourcesYaml } from './plugins/metrics/sources.js';

@@ -82,7 +82,6 @@ export { requestCancel, type CancelOptions, type CancelOutcome } from './cancel.
 export { appFromYaml, environmentFromYaml } from './config/build.js';
 export {
   createAnalysis,
-  defaultSources,
   judge,
   kayentaScore,
   mannWhitneyU,
@@ -90,6 +89,7 @@ export {
   MetricSourceError,
   type Analysis,
   type AnalysisContext,
+  type AnalysisDefaults,
   type AnalysisOptions,
   type AnalysisPhase,
   type AnalysisRound,

@@ -4,7 +4,8 @@ import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
 import { runProcess } from '../core/exec/process.js';
-import type { DeployContext, Strategy, StrategyRunner, Target } from '../core/types.js';
+import type { DeployContext, Strategy, StrategyRunner, Target, TrafficSwitch } from '../core/types.js';
+import { bakeFromYaml, bakeMs as checkBake, runBake, type BakeOptions } from './bake.js';
 import { runBatch } from './rolling.js';
 
 /** The two colours of a blue-green environment. */
@@ -42,6 +43,14 @@ export interface BlueGreenOptions {
   verifyTimeout?: Duration;
   /** Working directory of a verification command. Default: the current directory. */
   cwd?: string;
+  /**
+   * Bake time: after the switch, the analysis watches the new colour for `duration` while the old colour
+   * keeps its release, ready (not stopped, not pruned). A failed verdict (or Ctrl-C) switches all traffic
+   * back to the old colour at once, then the new colour's targets are rolled back and the deployment is
+   * recorded as rolled back. An inconclusive verdict only warns. Same options as rolling's bake (absolute
+   * limits only); see docs/blue-green.md. Default: none (the deployment ends at the switch).
+   */
+  bake?: BakeOptions;
 }
 
 const COLOURS: readonly Colour[] = ['blue', 'green'];
@@ -97,6 +106,8 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
   const both = pools.blue.filter((t) => pools.green.includes(t));
   if (both.length > 0) throw new FraisierError('E_CONFIG', `blue-green: ${both.join(', ')} cannot be both blue and green`, { key: 'green' });
   const verifyMs = toMs(options.verifyTimeout ?? '5m', 'verifyTimeout');
+  const bake = options.bake;
+  const bakeMs = checkBake(bake, 'blue-green');
 
   async function verify(colour: Colour, targets: readonly Target[], ctx: DeployContext): Promise<void> {
     if (!options.verify) return;
@@ -152,6 +163,24 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
       }
     }
     ctx.log.info(`Verification of ${colour} passed in ${Math.round(performance.now() - started)} ms`);
+  }
+
+  /**
+   * The instant rollback after a failed bake: all traffic back to the old colour, which still runs the
+   * previous release; the Deployer then rolls the new colour's targets back. A failed switch is logged
+   * (the Deployer's rollback hook puts the traffic plugin's pool back too).
+   */
+  async function switchBack(ctx: DeployContext, traffic: TrafficSwitch, colour: Colour, targets: readonly Target[], why: Error): Promise<void> {
+    try {
+      await ctx.fence();
+      const started = performance.now();
+      await traffic.switchTo(colour, targets, ctx);
+      ctx.log.warn(
+        `Traffic switched back to ${colour} (${targets.map((t) => t.name).join(', ')}, ${ctx.previousVersion ?? 'its release'}) in ${Math.round(performance.now() - started)} ms after: ${why.message}`,
+      );
+    } catch (err) {
+      ctx.log.error(`could not switch the traffic back to ${colour}: ${asFraisierError(err).message}`);
+    }
   }
 
   return {
@@ -224,6 +253,18 @@ export function blueGreen(options: BlueGreenOptions): Strategy {
       ctx.log.info(
         `Traffic switched to ${idle} in ${Math.round(ms)} ms${liveColour ? ` (${liveColour} keeps ${ctx.previousVersion ?? 'its release'} for an instant rollback)` : ''}`,
       );
+
+      // 4. Bake: the analysis watches the new colour; the old one stays ready for the switch back.
+      if (!bake || ctx.kind === 'rollback') return;
+      try {
+        await runBake(ctx, bake, bakeMs, targets);
+      } catch (err) {
+        const e = asFraisierError(err);
+        if (liveColour && e.code !== 'E_LOCKED' && !ctx.dryRun) await switchBack(ctx, traffic, liveColour, byColour(liveColour), e);
+        else if (!liveColour) ctx.log.warn(`no colour to switch back to (${idle} was the first live colour): its targets are rolled back in place`);
+        throw e;
+      }
+      if (liveColour) ctx.log.info(`Bake of ${idle} passed: ${liveColour} is retired`);
     },
   };
 }
@@ -237,5 +278,6 @@ registry.registerStrategy('blue_green', ({ env, config }: BuildContext<Normalize
     ...(bg.verifyCommand !== undefined ? { verify: bg.verifyCommand } : {}),
     ...(bg.verifyTimeoutMs !== undefined ? { verifyTimeout: bg.verifyTimeoutMs } : {}),
     cwd: (config as { baseDir: string }).baseDir,
+    ...(bg.bake ? { bake: bakeFromYaml(bg.bake, env, config) } : {}),
   });
 });

@@ -6,6 +6,7 @@
 import { Type } from '@sinclair/typebox';
 import { DurationSchema, NonEmptyString } from '../core/config/schema.js';
 import { registry, type FraiseEnvironments, type NormalizedEnvironment, type Segment, type YamlContext } from '../core/registry.js';
+import { BakeSchema, normalizeBake, type BakeBlock, type BakeYaml } from './bake.yaml.js';
 
 const HostList = Type.Array(NonEmptyString(), { minItems: 1, uniqueItems: true, expected: 'a non-empty list of distinct host names' });
 
@@ -23,6 +24,11 @@ export const BlueGreenConfigSchema = Type.Object(
     verify_command: Type.Optional(NonEmptyString()),
     /** Longest the verification may run. Default 5m. */
     verify_timeout: Type.Optional(DurationSchema),
+    /**
+     * Bake time: after the switch, the analysis watches the new colour for `duration`, the old colour kept
+     * ready; a failure switches back to it at once and rolls the new colour back. Same keys as rolling_config.bake.
+     */
+    bake: Type.Optional(BakeSchema),
   },
   { additionalProperties: false },
 );
@@ -33,6 +39,8 @@ export interface BlueGreenYaml {
   green: string[];
   verifyCommand?: string;
   verifyTimeoutMs?: number;
+  /** `blue_green_config.bake`, when given: its duration and the analysis its thresholds stand for. */
+  bake?: BakeYaml;
 }
 
 declare module '../core/registry.js' {
@@ -41,8 +49,11 @@ declare module '../core/registry.js' {
   }
 }
 
-type Block = { blue_green_config?: { blue?: string[]; green?: string[]; verify_command?: string; verify_timeout?: number | string } };
-type Verify = Pick<BlueGreenYaml, 'verifyCommand' | 'verifyTimeoutMs'>;
+type Block = {
+  blue_green_config?: { blue?: string[]; green?: string[]; verify_command?: string; verify_timeout?: number | string; bake?: BakeBlock };
+};
+/** What a colour environment of the seed's form brings to the pair besides its hosts: the verification and the bake. */
+type Verify = Pick<BlueGreenYaml, 'verifyCommand' | 'verifyTimeoutMs' | 'bake'>;
 
 /** The verification of a colour environment of the seed's form, kept until the pair is merged. */
 const colourVerify = new WeakMap<object, Verify>();
@@ -52,6 +63,7 @@ function verifyOf(block: Block, ctx: YamlContext): Verify {
   return {
     ...(bg?.verify_command !== undefined ? { verifyCommand: bg.verify_command } : {}),
     ...(bg?.verify_timeout !== undefined ? { verifyTimeoutMs: ctx.ms(bg.verify_timeout, ctx.at('blue_green_config', 'verify_timeout')) } : {}),
+    ...(bg?.bake !== undefined ? { bake: normalizeBake(bg.bake, ctx, 'blue_green_config') } : {}),
   };
 }
 
@@ -107,6 +119,12 @@ registry.registerStrategy({
       throw ctx.error(
         ctx.at('blue_green_config'),
         `blue_green_config lists colours but deployment_strategy is ${ctx.env.strategy.type}: set deployment_strategy: blue_green`,
+      );
+    }
+    if (bg?.bake !== undefined && targetOf(ctx.raw) === undefined) {
+      throw ctx.error(
+        ctx.at('blue_green_config', 'bake'),
+        `blue_green_config.bake is a blue-green setting but deployment_strategy is ${ctx.env.strategy.type}: set deployment_strategy: blue_green${ctx.env.strategy.type === 'rolling' ? ', or move it to rolling_config.bake' : ''}`,
       );
     }
     colourVerify.set(ctx.env, verifyOf(block, ctx));

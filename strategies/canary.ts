@@ -13,7 +13,7 @@ import { registry, type BuildContext } from '../core/registry.js';
 import type { DeployContext, Strategy, Target, TrafficSwitch } from '../core/types.js';
 import type { CanaryYaml } from './canary.yaml.js';
 import { batches, runBatch } from './rolling.js';
-import { metricSourcesFor } from '../plugins/metrics/sources.js';
+import { defaultSources, metricSourcesFor } from '../plugins/metrics/sources.js';
 import { checkGate, runGate, type CanaryGates, type GateName } from './canary-gates.js';
 
 export type { CanaryGates, Gate, GateName } from './canary-gates.js';
@@ -250,7 +250,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
       ...(options.healthUrl !== undefined ? { healthUrl: options.healthUrl } : {}),
       ...(options.service !== undefined ? { service: options.service } : {}),
     };
-    return typeof a === 'function' ? a(actx) : createAnalysis(a, actx);
+    return typeof a === 'function' ? a(actx) : createAnalysis(a, actx, { defaultSources });
   }
 
   return {

@@ -2,25 +2,10 @@ import { registry, type BuildContext } from '../core/registry.js';
 import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, asFraisierError } from '../core/errors.js';
-import type { DeployContext, Strategy, Target } from '../core/types.js';
-import { createAnalysis } from '../core/analysis/index.js';
-import type { Analysis, AnalysisContext, AnalysisOptions } from '../core/analysis/types.js';
-import { metricSourcesFor } from '../plugins/metrics/sources.js';
+import type { Strategy, Target } from '../core/types.js';
+import { bakeFromYaml, bakeMs as checkBake, runBake, type BakeOptions } from './bake.js';
 
-/** A watch after the rollout: the analysis runs over every host for `duration`; a failure rolls back every host. */
-export interface BakeOptions {
-  /** How long the analysis watches the fleet after the last batch. */
-  duration: Duration;
-  /**
-   * What judges the fleet: the analysis engine's options (absolute limits only, `max`/`min`: there is no
-   * stable pool to compare with), or a factory. Every host is measured as the "canary" pool.
-   */
-  analysis: AnalysisOptions | ((ctx: AnalysisContext) => Analysis);
-  /** The health-check URL as seen from a host, where the default probe sends its requests. */
-  healthUrl?: string;
-  /** The service whose CPU and memory the default host source reads. */
-  service?: { type: 'supervisor' | 'systemd'; name: string };
-}
+export type { BakeOptions } from './bake.js';
 
 /** Options of the rolling strategy. */
 export interface RollingOptions {
@@ -70,54 +55,7 @@ export function rolling(options: RollingOptions = {}): Strategy {
   }
   const wait = toMs(options.waitBetweenBatches ?? 0, 'waitBetweenBatches');
   const bake = options.bake;
-  const bakeMs = bake ? toMs(bake.duration, 'bake.duration') : 0;
-  if (bake && typeof bake.analysis === 'object') {
-    bake.analysis.checks.forEach((c, i) => {
-      if (c.maxIncrease !== undefined || c.maxRatio !== undefined || c.mannWhitney !== undefined) {
-        throw new FraisierError(
-          'E_CONFIG',
-          `rolling: bake.analysis.checks[${i}] (${c.metric}) compares with a stable pool, which a bake does not have: use absolute limits (max)`,
-          { key: `bake.analysis.checks[${i}]` },
-        );
-      }
-    });
-  }
-
-  /** The bake: the analysis over every host for its duration; throws E_HEALTH on a failed verdict. */
-  async function runBake(ctx: DeployContext): Promise<void> {
-    if (!bake || ctx.dryRun) return;
-    const actx: AnalysisContext = {
-      fraise: ctx.fraise,
-      environment: ctx.environment,
-      log: ctx.log,
-      signal: ctx.signal,
-      now: () => ctx.clock.now(),
-      executor: (t) => ctx.executor(t),
-      traffic: ctx.traffic,
-      canary: ctx.targets,
-      stable: [],
-      canaryVersion: ctx.version,
-      stableVersion: ctx.previousVersion,
-      sleep: (ms, signal) => ctx.clock.sleep(ms, signal),
-      ...(bake.healthUrl !== undefined ? { healthUrl: bake.healthUrl } : {}),
-      ...(bake.service !== undefined ? { service: bake.service } : {}),
-    };
-    const analysis = typeof bake.analysis === 'function' ? bake.analysis(actx) : createAnalysis(bake.analysis, actx);
-    ctx.log.info(`Baking ${ctx.version} for ${bakeMs} ms: the analysis watches ${ctx.targets.map((t) => t.name).join(', ')}`);
-    await analysis.start();
-    try {
-      ctx.checkAborted();
-      const status = await analysis.run(bakeMs);
-      ctx.checkAborted();
-      if (status.phase === 'failed' || status.phase === 'error') {
-        throw new FraisierError('E_HEALTH', `bake analysis ${status.phase}${status.reason ? `: ${status.reason}` : ''}`, { step: 'bake' });
-      }
-      if (status.phase === 'inconclusive') ctx.log.warn(`bake analysis inconclusive${status.reason ? `: ${status.reason}` : ''}: keeping ${ctx.version}`);
-      else ctx.log.info(`Bake passed: ${ctx.version} kept`);
-    } finally {
-      await analysis.stop().catch((err) => ctx.log.warn(`analysis: ${asFraisierError(err).message}`));
-    }
-  }
+  const bakeMs = checkBake(bake, 'rolling');
 
   return {
     name: 'strategy:rolling',
@@ -132,7 +70,7 @@ export function rolling(options: RollingOptions = {}): Strategy {
           await runner.sleep(wait);
         }
       }
-      if (ctx.kind !== 'rollback') await runBake(ctx);
+      if (bake && ctx.kind !== 'rollback') await runBake(ctx, bake, bakeMs, ctx.targets);
     },
   };
 }
@@ -140,24 +78,9 @@ export function rolling(options: RollingOptions = {}): Strategy {
 registry.registerStrategy('rolling', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
   if (env.strategy.type !== 'rolling') return rolling();
   const y = env.strategy;
-  const bake = y.bake;
-  const check = env.health?.check;
-  const service = env.service;
-  // `metrics_sources:` (plugins/metrics/sources.yaml.ts), when the environment has it
-  const sources = bake ? metricSourcesFor(env, config) : undefined;
   return rolling({
     batchSize: y.batchSize,
     waitBetweenBatches: y.waitBetweenBatchesMs,
-    ...(bake
-      ? {
-          bake: {
-            duration: bake.durationMs,
-            analysis: sources ? { ...bake.analysis, sources } : bake.analysis,
-            ...(check?.type === 'http' ? { healthUrl: check.url } : {}),
-            ...(service?.type === 'supervisor' ? { service: { type: 'supervisor' as const, name: service.program } } : {}),
-            ...(service?.type === 'systemd' ? { service: { type: 'systemd' as const, name: service.unit } } : {}),
-          },
-        }
-      : {}),
+    ...(y.bake ? { bake: bakeFromYaml(y.bake, env, config) } : {}),
   });
 });

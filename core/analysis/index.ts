@@ -6,8 +6,6 @@
 import { toMs } from '../duration.js';
 import { FraisierError } from '../errors.js';
 import { systemClock } from '../clock.js';
-import { hostSource } from '../../plugins/metrics/host.js';
-import { probeSource } from '../../plugins/metrics/probe.js';
 import { kayentaScore, mannWhitneyU } from './stats.js';
 import type {
   Analysis,
@@ -61,11 +59,15 @@ function num(v: number): string {
 }
 
 /**
- * The default sources when none are configured: the probe (request metrics, to the health-check URL) and
- * the host source (cpu and memory of the service).
+ * What the caller of {@link createAnalysis} brings: the core knows no metric source itself (the sources are
+ * plugins, plugins/metrics/), so a strategy passes the ones to ask when the options name none.
  */
-export function defaultSources(): MetricSource[] {
-  return [probeSource(), hostSource()];
+export interface AnalysisDefaults {
+  /**
+   * The sources to ask when `options.sources` is not given: the built-in strategies pass
+   * `defaultSources()` of plugins/metrics/sources.ts (the probe and the host source).
+   */
+  defaultSources?: () => readonly MetricSource[];
 }
 
 /** Validates the checks against the sources: every check's metric must be provided by some source. */
@@ -166,9 +168,15 @@ export function judge(check: MetricCheck, source: string, canary: Measurement, s
  *   `onInconclusive`) when inconclusive rounds exceed `inconclusiveLimit`, and `error` when consecutive
  *   source errors exceed `consecutiveErrorLimit`; `reason` says which, with the counts.
  */
-export function createAnalysis(options: AnalysisOptions, ctx: AnalysisContext): Analysis {
+export function createAnalysis(options: AnalysisOptions, ctx: AnalysisContext, defaults: AnalysisDefaults = {}): Analysis {
   validateChecks(options.checks);
-  const sources = options.sources ?? defaultSources();
+  const sources = options.sources ?? defaults.defaultSources?.() ?? [];
+  if (sources.length === 0 && options.checks.length > 0) {
+    throw new FraisierError(
+      'E_CONFIG',
+      'analysis: no metric source: give sources (probeSource(), hostSource(), prometheusSource(), nginxSource()) or a defaultSources',
+    );
+  }
   const bound = options.checks.map((check) => ({ check, source: sourceFor(check, sources) }));
   const used = [...new Set(bound.map((b) => b.source))];
   const intervalMs = toMs(options.interval ?? '30s', 'analysis.interval');

@@ -128,7 +128,10 @@ export interface MetricCheck {
 /** Options of an analysis: the checks, how often they run, and the limits Argo Rollouts has. */
 export interface AnalysisOptions {
   readonly checks: readonly MetricCheck[];
-  /** The sources to ask; default: the probe (request metrics) and the host source (cpu and memory). */
+  /**
+   * The sources to ask. Default: the caller's `defaultSources` (the built-in strategies: the probe for the
+   * request metrics and the host source for cpu and memory, plugins/metrics/sources.ts).
+   */
   readonly sources?: readonly MetricSource[];
   /** Time between measurements. Default `30s`. */
   readonly interval?: Duration;

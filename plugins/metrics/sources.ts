@@ -60,6 +60,15 @@ export function buildMetricSources(y: MetricSourcesYaml | undefined, config?: Pi
   return out;
 }
 
+/**
+ * The sources an analysis asks when none are configured: the probe (request metrics, to the health-check
+ * URL) and the host source (cpu and memory of the service). The strategies pass it to `createAnalysis`
+ * (core/analysis), which knows no source itself: `createAnalysis(options, ctx, { defaultSources })`.
+ */
+export function defaultSources(): MetricSource[] {
+  return [probeSource(), hostSource()];
+}
+
 /** {@link buildMetricSources} for an environment of a loaded fraises.yaml. */
 export function metricSourcesFor(env: NormalizedEnvironment, config: unknown): MetricSource[] | undefined {
   return buildMetricSources(env.metricsSources, config as Pick<LoadedConfig, 'ssh'> | undefined);
