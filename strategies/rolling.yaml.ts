@@ -1,5 +1,5 @@
 /** The YAML of the rolling strategy: `rolling_config:` and its normalizer. */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import type { AnalysisOptions, MetricCheck } from '../core/analysis/types.js';
 import { DurationSchema } from '../core/config/schema.js';
 import { registry, type YamlContext } from '../core/registry.js';
