@@ -59,11 +59,14 @@ export async function main(): Promise<void> {
     if (first.status !== 0) throw new Error(`fraisier history failed: ${first.stdout}${first.stderr}`);
     if (!existsSync(join(dir, '.fraisier', 'state.db'))) throw new Error('fraisier history did not create .fraisier/state.db');
 
-    const [floor, version, history] = timeAll([['-e', '0'], [bin, '--version'], [bin, 'history']], dir) as [
-      { ms: number[]; out: string },
-      { ms: number[]; out: string },
-      { ms: number[]; out: string },
-    ];
+    const [floor, version, history] = timeAll(
+      [
+        ['-e', '0'],
+        [bin, '--version'],
+        [bin, 'history'],
+      ],
+      dir,
+    ) as [{ ms: number[]; out: string }, { ms: number[]; out: string }, { ms: number[]; out: string }];
     const f = median(floor.ms);
     const v = median(version.ms);
     const h = median(history.ms);
