@@ -4,6 +4,9 @@
 // providers and strategies (and the SSH stack under them) load only for commands that use them.
 import { readFileSync } from 'node:fs';
 
+// FRAISIER_TRACE=1: one line on stderr per phase, in ms since the process started (core/trace.ts)
+const trace = process.env.FRAISIER_TRACE ? (phase) => process.stderr.write(`[trace] ${performance.now().toFixed(0)} ms ${phase}\n`) : () => {};
+trace('node started, bin/fraisier.js running');
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -30,7 +33,10 @@ if (needsBuiltins) {
 }
 const { runFraisierCli } = cli;
 runFraisierCli(argv).then(
-  (code) => process.exit(code),
+  (code) => {
+    trace(`done, exit ${code}`);
+    process.exit(code);
+  },
   (err) => {
     process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);

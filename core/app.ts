@@ -23,6 +23,7 @@ import { runMigrate, type MigrateOptions } from './migrate.js';
 import { checkMultiProvider, isMultiProvider, selectProvider } from './multi-provider.js';
 import type { DeployResult, MigrateReport, Plugin, Provider, Strategy } from './types.js';
 import type { DeployWindowPolicy } from './windows.js';
+import { trace } from './trace.js';
 
 /** One environment of a fraise: where it runs and how it is rolled out. */
 export interface EnvironmentDefinition {
@@ -180,6 +181,7 @@ export class DeployApp<E extends string = string> {
   async withStore<T>(runtime: RuntimeOptions, fn: (store: StateStore) => Promise<T>, readOnly = false): Promise<T> {
     if (runtime.store) return fn(runtime.store);
     const store = await openStore({ ...storeOptions(this.stateLocation), readOnly });
+    trace('state store open');
     try {
       return await fn(store);
     } finally {

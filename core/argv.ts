@@ -3,7 +3,8 @@
  * command word here to decide which modules to load. Derived from the command list
  * (`core/commands/index.ts`), which loads no command's dependencies.
  */
-import { COMMANDS, GLOBAL_OPTIONS } from './commands/index.js';
+import { COMMANDS, GLOBAL_OPTIONS, globalOptionsOf, optionsOf, type Command, type FrontEnd, type OptionSpec } from './commands/index.js';
+import type { PositionalSpec } from './commands/types.js';
 
 /** Options that apply to every command and may come before it: `fraisier -c fraises.yaml --json status api production`. */
 export const GLOBAL_OPTION_NAMES = {
@@ -66,4 +67,91 @@ export function positionalsOf(argv: readonly string[]): string[] {
  */
 export function commandOf(argv: readonly string[]): string | undefined {
   return positionalsOf(argv)[0];
+}
+
+/** Kebab-case to the camelCase key yargs also sets: `dry-run` → `dryRun`. */
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * The parsed arguments of a plain `fraisier` command line, the same object yargs would build, without
+ * loading yargs (most of a cold `fraisier history`'s start-up once bundled). Plain means: the command is
+ * known, its positionals are all there (and within their choices), and every option is written
+ * `--name value`, `--name=value`, `-c value` or, for a flag, `--name`, once. Anything else (`--help`,
+ * `--no-x`, `--`, a missing or extra positional, a value outside its choices, a repeated option, the
+ * shell asking for completions) returns `undefined`: yargs then parses it and prints its usual messages.
+ * Options the command does not take were refused before (`refusedOptions`).
+ */
+export function plainArgs(command: Command, frontEnd: FrontEnd, argv: readonly string[]): Record<string, unknown> | undefined {
+  if (frontEnd !== 'fraisier') return undefined;
+  const specs: Record<string, OptionSpec & { alias?: string }> = { ...globalOptionsOf(frontEnd), ...optionsOf(command, frontEnd) };
+  const byWritten = new Map<string, string>();
+  for (const [name, o] of Object.entries(specs)) {
+    byWritten.set(`--${name}`, name);
+    if (o.alias) byWritten.set(`-${o.alias}`, name);
+  }
+  const args: Record<string, unknown> = { _: [command.name], $0: 'fraisier' };
+  const words: string[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--' || a === '--help' || a === '-h' || a.startsWith('--get-yargs')) return undefined;
+    if (!a.startsWith('-') || a === '-') {
+      words.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const written = eq > 0 ? a.slice(0, eq) : a;
+    const name = byWritten.get(written);
+    if (name === undefined || seen.has(name)) return undefined;
+    seen.add(name);
+    const spec = specs[name]!;
+    let value: string | boolean;
+    if (spec.type === 'boolean') {
+      if (eq > 0) return undefined;
+      value = true;
+    } else if (eq > 0) {
+      value = a.slice(eq + 1);
+    } else {
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('-') && next !== '-')) return undefined;
+      value = next;
+      i++;
+    }
+    if (spec.choices && !spec.choices.includes(String(value))) return undefined;
+    args[name] = value;
+    if (spec.alias) args[spec.alias] = value;
+  }
+  for (const [name, spec] of Object.entries(specs)) {
+    if (args[name] === undefined && spec.default !== undefined) {
+      args[name] = spec.default;
+      if (spec.alias) args[spec.alias] = spec.default;
+    }
+    if (args[name] === undefined && spec.demandOption) return undefined;
+    if (args[name] !== undefined && camel(name) !== name) args[camel(name)] = args[name];
+  }
+  if (words[0] !== command.name) return undefined;
+  const rest = words.slice(1);
+  const positionals: [string, PositionalSpec | undefined][] = [
+    ...(command.scope === 'environment' ? (['fraise', 'env'] as const).map((p): [string, undefined] => [p, undefined]) : []),
+    ...Object.entries(command.positionals ?? {}),
+  ];
+  for (const [name, spec] of positionals) {
+    const w = rest.shift();
+    if (w === undefined) {
+      if (spec?.optional) continue;
+      return undefined;
+    }
+    if (spec?.choices && !spec.choices.includes(w)) return undefined;
+    args[name] = w;
+  }
+  if (command.scope === 'environment' && command.runMany) {
+    // yargs reads a number-like word of a variadic positional as a number: leave those to it
+    if (rest.some((w) => /^[-+.\d]/.test(w))) return undefined;
+    args['more'] = rest;
+  } else if (rest.length > 0) {
+    return undefined;
+  }
+  return args;
 }

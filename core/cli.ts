@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import type { DeployApp } from './app.js';
-import { positionalsOf, commandOf } from './argv.js';
+import { positionalsOf, commandOf, plainArgs } from './argv.js';
 import {
   commandsOf,
   findCommand,
@@ -18,8 +18,10 @@ import { findConfig, openConfig, type LoadedConfig } from './config/load.js';
 import { FraisierError, formatError } from './errors.js';
 import { consoleSink } from './log.js';
 import { toJson } from './report.js';
+import { trace } from './trace.js';
 import { registerSecret } from './secret.js';
-import { openStore, resolveState, storeOptions, type StateStore } from './state/store.js';
+import { quickHistory, resolveState, storeOptions } from './state/read.js';
+import type { StateStore } from './state/store.js';
 
 export { countOption, waitLockOption } from './commands/support.js';
 
@@ -70,12 +72,15 @@ function processIo(json: boolean): CommandIo {
 async function loadFraises(file: string | undefined): Promise<LoadedConfig> {
   const config = await openConfig(findConfig(file));
   for (const s of config.secrets) registerSecret(s);
+  trace('config read and validated');
   return config;
 }
 
 /** Runs `fn` with the config's state store open for reading, and closes it. */
 async function withStore<T>(config: LoadedConfig, fn: (store: StateStore) => Promise<T>): Promise<T> {
+  const { openStore } = await import('./state/store.js');
   const store = await openStore({ ...storeOptions(resolveState(config.baseDir, config.state)), readOnly: true });
+  trace('state store open');
   try {
     return await fn(store);
   } finally {
@@ -144,6 +149,7 @@ function refuseUndeclared(command: Command, frontEnd: FrontEnd, argv: readonly s
  * (rolled back or not), 2 bad input, 3 the lock is held.
  */
 export async function runFraisierCli(argv: string[]): Promise<number> {
+  trace('modules loaded');
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
     process.stdout.write(`fraisier ${toolVersion()}\n`);
     return 0;
@@ -182,7 +188,17 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         const app = await appFromYaml(config, String(a['fraise']));
         code = await command.run(app, envOf(app, String(a['env'])), a, io);
       } else {
-        code = await command.run({ frontEnd: 'fraisier', config, readStore: (fn) => withStore(config, fn) }, a, io);
+        const state = resolveState(config.baseDir, config.state);
+        code = await command.run(
+          {
+            frontEnd: 'fraisier',
+            config,
+            readStore: (fn) => withStore(config, fn),
+            quickHistory: (q) => (state.kind === 'sqlite' ? quickHistory(state.path, q) : undefined),
+          },
+          a,
+          io,
+        );
       }
     } catch (err) {
       printError(err, json);
@@ -194,6 +210,13 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     const completing = argv.includes('--get-yargs-completions');
     const command = findCommand('fraisier', commandOf(argv));
     if (command && !completing) refuseUndeclared(command, 'fraisier', argv);
+    // a plain command line is parsed without yargs: loading it was a large part of a cold start
+    const plain = command && !completing ? plainArgs(command, 'fraisier', argv) : undefined;
+    if (command && plain) {
+      await handler(command)(plain as CommandArgs);
+      return code;
+    }
+    const { default: yargs } = await import('yargs');
     let cli = declare(yargs(argv), globalOptionsOf('fraisier')).scriptName('fraisier').version(false).strict();
     if (completing) cli = cli.completion('__completion', false);
     for (const command of commands) {
@@ -244,6 +267,7 @@ export async function runScriptCli(app: DeployApp, argv: string[]): Promise<numb
     // the command word is the second positional; its options are the only ones declared
     const command = findCommand('script', positionalsOf(argv)[1] ?? 'deploy');
     if (command) refuseUndeclared(command, 'script', argv);
+    const { default: yargs } = await import('yargs');
     await yargs(argv)
       .scriptName(process.argv[1] ? `npx tsx ${process.argv[1].split('/').pop()}` : 'deploy.ts')
       .usage('$0 <environment> [command]')

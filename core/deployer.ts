@@ -26,6 +26,7 @@ import type {
   TargetState,
   TrafficSwitch,
 } from './types.js';
+import { trace } from './trace.js';
 
 /** When and how a failed deployment is undone. */
 export interface RollbackPolicy {
@@ -436,6 +437,7 @@ export class Deployer {
           onLost: (error) => controller.abort(error),
           onCancel: (request) => cancel(cancelledBy(request)),
         });
+    trace(dryRun ? 'no lock (dry run)' : 'lock taken');
     if (external?.aborted) onExternal();
     else external?.addEventListener('abort', onExternal, { once: true });
     if (lock.held) {
@@ -523,12 +525,14 @@ export class Deployer {
       try {
         // 2. Preflight: connect to every target and check it; a failure here changes no host.
         await provider.open({ log: this.log, dryRun, signal: controller.signal });
+        trace('targets connected and preflight passed');
         if (kind === 'rollback' && ref === undefined) {
           version = openCanary?.stableVersion ?? (await this.rollbackTarget(ctx, previousVersion)) ?? '';
         } else {
           version = await provider.resolveVersion(ref, ctx);
         }
         validateVersion(version, 'resolved version');
+        trace('version resolved');
         if (version.includes('/')) {
           throw new FraisierError('E_VERSION', `release name ${JSON.stringify(version)} contains "/": a release is one directory on the host`, {
             hint: 'name the release without "/"',

@@ -1,7 +1,7 @@
 import type { DeployAllResult } from './deploy-all.js';
 import type { StatusReport } from './deployer.js';
 import type { LockInfo } from './state/lock.js';
-import { ownerString } from './state/lock.js';
+import { ownerString } from './state/owner.js';
 import type { Deployment, Stats } from './state/store.js';
 import type { DeployResult } from './types.js';
 import { redact, redactedJson } from './secret.js';

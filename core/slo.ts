@@ -4,7 +4,6 @@
  * of days. `fraisier stats` shows each key against its objective; `fraisier slo check` exits 1 when one
  * is broken. See docs/slo.md.
  */
-import { sql } from 'kysely';
 import type { StateStore } from './state/store.js';
 
 /** The SLO keys, as fraises.yaml writes them. */
@@ -108,7 +107,7 @@ export async function measure(store: StateStore, q: { fraise?: string; days: num
     .where('finished_at', 'is not', null)
     .where('started_at', '>=', since);
   if (q.fraise !== undefined) query = query.where('fraise', '=', q.fraise);
-  const rows = await query.orderBy(sql`fraise`).execute();
+  const rows = await query.orderBy('fraise').execute();
   const by = new Map<string, { statuses: string[]; durations: number[] }>();
   for (const r of rows) {
     const e = by.get(r.fraise) ?? { statuses: [], durations: [] };

@@ -1,5 +1,5 @@
 /** The YAML of deployment hooks: `pre_deployment_hooks:` and `post_deployment_hooks:`. */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import { DurationSchema, NonEmptyString } from '../core/config/schema.js';
 import { registry } from '../core/registry.js';
 

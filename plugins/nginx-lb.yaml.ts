@@ -1,5 +1,5 @@
 /** The YAML of the nginx-lb plugin: `load_balancer:` with `type: nginx`. */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import { DurationSchema, NonEmptyString } from '../core/config/schema.js';
 import { registry } from '../core/registry.js';
 import { absolutePath, checkLbHost, type LoadBalancerYaml } from './load-balancer.yaml.js';

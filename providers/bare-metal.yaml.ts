@@ -3,7 +3,7 @@
  * normalizer and (with providers/bare-metal.ts, which adds the factory) its registration.
  */
 import path from 'node:path';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import { appPathProblem, branchProblem, hostProblem, normalAppPath, sharedListProblem } from '../core/config/checks.js';
 import { NonEmptyString } from '../core/config/schema.js';
 import { registry, type Segment } from '../core/registry.js';

@@ -8,7 +8,8 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { connectTcp } from '../core/exec/tcp.js';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, TargetErrors, asFraisierError, type ErrorCode, type ErrorDetails } from '../core/errors.js';

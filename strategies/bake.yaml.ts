@@ -2,7 +2,7 @@
  * The YAML of bake time, shared by `rolling_config.bake` and `blue_green_config.bake`: its schema and
  * normalizer (the implementation is strategies/bake.ts).
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import type { AnalysisOptions, MetricCheck } from '../core/analysis/types.js';
 import { DurationSchema } from '../core/config/schema.js';
 import type { YamlContext } from '../core/registry.js';

@@ -3,7 +3,7 @@
  * two-environment form (`<name>_blue` / `<name>_green` with `load_balancer.target`), which this
  * strategy pairs into one blue-green environment.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import { DurationSchema, NonEmptyString } from '../core/config/schema.js';
 import { registry, type FraiseEnvironments, type NormalizedEnvironment, type Segment, type YamlContext } from '../core/registry.js';
 import { BakeSchema, normalizeBake, type BakeBlock, type BakeYaml } from './bake.yaml.js';

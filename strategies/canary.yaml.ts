@@ -2,7 +2,7 @@
  * The YAML of the canary strategy: the seed's `canary_config:` and `traffic_shifting:`, their normalizer
  * (into the options of `canary({...})`), and the checks they stand for.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import type { AnalysisOptions, MetricCheck } from '../core/analysis/types.js';
 import { DurationSchema, NonEmptyString } from '../core/config/schema.js';
 import { registry, type YamlContext } from '../core/registry.js';

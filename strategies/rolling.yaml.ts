@@ -1,5 +1,5 @@
 /** The YAML of the rolling strategy: `rolling_config:` and its normalizer. */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../core/typebox.js';
 import { DurationSchema } from '../core/config/schema.js';
 import { registry, type YamlContext } from '../core/registry.js';
 import { BakeSchema, normalizeBake, type BakeBlock, type BakeYaml } from './bake.yaml.js';

@@ -22,10 +22,9 @@ export const history: StoreCommand = {
     const limit = countOption('limit', args['limit'], 20);
     const fraise = stringArg(args, 'fraise') || ctx.fraise;
     const environment = stringArg(args, 'env') || ctx.environment;
-    return ctx.readStore(async (store) => {
-      const rows = await store.history({ ...(fraise ? { fraise } : {}), ...(environment ? { environment } : {}), limit });
-      io.out((io.json ? toJson(rows, 2) : formatHistory(rows)) + '\n');
-      return 0;
-    });
+    const query = { ...(fraise ? { fraise } : {}), ...(environment ? { environment } : {}), limit };
+    const rows = ctx.quickHistory?.(query) ?? (await ctx.readStore((store) => store.history(query)));
+    io.out((io.json ? toJson(rows, 2) : formatHistory(rows)) + '\n');
+    return 0;
   },
 };

@@ -5,7 +5,8 @@
 import { toMs } from '../duration.js';
 import { FraisierError } from '../errors.js';
 import { formatResult, formatResultError, toJson } from '../report.js';
-import { DEFAULT_LOCK_WAIT_MS, ownerString, type LockInfo } from '../state/lock.js';
+import type { LockInfo } from '../state/lock.js';
+import { DEFAULT_LOCK_WAIT_MS, ownerString } from '../state/owner.js';
 import type { DeployResult, MigrateReport } from '../types.js';
 import type { CommandIo } from './types.js';
 

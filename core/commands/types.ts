@@ -10,7 +10,7 @@
 import type { DeployApp } from '../app.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { LogSink } from '../log.js';
-import type { StateStore } from '../state/store.js';
+import type { Deployment, StateStore } from '../state/store.js';
 
 /** `fraisier` (over fraises.yaml) or `script` (`npx tsx deploy.ts <environment> [command]`). */
 export type FrontEnd = 'fraisier' | 'script';
@@ -108,6 +108,12 @@ export interface StoreContext {
   config?: LoadedConfig;
   /** Runs `fn` with the state store open for reading, and closes it. */
   readStore<T>(fn: (store: StateStore) => Promise<T>): Promise<T>;
+  /**
+   * Past deployments read without opening the whole store (the `fraisier` front end, on a SQLite file
+   * whose schema is current: a faster cold start), or `undefined`: then read them through
+   * {@link StoreContext.readStore}. Same rows as `StateStore.history`.
+   */
+  quickHistory?(q: { fraise?: string; environment?: string; limit?: number }): Deployment[] | undefined;
 }
 
 /** A command over the state store (history, stats, status-all, state): no SSH. */

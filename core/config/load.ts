@@ -15,9 +15,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { LineCounter, type YAMLParseError, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Document, Node as YamlNode, Scalar } from 'yaml';
-import { Type, type TObject, type TProperties } from '@sinclair/typebox';
-import { Value, ValueErrorType } from '@sinclair/typebox/value';
-import type { ValueError } from '@sinclair/typebox/value';
+import type { TObject, TProperties } from '@sinclair/typebox';
+import { Type } from '../typebox.js';
+// the errors module alone: `Value` (from /value) would bundle every value operation for this one use
+import { Errors, ValueErrorType } from '@sinclair/typebox/errors';
+import type { ValueError } from '@sinclair/typebox/errors';
 import '../../builtins.js';
 import { FraisierError } from '../errors.js';
 import { toMs } from '../duration.js';
@@ -157,7 +159,7 @@ async function importPlugins(text: string, file: string, env: NodeJS.ProcessEnv)
   const data = ctx.doc.toJS() as unknown;
   if (data === null || typeof data !== 'object' || Array.isArray(data) || !('plugins' in data)) return;
   const list = (data as { plugins: unknown }).plugins;
-  const errors = [...Value.Errors(PluginsSchema, list)].map((e) => ({ ...e, path: `/plugins${e.path}` }) as ValueError);
+  const errors = [...Errors(PluginsSchema, list)].map((e) => ({ ...e, path: `/plugins${e.path}` }) as ValueError);
   if (errors.length > 0) throw explain(ctx, errors[0]!);
   const baseDir = path.dirname(path.resolve(file));
   for (const [i, spec] of (list as string[]).entries()) {
@@ -668,7 +670,7 @@ function fileSchema(): TObject {
 }
 
 function validate(ctx: Context, data: unknown): void {
-  throwFirst(ctx, [...Value.Errors(fileSchema(), data)]);
+  throwFirst(ctx, [...Errors(fileSchema(), data)]);
   const file = data as FraisesFile;
   const errors: ValueError[] = [];
   const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -683,13 +685,13 @@ function validate(ctx: Context, data: unknown): void {
           throw ctx.error([...envSegs, 'provider'], 'with deployment_mode: multi_provider, name each provider in providers: (type: ...), not provider:');
         if (!Array.isArray(e['providers']))
           throw ctx.error([...envSegs, 'deployment_mode'], 'deployment_mode: multi_provider needs providers: a list of {name, type, priority, ...}');
-        for (const err of Value.Errors(environmentSchema(undefined, true), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
+        for (const err of Errors(environmentSchema(undefined, true), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
         throwFirst(ctx, errors);
         for (const [i, entry] of (e['providers'] as Record<string, unknown>[]).entries()) {
           const segs = [...envSegs, 'providers', i];
           const { name: _n, type, priority: _p, ...rest } = entry;
           checkNames(ctx, segs, { ...rest, provider: type }, 'type');
-          for (const err of Value.Errors(providerEntrySchema(providerOf({ provider: type })), entry))
+          for (const err of Errors(providerEntrySchema(providerOf({ provider: type })), entry))
             errors.push({ ...err, path: `${prefix}/providers/${i}${err.path}` });
         }
         throwFirst(ctx, errors);
@@ -702,7 +704,7 @@ function validate(ctx: Context, data: unknown): void {
             hint: 'set deployment_mode: multi_provider, or remove it',
           });
       }
-      for (const err of Value.Errors(environmentSchema(providerOf(e)), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
+      for (const err of Errors(environmentSchema(providerOf(e)), e)) errors.push({ ...err, path: `${prefix}${err.path}` });
     }
   }
   throwFirst(ctx, errors);

@@ -9,7 +9,7 @@
  * Schemas may carry an `expected` annotation: the human phrase the loader prints in
  * `expected <phrase>, got <value>` when the generic description of the schema would be unclear.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../typebox.js';
 import type { Static } from '@sinclair/typebox';
 
 /** Names of fraises and environments: a letter or digit, then letters, digits, `_` or `-`. */

@@ -11,16 +11,9 @@ import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { LockRow } from './schema.js';
 import type { StateStore } from './store.js';
+import { DEFAULT_LOCK_WAIT_MS, ownerString, type LockOwner } from './owner.js';
 
-/** Who holds a lock. */
-export interface LockOwner {
-  /** User name of the deployer. */
-  user: string;
-  /** Host the deployer runs on. */
-  host: string;
-  /** Process id of the deployer. */
-  pid: number;
-}
+export { DEFAULT_LOCK_WAIT_MS, ownerString, type LockOwner } from './owner.js';
 
 /** Thrown by {@link Locks.unlock} without `force` when the holder looks alive. */
 export class LiveHolderError extends Error {
@@ -74,11 +67,6 @@ export function cancelledBy(c: CancelRequest): string {
   return `cancelled by ${c.by}${c.reason ? ` (${c.reason})` : ''}`;
 }
 
-/** `user@host:pid`. */
-export function ownerString(o: LockOwner): string {
-  return `${o.user}@${o.host}:${o.pid}`;
-}
-
 function describe(info: LockInfo): string {
   return (
     `fraise ${info.fraise}/${info.environment} is locked by ${ownerString(info.owner)}` +
@@ -104,9 +92,6 @@ export class LockHeldError extends Error {
     this.waitedMs = waitedMs;
   }
 }
-
-/** How long `waitLock: true` (and `--wait-lock` without a value) waits: 10 minutes. */
-export const DEFAULT_LOCK_WAIT_MS = 600_000;
 
 /** How {@link Locks.acquire} queues behind a live holder instead of failing at once. */
 export interface LockWait {

@@ -13,6 +13,9 @@ import type { RawBuilder } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, SqliteDialectConfig } from 'kysely';
 import type { CanaryRow, Database, DeploymentRow, EventRow, TargetRow } from './schema.js';
 import { migrateToLatest } from './migrations.js';
+import { num, prepareFile, toDeployment, writable } from './read.js';
+
+export { resolveState, statePath, storeOptions, type StateLocation } from './read.js';
 import { isHiddenUrl, postgresUrlProblem, redactUrl, urlSecrets } from './url.js';
 
 export { postgresUrlProblem, redactUrl } from './url.js';
@@ -226,48 +229,6 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   override get supportsTransactionalDdl(): boolean {
     return true;
   }
-}
-
-/** Creates the directory (0700) and the file (0600) of a SQLite store, or narrows the file to 0600. */
-function prepareFile(file: string): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(dir, 0o700); // the umask may have narrowed it further, never widened: make it exact
-  }
-  const fd = fs.openSync(file, 'a', 0o600);
-  try {
-    if ((fs.fstatSync(fd).mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Converts a database integer (a number on SQLite, possibly a string for PostgreSQL bigint) to a number. */
-function num(v: number | string | bigint): number;
-function num(v: number | string | bigint | null): number | null;
-function num(v: number | string | bigint | null): number | null {
-  return v === null ? null : Number(v);
-}
-
-function toDeployment(r: DeploymentRow): Deployment {
-  return {
-    id: num(r.id),
-    fraise: r.fraise,
-    environment: r.environment,
-    kind: r.kind as DeploymentKind,
-    strategy: r.strategy,
-    fromVersion: r.from_version,
-    toVersion: r.to_version,
-    user: r.user,
-    host: r.host,
-    status: r.status as DeploymentStatus,
-    startedAt: num(r.started_at),
-    finishedAt: num(r.finished_at),
-    durationMs: num(r.duration_ms),
-    error: r.error,
-    ...(r.providers ? { providers: JSON.parse(r.providers) as ProviderOutcome[] } : {}),
-  };
 }
 
 function toCanary(r: CanaryRow): CanaryState {
@@ -756,40 +717,6 @@ export class StateStore {
 }
 
 /** Where a state store lives: a SQLite file or a PostgreSQL database. */
-export type StateLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
-
-/**
- * Where the state file is: `$FRAISIER_STATE`, else the configured path (relative to `baseDir`), else
- * `.fraisier/state.db` in `baseDir` (the directory of the deploy script or fraises.yaml).
- */
-export function statePath(baseDir: string, configured?: string): string {
-  const p = process.env['FRAISIER_STATE'] ?? configured;
-  return p ? path.resolve(baseDir, p) : path.join(baseDir, '.fraisier', 'state.db');
-}
-
-/**
- * Which store to open, first match wins:
- * 1. `configured.url` (`state.url` in fraises.yaml, `state: { url }` in deploy.ts): PostgreSQL;
- * 2. `configured.path` (`state.path`): that SQLite file (`$FRAISIER_STATE` still overrides the path);
- * 3. `$FRAISIER_DATABASE_URL`: PostgreSQL;
- * 4. the SQLite file of {@link statePath} (`$FRAISIER_STATE`, else `.fraisier/state.db` in `baseDir`).
- */
-export function resolveState(baseDir: string, configured: { path?: string; url?: string } = {}, env: NodeJS.ProcessEnv = process.env): StateLocation {
-  if (configured.url) return { kind: 'postgres', url: configured.url };
-  const fromEnv = env['FRAISIER_DATABASE_URL'];
-  if (!configured.path && fromEnv) return { kind: 'postgres', url: fromEnv };
-  return { kind: 'sqlite', path: statePath(baseDir, configured.path) };
-}
-
-/** A location as {@link openStore} options. */
-export function storeOptions(location: StateLocation, now?: () => number, databaseClock?: () => number): StoreOptions {
-  return {
-    ...(location.kind === 'sqlite' ? { path: location.path } : { url: location.url }),
-    ...(now ? { now } : {}),
-    ...(databaseClock ? { databaseClock } : {}),
-  };
-}
-
 /**
  * Opens the state store. With `path`: creates the SQLite file if needed (directory 0700, file 0600),
  * WAL journal, busy_timeout 5000 ms, foreign keys on. With `url`: connects to PostgreSQL (loading `pg`
@@ -813,19 +740,6 @@ export async function openStore(options: StoreOptions): Promise<StateStore> {
     }
   }
   return openSqlite(file, options.now ?? Date.now, file, undefined, options.databaseClock);
-}
-
-/** True when this process can write the SQLite file and create its -wal and -shm files next to it. */
-function writable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.W_OK);
-    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
-    // root passes access() on a read-only mount: ask the file system itself
-    fs.closeSync(fs.openSync(file, 'r+'));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

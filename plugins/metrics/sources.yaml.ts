@@ -17,7 +17,7 @@
  * The sources are asked in the order written; a metric goes to the first one that provides it. The probe
  * and the host source stay as fallbacks after the ones written, unless written themselves.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../core/typebox.js';
 import { DurationSchema, NonEmptyString } from '../../core/config/schema.js';
 import { registry, type YamlContext } from '../../core/registry.js';
 import { registerSecret } from '../../core/secret.js';
