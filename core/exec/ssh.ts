@@ -219,6 +219,7 @@ export class SshExecutor implements Executor {
   private reconnecting: Promise<void> | null = null;
   /** The shell kept open on this connection (see {@link SshOptions.persistentShell}); null until it answered. */
   private shell: RemoteShell | null = null;
+  private shellStarted = false;
 
   private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike, options: SshOptions) {
     this.name = name;
@@ -227,15 +228,16 @@ export class SshExecutor implements Executor {
     this.conn = conn;
     this.options = options;
     this.watch();
-    this.openShell();
   }
 
   /**
-   * Starts the persistent shell in the background: commands use their own session until it answered, so
-   * opening it never delays the first command.
+   * Starts the persistent shell in the background, at the first command: commands use their own session
+   * until it answered, so opening it never delays a command, and a connection that runs one command only
+   * (e.g. `fraisier status`) costs the host no second session.
    */
   private openShell(): void {
-    if (this.options.persistentShell === false) return;
+    if (this.shellStarted || this.options.persistentShell === false) return;
+    this.shellStarted = true;
     const conn = this.conn;
     void RemoteShell.open(conn.sshConnection, (this.options.connectTimeout ?? 10) * 1000).then((shell) => {
       if (!shell) return;
@@ -275,9 +277,9 @@ export class SshExecutor implements Executor {
         this.conn = fresh.conn;
         fresh.closing = true; // its background shell (if any) is closed; this executor opens its own
         this.shell = null;
+        this.shellStarted = false;
         this.lost = null;
         this.watch();
-        this.openShell();
         return;
       } catch (err) {
         last = err instanceof Error ? err.message : String(err);
@@ -348,6 +350,7 @@ export class SshExecutor implements Executor {
         hint: `the command may or may not have finished on ${this.name}; once it answers again, fraisier status shows what it runs`,
       });
     const started = performance.now();
+    this.openShell();
     const shell = this.shell;
     if (shell?.usable && options.input === undefined && !options.timeoutMs) {
       const r = await shell.run(text).catch(async (e: unknown) => {

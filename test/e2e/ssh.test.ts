@@ -98,11 +98,11 @@ test('one connection carries many commands, exit codes and stderr included', asy
 
 test('commands through the persistent shell behave as in a session of their own', async () => {
   const e = await SshExecutor.connect('h1', { configFile: env.sshConfig });
-  // the shell opens in the background; commands use their own session until it answered
-  for (let i = 0; i < 100 && !(e as unknown as { shell: unknown }).shell; i++) await new Promise((r) => setTimeout(r, 100));
+  // the shell opens in the background at the first command; commands use their own session until it answered
+  const cwd = (await e.run(command('pwd'))).stdout;
+  for (let i = 0; i < 300 && !(e as unknown as { shell: unknown }).shell; i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok((e as unknown as { shell: unknown }).shell, 'the persistent shell answered');
   // cd, export and exit stay inside their command
-  const cwd = (await e.run(command('pwd'))).stdout;
   await e.run({
     steps: [
       ['cd', '/tmp'],
