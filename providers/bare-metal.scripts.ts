@@ -99,9 +99,9 @@ case "$stype" in
       echo "problem=systemd unit $sname is not known on this host (or sudo -n is not allowed)";;
   supervisor)
     # Cheap check first (no Python): supervisord's config in a standard place, its pidfile names a live
-    # process, its socket exists, and [program:$sname] is in that config or its includes, none of them
-    # changed since supervisord started (so what they say is loaded). Anything else (another config
-    # location, a user who may not signal supervisord...) asks supervisorctl, whose answer is exact.
+    # supervisord (not a reused pid), its socket exists, and [program:$sname] is in that config or its
+    # includes, none of them changed since supervisord started (so what they say is loaded). Anything
+    # else (another config location, a user who may not signal supervisord...) asks supervisorctl.
     c=; for f in /etc/supervisor/supervisord.conf /etc/supervisord.conf; do if [ -f "$f" ]; then c=$f; break; fi; done
     pidf=; sock=; inc=
     if [ -n "$c" ]; then
@@ -117,7 +117,7 @@ EOF
       # shellcheck disable=SC2086 # the include line is a list of globs, relative to the config's directory
       for g in $inc; do case $g in /*) ;; *) g="\${c%/*}/$g";; esac; for x in $g; do if [ -f "$x" ]; then set -- "$@" "$x"; fi; done; done
     fi
-    if [ -n "$pidf" ] && [ -S "$sock" ] && read -r pid 2>/dev/null <"$pidf" && kill -0 "$pid" 2>/dev/null &&
+    if [ -n "$pidf" ] && [ -S "$sock" ] && read -r pid 2>/dev/null <"$pidf" && kill -0 "$pid" 2>/dev/null && grep -qs supervisord "/proc/$pid/cmdline" &&
       grep -qsxF "[program:$sname]" "$@" && [ -z "$(find "$@" -newer "$pidf" 2>/dev/null)" ]; then :
     else
       out=$(supervisorctl status "$sname" 2>&1); rc=$?
