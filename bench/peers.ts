@@ -109,7 +109,7 @@ function tools(env: LabEnv, work: string): Tool[] {
       setup: async (hosts) => {
         writeFileSync(join(ans, 'hosts'), `[app]\n${hosts.join('\n')}\n`);
       },
-      run: (hosts, batch, v) =>
+      run: (_hosts, batch, v) =>
         sh('ansible-playbook', ['-i', join(ans, 'hosts'), join(benchDir, 'peers', 'rolling.yml'), '-e', `version=${v} repo=${env.appRepo} batch=${batch}`], {
           cwd: ans,
           env: { ANSIBLE_CONFIG: join(ans, 'ansible.cfg') },
