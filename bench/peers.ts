@@ -15,7 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SshExecutor } from '../index.js';
+import { SshExecutor, bareMetal, defineDeploy, http, rolling, type Executor } from '../index.js';
 import { benchDir, benchYaml, fmtS, machine, median, ratio, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
 
 const N = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -109,7 +109,7 @@ function tools(env: LabEnv, work: string): Tool[] {
       setup: async (hosts) => {
         writeFileSync(join(ans, 'hosts'), `[app]\n${hosts.join('\n')}\n`);
       },
-      run: (hosts, batch, v) =>
+      run: (_hosts, batch, v) =>
         sh('ansible-playbook', ['-i', join(ans, 'hosts'), join(benchDir, 'peers', 'rolling.yml'), '-e', `version=${v} repo=${env.appRepo} batch=${batch}`], {
           cwd: ans,
           env: { ANSIBLE_CONFIG: join(ans, 'ansible.cfg') },
@@ -117,6 +117,57 @@ function tools(env: LabEnv, work: string): Tool[] {
     });
   }
   return list.filter((t) => TOOLS.includes(t.key));
+}
+
+/**
+ * Round trips per host of one Fraisier deploy (in process through the SDK, untimed, same job as the CLI):
+ * every command the executor runs and every health probe (a forwarded channel), counted per host. The SSH
+ * handshake (one per host) comes on top. The first host also resolves the version.
+ */
+async function fraisierRoundTrips(env: LabEnv, hosts: string[], batch: number, version: string): Promise<{ first: number; other: number; probes: number }> {
+  const counts = new Map<string, { commands: number; probes: number }>();
+  const counted = async (host: string): Promise<Executor> => {
+    const real = await SshExecutor.connect(host, { configFile: env.sshConfig });
+    const c = { commands: 0, probes: 0 };
+    counts.set(host, c);
+    return {
+      name: real.name,
+      stats: real.stats,
+      run: (cmd, o) => {
+        c.commands++;
+        return real.run(cmd, o);
+      },
+      connectTcp: (h, port) => {
+        c.probes++;
+        return real.connectTcp(h, port);
+      },
+      close: () => real.close(),
+    };
+  };
+  const app = defineDeploy({
+    name: 'app',
+    autorun: false,
+    state: { path: join(mkdtempSync(join(tmpdir(), 'fraisier-bench-rt-')), 'state.db') },
+    environments: {
+      bench: {
+        provider: bareMetal({
+          hosts,
+          appPath: '/srv/app',
+          source: { type: 'git', repo: env.appRepo },
+          service: { type: 'supervisor', program: 'app' },
+          connect: counted,
+        }),
+        strategy: rolling({ batchSize: batch }),
+        health: { checks: [http({ url: 'http://localhost:8000/health' })], retries: 20, retryDelay: '200ms' },
+      },
+    },
+  });
+  const r = await app.deploy('bench', { version }, { sinks: [], handleSignals: false });
+  if (r.status !== 'succeeded') throw new Error(`round-trip count: the deploy ${r.status}`);
+  const per = hosts.map((h) => counts.get(h)!);
+  const rest = per.slice(1);
+  const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  return { first: per[0]!.commands, other: avg(rest.map((x) => x.commands)), probes: avg(per.map((x) => x.probes)) };
 }
 
 async function onHosts(adm: Map<string, SshExecutor>, hosts: string[], text: string): Promise<void> {
@@ -128,6 +179,8 @@ interface Row {
   batch: number;
   load: string;
   ms: Record<string, number[]>;
+  /** Fraisier's remote commands on the first host, the mean on the others, and health probes per host. */
+  roundTrips?: { first: number; other: number; probes: number };
 }
 
 /** Wall time against host count, one line per tool (batch 1 solid, batch 4 dashed), as SVG. */
@@ -212,6 +265,14 @@ export async function main(): Promise<void> {
                 console.log(`  ${t.name.padEnd(36)} ${v}: ${fmtS(ms)}`);
               }
             }
+            if (TOOLS.includes('fraisier')) {
+              await onHosts(adm, hosts, 'rm -rf /srv/app/releases/v1.0.0 /srv/app/releases/v1.1.0');
+              row.roundTrips = await fraisierRoundTrips(env, hosts, batch, v === 'v1.0.0' ? 'v1.1.0' : 'v1.0.0');
+              const rt = row.roundTrips;
+              console.log(
+                `  Fraisier round trips: first host ${rt.first} commands, others ${rt.other.toFixed(1)}, health probes ${rt.probes.toFixed(1)} per host (+ 1 SSH handshake each)`,
+              );
+            }
             rows.push(row);
           }
         }
@@ -252,9 +313,17 @@ export async function main(): Promise<void> {
     if (!b1 || !b4) return '';
     return `- ${n} hosts: Fraisier batch 4 ÷ batch 1 = ${ratio(median(b4.ms[fr] ?? []), median(b1.ms[fr] ?? []))}`;
   }).filter(Boolean);
+  const trips = rows.some((r) => r.roundTrips)
+    ? table(
+        ['configuration', 'SSH handshakes per host', 'commands, first host', 'commands, other hosts', 'health probes per host'],
+        rows
+          .filter((r) => r.roundTrips)
+          .map((r) => [`${r.hosts} hosts, batch ${r.batch}`, 1, r.roundTrips!.first, r.roundTrips!.other.toFixed(1), r.roundTrips!.probes.toFixed(1)]),
+      )
+    : '';
   writeFileSync(join(repoRoot, 'docs', `benchmarks-${NAME}.svg`), plot(rows, names));
   const loadRange = `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`;
-  console.log(`\n${wall}\n\n${ratios}\n\n${slopes}\n${batchCheck.join('\n')}`);
+  console.log(`\n${wall}\n\n${ratios}\n\n${slopes}\n${batchCheck.join('\n')}\n\n${trips}`);
   saveResult({
     name: NAME,
     order: NAME === 'peers' ? 0 : 0.5,
@@ -283,6 +352,13 @@ ${slopes}
 
 Batches:
 ${batchCheck.join('\n')}
+
+Fraisier's round trips per host, counted in one more (untimed) deploy per configuration: each command is
+one round trip over the host's one connection (through its persistent shell), each health probe one
+forwarded channel. The bash loop makes 2 or more fresh \`ssh\` logins per host (the deploy, then one per
+health poll), each a full handshake.
+
+${trips}
 
 ![wall time against host count](benchmarks-${NAME}.svg)
 ${broken.size ? `\nLeft out (failed on this machine): ${[...broken].map(([n, e]) => `${n}: ${e}`).join('; ')}` : ''}`,

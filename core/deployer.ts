@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname, userInfo } from 'node:os';
 import { AsyncSeriesBailHook, AsyncSeriesHook, SyncHook } from 'tapable';
 import { systemClock, type Clock } from './clock.js';
@@ -409,6 +410,8 @@ export class Deployer {
     // 1. The lock. Held until the end, renewed while we run; a dry run takes none. Once it is lost, this
     // deployer never runs another command on a host (the new holder owns them).
     const controller = new AbortController();
+    // every host of a batch waits on this signal at once (health retries, sleeps): no warning past 10
+    setMaxListeners(0, controller.signal);
     /** Why the deployment was cancelled (`cancelled by ...`), once `fraisier cancel` or `options.signal` asked. */
     let cancelled: string | null = null;
     const cancel = (why: string): void => {

@@ -37,7 +37,9 @@ app=$1; v=$2; rev=$3; repo=$4; build=$5; shift 5
 rel="$app/releases/$v"
 [ -f "$rel/.fraisier-release" ] && exit 0
 mkdir -p "$app/releases" "$app/shared"
-if [ -d "$app/repo" ]; then
+# the mirror already has the resolved commit (the host that resolved the version just fetched): no second fetch
+if [ -n "$rev" ] && git -C "$app/repo" cat-file -e "$rev^{commit}" 2>/dev/null; then :
+elif [ -d "$app/repo" ]; then
   git -C "$app/repo" remote set-url origin "$repo"
   git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
 else
@@ -96,11 +98,34 @@ case "$stype" in
     if [ "$uid" = 0 ]; then systemctl cat -- "$sname" >/dev/null 2>&1; else sudo -n systemctl cat -- "$sname" >/dev/null 2>&1; fi ||
       echo "problem=systemd unit $sname is not known on this host (or sudo -n is not allowed)";;
   supervisor)
-    out=$(supervisorctl status "$sname" 2>&1); rc=$?
-    case "$out" in
-      *"no such process"*) echo "problem=supervisor program $sname is not known on this host";;
-      *) case $rc in 0|3) ;; *) echo "problem=supervisor: $(printf '%s' "$out" | tail -n 1)";; esac;;
-    esac;;
+    # Cheap check first (no Python): supervisord's config in a standard place, its pidfile names a live
+    # supervisord (not a reused pid), its socket exists, and [program:$sname] is in that config or its
+    # includes, none of them changed since supervisord started (so what they say is loaded). Anything
+    # else (another config location, a user who may not signal supervisord...) asks supervisorctl.
+    c=; for f in /etc/supervisor/supervisord.conf /etc/supervisord.conf; do if [ -f "$f" ]; then c=$f; break; fi; done
+    pidf=; sock=; inc=
+    if [ -n "$c" ]; then
+      IFS='|' read -r pidf sock inc <<EOF
+$(awk '/^[[:space:]]*\\[/ { s = $0; gsub(/[[:space:]]/, "", s); next }
+  /=/ { k = $0; sub(/=.*/, "", k); gsub(/[[:space:]]/, "", k); v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]*[;#].*$/, "", v) }
+  s == "[supervisord]" && k == "pidfile" { p = v }
+  s == "[unix_http_server]" && k == "file" { f = v }
+  s == "[include]" && k == "files" { i = v }
+  END { printf "%s|%s|%s\\n", p, f, i }' "$c" 2>/dev/null)
+EOF
+      set -- "$c"
+      # shellcheck disable=SC2086 # the include line is a list of globs, relative to the config's directory
+      for g in $inc; do case $g in /*) ;; *) g="\${c%/*}/$g";; esac; for x in $g; do if [ -f "$x" ]; then set -- "$@" "$x"; fi; done; done
+    fi
+    if [ -n "$pidf" ] && [ -S "$sock" ] && read -r pid 2>/dev/null <"$pidf" && kill -0 "$pid" 2>/dev/null && grep -qs supervisord "/proc/$pid/cmdline" &&
+      grep -qsxF "[program:$sname]" "$@" && [ -z "$(find "$@" -newer "$pidf" 2>/dev/null)" ]; then :
+    else
+      out=$(supervisorctl status "$sname" 2>&1); rc=$?
+      case "$out" in
+        *"no such process"*) echo "problem=supervisor program $sname is not known on this host";;
+        *) case $rc in 0|3) ;; *) echo "problem=supervisor: $(printf '%s' "$out" | tail -n 1)";; esac;;
+      esac
+    fi;;
 esac
 exit 0`;
 

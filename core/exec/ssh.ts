@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
@@ -7,7 +8,7 @@ import SSHConfig from 'ssh-config';
 import type { Client, ClientChannel } from 'ssh2';
 import { FraisierError } from '../errors.js';
 import { redact } from '../secret.js';
-import { render, type Command } from './command.js';
+import { quote, render, type Command } from './command.js';
 import type { ExecResult, Executor, RunOptions } from './executor.js';
 import { KnownHosts } from './known-hosts.js';
 
@@ -43,6 +44,15 @@ export interface SshOptions {
    * Default 30; 0 never reconnects.
    */
   reconnectTimeout?: number;
+  /**
+   * Keep one shell open on each connection and run commands through it (one write and one read per
+   * command) instead of opening a new SSH session for each (a channel open, an exec request, and sshd
+   * forking a session and a login shell on the host). Each command still runs in its own subshell with
+   * stdin from /dev/null, so `cd`, `export` or `exit` in one command never leak into the next. Commands
+   * that stream stdin or have a timeout, commands issued while the shell is busy, and hosts whose login
+   * shell is not POSIX (checked once per connection) use a session of their own as before. Default true.
+   */
+  persistentShell?: boolean;
 }
 
 /** A host alias resolved through the SSH config. */
@@ -207,6 +217,9 @@ export class SshExecutor implements Executor {
   private lost: string | null = null;
   private closing = false;
   private reconnecting: Promise<void> | null = null;
+  /** The shell kept open on this connection (see {@link SshOptions.persistentShell}); null until it answered. */
+  private shell: RemoteShell | null = null;
+  private shellStarted = false;
 
   private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike, options: SshOptions) {
     this.name = name;
@@ -215,6 +228,22 @@ export class SshExecutor implements Executor {
     this.conn = conn;
     this.options = options;
     this.watch();
+  }
+
+  /**
+   * Starts the persistent shell in the background, at the first command: commands use their own session
+   * until it answered, so opening it never delays a command, and a connection that runs one command only
+   * (e.g. `fraisier status`) costs the host no second session.
+   */
+  private openShell(): void {
+    if (this.shellStarted || this.options.persistentShell === false) return;
+    this.shellStarted = true;
+    const conn = this.conn;
+    void RemoteShell.open(conn.sshConnection, (this.options.connectTimeout ?? 10) * 1000).then((shell) => {
+      if (!shell) return;
+      if (this.closing || this.conn !== conn) shell.close();
+      else this.shell = shell;
+    });
   }
 
   /** Notices a connection that dies (keepalive timeout, sshd killed, network down) between or during commands. */
@@ -246,6 +275,9 @@ export class SshExecutor implements Executor {
         await this.client.close().catch(() => {});
         this.client = fresh.client;
         this.conn = fresh.conn;
+        fresh.closing = true; // its background shell (if any) is closed; this executor opens its own
+        this.shell = null;
+        this.shellStarted = false;
         this.lost = null;
         this.watch();
         return;
@@ -318,6 +350,26 @@ export class SshExecutor implements Executor {
         hint: `the command may or may not have finished on ${this.name}; once it answers again, fraisier status shows what it runs`,
       });
     const started = performance.now();
+    this.openShell();
+    const shell = this.shell;
+    if (shell?.usable && options.input === undefined && !options.timeoutMs) {
+      const r = await shell.run(text).catch(async (e: unknown) => {
+        // the shell ended during the command: let the connection's own events say whether it was lost
+        await new Promise((res) => setImmediate(res));
+        if (this.shell === shell) this.shell = null;
+        throw this.lost !== null
+          ? lostError()
+          : new FraisierError('E_UNREACHABLE', `${this.name}: the remote shell ended during ${what}: ${e instanceof Error ? e.message : String(e)}`, {
+              target: this.name,
+              hint: `the command may or may not have finished on ${this.name}; fraisier status shows what it runs`,
+            });
+      });
+      const result: ExecResult = { ...r, durationMs: performance.now() - started };
+      this.stats.commands++;
+      this.stats.busyMs += result.durationMs;
+      if ((options.check ?? true) && result.code !== 0) throw commandError(this.name, cmd, result);
+      return result;
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     // Listeners are attached inside ssh2's callback: an 'exit' arriving in the same packet batch as the
@@ -392,7 +444,140 @@ export class SshExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.shell?.close();
+    this.shell = null;
     await this.client.close().catch(() => {});
+  }
+}
+
+/**
+ * One shell kept open on an SSH connection (exec `exec "$SHELL"`, stdin the command stream). Each command
+ * is sent as `( eval '<text>' ) </dev/null` followed by two markers (a random nonce, per connection)
+ * carrying the exit status on stdout and flushing stderr, so a command costs one write and one read,
+ * without a new SSH session. Only one command at a time: {@link usable} is false while one runs.
+ */
+class RemoteShell {
+  private readonly marker: string;
+  private busy = false;
+  private ended = false;
+  private current: {
+    out: Buffer[];
+    err: Buffer[];
+    outTail: string;
+    errTail: string;
+    outBytes: number;
+    errBytes: number;
+    code: number | null;
+    outEnd: number | null;
+    errEnd: number | null;
+    resolve: (r: { code: number; stdout: string; stderr: string }) => void;
+    reject: (e: Error) => void;
+  } | null = null;
+
+  private constructor(private readonly channel: ClientChannel) {
+    this.marker = `fraisier-${randomBytes(16).toString('hex')}`;
+    channel.on('data', (d: Buffer) => this.onData(d, false));
+    channel.stderr.on('data', (d: Buffer) => this.onData(d, true));
+    const end = (why: string) => {
+      this.ended = true;
+      const c = this.current;
+      this.current = null;
+      c?.reject(new Error(why));
+    };
+    channel.on('close', () => end('channel closed'));
+    channel.on('error', (e: Error) => end(e.message));
+  }
+
+  /** Opens the shell and checks it with one command (`exit 3` must report 3); null when that fails. */
+  static open(conn: Client, timeoutMs: number): Promise<RemoteShell | null> {
+    return new Promise((resolve) => {
+      try {
+        conn.exec('exec "${SHELL:-/bin/sh}"', (err, channel: ClientChannel) => {
+          if (err) return resolve(null);
+          const shell = new RemoteShell(channel);
+          const timer = setTimeout(() => {
+            shell.close();
+            resolve(null);
+          }, timeoutMs);
+          shell.run('exit 3').then(
+            (r) => {
+              clearTimeout(timer);
+              if (r.code === 3 && r.stdout === '' && r.stderr === '') resolve(shell);
+              else {
+                shell.close();
+                resolve(null);
+              }
+            },
+            () => {
+              clearTimeout(timer);
+              shell.close();
+              resolve(null);
+            },
+          );
+        });
+      } catch {
+        resolve(null);
+      }
+    });
+  }
+
+  /** True when a command can be sent now (the shell is up and idle). */
+  get usable(): boolean {
+    return !this.ended && !this.busy;
+  }
+
+  run(text: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    if (!this.usable) return Promise.reject(new Error(this.ended ? 'shell ended' : 'shell busy'));
+    this.busy = true;
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      this.current = { out: [], err: [], outTail: '', errTail: '', outBytes: 0, errBytes: 0, code: null, outEnd: null, errEnd: null, resolve, reject };
+      const m = this.marker;
+      this.channel.write(`( eval ${quote(text)} ) </dev/null; printf '%s %s\\n' ${m} "$?"; printf '%s\\n' ${m} >&2\n`);
+    }).finally(() => {
+      this.busy = false;
+    });
+  }
+
+  /** Collects one stream's data and looks for its marker (only in the new bytes and the few before them). */
+  private onData(d: Buffer, stderr: boolean): void {
+    const c = this.current;
+    if (!c) return; // output after a command's markers (a background process): nobody's
+    if (stderr ? c.errEnd !== null : c.outEnd !== null) return;
+    const before = stderr ? c.errBytes : c.outBytes;
+    const tail = stderr ? c.errTail : c.outTail;
+    (stderr ? c.err : c.out).push(d);
+    const window = tail + d.toString('latin1');
+    const start = before - tail.length;
+    if (stderr) {
+      c.errBytes += d.length;
+      const i = window.indexOf(`${this.marker}\n`);
+      if (i >= 0) c.errEnd = start + i;
+      c.errTail = window.slice(-(this.marker.length + 16));
+    } else {
+      c.outBytes += d.length;
+      const match = new RegExp(`${this.marker} (\\d+)\\n`).exec(window);
+      if (match) {
+        c.outEnd = start + match.index;
+        c.code = Number(match[1]);
+      }
+      c.outTail = window.slice(-(this.marker.length + 16));
+    }
+    if (c.outEnd !== null && c.errEnd !== null) {
+      this.current = null;
+      c.resolve({
+        code: c.code ?? 255,
+        stdout: Buffer.concat(c.out).subarray(0, c.outEnd).toString('utf8'),
+        stderr: Buffer.concat(c.err).subarray(0, c.errEnd).toString('utf8'),
+      });
+    }
+  }
+
+  close(): void {
+    this.ended = true;
+    try {
+      this.channel.end();
+      this.channel.close();
+    } catch {}
   }
 }
 

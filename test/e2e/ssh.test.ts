@@ -8,7 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { command } from '../../core/exec/command.js';
+import { command, raw } from '../../core/exec/command.js';
 import { SshExecutor } from '../../core/exec/ssh.js';
 import type { LabEnv } from '../lab/lab.js';
 import { lab } from './helpers.js';
@@ -93,6 +93,43 @@ test('one connection carries many commands, exit codes and stderr included', asy
     assert.is(r.code, i % 3);
   }
   assert.is(e.stats.commands, 100);
+  await e.close();
+});
+
+test('commands through the persistent shell behave as in a session of their own', async () => {
+  const e = await SshExecutor.connect('h1', { configFile: env.sshConfig });
+  // the shell opens in the background at the first command; commands use their own session until it answered
+  const cwd = (await e.run(command('pwd'))).stdout;
+  for (let i = 0; i < 300 && !(e as unknown as { shell: unknown }).shell; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok((e as unknown as { shell: unknown }).shell, 'the persistent shell answered');
+  // cd, export and exit stay inside their command
+  await e.run({
+    steps: [
+      ['cd', '/tmp'],
+      ['export', 'FRAISIER_X=1'],
+    ],
+  });
+  assert.is((await e.run(command('pwd'))).stdout, cwd);
+  assert.is((await e.run(command('sh', '-c', 'echo "${FRAISIER_X:-unset}"'))).stdout, 'unset\n');
+  assert.is((await e.run(command('exit', '7'), { check: false })).code, 7);
+  // output without a final newline, quotes, several lines, stderr; stdin is empty (never the command stream)
+  const r = await e.run(command('sh', '-c', `printf "a'b\\nc"; printf e >&2; cat; exit 4`), { check: false });
+  assert.equal([r.code, r.stdout, r.stderr], [4, "a'b\nc", 'e']);
+  // a syntax error fails that command only
+  const bad = await e.run(command(raw('if then')), { check: false });
+  assert.is.not(bad.code, 0);
+  assert.is((await e.run(command('echo', 'still here'))).stdout, 'still here\n');
+  // commands run at once (the shell is busy) and commands with input get a session of their own
+  const many = await Promise.all([1, 2, 3, 4].map((i) => e.run(command('sh', '-c', 'sleep 0.2; echo "$1"', 'x', String(i)))));
+  assert.equal(
+    many.map((m) => m.stdout),
+    ['1\n', '2\n', '3\n', '4\n'],
+  );
+  assert.is((await e.run(command('cat'), { input: 'from stdin' })).stdout, 'from stdin');
+  // a big output arrives whole
+  const big = await e.run(command('sh', '-c', 'i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done'));
+  assert.is(big.stdout.split('\n').length, 20001);
+  assert.ok(big.stdout.endsWith('line 19999\n'));
   await e.close();
 });
 
