@@ -157,10 +157,11 @@ const rollingYaml = () =>
       /deployment_strategy: canary[\s\S]*?traffic_shifting:[\s\S]*?schedule: .*\n/,
       'deployment_strategy: rolling\n        rolling_config: { batch_size: 3 }\n',
     )
-    .replace('        metrics_sources: { nginx: {} }\n', '');
+    .replace('        metrics_sources: { nginx: {} }\n', '')
+    .replace(/ {8}load_balancer:[\s\S]*$/, ''); // the first release, all hosts at once, before any traffic: no load balancer needed
 
 /** wrk through nginx: 8 keep-alive connections, a request every 20 ms each (fewer on a loaded machine). */
-const load = () => startKeepAliveLoad(port, '127.0.0.1', 8, 20, 300);
+const load = () => startKeepAliveLoad(port, '127.0.0.1', 8, 20, 1800); // wrk stops itself after 30 min at most
 const non2xx = (k: KeepAliveResult) => Object.values(k.non2xx).reduce((a, b) => a + b, 0);
 const loadLine = (scenario: string, k: KeepAliveResult) =>
   `  LOAD | ${scenario} | keep-alive (wrk -c8) | requests ${k.requests} | non-2xx ${non2xx(k)}${non2xx(k) ? ` ${JSON.stringify(k.non2xx)}` : ''} | socket errors ${JSON.stringify(k.socketErrors)} | versions ${JSON.stringify(k.versions)}`;
