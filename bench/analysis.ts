@@ -1,20 +1,33 @@
 /**
- * The canary analysis's own cost per interval: one round (error rate and p99 of the canary and the stable
- * pool, so four metric queries) with the nginx source on a JSON access log that grew by 100,000 lines
- * since the previous round (read with `tail -c +N` through a local shell, parsed, summarised per pool).
- * Target: under 200 ms. No lab, no Prometheus needed: `npx tsx bench/analysis.ts`.
+ * Two figures of the canary analysis (issue 10, "Speed"):
+ * - its own cost per interval: one round (error rate and p99 of the canary and the stable pool, so four
+ *   metric queries) with the nginx source on a JSON access log that grew by 100,000 lines since the
+ *   previous round (read with `tail -c +N` through a local shell, parsed, summarised per pool).
+ *   Target: under 200 ms.
+ * - the abort: a real nginx (loopback, started and stopped by pid) with nginx-lb's weights and JSON access
+ *   log in front of three local HTTP servers on free loopback ports (the canary answers 5xx on 20 % of its
+ *   requests), wrk through nginx; the analysis (nginx source) gives its failed verdict, then the weights
+ *   the canary strategy's abort writes (canary 0, stable 1) go through nginx-lb's `setWeights`. Measured:
+ *   from the verdict to `setWeights` resolved (nginx reloaded, new workers serving), and to the last request
+ *   that reached the canary server. Target: under 1 s.
+ * No lab, no Prometheus needed: `npx tsx bench/analysis.ts` (`BENCH_ANALYSIS_ABORT_RUNS`, default 5).
  */
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAnalysis } from '../core/analysis/index.js';
 import type { AnalysisContext } from '../core/analysis/types.js';
 import { parseAccessLog } from '../plugins/metrics/nginx.js';
 import { nginxSource } from '../plugins/metrics/nginx.js';
+import { nginxLb, renderUpstream } from '../plugins/nginx-lb.js';
+import { freePort, get, sleep } from '../test/e2e/traffic.js';
 import { fmtMs, machine, median, runMain, saveResult, section, table } from './lib.js';
 
 const LINES = Number(process.env['BENCH_ANALYSIS_LINES'] ?? 100_000);
 const RUNS = Number(process.env['BENCH_ANALYSIS_RUNS'] ?? 7);
+const ABORT_RUNS = Number(process.env['BENCH_ANALYSIS_ABORT_RUNS'] ?? 5);
 const servers = { h1: '10.0.0.11:8000', h2: '10.0.0.12:8000', h3: '10.0.0.13:8000' };
 
 /** `n` access-log lines over `spanMs` from `startMs`, the canary (h1) answering 5xx on every 5th of its requests. */
@@ -29,6 +42,136 @@ function lines(n: number, startMs: number, spanMs: number): string {
     out.push(`{"msec":"${msec}","status":"${status}","upstream_addr":"${addr}","upstream_response_time":"${rt}","request_time":"${rt}"}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** A local stand-in for one host: answers GET / (the canary: 500 on every 5th), records when each request arrived. */
+function backend(name: string, failEvery: number): Promise<{ server: Server; address: string; arrivals: number[] }> {
+  const arrivals: number[] = [];
+  let n = 0;
+  const server = createServer((_req, res) => {
+    arrivals.push(performance.now());
+    n++;
+    const fail = failEvery > 0 && n % failEvery === 0;
+    res.writeHead(fail ? 500 : 200, { 'content-type': 'text/plain' });
+    res.end(`${fail ? 'error ' : ''}${name}\n`);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, address: `127.0.0.1:${(server.address() as { port: number }).port}`, arrivals })),
+  );
+}
+
+interface AbortRun {
+  /** Verdict → setWeights resolved (written, nginx -t, reloaded, new workers serving). */
+  switched: number;
+  /** Verdict → the last request that reached the canary server (0 when none arrived after the verdict). */
+  lastCanary: number;
+  /** Rounds until the verdict, and its line. */
+  rounds: number;
+  verdict: string;
+}
+
+/** From the failed verdict to all traffic on the stable servers, `runs` times (see the file comment). */
+async function abortBench(runs: number): Promise<AbortRun[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-abort-'));
+  mkdirSync(join(dir, 'tmp'));
+  const hosts = { h1: await backend('h1', 5), h2: await backend('h2', 0), h3: await backend('h3', 0) };
+  const local = Object.fromEntries(Object.entries(hosts).map(([h, b]) => [h, b.address]));
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  const upstreamFile = join(dir, 'upstream.conf');
+  writeFileSync(upstreamFile, renderUpstream('app', local));
+  writeFileSync(
+    conf,
+    `worker_processes 2;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log notice;
+events { worker_connections 1024; }
+http {
+  client_body_temp_path ${dir}/tmp;
+  proxy_temp_path ${dir}/tmp;
+  fastcgi_temp_path ${dir}/tmp;
+  uwsgi_temp_path ${dir}/tmp;
+  scgi_temp_path ${dir}/tmp;
+  include ${upstreamFile};
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://app; }
+  }
+}
+`,
+  );
+  let nginx: ChildProcess | undefined;
+  let wrk: ChildProcess | undefined;
+  const out: AbortRun[] = [];
+  try {
+    nginx = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    for (let i = 0; 'error' in (await get(port)); i++) {
+      if (i > 200 || nginx.exitCode !== null) throw new Error('nginx did not start');
+      await sleep(50);
+    }
+    const accessLog = join(dir, 'access.json');
+    const lb = nginxLb({ file: upstreamFile, servers: local, upstream: 'app', accessLog, nginxArgs: ['-p', dir, '-c', conf], pidFile: join(dir, 'nginx.pid') });
+    wrk = spawn('wrk', ['-t1', '-c8', '-d600s', `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
+    const ctx: AnalysisContext = {
+      fraise: 'api',
+      environment: 'production',
+      log: { info: () => {}, warn: () => {}, error: () => {} },
+      signal: new AbortController().signal,
+      now: () => Date.now(),
+      executor: () => {
+        throw new Error('not used');
+      },
+      traffic: null,
+      canary: [{ name: 'h1', kind: 'ssh' }],
+      stable: [
+        { name: 'h2', kind: 'ssh' },
+        { name: 'h3', kind: 'ssh' },
+      ],
+      canaryVersion: 'v2',
+      stableVersion: 'v1',
+    };
+    for (let r = 0; r < runs; r++) {
+      await lb.setWeights({ h1: 1, h2: 4, h3: 4 }); // the canary at 10 %, as a first step would set it
+      const analysis = createAnalysis(
+        {
+          checks: [{ metric: 'error_rate', max: 5, minSamples: 20 }],
+          sources: [nginxSource({ accessLog, servers: local })],
+          interval: '500ms',
+          inconclusiveLimit: 100,
+        },
+        ctx,
+      );
+      await analysis.start();
+      try {
+        const s = await analysis.run(60_000);
+        const verdictAt = performance.now();
+        if (s.phase !== 'failed') throw new Error(`expected a failed verdict, got ${s.phase}: ${s.reason}`);
+        await lb.setWeights({ h1: 0, h2: 1, h3: 1 }); // what the canary's abort writes
+        const switchedAt = performance.now();
+        await sleep(1500); // requests still reaching the canary after this would be a failure of the switch
+        const after = hosts.h1.arrivals.filter((t) => t > verdictAt);
+        out.push({
+          switched: switchedAt - verdictAt,
+          lastCanary: after.length ? after[after.length - 1]! - verdictAt : 0,
+          rounds: s.rounds.length,
+          verdict: s.rounds.at(-1)!.results[0]!.message,
+        });
+      } finally {
+        await analysis.stop();
+      }
+    }
+  } finally {
+    if (wrk?.pid && wrk.exitCode === null) process.kill(wrk.pid, 'SIGKILL');
+    if (nginx?.pid && nginx.exitCode === null) {
+      const exited = new Promise((r) => nginx!.once('exit', r));
+      process.kill(nginx.pid, 'SIGQUIT');
+      await Promise.race([exited, sleep(10_000)]);
+      if (nginx.exitCode === null) process.kill(nginx.pid, 'SIGKILL');
+    }
+    for (const b of Object.values(hosts)) b.server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -100,7 +243,14 @@ async function main(): Promise<void> {
   console.log(
     `analysis round on ${LINES} new access-log lines: median ${fmtMs(med)} wall, ${fmtMs(median(cpu))} CPU in this process (runs ${rounds.map((x) => fmtMs(x)).join(', ')}), parse alone ${fmtMs(median(parse))}`,
   );
-  const startLoad = section('analysis cost per round');
+  const loadRound = section('analysis cost per round');
+  const aborts = await abortBench(ABORT_RUNS);
+  const switched = median(aborts.map((a) => a.switched));
+  const lastCanary = median(aborts.map((a) => a.lastCanary));
+  console.log(
+    `abort: verdict → weights back on stable (nginx reloaded) median ${fmtMs(switched)} (runs ${aborts.map((a) => fmtMs(a.switched)).join(', ')}); verdict → last request reaching the canary median ${fmtMs(lastCanary)} (runs ${aborts.map((a) => fmtMs(a.lastCanary)).join(', ')})`,
+  );
+  const startLoad = `${loadRound}; abort part: ${section('abort: verdict to all traffic on stable')}`;
   const markdown = `### What it measures
 One analysis round (\`measure()\`) with the \`nginx\` source: error rate and p99 latency of the canary
 (1 host) and of the stable pool (2 hosts), on a JSON access log that grew by ${LINES.toLocaleString('en')} lines
@@ -116,15 +266,39 @@ ${table(
 )}
 
 Verdict lines of the last round: \`${verdict}\`.
+
+### From the failed verdict to all traffic on stable
+A real nginx (two workers, loopback) with nginx-lb's weights and JSON access log in front of three local
+HTTP servers (the canary answers 5xx on every 5th request), wrk (8 keep-alive connections) through it for
+the whole run. The canary gets 10 % of the requests; the analysis (nginx source, error rate ≤ 5 %, at least
+20 requests, a round every 500 ms) gives its failed verdict, then the abort's weights (canary 0, stable 1)
+go through \`setWeights\` (write, \`nginx -t\`, reload, wait for the new workers). Median of ${aborts.length} aborts.
+Target: under 1 s.
+
+${table(
+  ['verdict → weights applied (median)', 'min', 'max', 'verdict → last request reaching the canary (median)', 'max', 'target'],
+  [
+    [
+      fmtMs(switched),
+      fmtMs(Math.min(...aborts.map((a) => a.switched))),
+      fmtMs(Math.max(...aborts.map((a) => a.switched))),
+      fmtMs(lastCanary),
+      fmtMs(Math.max(...aborts.map((a) => a.lastCanary))),
+      '< 1 s',
+    ],
+  ],
+)}
+
+Verdict of the last abort (after ${aborts.at(-1)?.rounds} rounds): \`${aborts.at(-1)?.verdict}\`.
 `;
   saveResult({
     name: 'analysis',
     order: 5,
-    title: 'Canary analysis: cost of one round on a 100,000-line access log',
+    title: 'Canary analysis: cost of one round on a 100,000-line access log, and the abort',
     date: new Date().toISOString(),
     machine: { ...m, load: startLoad },
     markdown,
-    raw: { lines: LINES, bytes, rounds, cpu, parse },
+    raw: { lines: LINES, bytes, rounds, cpu, parse, aborts },
   });
 }
 
