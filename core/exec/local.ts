@@ -21,6 +21,9 @@ export class LocalExecutor implements Executor {
     const p = $({
       nothrow: true,
       quiet: true,
+      // Node's stdio pipes are sockets: a top-level bash (SHLVL unset or 0) with a socket on stdin
+      // believes sshd started it and reads ~/.bashrc, which can be slow or stall (a pyenv rehash lock).
+      ...(Number(process.env['SHLVL'] ?? 0) >= 1 ? {} : { env: { ...process.env, SHLVL: '1' } }),
       ...(options.input !== undefined ? { input: options.input as never } : {}),
       ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
     })`bash -c ${text}`;
