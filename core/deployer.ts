@@ -410,8 +410,10 @@ export class Deployer {
     // 1. The lock. Held until the end, renewed while we run; a dry run takes none. Once it is lost, this
     // deployer never runs another command on a host (the new holder owns them).
     const controller = new AbortController();
-    // every host of a batch waits on this signal at once (health retries, sleeps): no warning past 10
-    setMaxListeners(0, controller.signal);
+    // every host of a batch waits on this signal at once (health retries, sleeps): no warning past 10.
+    // Infinity, not 0: on an EventTarget Node's getMaxListeners() throws when the limit is 0 (the
+    // Coolify provider reads it to raise its own).
+    setMaxListeners(Number.POSITIVE_INFINITY, controller.signal);
     /** Why the deployment was cancelled (`cancelled by ...`), once `fraisier cancel` or `options.signal` asked. */
     let cancelled: string | null = null;
     const cancel = (why: string): void => {
