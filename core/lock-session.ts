@@ -85,6 +85,8 @@ export class LockSession {
   #confirmedAt: number;
   #lost: FraisierError | null = null;
   #cancel: CancelRequest | null = null;
+  /** The chain of progress writes, so they reach the lock row in the order they were made. */
+  #progressWrites: Promise<void> = Promise.resolve();
   #released = false;
   #loop: Promise<void> = Promise.resolve();
 
@@ -182,8 +184,11 @@ export class LockSession {
    * `status-all`. Best effort: never throws, never waits for the store (a dry run records nothing).
    */
   progress(step: string, targets?: string[]): void {
-    if (!this.#handle?.progress || this.#lost || this.#released) return;
-    this.#handle.progress(step, targets).catch(() => {});
+    const handle = this.#handle;
+    if (!handle?.progress || this.#lost || this.#released) return;
+    // One write at a time, in order: two updates in flight on a PostgreSQL pool's two connections can
+    // commit out of order, and the row would keep the older step.
+    this.#progressWrites = this.#progressWrites.then(() => handle.progress!(step, targets)).catch(() => {});
   }
 
   /** True once the lock was found lost (released by someone else, forced, or taken over). */
