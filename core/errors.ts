@@ -127,3 +127,31 @@ function formatUnredacted(err: unknown): string {
   }
   return `error: ${err instanceof Error ? err.message : String(err)}`;
 }
+
+/**
+ * `p`, or a rejection with `E_ABORTED` (the signal's reason) as soon as `signal` aborts, whichever comes
+ * first. `p` is expected to stop on the same signal, so its own later rejection is not reported as unhandled.
+ */
+export function abortable<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(asFraisierError(signal.reason, 'E_ABORTED'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      p.catch(() => {});
+      reject(asFraisierError(signal.reason, 'E_ABORTED'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

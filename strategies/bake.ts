@@ -5,7 +5,7 @@
  */
 import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
-import { FraisierError, asFraisierError } from '../core/errors.js';
+import { FraisierError, abortable, asFraisierError } from '../core/errors.js';
 import type { DeployContext, Target } from '../core/types.js';
 import { createAnalysis } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext, AnalysisOptions } from '../core/analysis/types.js';
@@ -80,7 +80,7 @@ export async function runBake(ctx: DeployContext, bake: BakeOptions, ms: number,
   await analysis.start();
   try {
     ctx.checkAborted();
-    const status = await abortable(ctx, analysis.run(ms));
+    const status = await abortable(ctx.signal, analysis.run(ms));
     ctx.checkAborted();
     if (status.phase === 'failed' || status.phase === 'error') {
       throw new FraisierError('E_HEALTH', `bake analysis ${status.phase}${status.reason ? `: ${status.reason}` : ''}`, { step: 'bake' });
@@ -90,25 +90,6 @@ export async function runBake(ctx: DeployContext, bake: BakeOptions, ms: number,
   } finally {
     await analysis.stop().catch((err) => ctx.log.warn(`analysis: ${asFraisierError(err).message}`));
   }
-}
-
-/** `p`, or `E_ABORTED` as soon as the deployment is interrupted (Ctrl-C), whichever comes first. */
-function abortable<T>(ctx: DeployContext, p: Promise<T>): Promise<T> {
-  if (ctx.signal.aborted) return Promise.reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err) => {
-        ctx.signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 /**

@@ -8,7 +8,7 @@ import { createAnalysis } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext, AnalysisOptions, AnalysisRound, AnalysisStatus } from '../core/analysis/types.js';
 import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
-import { FraisierError, asFraisierError } from '../core/errors.js';
+import { FraisierError, abortable, asFraisierError } from '../core/errors.js';
 import { registry, type BuildContext } from '../core/registry.js';
 import type { DeployContext, Strategy, Target, TrafficSwitch } from '../core/types.js';
 import type { CanaryYaml } from './canary.yaml.js';
@@ -342,7 +342,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
           const timer = setInterval(() => print(a.status()), 200);
           let status: AnalysisStatus;
           try {
-            status = await abortable(ctx, a.run(ms));
+            status = await abortable(ctx.signal, a.run(ms));
           } finally {
             clearInterval(timer);
           }
@@ -466,28 +466,6 @@ export function canary(options: CanaryOptions = {}): Strategy {
  */
 function collectRound(round: AnalysisRound, verdicts: string[]): void {
   for (const r of round.results) verdicts.push(`${r.metric}: ${r.message}`);
-}
-
-/** `p`, or a rejection with `E_ABORTED` as soon as Ctrl-C stops the deployment. */
-function abortable<T>(ctx: DeployContext, p: Promise<T>): Promise<T> {
-  if (ctx.signal.aborted) {
-    p.catch(() => {}); // it stops on the same signal: its rejection is expected, not unhandled
-    return Promise.reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(asFraisierError(ctx.signal.reason, 'E_ABORTED'));
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err) => {
-        ctx.signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 registry.registerStrategy('canary', ({ env, config }: BuildContext<NormalizedEnvironment>) => {
