@@ -67,6 +67,13 @@ export interface WebhookServer {
 /** The default body limit: 1 MiB. */
 export const MAX_WEBHOOK_BODY = 1024 * 1024;
 
+/**
+ * How long a delivery id is remembered to refuse its replay: 30 days, longer than any forge retries or
+ * offers a manual redelivery (GitHub: 3 days). Older ids are deleted as new deliveries arrive, so the
+ * table stays the size of a month of pushes.
+ */
+export const WEBHOOK_DELIVERY_RETENTION_MS = 30 * 86_400_000;
+
 const ZERO_SHA = /^0+$/;
 
 /** Which forge sent a request, from its event header (Gitea also sends GitHub's headers: it is looked at first). */
@@ -216,6 +223,10 @@ export async function handleDelivery(
     .onConflict((oc) => oc.column('delivery').doNothing())
     .executeTakeFirst();
   if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return out(200, `duplicate: delivery ${delivery} was already handled`);
+  await db
+    .deleteFrom('webhook_deliveries')
+    .where('received_at', '<', options.store.now() - WEBHOOK_DELIVERY_RETENTION_MS)
+    .execute();
   if (wanted.length === 0) {
     const pushed = push.branches.map((b) => b.branch).join(', ') || 'no branch';
     return out(202, `ignored: no route for ${pushed}${push.repo ? ` of ${push.repo}` : ''}`);

@@ -18,7 +18,7 @@ import { exitCodeFor } from '../../core/cli.js';
 import { secret } from '../../core/secret.js';
 import { Queue } from '../../core/state/queue.js';
 import type { StateStore } from '../../core/state/store.js';
-import { MAX_WEBHOOK_BODY, startWebhookServer, type WebhookRoute } from '../../core/webhooks.js';
+import { MAX_WEBHOOK_BODY, startWebhookServer, WEBHOOK_DELIVERY_RETENTION_MS, type WebhookRoute } from '../../core/webhooks.js';
 import { each } from '../support/backends.js';
 
 const SECRET = 'whsec-3f9a1c77b2';
@@ -36,7 +36,7 @@ function push(
   branch: string,
   sha = SHA,
   key = SECRET,
-  delivery = randomUUID(),
+  delivery: string = randomUUID(),
 ): { body: string; headers: Record<string, string> } {
   if (provider === 'github') {
     const body = JSON.stringify({
@@ -157,6 +157,29 @@ each('a replayed delivery id is 200 duplicate and queues nothing the second time
     assert.equal([again.status, again.text.trim()], [200, `duplicate: delivery ${p.headers['x-github-delivery']} was already handled`]);
   });
   assert.is((await queued(store)).length, 1);
+  await store.close();
+});
+
+each('delivery ids older than the retention (30 days) are forgotten as new deliveries arrive; newer ones still refuse a replay', async (b) => {
+  const store = await b.open();
+  const now = store.now();
+  await store.db
+    .insertInto('webhook_deliveries')
+    .values([
+      { delivery: 'github:old', provider: 'github', received_at: now - WEBHOOK_DELIVERY_RETENTION_MS - 60_000 },
+      { delivery: 'github:recent', provider: 'github', received_at: now - WEBHOOK_DELIVERY_RETENTION_MS + 3_600_000 },
+    ])
+    .execute();
+  await withServer(store, async (url) => {
+    const p = push('github', 'main');
+    assert.is((await post(url, p.headers, p.body)).status, 202);
+    const replay = push('github', 'main', SHA, SECRET, 'recent');
+    assert.is((await post(url, replay.headers, replay.body)).status, 200, 'a delivery of 29 days ago is still a duplicate');
+  });
+  const ids = (await store.db.selectFrom('webhook_deliveries').select('delivery').orderBy('delivery').execute()).map((r) => r.delivery);
+  assert.not.ok(ids.includes('github:old'), 'the 31-day-old id is gone');
+  assert.ok(ids.includes('github:recent'));
+  assert.is(ids.length, 2, `the recent id and the new delivery's: ${ids.join(', ')}`);
   await store.close();
 });
 
