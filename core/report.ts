@@ -2,7 +2,7 @@ import type { DeployAllResult } from './deploy-all.js';
 import type { StatusReport } from './deployer.js';
 import type { LockInfo } from './state/lock.js';
 import { ownerString } from './state/owner.js';
-import type { Deployment, Stats } from './state/store.js';
+import type { DeployEvent, Deployment, Stats, TargetResult } from './state/store.js';
 import type { DeployResult } from './types.js';
 import { redact, redactedJson } from './secret.js';
 
@@ -51,6 +51,41 @@ export function formatHistory(rows: Deployment[]): string {
   if (multi.length === 0) return base;
   const lines = multi.flatMap((d) => d.providers!.map((p) => `  #${d.id} ${p.name} (priority ${p.priority}): ${p.status}${p.error ? `: ${p.error}` : ''}`));
   return `${base}\n${lines.map(redact).join('\n')}`;
+}
+
+/** `fraisier history --id N`: one deployment, its result per target, and its events oldest first. */
+export function formatDeployment(d: Deployment & { targets: TargetResult[]; events: DeployEvent[] }): string {
+  const status = d.status === 'cancelled' && d.error?.startsWith('cancelled') ? d.error : d.status;
+  const head = [
+    `Deployment #${d.id}: ${d.fraise}/${d.environment} ${d.kind} ${d.fromVersion ?? '-'} → ${d.toVersion}: ${status}`,
+    `  started ${iso(d.startedAt)}, finished ${iso(d.finishedAt)} (${secs(d.durationMs)}), by ${d.user}@${d.host}`,
+    ...(d.error && status !== d.error ? [`  error: ${d.error}`] : []),
+    ...(d.providers ?? []).map((p) => `  provider ${p.name} (priority ${p.priority}): ${p.status}${p.error ? `: ${p.error}` : ''}`),
+  ];
+  const targets =
+    d.targets.length === 0
+      ? 'No target results.'
+      : table(
+          ['TARGET', 'FROM', 'TO', 'STATUS', 'PHASES', 'ERROR'],
+          d.targets.map((t) => [
+            t.target,
+            t.fromVersion ?? '-',
+            t.toVersion ?? '-',
+            t.status,
+            Object.entries(t.phases)
+              .map(([phase, ms]) => `${phase} ${secs(ms)}`)
+              .join(', ') || '-',
+            t.error ?? '',
+          ]),
+        );
+  const events =
+    d.events.length === 0
+      ? 'No events.'
+      : table(
+          ['AT', 'LEVEL', 'TARGET', 'MESSAGE'],
+          d.events.map((e) => [new Date(e.at).toISOString().replace('T', ' '), e.level, e.target ?? '-', e.message]),
+        );
+  return `${head.map(redact).join('\n')}\n\n${targets}\n\n${events}`;
 }
 
 /** `fraisier stats` as a table. */

@@ -117,7 +117,7 @@ test('options given: long, negated, camel-cased, with =, short; nothing after --
   assert.equal(refusedOptions(history, 'script', ['production', 'history', '--fraise', 'app', '--limit=3']), ['--fraise']);
   assert.equal(refusedOptions(history, 'fraisier', ['history', '--dry-run', '-x', '--dry-run']), ['--dry-run', '-x']);
   assert.equal(refusedOptions(findCommand('script', 'deploy')!, 'script', ['production', '--config', 'x']), ['--config']);
-  assert.equal(Object.keys(optionsOf(history, 'script')), ['limit']);
+  assert.equal(Object.keys(optionsOf(history, 'script')), ['limit', 'id']);
 });
 
 test('the positionals of a deploy script command line skip the values of options', () => {
@@ -175,7 +175,7 @@ test('an option a command does not take is refused (exit 2) before any config, s
     assert.not.match(r.err, 'reached the provider', label);
   }
   const hint = await captured(() => runScriptCli(app, ['production', 'history', '--fraise', 'other']));
-  assert.match(hint.err, 'hint: history takes --limit (and --json); --fraise is an option of `fraisier history`');
+  assert.match(hint.err, 'hint: history takes --limit, --id (and --json); --fraise is an option of `fraisier history`');
   const json = await captured(() => runFraisierCli(['status', 'app', 'production', '--dry-run', '--json']));
   assert.is(JSON.parse(json.out).error.code, 'E_USAGE');
 });

@@ -233,11 +233,20 @@ test('fraisier: --canary-only, a plain deploy refused, status, --complete-rollou
   assert.not.match(ngx.upstream(), 'weight=');
   assert.not.match(ngx.upstream(), 'down');
   const history = await fraisier(ws, 'history', '--fraise', 'app', '--env', 'production', '--json');
-  const rows = JSON.parse(history.stdout) as { kind: string; toVersion: string; status: string }[];
+  const rows = JSON.parse(history.stdout) as { id: number; kind: string; toVersion: string; status: string }[];
   assert.equal(
     rows.slice(0, 4).map((d) => `${d.kind} ${d.toVersion} ${d.status}`),
     ['rollback v1.2.0 succeeded', 'deploy v1.1.0 rolled_back', 'deploy v1.2.0 succeeded', 'deploy v1.2.0 succeeded'],
   );
+  // One deployment in full: the --canary-only run's every measurement and verdict, and its target.
+  const one = await fraisier(ws, 'history', '--id', String(rows[3]!.id));
+  assert.is(one.code, 0, one.out);
+  assert.match(one.stdout, `Deployment #${rows[3]!.id}: app/production deploy v1.1.0 → v1.2.0: succeeded`);
+  assert.match(one.stdout, /^h1 +v1\.1\.0 +v1\.2\.0 +succeeded/m);
+  assert.match(one.stdout, /info +- +analysis: canary error rate .*: PASS$/m, one.stdout);
+  const missing = await fraisier(ws, 'history', '--id', '999999');
+  assert.is(missing.code, 2, missing.out);
+  assert.match(missing.stderr, 'no deployment #999999 in the state store');
 });
 
 test('fraisier: Ctrl-C during the analysis sends traffic back to stable, rolls the canary back and releases the lock', async () => {
