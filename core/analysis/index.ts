@@ -165,7 +165,8 @@ export function verdictDetail(status: AnalysisStatus): string {
   const deciding: Exclude<AnalysisPhase, 'running'>[] =
     status.phase === 'failed' ? ['failed', 'inconclusive'] : status.phase === 'running' || status.phase === 'successful' ? [] : [status.phase];
   for (const phase of deciding) {
-    const round = status.rounds.findLast((r) => r.phase === phase);
+    let round: AnalysisRound | undefined;
+    for (const r of status.rounds) if (r.phase === phase) round = r; // the last one
     if (!round) continue;
     const results = round.results.filter((r) => r.phase === phase);
     const parts = results.map((r) => {
