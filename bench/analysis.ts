@@ -2,8 +2,9 @@
  * Two figures of the canary analysis (issue 10, "Speed"):
  * - its own cost per interval: one round (error rate and p99 of the canary and the stable pool, so four
  *   metric queries) with the nginx source on a JSON access log that grew by 100,000 lines since the
- *   previous round (read with `tail -c +N` through a local shell, parsed, summarised per pool).
- *   Target: under 200 ms.
+ *   previous round (read from the file, as the source does when nginx runs on this machine, and, side by
+ *   side, through an executor with `tail -c +N` in a local shell, as over SSH; scanned, summarised per
+ *   pool). Target: under 200 ms.
  * - the abort: a real nginx (loopback, started and stopped by pid) with nginx-lb's weights and JSON access
  *   log in front of three local HTTP servers on free loopback ports (the canary answers 5xx on 20 % of its
  *   requests), wrk through nginx; the analysis (nginx source) gives its failed verdict, then the weights
@@ -13,16 +14,18 @@
  * No lab, no Prometheus needed: `npx tsx bench/analysis.ts` (`BENCH_ANALYSIS_ABORT_RUNS`, default 5).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAnalysis } from '../core/analysis/index.js';
-import type { AnalysisContext } from '../core/analysis/types.js';
-import { parseAccessLog } from '../plugins/metrics/nginx.js';
-import { nginxSource } from '../plugins/metrics/nginx.js';
-import { nginxLb, renderUpstream } from '../plugins/nginx-lb.js';
-import { freePort, get, sleep } from '../test/e2e/traffic.js';
+import type { Analysis, AnalysisContext } from '../core/analysis/types.js';
+import type { Executor } from '../core/exec/executor.js';
+import { LocalExecutor } from '../core/exec/local.js';
+import { AccessLogStore, nginxSource } from '../plugins/metrics/nginx.js';
+import { nginxLb } from '../plugins/nginx-lb.js';
+import { type LocalNginx, startLocalNginx } from '../test/e2e/analysis-support.js';
+import { get, sleep } from '../test/e2e/traffic.js';
 import { fmtMs, machine, median, runMain, saveResult, section, table } from './lib.js';
 
 const LINES = Number(process.env['BENCH_ANALYSIS_LINES'] ?? 100_000);
@@ -72,64 +75,22 @@ interface AbortRun {
 
 /** From the failed verdict to all traffic on the stable servers, `runs` times (see the file comment). */
 async function abortBench(runs: number): Promise<AbortRun[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-abort-'));
-  mkdirSync(join(dir, 'tmp'));
   const hosts = { h1: await backend('h1', 5), h2: await backend('h2', 0), h3: await backend('h3', 0) };
   const local = Object.fromEntries(Object.entries(hosts).map(([h, b]) => [h, b.address]));
-  const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  const upstreamFile = join(dir, 'upstream.conf');
-  writeFileSync(upstreamFile, renderUpstream('app', local));
-  writeFileSync(
-    conf,
-    `worker_processes 2;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log notice;
-events { worker_connections 1024; }
-http {
-  client_body_temp_path ${dir}/tmp;
-  proxy_temp_path ${dir}/tmp;
-  fastcgi_temp_path ${dir}/tmp;
-  uwsgi_temp_path ${dir}/tmp;
-  scgi_temp_path ${dir}/tmp;
-  include ${upstreamFile};
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; }
-  }
-}
-`,
-  );
-  let nginx: ChildProcess | undefined;
+  let ngx: LocalNginx | undefined;
   let wrk: ChildProcess | undefined;
   const out: AbortRun[] = [];
   try {
-    nginx = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    ngx = await startLocalNginx(local, { workers: 2 });
+    const port = ngx.port;
     for (let i = 0; 'error' in (await get(port)); i++) {
-      if (i > 200 || nginx.exitCode !== null) throw new Error('nginx did not start');
+      if (i > 200) throw new Error('nginx does not answer');
       await sleep(50);
     }
-    const accessLog = join(dir, 'access.json');
-    const lb = nginxLb({ file: upstreamFile, servers: local, upstream: 'app', accessLog, nginxArgs: ['-p', dir, '-c', conf], pidFile: join(dir, 'nginx.pid') });
+    const accessLog = ngx.accessLog;
+    const lb = nginxLb({ file: ngx.upstreamFile, servers: local, upstream: 'app', accessLog, nginxArgs: ngx.args, pidFile: ngx.pidFile });
     wrk = spawn('wrk', ['-t1', '-c8', '-d600s', `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
-    const ctx: AnalysisContext = {
-      fraise: 'api',
-      environment: 'production',
-      log: { info: () => {}, warn: () => {}, error: () => {} },
-      signal: new AbortController().signal,
-      now: () => Date.now(),
-      executor: () => {
-        throw new Error('not used');
-      },
-      traffic: null,
-      canary: [{ name: 'h1', kind: 'ssh' }],
-      stable: [
-        { name: 'h2', kind: 'ssh' },
-        { name: 'h3', kind: 'ssh' },
-      ],
-      canaryVersion: 'v2',
-      stableVersion: 'v1',
-    };
+    const ctx = benchContext();
     for (let r = 0; r < runs; r++) {
       await lb.setWeights({ h1: 1, h2: 4, h3: 4 }); // the canary at 10 %, as a first step would set it
       const analysis = createAnalysis(
@@ -162,24 +123,15 @@ http {
     }
   } finally {
     if (wrk?.pid && wrk.exitCode === null) process.kill(wrk.pid, 'SIGKILL');
-    if (nginx?.pid && nginx.exitCode === null) {
-      const exited = new Promise((r) => nginx!.once('exit', r));
-      process.kill(nginx.pid, 'SIGQUIT');
-      await Promise.race([exited, sleep(10_000)]);
-      if (nginx.exitCode === null) process.kill(nginx.pid, 'SIGKILL');
-    }
+    await ngx?.stop();
     for (const b of Object.values(hosts)) b.server.close();
-    rmSync(dir, { recursive: true, force: true });
   }
   return out;
 }
 
-async function main(): Promise<void> {
-  const m = machine();
-  const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-analysis-'));
-  const file = join(dir, 'access.json');
-  writeFileSync(file, lines(1000, Date.now() - 60_000, 50_000)); // history before the analysis starts: skipped
-  const ctx: AnalysisContext = {
+/** The analysis context of both parts: the canary h1, the stable pool h2 and h3 (the nginx source needs no host). */
+function benchContext(): AnalysisContext {
+  return {
     fraise: 'api',
     environment: 'production',
     log: { info: () => {}, warn: () => {}, error: () => {} },
@@ -197,51 +149,76 @@ async function main(): Promise<void> {
     canaryVersion: 'v2',
     stableVersion: 'v1',
   };
-  const analysis = createAnalysis(
-    {
-      checks: [
-        { metric: 'error_rate', maxIncrease: 1 },
-        { metric: 'response_latency_p99', maxRatio: 1.2 },
-      ],
-      sources: [nginxSource({ accessLog: file, servers })],
-      failureLimit: 1_000_000,
-      inconclusiveLimit: 1_000_000,
-    },
-    ctx,
-  );
-  const rounds: number[] = [];
+}
+
+/** One way of reading the log: the source on this machine (the file), or through an executor (a shell pipe, as over SSH). */
+interface Path {
+  name: string;
+  analysis: Analysis;
+  rounds: number[];
+  cpu: number[];
+}
+
+async function main(): Promise<void> {
+  const m = machine();
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-analysis-'));
+  const file = join(dir, 'access.json');
+  writeFileSync(file, lines(1000, Date.now() - 60_000, 50_000)); // history before the analysis starts: skipped
+  const ctx = benchContext();
+  const path = (name: string, connect?: () => Promise<Executor>): Path => ({
+    name,
+    analysis: createAnalysis(
+      {
+        checks: [
+          { metric: 'error_rate', maxIncrease: 1 },
+          { metric: 'response_latency_p99', maxRatio: 1.2 },
+        ],
+        sources: [nginxSource({ accessLog: file, servers, ...(connect ? { connect } : {}) })],
+        failureLimit: 1_000_000,
+        inconclusiveLimit: 1_000_000,
+      },
+      ctx,
+    ),
+    rounds: [],
+    cpu: [],
+  });
+  // side by side on the same bytes, alternating which goes first
+  const paths = [path('file'), path('pipe', async () => new LocalExecutor('nginx'))];
   const parse: number[] = [];
-  const cpu: number[] = [];
   let bytes = 0;
   let verdict = '';
   try {
-    await analysis.start();
+    for (const p of paths) await p.analysis.start();
     for (let r = 0; r < RUNS; r++) {
       const chunk = lines(LINES, Date.now() + 2, 10);
       bytes = Buffer.byteLength(chunk);
       appendFileSync(file, chunk);
       await new Promise((res) => setTimeout(res, 30)); // every line is older than the round's end
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      const s = await analysis.measure();
-      rounds.push(performance.now() - t0);
-      const c = process.cpuUsage(c0);
-      cpu.push((c.user + c.system) / 1000);
-      const round = s.rounds[s.rounds.length - 1]!;
-      verdict = round.results.map((x) => x.message).join('; ');
-      if (round.results[0]!.canary!.samples < LINES / 3 - 1)
-        throw new Error(`the round saw ${round.results[0]!.canary!.samples} canary requests, expected ${LINES / 3}`);
+      for (const p of r % 2 ? [...paths].reverse() : paths) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const s = await p.analysis.measure();
+        p.rounds.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        p.cpu.push((c.user + c.system) / 1000);
+        const round = s.rounds[s.rounds.length - 1]!;
+        verdict = round.results.map((x) => x.message).join('; ');
+        if (round.results[0]!.canary!.samples < LINES / 3 - 1)
+          throw new Error(`${p.name}: the round saw ${round.results[0]!.canary!.samples} canary requests, expected ${LINES / 3}`);
+      }
+      const buf = Buffer.from(chunk);
       const t1 = performance.now();
-      parseAccessLog(chunk);
+      new AccessLogStore().addLines(buf);
       parse.push(performance.now() - t1);
     }
   } finally {
-    await analysis.stop();
+    for (const p of paths) await p.analysis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const med = median(rounds);
+  const [fromFile, fromPipe] = paths as [Path, Path];
+  const med = median(fromFile.rounds);
   console.log(
-    `analysis round on ${LINES} new access-log lines: median ${fmtMs(med)} wall, ${fmtMs(median(cpu))} CPU in this process (runs ${rounds.map((x) => fmtMs(x)).join(', ')}), parse alone ${fmtMs(median(parse))}`,
+    `analysis round on ${LINES} new access-log lines: median ${fmtMs(med)} wall, ${fmtMs(median(fromFile.cpu))} CPU in this process (runs ${fromFile.rounds.map((x) => fmtMs(x)).join(', ')}); through a shell pipe ${fmtMs(median(fromPipe.rounds))} wall, ${fmtMs(median(fromPipe.cpu))} CPU; scanning alone ${fmtMs(median(parse))}`,
   );
   const loadRound = section('analysis cost per round');
   const aborts = await abortBench(ABORT_RUNS);
@@ -254,15 +231,27 @@ async function main(): Promise<void> {
   const markdown = `### What it measures
 One analysis round (\`measure()\`) with the \`nginx\` source: error rate and p99 latency of the canary
 (1 host) and of the stable pool (2 hosts), on a JSON access log that grew by ${LINES.toLocaleString('en')} lines
-(${(bytes / 1e6).toFixed(1)} MB) since the previous round. The round reads only the new bytes
-(\`tail -c +N\` through a local shell; over SSH the transfer adds the link's time), parses them and
-summarises both pools. Median of ${RUNS} rounds. Target: under 200 ms. On a loaded machine the wall
-time grows with the load average; the CPU time of Fraisier's own process (reading the pipe, parsing,
-summarising; the \`sh\`/\`tail\` child not included) shows the work itself.
+(${(bytes / 1e6).toFixed(1)} MB) since the previous round. The round reads only the new bytes, scans them
+(the fields of nginx-lb's format read in place, no object per line) and summarises both pools. Two ways
+of reading, side by side on the same bytes in one run: **file**, what the source does when nginx runs on
+the machine running Fraisier (the file read from the offset); **pipe**, through an executor (\`tail -c +N\`
+in a local shell, the way it reads over SSH; over SSH the transfer adds the link's time). Median of ${RUNS}
+rounds each. Target: under 200 ms. On a loaded machine the wall time grows with the load average; the CPU
+time of Fraisier's own process (reading, scanning, summarising; the \`sh\`/\`tail\` child not included)
+shows the work itself.
 
 ${table(
-  ['lines per round', 'round, wall (median)', 'min', 'max', 'round, CPU of this process (median)', 'parsing alone (median)', 'target'],
-  [[LINES.toLocaleString('en'), fmtMs(med), fmtMs(Math.min(...rounds)), fmtMs(Math.max(...rounds)), fmtMs(median(cpu)), fmtMs(median(parse)), '< 200 ms']],
+  ['lines per round', 'read', 'round, wall (median)', 'min', 'max', 'round, CPU of this process (median)', 'scanning alone (median)', 'target'],
+  paths.map((p) => [
+    LINES.toLocaleString('en'),
+    p.name,
+    fmtMs(median(p.rounds)),
+    fmtMs(Math.min(...p.rounds)),
+    fmtMs(Math.max(...p.rounds)),
+    fmtMs(median(p.cpu)),
+    fmtMs(median(parse)),
+    '< 200 ms',
+  ]),
 )}
 
 Verdict lines of the last round: \`${verdict}\`.
@@ -298,7 +287,7 @@ Verdict of the last abort (after ${aborts.at(-1)?.rounds} rounds): \`${aborts.at
     date: new Date().toISOString(),
     machine: { ...m, load: startLoad },
     markdown,
-    raw: { lines: LINES, bytes, rounds, cpu, parse, aborts },
+    raw: { lines: LINES, bytes, paths: paths.map((p) => ({ name: p.name, rounds: p.rounds, cpu: p.cpu })), parse, aborts },
   });
 }
 

@@ -7,7 +7,7 @@ import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
 import { FraisierError, abortable, asFraisierError } from '../core/errors.js';
 import type { DeployContext, Target } from '../core/types.js';
-import { createAnalysis } from '../core/analysis/index.js';
+import { createAnalysis, verdictLine } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext, AnalysisOptions } from '../core/analysis/types.js';
 import { defaultSources, metricSourcesFor } from '../plugins/metrics/sources.js';
 import type { BakeYaml } from './bake.yaml.js';
@@ -50,6 +50,37 @@ export function bakeMs(bake: BakeOptions | undefined, strategy: string): number 
 }
 
 /**
+ * The analysis of a deployment (the bake's and the canary's): its context over the `canary` pool (the hosts
+ * on the new release) and the `stable` pool, with the deployment's log, signal, clock, executors and
+ * traffic plugin, then the engine on it (the built-in default sources: the probe and the host source), or
+ * the caller's factory.
+ */
+export function analysisFor(
+  ctx: DeployContext,
+  analysis: AnalysisOptions | ((ctx: AnalysisContext) => Analysis),
+  pools: { canary: readonly Target[]; stable: readonly Target[] },
+  where: { healthUrl?: string; service?: { type: 'supervisor' | 'systemd'; name: string } },
+): Analysis {
+  const actx: AnalysisContext = {
+    fraise: ctx.fraise,
+    environment: ctx.environment,
+    log: ctx.log,
+    signal: ctx.signal,
+    now: () => ctx.clock.now(),
+    executor: (t) => ctx.executor(t),
+    traffic: ctx.traffic,
+    canary: pools.canary,
+    stable: pools.stable,
+    canaryVersion: ctx.version,
+    stableVersion: ctx.previousVersion,
+    sleep: (ms, signal) => ctx.clock.sleep(ms, signal),
+    ...(where.healthUrl !== undefined ? { healthUrl: where.healthUrl } : {}),
+    ...(where.service !== undefined ? { service: where.service } : {}),
+  };
+  return typeof analysis === 'function' ? analysis(actx) : createAnalysis(analysis, actx, { defaultSources });
+}
+
+/**
  * The bake: the analysis over `targets` for `ms`. Resolves on a pass (or an inconclusive verdict, which
  * warns and keeps the release); throws `E_HEALTH` on a failed or error verdict, and `E_ABORTED` at once
  * on Ctrl-C. Does nothing in a dry run.
@@ -59,23 +90,7 @@ export async function runBake(ctx: DeployContext, bake: BakeOptions, ms: number,
     ctx.log.info(`would bake ${ctx.version} for ${ms} ms: the analysis would watch ${targets.map((t) => t.name).join(', ')}`);
     return;
   }
-  const actx: AnalysisContext = {
-    fraise: ctx.fraise,
-    environment: ctx.environment,
-    log: ctx.log,
-    signal: ctx.signal,
-    now: () => ctx.clock.now(),
-    executor: (t) => ctx.executor(t),
-    traffic: ctx.traffic,
-    canary: targets,
-    stable: [],
-    canaryVersion: ctx.version,
-    stableVersion: ctx.previousVersion,
-    sleep: (m, signal) => ctx.clock.sleep(m, signal),
-    ...(bake.healthUrl !== undefined ? { healthUrl: bake.healthUrl } : {}),
-    ...(bake.service !== undefined ? { service: bake.service } : {}),
-  };
-  const analysis = typeof bake.analysis === 'function' ? bake.analysis(actx) : createAnalysis(bake.analysis, actx, { defaultSources });
+  const analysis = analysisFor(ctx, bake.analysis, { canary: targets, stable: [] }, bake);
   ctx.log.info(`Baking ${ctx.version} for ${ms} ms: the analysis watches ${targets.map((t) => t.name).join(', ')}`);
   await analysis.start();
   try {
@@ -83,9 +98,9 @@ export async function runBake(ctx: DeployContext, bake: BakeOptions, ms: number,
     const status = await abortable(ctx.signal, analysis.run(ms));
     ctx.checkAborted();
     if (status.phase === 'failed' || status.phase === 'error') {
-      throw new FraisierError('E_HEALTH', `bake analysis ${status.phase}${status.reason ? `: ${status.reason}` : ''}`, { step: 'bake' });
+      throw new FraisierError('E_HEALTH', verdictLine('bake', status), { step: 'bake' });
     }
-    if (status.phase === 'inconclusive') ctx.log.warn(`bake analysis inconclusive${status.reason ? `: ${status.reason}` : ''}: keeping ${ctx.version}`);
+    if (status.phase === 'inconclusive') ctx.log.warn(`${verdictLine('bake', status)}: keeping ${ctx.version}`);
     else ctx.log.info(`Bake passed: ${ctx.version} kept`);
   } finally {
     await analysis.stop().catch((err) => ctx.log.warn(`analysis: ${asFraisierError(err).message}`));

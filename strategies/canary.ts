@@ -4,7 +4,7 @@
  * follows in rolling batches. A failed verdict sends all traffic back to the stable hosts first, then the
  * Deployer rolls the canary hosts back; the stable hosts are never touched. See docs/canary.md.
  */
-import { createAnalysis } from '../core/analysis/index.js';
+import { verdictLine } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext, AnalysisOptions, AnalysisRound, AnalysisStatus } from '../core/analysis/types.js';
 import type { NormalizedEnvironment } from '../core/config/load.js';
 import { toMs, type Duration } from '../core/duration.js';
@@ -13,7 +13,8 @@ import { registry, type BuildContext } from '../core/registry.js';
 import type { DeployContext, Strategy, Target, TrafficSwitch } from '../core/types.js';
 import type { CanaryYaml } from './canary.yaml.js';
 import { batches, runBatch } from './rolling.js';
-import { defaultSources, metricSourcesFor } from '../plugins/metrics/sources.js';
+import { metricSourcesFor } from '../plugins/metrics/sources.js';
+import { analysisFor } from './bake.js';
 import { checkGate, runGate, type CanaryGates, type GateName } from './canary-gates.js';
 
 export type { CanaryGates, Gate, GateName } from './canary-gates.js';
@@ -232,25 +233,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
   }
 
   function analysisOf(ctx: DeployContext, canaryPool: Target[], stablePool: Target[]): Analysis | null {
-    const a = options.analysis;
-    if (!a) return null;
-    const actx: AnalysisContext = {
-      fraise: ctx.fraise,
-      environment: ctx.environment,
-      log: ctx.log,
-      signal: ctx.signal,
-      now: () => ctx.clock.now(),
-      executor: (t) => ctx.executor(t),
-      traffic: ctx.traffic,
-      canary: canaryPool,
-      stable: stablePool,
-      canaryVersion: ctx.version,
-      stableVersion: ctx.previousVersion,
-      sleep: (ms, signal) => ctx.clock.sleep(ms, signal),
-      ...(options.healthUrl !== undefined ? { healthUrl: options.healthUrl } : {}),
-      ...(options.service !== undefined ? { service: options.service } : {}),
-    };
-    return typeof a === 'function' ? a(actx) : createAnalysis(a, actx, { defaultSources });
+    return options.analysis ? analysisFor(ctx, options.analysis, { canary: canaryPool, stable: stablePool }, options) : null;
   }
 
   return {
@@ -349,10 +332,10 @@ export function canary(options: CanaryOptions = {}): Strategy {
           print(status);
           await save();
           if (status.phase === 'failed' || status.phase === 'error') {
-            throw new FraisierError('E_HEALTH', `canary analysis ${status.phase}${status.reason ? `: ${status.reason}` : ''}`, { step: 'analysis' });
+            throw new FraisierError('E_HEALTH', verdictLine('canary', status), { step: 'analysis' });
           }
           if (status.phase === 'inconclusive') {
-            ctx.log.warn(`canary analysis inconclusive${status.reason ? `: ${status.reason}` : ''}: not promoting`);
+            ctx.log.warn(`${verdictLine('canary', status)}: not promoting`);
             return false;
           }
           return true;

@@ -155,6 +155,42 @@ export function judge(check: MetricCheck, source: string, canary: Measurement, s
 }
 
 /**
+ * The metrics behind an analysis's verdict, with their numbers, for an error line or a history reason:
+ * `error_rate 20.0 % vs stable 0.0 % (limit +1 points)` (several joined with `; `). They come from the
+ * last round of the deciding phase: its failed metrics for `failed` (its inconclusive ones when
+ * `on_inconclusive: fail` decided), its errors for `error`, its inconclusive metrics for `inconclusive`.
+ * Empty while running or when no metric explains it.
+ */
+export function verdictDetail(status: AnalysisStatus): string {
+  const deciding: Exclude<AnalysisPhase, 'running'>[] =
+    status.phase === 'failed' ? ['failed', 'inconclusive'] : status.phase === 'running' || status.phase === 'successful' ? [] : [status.phase];
+  for (const phase of deciding) {
+    let round: AnalysisRound | undefined;
+    for (const r of status.rounds) if (r.phase === phase) round = r; // the last one
+    if (!round) continue;
+    const results = round.results.filter((r) => r.phase === phase);
+    const parts = results.map((r) => {
+      const text = r.message.replace(/: (FAIL|ERROR|INCONCLUSIVE)$/, '');
+      const head = `canary ${describe(r.metric).label} `;
+      return text.startsWith(head) ? `${r.metric} ${text.slice(head.length)}` : `${r.metric}: ${text}`;
+    });
+    if (round.score !== undefined) parts.push(`score ${round.score.toFixed(0)}`);
+    if (parts.length) return parts.join('; ');
+  }
+  return '';
+}
+
+/**
+ * The line an ended analysis gives a strategy's error, warning and history: `<what> analysis <phase>:
+ * <reason>: <metrics and numbers>`, e.g. `canary analysis failed: failed (1) > failure_limit (0):
+ * error_rate 20.0 % vs stable 0.0 % (limit +1 points)`.
+ */
+export function verdictLine(what: string, status: AnalysisStatus): string {
+  const detail = verdictDetail(status);
+  return `${what} analysis ${status.phase}${status.reason ? `: ${status.reason}` : ''}${detail ? `: ${detail}` : ''}`;
+}
+
+/**
  * Creates an analysis over `ctx`'s canary and stable pools. Throws `E_CONFIG` at once when a check names a
  * metric no source provides, a source that is not configured, or a bad limit.
  *

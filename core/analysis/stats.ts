@@ -5,15 +5,60 @@
 
 /**
  * The `q`-th percentile (0-100) of `values`, linearly interpolated between the closest ranks (numpy's
- * default). `NaN` for no values.
+ * default). `NaN` for no values. Exact: the two ranks are found by selection (quickselect, O(n)), not
+ * by sorting every value.
  */
-export function percentile(values: readonly number[], q: number): number {
+export function percentile(values: readonly number[] | Float64Array, q: number): number {
   if (values.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(values).sort(); // typed arrays sort numerically, and fast
-  const pos = (Math.min(100, Math.max(0, q)) / 100) * (sorted.length - 1);
+  return percentileInPlace(Float64Array.from(values), values.length, q);
+}
+
+/**
+ * {@link percentile} of the first `n` values of `a`, which it reorders (no copy): for a caller that owns
+ * a scratch array. `NaN` for `n` = 0.
+ */
+export function percentileInPlace(a: Float64Array, n: number, q: number): number {
+  if (n === 0) return Number.NaN;
+  const pos = (Math.min(100, Math.max(0, q)) / 100) * (n - 1);
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  const at = select(a, n, lo);
+  if (hi === lo) return at;
+  // after the selection, every value right of `lo` is >= a[lo]: the next rank is their minimum
+  let next = a[lo + 1]!;
+  for (let i = lo + 2; i < n; i++) if (a[i]! < next) next = a[i]!;
+  return at + (next - at) * (pos - lo);
+}
+
+/** The `k`-th smallest (0-based) of the first `n` values of `a`, reordering them around it (Hoare's quickselect). */
+function select(a: Float64Array, n: number, k: number): number {
+  let left = 0;
+  let right = n - 1;
+  while (right > left) {
+    // median of three as the pivot: sorted or constant input stays linear
+    const mid = (left + right) >>> 1;
+    const x = a[left]!;
+    const y = a[mid]!;
+    const z = a[right]!;
+    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
 
 /** Complementary error function (Numerical Recipes' Chebyshev fit; relative error < 1.2e-7). */

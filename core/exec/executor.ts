@@ -5,8 +5,11 @@ import type { Command } from './command.js';
 export interface ExecResult {
   /** Exit status; 0 is success. */
   code: number;
+  /** Standard output as text; empty when the run asked for {@link RunOptions.stdoutChunks} and got them. */
   stdout: string;
   stderr: string;
+  /** Standard output's bytes as they arrived, when the run asked for them ({@link RunOptions.stdoutChunks}) and the executor supports it. */
+  stdoutChunks?: Buffer[];
   /** Wall time of the command, from the executor's point of view. */
   durationMs: number;
 }
@@ -19,6 +22,13 @@ export interface RunOptions {
   input?: Readable | string | Buffer;
   /** Kill the command after this many milliseconds (exit status 124). Default: none. */
   timeoutMs?: number;
+  /**
+   * Give standard output as the chunks of bytes it arrived in, `stdoutChunks` (then `stdout` is empty):
+   * no string and no concatenated copy of a large output (the nginx source reads megabytes of access log
+   * per round into a buffer it reuses). Executors that do not support it ignore it and fill `stdout`:
+   * check `stdoutChunks` before using it.
+   */
+  stdoutChunks?: boolean;
 }
 
 /**

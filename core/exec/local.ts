@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { connectTcp } from './tcp.js';
 import { render, type Command } from './command.js';
@@ -15,6 +16,13 @@ export class LocalExecutor implements Executor {
 
   async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
     const text = render(cmd, { reveal: true });
+    if (options.stdoutChunks) {
+      const result = await runBytes(text, options);
+      this.stats.commands++;
+      this.stats.busyMs += result.durationMs;
+      if ((options.check ?? true) && result.code !== 0) throw commandError(this.name, cmd, result);
+      return result;
+    }
     // zx loads on first use: most deployments never run a local command, and it is a large module
     const { $ } = await import('zx');
     const started = performance.now();
@@ -42,4 +50,47 @@ export class LocalExecutor implements Executor {
   }
 
   async close(): Promise<void> {}
+}
+
+/** `bash -c text` with stdout kept as the chunks it arrived in (RunOptions.stdoutChunks): no zx, no string of the output. */
+function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', text], {
+      stdio: [options.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      // as in run(): a top-level bash with a socket on stdin would read ~/.bashrc
+      ...(Number(process.env['SHLVL'] ?? 0) >= 1 ? {} : { env: { ...process.env, SHLVL: '1' } }),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = options.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGTERM');
+        }, options.timeoutMs)
+      : undefined;
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        code: timedOut ? 124 : (code ?? (signal ? 124 : 255)),
+        stdout: '',
+        stdoutChunks: out,
+        stderr: Buffer.concat(err).toString('utf8'),
+        durationMs: performance.now() - started,
+      });
+    });
+    const input = options.input;
+    if (input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // a command that does not read its input closes the pipe early
+      if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+      else input.pipe(child.stdin);
+    }
+  });
 }

@@ -406,7 +406,7 @@ export class SshExecutor implements Executor {
             if (code === null && this.lost !== null) return reject(lostError());
             resolve({
               code: code ?? 255,
-              stdout: Buffer.concat(out).toString('utf8'),
+              ...(options.stdoutChunks ? { stdout: '', stdoutChunks: out } : { stdout: Buffer.concat(out).toString('utf8') }),
               stderr: Buffer.concat(err).toString('utf8'),
               durationMs: performance.now() - started,
             });

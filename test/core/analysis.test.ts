@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeClock } from '../../core/clock.js';
-import { createAnalysis, judge, kayentaScore, mannWhitneyU, percentile } from '../../core/analysis/index.js';
+import { createAnalysis, judge, kayentaScore, mannWhitneyU, percentile, verdictDetail, verdictLine } from '../../core/analysis/index.js';
 import {
   type AnalysisContext,
   type AnalysisOptions,
@@ -182,6 +182,80 @@ test('failures beyond failure_limit end the run early, with Argo counts', async 
   assert.is(clock.now() - t0, 2000, 'resolves at the verdict, not at the end of the step');
   assert.ok(lines.includes('analysis: canary p99 182 ms vs stable 95 ms (limit 1.2×): FAIL'), lines.join('\n'));
   assert.ok(lines.includes('analysis failed: failed (2) > failure_limit (1)'));
+});
+
+test('the verdict line names the metrics that decided, with their numbers (failed, critical, error, inconclusive)', async () => {
+  const clock = new FakeClock();
+  // error rate 20 % vs 0 % fails; p99 passes: only the failing metric is named
+  const src = fakeSource((q) =>
+    q.metric === 'error_rate' ? { value: q.pool === 'canary' ? 20 : 0, samples: 100 } : { value: q.pool === 'canary' ? 101 : 100, samples: 100 },
+  );
+  const a = createAnalysis(
+    {
+      checks: [
+        { metric: 'error_rate', maxIncrease: 1 },
+        { metric: 'response_latency_p99', maxRatio: 1.2 },
+      ],
+      sources: [src],
+      interval: '1s',
+    },
+    context(clock),
+  );
+  const s = await a.run(60_000);
+  assert.is(verdictLine('canary', s), 'canary analysis failed: failed (1) > failure_limit (0): error_rate 20.0 % vs stable 0.0 % (limit +1 points)');
+  assert.is(verdictDetail(a.status()), 'error_rate 20.0 % vs stable 0.0 % (limit +1 points)');
+
+  const both = createAnalysis(
+    {
+      checks: [
+        { metric: 'error_rate', max: 5, critical: true },
+        { metric: 'response_latency_p99', max: 50 },
+      ],
+      sources: [fakeSource((q) => (q.metric === 'error_rate' ? { value: 19.6, samples: 100 } : { value: 182, samples: 100 }))],
+      interval: '1s',
+      failureLimit: 5,
+    },
+    context(new FakeClock()),
+  );
+  assert.is(
+    verdictLine('bake', await both.run(60_000)),
+    'bake analysis failed: critical metric error_rate failed: error_rate 19.6 % (max 5.0 %); response_latency_p99 182 ms (max 50 ms)',
+  );
+
+  const down = createAnalysis(
+    {
+      checks: [{ metric: 'error_rate', max: 5 }],
+      sources: [
+        fakeSource(() => {
+          throw new MetricSourceError('source:fake', 'metric source unavailable: ECONNREFUSED');
+        }),
+      ],
+      interval: '1s',
+      consecutiveErrorLimit: 1,
+    },
+    context(new FakeClock()),
+  );
+  assert.is(
+    verdictLine('canary', await down.run(60_000)),
+    'canary analysis error: consecutive errors (2) > consecutive_error_limit (1): error_rate: error rate: source:fake: metric source unavailable: ECONNREFUSED',
+  );
+
+  for (const onInconclusive of ['pause', 'fail'] as const) {
+    const few = createAnalysis(
+      { checks: [{ metric: 'error_rate', max: 5, minSamples: 20 }], sources: [fakeSource(() => ({ value: 0, samples: 3 }))], interval: '1s', onInconclusive },
+      context(new FakeClock()),
+    );
+    const st = await few.run(60_000);
+    assert.is(
+      verdictLine('canary', st),
+      `canary analysis ${onInconclusive === 'fail' ? 'failed' : 'inconclusive'}: inconclusive (1) > inconclusive_limit (0)${onInconclusive === 'fail' ? ', on_inconclusive: fail' : ''}: error_rate 0.0 % (canary: 3 samples < min 20)`,
+    );
+  }
+  const running = createAnalysis(
+    { checks: [{ metric: 'error_rate', max: 5 }], sources: [fakeSource(() => ({ value: 0, samples: 100 }))], interval: '1s' },
+    context(new FakeClock()),
+  );
+  assert.is(verdictLine('canary', await running.run(3_000)), 'canary analysis running', 'nothing to explain while it runs');
 });
 
 test('inconclusive rounds pause by default, or fail by policy; never successful', async () => {

@@ -5,24 +5,19 @@
  * nginx-lb plugin with its `accessLog` option (setWeights 1:1, validated with nginx -t and reloaded). The
  * source reads the JSON access log (only the lines since it started) and judges h1 against h2.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createAnalysis } from '../../core/analysis/index.js';
-import { nginxLb, renderUpstream } from '../../plugins/nginx-lb.js';
+import { nginxLb } from '../../plugins/nginx-lb.js';
 import { nginxSource } from '../../plugins/metrics/nginx.js';
 import type { LabEnv } from '../lab/lab.js';
-import { analysisContext, putReleases } from './analysis-support.js';
+import { analysisContext, type LocalNginx, putReleases, startLocalNginx } from './analysis-support.js';
 import { lab, resetHosts } from './helpers.js';
-import { freePort } from './traffic.js';
 
 let env: LabEnv;
-let dir: string;
-let nginx: ChildProcess;
+let ngx: LocalNginx | undefined;
 let port: number;
 let paused = false;
 let loading = true;
@@ -56,62 +51,18 @@ test.before(async () => {
   await resetHosts(env);
   for (const h of env.hosts.slice(0, 2)) servers[h.name] = `${h.address}:${env.appPort}`;
   await putReleases(env, RELEASES);
-  dir = mkdtempSync(join(tmpdir(), 'fraisier-nginx-log-'));
-  mkdirSync(join(dir, 'tmp'));
-  port = await freePort();
-  const upstreamFile = join(dir, 'upstream.conf');
-  writeFileSync(upstreamFile, renderUpstream('app', servers));
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log notice;
-events { worker_connections 256; }
-http {
-  client_body_temp_path ${dir}/tmp;
-  proxy_temp_path ${dir}/tmp;
-  fastcgi_temp_path ${dir}/tmp;
-  uwsgi_temp_path ${dir}/tmp;
-  scgi_temp_path ${dir}/tmp;
-  include ${upstreamFile};
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_next_upstream off; proxy_connect_timeout 2s; }
-  }
-}
-`,
-  );
-  nginx = spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  nginx.stderr!.on('data', (d) => (stderr += d));
-  for (let i = 0; ; i++) {
-    if (nginx.exitCode !== null) throw new Error(`nginx exited at start: ${stderr}`);
-    try {
-      readFileSync(join(dir, 'nginx.pid'));
-      break;
-    } catch {
-      if (i > 200) throw new Error(`nginx did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  ngx = await startLocalNginx(servers, { location: 'proxy_next_upstream off; proxy_connect_timeout 2s;' });
+  port = ngx.port;
   // the plugin writes the JSON log_format + access_log, checks with nginx -t and reloads
-  const lb = nginxLb({
-    file: upstreamFile,
-    servers,
-    upstream: 'app',
-    accessLog: join(dir, 'access.json'),
-    nginxArgs: ['-p', dir, '-c', conf],
-    pidFile: join(dir, 'nginx.pid'),
-  });
+  const lb = nginxLb({ file: ngx.upstreamFile, servers, upstream: 'app', accessLog: ngx.accessLog, nginxArgs: ngx.args, pidFile: ngx.pidFile });
   await lb.setWeights({ h1: 1, h2: 1 });
-  assert.match(readFileSync(upstreamFile, 'utf8'), /^log_format fraisier_app escape=json '\{"msec":"\$msec",/m);
+  assert.match(readFileSync(ngx.upstreamFile, 'utf8'), /^log_format fraisier_app escape=json '\{"msec":"\$msec",/m);
   loader = Promise.all([load(), load(), load(), load()]).then(() => undefined);
   // the log fills before the analysis starts: those lines must not count
   for (let i = 0; ; i++) {
     let text = '';
     try {
-      text = readFileSync(join(dir, 'access.json'), 'utf8');
+      text = readFileSync(ngx!.accessLog, 'utf8');
     } catch {
       // not written yet
     }
@@ -124,13 +75,7 @@ http {
 test.after(async () => {
   loading = false;
   await loader;
-  if (nginx && nginx.exitCode === null && nginx.pid) {
-    const exited = new Promise((r) => nginx.once('exit', r));
-    process.kill(nginx.pid, 'SIGQUIT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (nginx.exitCode === null) process.kill(nginx.pid, 'SIGKILL');
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await ngx?.stop();
   await resetHosts(env);
 });
 
@@ -139,7 +84,7 @@ test('only lines logged since the source started count', async () => {
   await new Promise((r) => setTimeout(r, 300)); // in-flight requests land before the start
   const lines: string[] = [];
   const a = createAnalysis(
-    { checks: [{ metric: 'error_rate', max: 50 }], sources: [nginxSource({ accessLog: join(dir, 'access.json'), servers })], interval: '1s' },
+    { checks: [{ metric: 'error_rate', max: 50 }], sources: [nginxSource({ accessLog: ngx!.accessLog, servers })], interval: '1s' },
     context(lines),
   );
   try {
@@ -162,7 +107,7 @@ test('the 5xx canary is measured near 20 % from the access log and fails against
         { metric: 'error_rate', maxIncrease: 1, minSamples: 10 },
         { metric: 'response_latency_p99', max: 2000, minSamples: 10 },
       ],
-      sources: [nginxSource({ accessLog: join(dir, 'access.json'), servers })],
+      sources: [nginxSource({ accessLog: ngx!.accessLog, servers })],
       interval: '4s',
       inconclusiveLimit: 20,
     },

@@ -160,6 +160,9 @@ test('a failed verdict: all traffic back to stable first, then h1 rolled back; h
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
   assert.match(r.error!.message, 'canary analysis failed: failed (1) > failure_limit (0)');
+  assert.match(r.error!.message, /: error_rate: canary 20 % vs stable 0\.1 % \(limit \+0\.5\)$/, 'the failing metric and its numbers');
+  const [row] = await store.history();
+  assert.match(row!.error ?? '', 'error_rate: canary 20 % vs stable 0.1 % (limit +0.5)', 'the history names the metric too');
   assert.equal(activations(), ['h1:v1.1.0', 'h1:v1.0.0']);
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
   const back = order.indexOf('weights {"h1":0,"h2":1,"h3":1}');
