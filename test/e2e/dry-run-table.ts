@@ -135,6 +135,7 @@ const SAMPLE: Record<string, string[]> = {
   fraise: ['--fraise', 'app'],
   env: ['--env', 'production'],
   limit: ['--limit', '1'],
+  id: ['--id', '2'],
   days: ['--days', '7'],
   json: ['--json'],
   config: ['-c', 'fraises.yaml'],
@@ -242,6 +243,12 @@ const EXPECT: Record<string, (r: Run, given: Set<string>) => void> = {
   history(r, given) {
     assert.is(r.code, 0, r.out);
     const j = jsonOf(r, given);
+    if (given.has('id')) {
+      // one deployment in full (the second of the set-up): its targets and events
+      if (j) assert.equal([j.id, j.toVersion, j.targets.length, j.events.length > 0], [2, 'v1.1.0', 3, true]);
+      else assert.match(r.stdout, /^Deployment #2: app\/production deploy v1\.0\.0 → v1\.1\.0: succeeded$/m);
+      return;
+    }
     const expected = given.has('limit') ? ['v1.1.0'] : ['v1.1.0', 'v1.0.0'];
     if (j)
       assert.equal(
@@ -418,6 +425,7 @@ export function table(front: FrontEnd): void {
       [named('rollback'), ['--to', 'v9.9.9'], 1, 'error[E_VERSION] cannot resolve "v9.9.9"'],
       [named('migrate'), ['--phase', 'later'], 2, 'Given: "later", Choices: "prepare", "cleanup"'],
       [named('history'), ['--limit', '0'], 2, '--limit: expected a whole number of at least 1, got "0"'],
+      [named('history'), ['--id', 'last'], 2, '--id: expected a whole number of at least 1, got "last"'],
       [named('stats'), ['--days', 'abc'], 2, '--days: expected a whole number of at least 1, got "abc"'],
     ];
     await inPool(bad, 3, async ([command, options, code, says]) => {
