@@ -156,6 +156,23 @@ test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, th
   assert.is(await store.openCanary('api', 'production'), null, 'no canary left open');
 });
 
+test('the canary gets no request before step 1: weight 0 before its restart, step 1 weights only after its health checks', async () => {
+  const { deployer, order, entries } = await setup();
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  const out = order.indexOf('weights {"h1":0,"h2":1,"h3":1}');
+  const restarted = order.indexOf('h1: switched to v1.1.0 and restarted');
+  const healthy = order.indexOf('h1: Health checks passed!');
+  const step1 = order.indexOf('weights {"h1":2,"h2":9,"h3":9}');
+  assert.ok(out >= 0 && out < restarted && restarted < healthy && healthy < step1, order.join('\n'));
+  assert.equal(
+    order.slice(out + 1, step1).filter((o) => o.startsWith('weights ')),
+    [],
+    'no other weight in between',
+  );
+  assert.ok(entries.some((e) => e.message === 'the canary hosts (h1) get no request until step 1 (10%)'));
+});
+
 test('a failed verdict: all traffic back to stable first, then h1 rolled back; h2 and h3 never touched', async () => {
   const { deployer, store, order, activations, live, log } = await setup({ phases: ['successful', 'failed'] });
   const r = await deployer.deploy({ version: 'v1.1.0' });
