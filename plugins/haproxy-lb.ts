@@ -398,7 +398,16 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
         serial(async () => {
           if (!drained.has(target.name)) return;
           const s = need();
-          await set(s.exec, [`set server ${srv(target.name)} state ready`], `to set ${srv(target.name)} ready`, target);
+          // A server setWeights had taken out (weight 0: a canary host before step 1) comes back with weight
+          // 0: up, but no request until the next setWeights (the rollback puts it back to 100%).
+          const keepOut = zeroed.has(target.name);
+          await set(
+            s.exec,
+            [...(keepOut ? [`set weight ${srv(target.name)} 0`] : []), `set server ${srv(target.name)} state ready`],
+            `to set ${srv(target.name)} ready`,
+            target,
+          );
+          if (keepOut) weighted.add(target.name);
           drained.delete(target.name);
           // HAProxy's own health checks may still count the server down (it was stopped long enough to
           // fail them): wait until it routes to it again, so the next target is not drained too early.

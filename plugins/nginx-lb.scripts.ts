@@ -80,6 +80,32 @@ if [ "$new" -eq 0 ]; then
 fi
 echo "timeout $left"`;
 
+/**
+ * No reload: waits until no worker of the master ($1) is "shutting down" any more (the old workers of
+ * earlier reloads have finished their in-flight requests and exited), polling every 20 ms for at most
+ * $2 ms. Used before restarting a target whose server a reload without drain (a weight of 0) already took
+ * out of the traffic: the file is unchanged, but old workers may still be serving requests on it.
+ * Prints `drained` or `timeout <left>`.
+ */
+const SETTLE = `pid=$1; ms=$2
+cf=/proc/$pid/task/$pid/children
+cs() { read -r up _ < /proc/uptime; C=\${up%.*}\${up#*.}; }
+cs; deadline=$((C + (ms + 9) / 10))
+kill -0 "$pid" 2>/dev/null || { echo "nginx master $pid is not running" >&2; exit 4; }
+left=0
+while :; do
+  K=''; if [ -r "$cf" ]; then read -r K < "$cf" || :; else K=$(ps -o pid= --ppid "$pid" | tr -s ' \\n' '  '); fi
+  left=0
+  for k in $K; do
+    t=''; read -r t 2>/dev/null < "/proc/$k/cmdline" || :
+    case "$t" in *"shutting down"*) left=$((left+1));; esac
+  done
+  [ "$left" -eq 0 ] && { echo drained; exit 0; }
+  cs; [ "$C" -lt "$deadline" ] || break
+  sleep 0.02
+done
+echo "timeout $left"`;
+
 /** Prints the file $1, or nothing if there is none yet. */
 const READ = `if [ -f "$1" ]; then cat "$1"; fi`;
 
@@ -104,7 +130,12 @@ export const nginxLbCommands = {
     ...script(RELOAD, String(pid), String(Math.max(1, Math.round(timeoutMs))), drain ? 'drain' : 'apply'),
     label: `reload nginx (HUP ${pid})${drain ? ' and drain' : ''}`,
   }),
+  /** No reload: waits (at most `timeoutMs`) for the old workers of earlier reloads to finish and exit. */
+  settle: (pid: number, timeoutMs: number): Command => ({
+    ...script(SETTLE, String(pid), String(Math.max(1, Math.round(timeoutMs)))),
+    label: `wait for old nginx workers (master ${pid}) to drain`,
+  }),
 };
 
 /** Every script above by name, for the shellcheck test. */
-export const nginxLbScripts: Readonly<Record<string, string>> = { PID_CHECK, INSTALL, RESTORE, RELOAD, READ, DUMP };
+export const nginxLbScripts: Readonly<Record<string, string>> = { PID_CHECK, INSTALL, RESTORE, RELOAD, SETTLE, READ, DUMP };

@@ -63,7 +63,11 @@ export interface NginxLbOptions {
   /**
    * `max_fails` written on every server line. Default: `0` with `drain: 'passive'` (never mark a server
    * unavailable: a refused connection costs one retry, and a rolling deploy can never leave every server
-   * marked failed at once), nginx's own default (1) with `drain: 'reload'`.
+   * marked failed at once). With `drain: 'reload'`: nginx's own default (1, not written) while every server
+   * is up at an even split, and `0` while a deployment has servers out (`down`, weight 0) or weighted, so
+   * that one failed request on the servers left (the only one, for a canary whose stable hosts restart)
+   * cannot make nginx answer `502 no live upstreams` for `fail_timeout` (docs/nginx.md). Set, it is
+   * written as given in every state.
    */
   maxFails?: number;
   /** `fail_timeout` written on every server line (whole seconds). Default: nginx's (10s). */
@@ -318,10 +322,17 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       throw new FraisierError('E_CONFIG', `${NGINX_LB}: no upstream name: pass the upstream option, or add the plugin to a deployment first`, {
         key: 'upstream',
       });
+    // While a deployment has taken servers out of the traffic (down, weight 0) or shifted it (weights),
+    // nginx must not mark the servers left unavailable: with its default max_fails=1, one failed request
+    // on the only server left (a canary promoted with both stable hosts restarting) would answer
+    // `502 no live upstreams` to every request of that worker for fail_timeout (10 s). max_fails=0 then
+    // (unless maxFails is set), the user's or nginx's default again once every server is back at rest.
+    const shifted = down.size > 0 || Object.values(weights).some((w) => w !== 1);
+    const params = session !== null && shifted && options.maxFails === undefined ? { ...serverParams, maxFails: 0 } : serverParams;
     return renderUpstream(upstream, options.servers, {
       down,
       weights,
-      ...serverParams,
+      ...params,
       ...(live ? { live } : {}),
       ...(options.accessLog !== undefined ? { accessLog: options.accessLog } : {}),
     });
@@ -402,7 +413,12 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   async function apply(s: Session, context: DeployContext | null, why: string, drain: boolean, target?: Target): Promise<void> {
     const ctx = context ?? (log ? { log, time: () => {} } : null);
     const text = render();
-    if (text === s.applied) return;
+    if (text === s.applied) {
+      // Nothing to write (the target is already out of the traffic, e.g. a weight of 0), but a reload
+      // without drain took it out: its old workers may still be serving requests on it. Wait for them.
+      if (drain) await settle(s, ctx, why, target);
+      return;
+    }
     if (down.size > 0 && Object.keys(options.servers).every((t) => down.has(t) || weights[t] === 0)) {
       ctx?.log.warn(`every server of ${label()} is down: nginx answers 502 until one is back`, target?.name ?? null);
     }
@@ -444,6 +460,22 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       );
     } else {
       ctx?.log.info(`${label()}: ${why}; reloaded${drain ? `, drained in ${ms} ms` : ''}`, target?.name ?? null);
+    }
+  }
+
+  /** Waits, with no reload, for the old workers of earlier reloads to finish their requests and exit. */
+  async function settle(s: Session, ctx: Pick<DeployContext, 'log' | 'time'> | null, why: string, target?: Target): Promise<void> {
+    const started = performance.now();
+    const r = await s.exec.run(nginxLbCommands.settle(s.pid, drainMs));
+    const out = r.stdout.trim();
+    if (target && ctx) ctx.time(target, 'drain', performance.now() - started);
+    if (out.startsWith('timeout')) {
+      ctx?.log.warn(
+        `${label()}: ${why}; ${out.split(' ')[1] ?? 'some'} old nginx worker(s) still busy after ${drainMs} ms (drainTimeout): going on`,
+        target?.name ?? null,
+      );
+    } else {
+      ctx?.log.info(`${label()}: ${why} (already out of the traffic); drained in ${Math.round(performance.now() - started)} ms`, target?.name ?? null);
     }
   }
 

@@ -118,6 +118,11 @@ export function shareOf(w: { canary: number; stable: number }, nCanary: number, 
   return (100 * w.canary * nCanary) / (w.canary * nCanary + w.stable * nStable);
 }
 
+/** One weight for every canary host, another for every stable host. */
+function weightsFor(canaryPool: readonly Target[], canary: number, stablePool: readonly Target[], stable: number): Record<string, number> {
+  return Object.fromEntries([...canaryPool.map((t) => [t.name, canary] as const), ...stablePool.map((t) => [t.name, stable] as const)]);
+}
+
 function checkStep(step: CanaryStep, i: number): void {
   if (step.weight !== undefined && (!Number.isInteger(step.weight) || step.weight < 1 || step.weight > 100)) {
     throw new FraisierError(
@@ -197,10 +202,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
       return;
     }
     const w = canaryWeights(percent, canaryPool.length, stablePool.length, maxWeight);
-    await traffic.setWeights!(
-      Object.fromEntries([...canaryPool.map((t) => [t.name, w.canary] as const), ...stablePool.map((t) => [t.name, w.stable] as const)]),
-      ctx,
-    );
+    await traffic.setWeights!(weightsFor(canaryPool, w.canary, stablePool, w.stable), ctx);
     const exact = shareOf(w, canaryPool.length, stablePool.length);
     ctx.log.info(
       `canary ${percent}% of requests: weight ${w.canary} on ${canaryPool.map((t) => t.name).join(', ')}, ${w.stable} on ${stablePool.map((t) => t.name).join(', ')}${Math.abs(exact - percent) > 0.05 ? ` (${exact.toFixed(1)}% with the load balancer's largest weight ${maxWeight})` : ''}`,
@@ -212,7 +214,7 @@ export function canary(options: CanaryOptions = {}): Strategy {
     if (!traffic?.setWeights || ctx.dryRun) return;
     try {
       await ctx.fence();
-      await traffic.setWeights(Object.fromEntries([...canaryPool.map((t) => [t.name, 0] as const), ...stablePool.map((t) => [t.name, 1] as const)]), ctx);
+      await traffic.setWeights(weightsFor(canaryPool, 0, stablePool, 1), ctx);
       ctx.log.warn(`all traffic back to the stable hosts (${stablePool.map((t) => t.name).join(', ')})`);
     } catch (err) {
       ctx.log.error(`could not send the traffic back to the stable hosts: ${asFraisierError(err).message}`);
@@ -295,6 +297,15 @@ export function canary(options: CanaryOptions = {}): Strategy {
       const analysis = analysisOf(ctx, canaryPool, stablePool);
       try {
         // 1. The canary hosts: deployed and health-checked (or, when continuing, taken over and checked).
+        // With weighted steps, their servers are taken out of the traffic first (weight 0): the traffic
+        // plugin then keeps them out through their restart (its drain finds nothing to change, and its
+        // "back up" leaves the weight 0), so a healthy canary gets no request before step 1's weights.
+        if (!open && canWeight && steps[0]!.weight !== undefined && !ctx.dryRun) {
+          await ctx.fence();
+          await traffic!.setWeights!(weightsFor(canaryPool, 0, stablePool, 1), ctx);
+          percent = 0;
+          ctx.log.info(`the canary hosts (${names(canaryPool)}) get no request until step 1 (${steps[0]!.weight}%)`);
+        }
         if (open) {
           await runBatch(canaryPool, (t) => (runner.adoptTarget ? runner.adoptTarget(t, open.stableVersion) : runner.checkTarget(t)), 'canary');
         } else {

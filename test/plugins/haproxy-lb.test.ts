@@ -340,4 +340,22 @@ test('setWeights during a deployment uses its connection (no extra reads); the b
   );
 });
 
+test('a server setWeights took out (weight 0) comes back up after its restart with weight 0, until the next setWeights; the rollback puts it back to 100%', async () => {
+  const { deployer, plugin, log } = await setup({ unhealthy: ['h2'] });
+  // as the canary strategy does before its canary hosts restart
+  deployer.hooks.preDeploy.tapPromise('test', async (ctx) => {
+    await plugin.setWeights({ h1: 0, h2: 1, h3: 1 }, ctx);
+  });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'rolled_back');
+  const sets = story(log).filter((x) => x.startsWith('set') || /^h\d:/.test(x));
+  assert.equal(sets.slice(0, 4), [
+    'set server app/h2 state ready; set weight app/h2 1; set server app/h3 state ready; set weight app/h3 1; set server app/h1 state drain',
+    'set server app/h1 state drain',
+    'h1:v1.1.0',
+    'set weight app/h1 0; set server app/h1 state ready',
+  ]);
+  assert.match(sets.at(-1)!, 'set weight app/h1 100%', 'the rollback resets the weight it set to 0');
+});
+
 test.run();

@@ -9,6 +9,7 @@ import { openStore } from '../../core/state/store.js';
 import { activated, recordedBareMetal } from '../support/recorded-hosts.js';
 import { rolling } from '../../strategies/rolling.js';
 import { blueGreen } from '../../strategies/blue-green.js';
+import { canary } from '../../strategies/canary.js';
 import type { Strategy } from '../../core/types.js';
 import { nginxLb, parseLivePool, pidFileFrom, renderUpstream, type NginxLbOptions } from '../../plugins/nginx-lb.js';
 import { nginxLbScripts } from '../../plugins/nginx-lb.scripts.js';
@@ -403,6 +404,60 @@ test('setWeights: a server not listed gets no new requests (down); {} resets to 
   await plugin.setWeights({});
   assert.is(plugin.render(), renderUpstream('app', servers));
   assert.equal(lb.commands.filter((c) => c === 'nginx -t -q').length, 2, 'each change validated, then reloaded');
+});
+
+test('a canary with a promotion batch of 2: the canary gets no request before step 1, and nginx can never mark the servers left unavailable while servers are out or weighted', async () => {
+  const { deployer, lb, log, entries } = await setup({ strategy: canary({ instances: 1, steps: [{ weight: 10, pause: '1s' }], batchSize: 2 }) });
+  lb.on((t) => t.includes('shutting down') && !t.includes('kill -HUP'), { stdout: 'drained\n' });
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  const params = (text: string) =>
+    [...text.matchAll(/^ {4}server \S+ ?(.*); # (\S+)$/gm)].map((m) => `${m[2]}:${m[1]!.replace('max_fails=0', 'mf0').replace(/ +/g, ',') || '-'}`).join(' ');
+  const events: string[] = [];
+  for (const l of log) {
+    const label = l.command.label ?? '';
+    if (l.target === 'lb' && label.startsWith('write ')) events.push(`write ${params(written(l))}`);
+    else if (l.target === 'lb' && label.startsWith('reload')) events.push(label.includes('drain') ? 'reload+drain' : 'reload');
+    else if (l.target === 'lb' && label.startsWith('wait for old nginx workers')) events.push('settle');
+    else if (activated(l, '/srv/app')) events.push(`${l.target}:${activated(l, '/srv/app')}`);
+  }
+  assert.equal(events.slice(0, 6), [
+    // weight 0 (down) for the canary before its restart; max_fails=0 on every server while one is out
+    'write h1:mf0,down h2:mf0 h3:mf0',
+    'reload',
+    // its drain: the file already has it out, so no write and no reload, only the wait for the old workers
+    'settle',
+    'h1:v1.1.0',
+    // its "back up" leaves the weight 0: nothing written; step 1 is the canary's first traffic
+    'write h1:weight=2,mf0 h2:weight=9,mf0 h3:weight=9,mf0',
+    'reload',
+  ]);
+  // the promotion's batch: both stable hosts drained (one after the other), the canary alone serves
+  assert.ok(
+    ['write h1:weight=2,mf0 h2:weight=9,mf0,down h3:weight=9,mf0', 'write h1:weight=2,mf0 h2:weight=9,mf0 h3:weight=9,mf0,down'].includes(events[6]!),
+    events[6],
+  );
+  assert.equal(events.slice(7, 10), ['reload+drain', 'write h1:weight=2,mf0 h2:weight=9,mf0,down h3:weight=9,mf0,down', 'reload+drain']);
+  assert.equal(events.at(-1), 'reload');
+  assert.is(events.at(-2), 'write h1:- h2:- h3:-', 'at rest again: an even split, nginx default max_fails');
+  const writes = events.filter((e) => e.startsWith('write '));
+  assert.ok(
+    writes.slice(0, -1).every((w) =>
+      w
+        .split(' ')
+        .slice(1)
+        .every((p) => p.includes('mf0')),
+    ),
+    `max_fails=0 on every server of every write but the last:\n${writes.join('\n')}`,
+  );
+  assert.ok(entries.some((e) => e.message === 'the canary hosts (h1) get no request until step 1 (10%)'));
+  assert.ok(entries.some((e) => e.target === 'h1' && /h1 marked down \(already out of the traffic\); drained in \d+ ms/.test(e.message)));
+});
+
+test('setWeights outside a deployment writes no max_fails (the file a user asked for)', async () => {
+  const { plugin } = await setup();
+  await plugin.setWeights({ h1: 1, h2: 0, h3: 0 });
+  assert.not.match(plugin.render(), 'max_fails');
 });
 
 test('a blue-green switch after setWeights resets the weights: an equal split of the new pool', async () => {

@@ -146,6 +146,7 @@ test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, th
   assert.equal(activations(), ['h1:v1.1.0', 'h2:v1.1.0', 'h3:v1.1.0']);
   assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
   assert.equal(weights, [
+    { h1: 0, h2: 1, h3: 1 },
     { h1: 2, h2: 9, h3: 9 },
     { h1: 2, h2: 1, h3: 1 },
     { h1: 1, h2: 1, h3: 1 },
@@ -153,6 +154,23 @@ test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, th
   assert.is(entries.filter((e) => /^analysis: canary 0.1 % vs stable 0.1 % \(limit \+0.5\): PASS$/.test(e.message)).length, 2);
   assert.is(await store.currentVersion('api', 'production'), 'v1.1.0');
   assert.is(await store.openCanary('api', 'production'), null, 'no canary left open');
+});
+
+test('the canary gets no request before step 1: weight 0 before its restart, step 1 weights only after its health checks', async () => {
+  const { deployer, order, entries } = await setup();
+  const r = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(r.status, 'succeeded', JSON.stringify(r.error));
+  const out = order.indexOf('weights {"h1":0,"h2":1,"h3":1}');
+  const restarted = order.indexOf('h1: switched to v1.1.0 and restarted');
+  const healthy = order.indexOf('h1: Health checks passed!');
+  const step1 = order.indexOf('weights {"h1":2,"h2":9,"h3":9}');
+  assert.ok(out >= 0 && out < restarted && restarted < healthy && healthy < step1, order.join('\n'));
+  assert.equal(
+    order.slice(out + 1, step1).filter((o) => o.startsWith('weights ')),
+    [],
+    'no other weight in between',
+  );
+  assert.ok(entries.some((e) => e.message === 'the canary hosts (h1) get no request until step 1 (10%)'));
 });
 
 test('a failed verdict: all traffic back to stable first, then h1 rolled back; h2 and h3 never touched', async () => {
@@ -165,7 +183,7 @@ test('a failed verdict: all traffic back to stable first, then h1 rolled back; h
   assert.match(row!.error ?? '', 'error_rate: canary 20 % vs stable 0.1 % (limit +0.5)', 'the history names the metric too');
   assert.equal(activations(), ['h1:v1.1.0', 'h1:v1.0.0']);
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
-  const back = order.indexOf('weights {"h1":0,"h2":1,"h3":1}');
+  const back = order.lastIndexOf('weights {"h1":0,"h2":1,"h3":1}');
   const rolled = order.indexOf('h1: rolled back to v1.0.0');
   assert.ok(back > 0 && rolled > back, `traffic back (${back}) before the rollback (${rolled})`);
   assert.ok(order.indexOf('-: analysis: canary 20 % vs stable 0.1 % (limit +0.5): FAIL') < back, 'the failing verdict is printed');
@@ -185,7 +203,11 @@ test('an unhealthy canary host never gets weighted traffic and is rolled back', 
   const { deployer, weights, live } = await setup({ unhealthy: ['h1'] });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'rolled_back');
-  assert.equal(weights, [{ h1: 0, h2: 1, h3: 1 }]);
+  // Out of the traffic before its restart, and kept out when its health checks fail.
+  assert.equal(weights, [
+    { h1: 0, h2: 1, h3: 1 },
+    { h1: 0, h2: 1, h3: 1 },
+  ]);
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
 });
 
@@ -194,7 +216,10 @@ test('--canary-only stops in canary; a plain deploy is refused; --complete-rollo
   const r = await first.deployer.deploy({ version: 'v1.1.0', canary: 'only' });
   assert.is(r.status, 'canary');
   assert.equal([...first.live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
-  assert.equal(first.weights, [{ h1: 2, h2: 9, h3: 9 }]);
+  assert.equal(first.weights, [
+    { h1: 0, h2: 1, h3: 1 },
+    { h1: 2, h2: 9, h3: 9 },
+  ]);
   const open = await first.store.openCanary('api', 'production');
   assert.equal(
     { version: open?.version, stable: open?.stableVersion, hosts: open?.canaryHosts, step: open?.step, weight: open?.weight },
@@ -261,11 +286,11 @@ test('rollback during a canary: traffic to stable, then only the canary host goe
   assert.is(r.toVersion, 'v1.0.0');
   assert.equal(activations(), ['h1:v1.1.0', 'h1:v1.0.0']);
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
-  assert.equal(weights.slice(1), [
+  assert.equal(weights.slice(2), [
     { h1: 0, h2: 1, h3: 1 },
     { h1: 1, h2: 1, h3: 1 },
   ]);
-  assert.ok(order.indexOf('weights {"h1":0,"h2":1,"h3":1}') < order.indexOf('h1: Deploying') || !order.includes('h1: Deploying'));
+  assert.ok(order.lastIndexOf('weights {"h1":0,"h2":1,"h3":1}') < order.lastIndexOf('h1: Deploying') || !order.includes('h1: Deploying'));
   assert.is(await store.openCanary('api', 'production'), null);
   const rows = await store.history({ fraise: 'api', environment: 'production' });
   assert.equal(
@@ -417,7 +442,14 @@ test('gate before_step: a non-zero exit halts before the traffic increase, with 
   const { deployer, store, entries, weights, live, order } = await setup({ gates: { beforeStep: gate } });
   const r = await deployer.deploy({ version: 'v1.1.0' });
   assert.is(r.status, 'canary');
-  assert.equal(weights, [{ h1: 2, h2: 9, h3: 9 }], 'the canary stays at 10 %');
+  assert.equal(
+    weights,
+    [
+      { h1: 0, h2: 1, h3: 1 },
+      { h1: 2, h2: 9, h3: 9 },
+    ],
+    'the canary stays at 10 %',
+  );
   assert.equal([...live.values()], ['v1.1.0', 'v1.0.0', 'v1.0.0']);
   assert.ok(
     entries.some((e) => e.level === 'warn' && e.message.startsWith('gate before_step halted the canary before step 2 (50%) (exit 3: error budget spent)')),
@@ -430,7 +462,7 @@ test('gate before_step: a non-zero exit halts before the traffic increase, with 
   const p = await deployer.deploy({ canary: 'complete' });
   assert.is(p.status, 'succeeded', JSON.stringify(p.error));
   assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
-  assert.equal(weights.slice(1), [
+  assert.equal(weights.slice(2), [
     { h1: 2, h2: 1, h3: 1 },
     { h1: 1, h2: 1, h3: 1 },
   ]);
@@ -506,7 +538,7 @@ test('gate on_rollback runs after a failed verdict sent traffic back; its failur
   assert.ok(warn, entries.map((e) => e.message).join('\n'));
   assert.is(warn!.level, 'warn');
   assert.is(warn!.message, 'gate on_rollback failed (exit 1: paging with [REDACTED]); the rollback goes on');
-  assert.ok(order.indexOf('weights {"h1":0,"h2":1,"h3":1}') < order.indexOf(`-: ${warn!.message}`), 'after the traffic went back');
+  assert.ok(order.lastIndexOf('weights {"h1":0,"h2":1,"h3":1}') < order.indexOf(`-: ${warn!.message}`), 'after the traffic went back');
 });
 
 test('a gate that takes longer than its timeout halts', async () => {
