@@ -50,6 +50,9 @@ async function loadPackage(command: Command): Promise<void> {
  * members of a multi-provider one) while the deploy path loads, the store opens and the lock is taken:
  * see core/connect-early.ts. The config is validated already; nothing runs on a host before the lock.
  */
+/** The commands that open the environment's provider (connect to its hosts); migrate, cancel and unlock do not. */
+const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status']);
+
 function startConnections(config: LoadedConfig, fraises: readonly string[], env: string): void {
   if (process.env['FRAISIER_CONNECT_EARLY'] === '0') return;
   const hosts: string[] = [];
@@ -240,7 +243,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       }
       const config = await loadFraises(a['config'] as string | undefined, command.name === 'history');
       const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
-      if (command.scope === 'environment' && command.usesTargets) {
+      if (command.scope === 'environment' && CONNECTING_COMMANDS.has(command.name)) {
         const words = [String(a['fraise']), String(a['env']), ...(command.runMany ? more : [])];
         startConnections(config, words.slice(0, -1), words[words.length - 1]!);
       }

@@ -75,6 +75,7 @@ export function takeEarly(spec: string, options: SshOptions): Promise<SshExecuto
   const early = pending.get(key);
   if (!early) return undefined;
   pending.delete(key);
+  trace(`took the early connection to ${spec}`);
   if (!early.relay.target) {
     const warn = options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
     early.relay.target = warn;
