@@ -1,6 +1,8 @@
 /**
  * Cold start of the `fraisier` command: `--version` and `history` (temp dir with a minimal fraises.yaml and
  * an existing state db), median of 10, against bare `node -e 0`. Needs dist/ (`npm run build`).
+ * `BENCH_COLD_BASELINE=<another checkout, built>`: its `history` runs too, interleaved, for a ratio.
+ * `FRAISIER_TRACE` phases of one `history` are printed after the table.
  * `npx tsx bench/cold-start.ts`.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,6 +13,7 @@ import { fmtMs, runMain, machine, median, ratio, repoRoot, saveResult, section, 
 
 const RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 10);
 const bin = join(repoRoot, 'bin', 'fraisier.js');
+const baselineDir = process.env['BENCH_COLD_BASELINE'];
 
 /**
  * Runs each command `RUNS` times, interleaved (one of each in turn), so that a change in the machine's
@@ -59,28 +62,35 @@ export async function main(): Promise<void> {
     if (first.status !== 0) throw new Error(`fraisier history failed: ${first.stdout}${first.stderr}`);
     if (!existsSync(join(dir, '.fraisier', 'state.db'))) throw new Error('fraisier history did not create .fraisier/state.db');
 
-    const [floor, version, history] = timeAll(
-      [
-        ['-e', '0'],
-        [bin, '--version'],
-        [bin, 'history'],
-      ],
-      dir,
-    ) as [{ ms: number[]; out: string }, { ms: number[]; out: string }, { ms: number[]; out: string }];
+    const commands = [['-e', '0'], [bin, '--version'], [bin, 'history'], ...(baselineDir ? [[join(baselineDir, 'bin', 'fraisier.js'), 'history']] : [])];
+    const [floor, version, history, baseline] = timeAll(commands, dir) as { ms: number[]; out: string }[] as [
+      { ms: number[]; out: string },
+      { ms: number[]; out: string },
+      { ms: number[]; out: string },
+      { ms: number[]; out: string } | undefined,
+    ];
     const f = median(floor.ms);
     const v = median(version.ms);
     const h = median(history.ms);
     // issue 13, goal 4: a read-only command cold in at most 1.5× a bare `node -e 0`
     const met = (x: number) => (x <= 1.5 * f ? 'met' : 'NOT met');
+    const row = (label: string, xs: number[]) => {
+      const x = median(xs);
+      return [label, fmtMs(x), fmtMs(Math.min(...xs)), fmtMs(Math.max(...xs)), ratio(x, f), met(x)];
+    };
     const t = table(
       ['command', 'median', 'min', 'max', 'vs node -e 0', 'target ≤ 1.5×'],
       [
         ['`node -e 0` (floor)', fmtMs(f), fmtMs(Math.min(...floor.ms)), fmtMs(Math.max(...floor.ms)), '1.00×', '-'],
-        ['`fraisier --version`', fmtMs(v), fmtMs(Math.min(...version.ms)), fmtMs(Math.max(...version.ms)), ratio(v, f), met(v)],
-        ['`fraisier history`', fmtMs(h), fmtMs(Math.min(...history.ms)), fmtMs(Math.max(...history.ms)), ratio(h, f), met(h)],
+        row('`fraisier --version`', version.ms),
+        row('`fraisier history`', history.ms),
+        ...(baseline ? [row(`\`fraisier history\`, baseline (${baselineDir})`, baseline.ms)] : []),
       ],
     );
-    console.log(`\n${t}`);
+    // where one cold `history` spends its time (core/trace.ts), ms since the process started
+    const traced = spawnSync(process.execPath, [bin, 'history'], { cwd: dir, encoding: 'utf8', env: { ...process.env, FRAISIER_TRACE: '1' } });
+    const phases = [...traced.stderr.matchAll(/^\[trace\] (\d+) ms (.*)$/gm)].map((m) => `${m[1]} ms ${m[2]}`);
+    console.log(`\n${t}\n\nphases of one cold \`history\` (FRAISIER_TRACE=1): ${phases.join('; ')}`);
     saveResult({
       name: 'cold-start',
       order: 1,
@@ -93,8 +103,10 @@ process as seen by the parent, including Node's own start-up.
 
 ${t}
 
-\`fraisier --version\` net of Node start-up: ${fmtMs(v - f)}; \`fraisier history\`: ${fmtMs(h - f)}.`,
-      raw: { floor: floor.ms, version: version.ms, history: history.ms, historyOutput: history.out },
+\`fraisier --version\` net of Node start-up: ${fmtMs(v - f)}; \`fraisier history\`: ${fmtMs(h - f)}${baseline ? ` (baseline: ${fmtMs(median(baseline.ms) - f)}, this ÷ baseline ${ratio(h, median(baseline.ms))})` : ''}.
+The timed runs read an unchanged fraises.yaml: the validated-config cache (core/config/cache.ts) answers.
+Phases of one cold \`history\` (\`FRAISIER_TRACE=1\`, ms since the process started): ${phases.join('; ')}.`,
+      raw: { floor: floor.ms, version: version.ms, history: history.ms, baseline: baseline?.ms, historyOutput: history.out, phases },
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

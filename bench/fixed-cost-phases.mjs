@@ -12,12 +12,13 @@ const mark = (k) => {
 t['node start-up (to first line)'] = at0;
 const [file, statePath, host, repo] = process.argv.slice(2);
 const root = new URL('..', import.meta.url);
-const F = await import(new URL('dist/bundle/index.js', root).href);
+// the CLI's entry (command list, config loader), then the package (the deploy path), then the config
 await import(new URL('dist/bundle/cli.js', root).href);
-mark('load the deploy path (bundle)');
-const { loadConfig } = await import(new URL('dist/core/config/load.js', root).href);
-const config = loadConfig(file);
-mark('read + validate fraises.yaml (its modules load unbundled here)');
+mark('load the CLI entry (bundle: command list, config loader)');
+const F = await import(new URL('dist/bundle/index.js', root).href);
+mark('load the package (bundle: the deploy path)');
+const config = F.loadConfig(file);
+mark('read + validate fraises.yaml (bundled)');
 const store = await F.openStore({ path: statePath });
 mark('open state store (WAL, quick_check, schema check)');
 const locks = new F.Locks(store);

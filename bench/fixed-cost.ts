@@ -3,7 +3,10 @@
  * `node -e 0`, interleaved, medians of BENCH_RUNS (default 5). Fixed cost = wall − `node -e 0` − the
  * remote work the CLI itself reports per phase (prepare + activate + health, which include the
  * configured health waits). Then each step of that fixed cost timed on its own in a fresh process
- * (bench/fixed-cost-phases.mjs), and one `--cpu-prof` of a deploy summarised by module.
+ * (bench/fixed-cost-phases.mjs), and one `--cpu-prof` of a deploy summarised by module. Every deploy runs
+ * with `FRAISIER_TRACE=1`: the median time of each phase (core/trace.ts) is printed too.
+ * `BENCH_FIXED_BASELINE=<another checkout, built>`: its `bin/fraisier.js` deploys too, interleaved with
+ * this one (baseline, this, baseline, ...), and the table gives both and their ratio.
  * `npx tsx bench/fixed-cost.ts` (needs dist/: `npm run build`).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,6 +17,8 @@ import { benchDir, benchYaml, fmtMs, machine, median, repoRoot, runMain, saveRes
 
 const N = Number(process.env['BENCH_RUNS'] ?? 5);
 const bin = join(repoRoot, 'bin', 'fraisier.js');
+const baselineDir = process.env['BENCH_FIXED_BASELINE'];
+const baselineBin = baselineDir ? join(baselineDir, 'bin', 'fraisier.js') : undefined;
 
 const yaml = (env: LabEnv) => benchYaml(env, ['h1']);
 
@@ -24,12 +29,17 @@ interface Run {
   phases: Record<string, number>;
   /** ms after spawn at which "Deploying ..." was printed (set-up done: store, lock, SSH, preflight, resolve). */
   setupMs: number;
+  /** `FRAISIER_TRACE` phases: ms since the process started, by phase (the host name left out). */
+  trace: Record<string, number>;
 }
 
-function deploy(cwd: string, version: string, extra: string[] = []): Promise<Run> {
+function deploy(cwd: string, version: string, extra: string[] = [], path = bin): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...extra, bin, 'deploy', 'app', 'bench', '--version', version], { cwd, env: { ...process.env, FORCE_COLOR: '0' } });
+    const child = spawn(process.execPath, [...extra, path, 'deploy', 'app', 'bench', '--version', version], {
+      cwd,
+      env: { ...process.env, FORCE_COLOR: '0', FRAISIER_TRACE: '1' },
+    });
     let out = '';
     let setupMs = NaN;
     child.stdout.on('data', (d) => {
@@ -45,7 +55,9 @@ function deploy(cwd: string, version: string, extra: string[] = []): Promise<Run
       const line = out.split('\n').find((l) => /^h1\s+healthy/.test(l)) ?? '';
       for (const m of line.matchAll(/(\w+) (\d+)ms/g)) phases[m[1]!] = Number(m[2]);
       const remoteMs = (phases['prepare'] ?? 0) + (phases['activate'] ?? 0) + (phases['health'] ?? 0);
-      resolve({ wallMs, remoteMs, phases, setupMs });
+      const trace: Record<string, number> = {};
+      for (const m of out.matchAll(/^\[trace\] (\d+) ms (.*)$/gm)) trace[m[2]!.replace(/ to h1\b/, '').replace(/\d+ host\(s\)/, 'the hosts')] ??= Number(m[1]);
+      resolve({ wallMs, remoteMs, phases, setupMs, trace });
     });
   });
 }
@@ -94,12 +106,18 @@ export async function main(): Promise<void> {
       writeFileSync(join(ws, 'fraises.yaml'), yaml(env));
       await deploy(ws, 'v1.2.0'); // untimed: mirror, state file, a live release
       const runs: Run[] = [];
+      const baseRuns: Run[] = [];
       const floor: number[] = [];
       let v = 'v1.1.0';
+      const next = () => (v = v === 'v1.0.0' ? 'v1.1.0' : 'v1.0.0');
       for (let i = 0; i < N; i++) {
-        v = v === 'v1.0.0' ? 'v1.1.0' : 'v1.0.0';
         floor.push(nodeFloor());
-        const r = await deploy(ws, v);
+        if (baselineBin) {
+          const b = await deploy(ws, next(), [], baselineBin);
+          baseRuns.push(b);
+          console.log(`  baseline deploy ${v}: ${fmtMs(b.wallMs)} (set-up until "Deploying" ${fmtMs(b.setupMs)}, remote phases ${fmtMs(b.remoteMs)})`);
+        }
+        const r = await deploy(ws, next());
         runs.push(r);
         console.log(`  deploy ${v}: ${fmtMs(r.wallMs)} (set-up until "Deploying" ${fmtMs(r.setupMs)}, remote phases ${fmtMs(r.remoteMs)})`);
       }
@@ -122,19 +140,34 @@ export async function main(): Promise<void> {
       const prof = profileSummary(profDir);
 
       const f = median(floor);
-      const wall = median(runs.map((r) => r.wallMs));
-      const remote = median(runs.map((r) => r.remoteMs));
-      const fixed = median(runs.map((r, i) => r.wallMs - r.remoteMs - floor[i]!));
-      const main = table(
-        ['measure', 'median'],
-        [
-          ['`node -e 0`', fmtMs(f)],
-          ['`fraisier deploy` to 1 host, wall', fmtMs(wall)],
-          ['… until it prints "Deploying" (store, lock, SSH, preflight, resolve)', fmtMs(median(runs.map((r) => r.setupMs)))],
-          ['… remote phases it reports (prepare + activate + health, incl. health waits)', fmtMs(remote)],
-          ['**fixed cost** = wall − remote phases − `node -e 0`', `**${fmtMs(fixed)}**`],
-          ['target', '≤ 250 ms'],
-        ],
+      const measures = (rs: Run[]) => ({
+        wall: median(rs.map((r) => r.wallMs)),
+        setup: median(rs.map((r) => r.setupMs)),
+        remote: median(rs.map((r) => r.remoteMs)),
+        fixed: median(rs.map((r, i) => r.wallMs - r.remoteMs - floor[i]!)),
+      });
+      const now = measures(runs);
+      const base = baselineBin ? measures(baseRuns) : undefined;
+      const row = (label: string, k: keyof typeof now, bold = false): string[] => {
+        const cell = (x: number) => (bold ? `**${fmtMs(x)}**` : fmtMs(x));
+        return base ? [label, cell(now[k]), cell(base[k]), `${(now[k] / base[k]).toFixed(2)}×`] : [label, cell(now[k])];
+      };
+      const main = table(base ? ['measure', 'median', `baseline (${baselineDir})`, 'this ÷ baseline'] : ['measure', 'median'], [
+        base ? ['`node -e 0`', fmtMs(f), fmtMs(f), '-'] : ['`node -e 0`', fmtMs(f)],
+        row('`fraisier deploy` to 1 host, wall', 'wall'),
+        row('… until it prints "Deploying" (store, lock, SSH, preflight, resolve)', 'setup'),
+        row('… remote phases it reports (prepare + activate + health, incl. health waits)', 'remote'),
+        row('**fixed cost** = wall − remote phases − `node -e 0`', 'fixed', true),
+        base ? ['target', '≤ 250 ms', '', ''] : ['target', '≤ 250 ms'],
+      ]);
+      // FRAISIER_TRACE phases in the order they happen: when each was reached, ms since the process started
+      const phaseNames = [...new Set(runs.flatMap((r) => Object.keys(r.trace)))].sort(
+        (a, b) => median(runs.map((r) => r.trace[a] ?? NaN).filter(Number.isFinite)) - median(runs.map((r) => r.trace[b] ?? NaN).filter(Number.isFinite)),
+      );
+      const at = (rs: Run[], k: string) => median(rs.map((r) => r.trace[k] ?? NaN).filter(Number.isFinite));
+      const traceTable = table(
+        base ? ['phase reached (`FRAISIER_TRACE=1`)', 'ms since start', 'baseline'] : ['phase reached (`FRAISIER_TRACE=1`)', 'ms since start'],
+        phaseNames.map((k) => (base ? [k, fmtMs(at(runs, k)), fmtMs(at(baseRuns, k))] : [k, fmtMs(at(runs, k))])),
       );
       const names = Object.keys(steps[0]!);
       const stepTable = table(
@@ -148,7 +181,7 @@ export async function main(): Promise<void> {
         ['where the CPU time went (self time)', 'ms'],
         prof.rows.map(([k, ms]) => [k, fmtMs(ms)]),
       );
-      console.log(`\n${main}\n\n${stepTable}\n\n${profTable}`);
+      console.log(`\n${main}\n\n${traceTable}\n\n${stepTable}\n\n${profTable}`);
       saveResult({
         name: 'fixed-cost',
         order: 2,
@@ -159,6 +192,13 @@ export async function main(): Promise<void> {
 check 20 × 200 ms; ${N} runs alternating v1.0.0 / v1.1.0, each after one \`node -e 0\`; medians.
 
 ${main}
+
+When each phase was reached (\`FRAISIER_TRACE=1\`, core/trace.ts; medians of the same runs). The SSH handshake
+starts at "connecting to the hosts", right after fraises.yaml is validated, and runs while the package
+loads, the store opens and the lock is taken ("connected (early)"); the first command on the host is the
+preflight, after the lock.
+
+${traceTable}
 
 Each step of the fixed cost, timed alone in a fresh \`node\` process running the same bundle
 (bench/fixed-cost-phases.mjs). The remote ones are one SSH round trip each: on a loaded machine they
@@ -173,7 +213,7 @@ ${profTable}
 Round trips per host for a deploy (bare_metal, git source): 1 SSH handshake, then preflight, prepare,
 activate (switch + restart in one command), the health probes (one forwarded channel each) and
 cleanup: 4 commands + the probes; the first host also resolves the version (one more command).`,
-        raw: { floor, runs, steps, profile: prof, profiledRun: profiled },
+        raw: { floor, runs, baseRuns, steps, profile: prof, profiledRun: profiled },
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });

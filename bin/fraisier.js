@@ -13,24 +13,12 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`fraisier ${pkg.version}\n`);
   process.exit(0);
 }
-// The command word is the first argument that is not an option or an option's value, so that global
-// options work before it: `fraisier -c fraises.yaml status api production`, `--config=x`, `--json`.
-// Anything but a known read-only command loads the built-ins: loading them needlessly is only slower.
-// Both lists come from the command list (core/commands/index.ts), which loads no command's dependencies.
-const { commandOf, READ_ONLY_COMMANDS } = await import('../dist/bundle/argv.js').catch(() => import('../dist/core/argv.js'));
-const command = commandOf(argv);
-const needsBuiltins = command !== undefined && !READ_ONLY_COMMANDS.includes(command);
-let cli;
-if (needsBuiltins) {
-  // registers the built-in providers, strategies and plugins; the bundle (npm run bundle) is a few files
-  // sharing chunks with the package's own entry, so a plugin importing 'fraisier' sees the same registry
-  await import('../dist/bundle/index.js');
-  cli = await import('../dist/bundle/cli.js');
-} else {
-  // Read-only commands (history, stats, status-all, help) load one bundled file: loading hundreds of
-  // small modules was most of their start-up time.
-  cli = await import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
-}
+// One bundled entry (dist/bundle/cli.js, built by `npm run build`) for every command: it holds the
+// command list, the argv parser, the config loader and the read-only commands. The package itself (the
+// built-in providers, strategies and plugins, and the SSH stack under them) is loaded by the CLI only for
+// the commands that use targets, after fraises.yaml is validated and the SSH handshakes to its hosts
+// have started (core/connect-early.ts), so that loading it overlaps the handshakes.
+const cli = await import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
 const { runFraisierCli } = cli;
 runFraisierCli(argv).then(
   (code) => {

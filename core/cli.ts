@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { DeployApp } from './app.js';
-import { positionalsOf, commandOf, plainArgs } from './argv.js';
+import { positionalsOf, commandOf, plainArgs, READ_ONLY_COMMANDS } from './argv.js';
+import { closeEarly, connectEarly } from './connect-early.js';
 import {
   commandsOf,
   findCommand,
@@ -13,8 +14,12 @@ import {
   type CommandIo,
   type FrontEnd,
   type OptionSpec,
+  type StoreCommand,
 } from './commands/index.js';
-import { findConfig, openConfig, type LoadedConfig } from './config/load.js';
+import { cachedConfig, rememberConfig } from './config/cache.js';
+import { findConfig } from './config/find.js';
+import type { LoadedConfig } from './config/load.js';
+import type { NormalizedEnvironment } from './registry.js';
 import { FraisierError, formatError } from './errors.js';
 import { consoleSink } from './log.js';
 import { toJson } from './report.js';
@@ -28,6 +33,39 @@ export { countOption, waitLockOption } from './commands/support.js';
 /** Loads the SDK side (Deployer, hooks, health checks) only for commands that deploy: history starts fast. */
 async function appFromYaml(config: LoadedConfig, fraise: string): Promise<DeployApp> {
   return (await import('./config/build.js')).appFromYaml(config, fraise);
+}
+
+/**
+ * Loads the package (the built-in providers', strategies' and plugins' implementations register
+ * themselves) for the commands that use targets; the read-only ones (history, stats, ...) never need it.
+ */
+async function loadPackage(command: Command): Promise<void> {
+  if (READ_ONLY_COMMANDS.includes(command.name)) return;
+  await import('../index.js');
+  trace('package loaded');
+}
+
+/**
+ * Starts the SSH handshakes to the hosts of `fraises` in `env` (bare_metal environments, also as
+ * members of a multi-provider one) while the deploy path loads, the store opens and the lock is taken:
+ * see core/connect-early.ts. The config is validated already; nothing runs on a host before the lock.
+ */
+/** The commands that open the environment's provider (connect to its hosts); migrate, cancel and unlock do not. */
+const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status']);
+
+function startConnections(config: LoadedConfig, fraises: readonly string[], env: string): void {
+  if (process.env['FRAISIER_CONNECT_EARLY'] === '0') return;
+  const hosts: string[] = [];
+  const add = (e: NormalizedEnvironment | undefined): void => {
+    if (!e) return;
+    if (e.provider === 'bare_metal') hosts.push(...((e as { instances?: string[] }).instances ?? []));
+    for (const m of e.multiProvider?.providers ?? []) add(m.env);
+  };
+  for (const f of fraises) add(config.fraises[f]?.environments[env]);
+  if (hosts.length > 0) {
+    connectEarly([...new Set(hosts)], config.ssh);
+    trace(`connecting to ${hosts.length} host(s)`);
+  }
 }
 
 /** The package's own version (package.json). */
@@ -69,11 +107,41 @@ function processIo(json: boolean): CommandIo {
  * Loads fraises.yaml and registers its secrets for redaction: the one place the `fraisier` command
  * reads its config.
  */
-async function loadFraises(file: string | undefined): Promise<LoadedConfig> {
-  const config = await openConfig(findConfig(file));
+async function loadFraises(file: string | undefined, remember = false): Promise<LoadedConfig> {
+  // the config loader (YAML parser, schemas) loads here, not with the CLI: see historyFromCache
+  const { openConfig, readConfig } = await import('./config/load.js');
+  const found = findConfig(file);
+  const text = readConfig(found);
+  const config = await openConfig(found, process.env, text);
   for (const s of config.secrets) registerSecret(s);
+  if (remember) rememberConfig(found, text, config);
   trace('config read and validated');
   return config;
+}
+
+/**
+ * `fraisier history` when fraises.yaml is unchanged since it last validated (core/config/cache.ts): the
+ * rows are read without loading the config loader; the store, if needed (schema not current, no file
+ * yet), is opened after a full load of the config, as without the cache. Undefined on a miss.
+ */
+async function historyFromCache(command: Command, a: CommandArgs, io: CommandIo): Promise<{ code: number } | undefined> {
+  const file = a['config'] as string | undefined;
+  const cached = cachedConfig(findConfig(file));
+  if (!cached) return undefined;
+  trace('config unchanged since it last validated (cache)');
+  const state = resolveState(cached.baseDir, cached.state);
+  let full: Promise<LoadedConfig> | undefined;
+  const config = () => (full ??= loadFraises(file, true));
+  const code = await (command as StoreCommand).run(
+    {
+      frontEnd: 'fraisier',
+      readStore: async (fn) => withStore(await config(), fn),
+      quickHistory: (q) => (state.kind === 'sqlite' ? quickHistory(state.path, q) : undefined),
+    },
+    a,
+    io,
+  );
+  return { code };
 }
 
 /** Runs `fn` with the config's state store open for reading, and closes it. */
@@ -162,11 +230,24 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     const io = processIo(json);
     try {
       if (command.scope === 'standalone') {
+        await loadPackage(command);
         code = await command.run(a, io);
         return;
       }
-      const config = await loadFraises(a['config'] as string | undefined);
+      if (command.scope === 'store' && command.name === 'history') {
+        const fast = await historyFromCache(command, a, io);
+        if (fast) {
+          code = fast.code;
+          return;
+        }
+      }
+      const config = await loadFraises(a['config'] as string | undefined, command.name === 'history');
       const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
+      if (command.scope === 'environment' && CONNECTING_COMMANDS.has(command.name)) {
+        const words = [String(a['fraise']), String(a['env']), ...(command.runMany ? more : [])];
+        startConnections(config, words.slice(0, -1), words[words.length - 1]!);
+      }
+      await loadPackage(command);
       if (command.scope === 'environment' && command.runMany && more.length > 0) {
         // `deploy api etl worker production`: the last word is the environment, every fraise is checked first
         const words = [String(a['fraise']), String(a['env']), ...more];
@@ -203,6 +284,9 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
     } catch (err) {
       printError(err, json);
       code = exitCodeFor(err);
+    } finally {
+      // connections started early that the command did not use (it stopped before connecting)
+      await closeEarly();
     }
   };
   try {

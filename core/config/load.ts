@@ -22,6 +22,9 @@ import { Errors, ValueErrorType } from '@sinclair/typebox/errors';
 import type { ValueError } from '@sinclair/typebox/errors';
 import '../../builtins.js';
 import { FraisierError } from '../errors.js';
+import { SECRET_NAME } from './find.js';
+
+export { findConfig } from './find.js';
 import { toMs } from '../duration.js';
 import {
   ENVELOPE_KEYS,
@@ -80,32 +83,8 @@ export interface NormalizedFraise {
   environments: Record<string, NormalizedEnvironment>;
 }
 
-const SECRET_NAME = /PASSWORD|SECRET|TOKEN|KEY/i;
-
 /** Common misnamings of envelope keys → the key meant; owners add theirs (`aliases`). */
 const ALIASES: Record<string, string> = { strategy: 'deployment_strategy' };
-
-/**
- * Finds the config file: `explicit` if given, else `$FRAISIER_CONFIG`, else `fraises.yaml` in `cwd`.
- * The first one set is the one used: an explicit path that does not exist is an error, not a fallthrough.
- * @returns the absolute path.
- * @throws FraisierError `E_CONFIG` naming the path(s) tried.
- */
-export function findConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
-  const candidates: Array<{ path: string; from: string }> = [];
-  if (explicit) candidates.push({ path: explicit, from: '--config' });
-  else if (env.FRAISIER_CONFIG) candidates.push({ path: env.FRAISIER_CONFIG, from: 'FRAISIER_CONFIG' });
-  else candidates.push({ path: 'fraises.yaml', from: 'the current directory' });
-  for (const c of candidates) {
-    const abs = path.resolve(cwd, c.path);
-    if (isFile(abs)) return abs;
-  }
-  const tried = candidates.map((c) => `${path.resolve(cwd, c.path)} (from ${c.from})`).join(', ');
-  throw new FraisierError('E_CONFIG', `no config file found; tried: ${tried}`, {
-    file: candidates[0]!.path,
-    hint: 'pass --config <file>, set FRAISIER_CONFIG, or create fraises.yaml in the current directory',
-  });
-}
 
 function isFile(p: string): boolean {
   try {
@@ -131,16 +110,20 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
  * {@link parseConfig}).
  * @param file path as the user gave it; errors name it this way.
  * @param env variables for `${VAR}` interpolation; default `process.env`.
+ * @param text the file's text, when the caller read it already (see {@link readConfig}).
  * @throws FraisierError `E_CONFIG` naming `plugins[i]` and its line for a package that cannot be found,
  *   fails to import, or registers nothing.
  */
-export async function openConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  const text = readConfig(file);
+export async function openConfig(file: string, env: NodeJS.ProcessEnv = process.env, text: string = readConfig(file)): Promise<LoadedConfig> {
   await importPlugins(text, file, env);
   return parseConfig(text, file, env);
 }
 
-function readConfig(file: string): string {
+/**
+ * The text of a config file.
+ * @throws FraisierError `E_CONFIG` naming the file when it cannot be read.
+ */
+export function readConfig(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
@@ -154,6 +137,8 @@ const importedPlugins = new Set<string>();
 let tsxRegistered = false;
 
 async function importPlugins(text: string, file: string, env: NodeJS.ProcessEnv): Promise<void> {
+  // no `plugins:` key without the word: the file is then parsed once, by parseConfig
+  if (!text.includes('plugins')) return;
   const ctx = new Context(file, text);
   interpolateDocument(ctx, env);
   const data = ctx.doc.toJS() as unknown;
@@ -162,6 +147,9 @@ async function importPlugins(text: string, file: string, env: NodeJS.ProcessEnv)
   const errors = [...Errors(PluginsSchema, list)].map((e) => ({ ...e, path: `/plugins${e.path}` }) as ValueError);
   if (errors.length > 0) throw explain(ctx, errors[0]!);
   const baseDir = path.dirname(path.resolve(file));
+  // The package first (its built-ins register), so that a plugin importing 'fraisier' registers only
+  // what it registers itself, whichever command runs (the CLI loads the package late: core/cli.ts).
+  if ((list as string[]).length > 0) await import('../../index.js');
   for (const [i, spec] of (list as string[]).entries()) {
     const segs: Segment[] = ['plugins', i];
     const local = /^\.{0,2}\//.test(spec) || /\.[cm]?[jt]sx?$/.test(spec);

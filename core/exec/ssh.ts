@@ -11,6 +11,7 @@ import { redact } from '../secret.js';
 import { quote, render, type Command } from './command.js';
 import type { ExecResult, Executor, RunOptions } from './executor.js';
 import { KnownHosts } from './known-hosts.js';
+import { takeEarly } from '../connect-early.js';
 
 /** How Fraisier finds and trusts SSH hosts. Defaults follow OpenSSH. */
 export interface SshOptions {
@@ -296,6 +297,9 @@ export class SshExecutor implements Executor {
 
   /** Opens the connection (through ProxyJump hosts if configured) and verifies the host key. */
   static async connect(spec: string, options: SshOptions = {}): Promise<SshExecutor> {
+    // a connection the command started early to this host with these settings (core/connect-early.ts)
+    const early = takeEarly(spec, options);
+    if (early) return early;
     const host = resolveHost(spec, options);
     const chain: ResolvedHost[] = [host];
     let jump = host.proxyJump;

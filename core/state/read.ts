@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { DeploymentRow } from './schema.js';
 import type { Deployment, DeploymentKind, DeploymentStatus, StoreOptions } from './store.js';
 import type { ProviderOutcome } from '../types.js';
@@ -126,7 +127,9 @@ export function quickHistory(file: string, q: { fraise?: string; environment?: s
   let db: BetterSqlite3.Database | undefined;
   try {
     prepareFile(file);
-    db = new BetterSqlite3(file);
+    // required, not imported: an ESM import of a CommonJS package first scans its source for its exports
+    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+    db = new Database(file);
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     if (db.pragma('quick_check(1)', { simple: true }) !== 'ok') return undefined;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { openStore } from '../../core/state/store.js';
 import { Locks } from '../../core/state/lock.js';
-import { allHosts, fraisier, HUMAN_DURATION, hostState, lab, labYaml, resetHosts, workspace } from './helpers.js';
+import { allHosts, bin, fraisier, HUMAN_DURATION, hostState, lab, labYaml, resetHosts, run, workspace } from './helpers.js';
 
 let env: LabEnv;
 let ws: string;
@@ -45,10 +45,18 @@ test.before(async () => {
 });
 
 test('first deploy puts v1.0.0 on every host and the app serves it', async () => {
-  const r = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.0.0');
+  const r = await run(process.execPath, [bin, 'deploy', 'app', 'production', '--version', 'v1.0.0'], { cwd: ws, env: { FRAISIER_TRACE: '1' } });
   assert.is(r.code, 0, r.out);
   assert.match(r.stdout, 'Health checks passed!');
   assert.match(r.stdout, 'Deployment successful! (none) → v1.0.0');
+  // the SSH handshakes started before the lock, right after the config was validated, and the provider
+  // took those connections (no second one); the first command on a host, the preflight, came after the lock
+  const phases = [...r.stderr.matchAll(/^\[trace\] \d+ ms (.*)$/gm)].map((m) => m[1]!);
+  const at = (p: string) => phases.indexOf(p);
+  assert.ok(at('config read and validated') >= 0 && at('config read and validated') < at('connecting to 3 host(s)'), phases.join('\n'));
+  assert.ok(at('connecting to 3 host(s)') < at('lock taken'), phases.join('\n'));
+  for (const h of ['h1', 'h2', 'h3']) assert.ok(at(`took the early connection to ${h}`) > at('lock taken'), phases.join('\n'));
+  assert.ok(at('lock taken') < at('targets connected and preflight passed'), phases.join('\n'));
   for (const h of await allHosts(env)) {
     assert.is(h.current, 'v1.0.0');
     assert.is(h.serving, 'v1.0.0');

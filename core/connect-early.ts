@@ -1,0 +1,97 @@
+/**
+ * SSH connections started before they are asked for. The `fraisier` command knows the hosts of a
+ * deployment as soon as fraises.yaml is validated, well before the deploy path is loaded, the state
+ * store opened and the lock taken; the handshakes (a few round trips and a key exchange each, often
+ * the largest fixed cost of a small deploy) then run during that local set-up instead of after it.
+ *
+ * {@link connectEarly} starts one {@link SshExecutor.connect} per host; `SshExecutor.connect` with the
+ * same host and the same `ssh:` settings later takes the connection (or its failure: the error is the
+ * one a connection made then would give) instead of opening another. A connection nobody takes (the
+ * lock was held, the command stopped before it connected) is closed by {@link closeEarly}.
+ *
+ * Connecting changes nothing on a host: no command runs before the lock is taken and preflight starts;
+ * only the handshake, the host key check (strict as always) and the idle shell of the connection happen
+ * early. A connection is started only after the whole file was validated.
+ */
+import type { SshExecutor, SshOptions } from './exec/ssh.js';
+import { trace } from './trace.js';
+
+interface Early {
+  promise: Promise<SshExecutor>;
+  /** Forwards the connection's warnings to whoever takes it; buffers them until then. */
+  relay: { target: ((message: string) => void) | null; buffered: string[] };
+}
+
+/** Started connections not taken yet, by {@link keyOf}. */
+const pending = new Map<string, Early>();
+/** The options objects of the connections this module starts: `SshExecutor.connect` must not take from itself. */
+const starting = new WeakSet<object>();
+
+/** Host and the settings that change how it is reached (functions left out: `warn` is per run). */
+function keyOf(spec: string, options: SshOptions): string {
+  const settings = Object.entries(options)
+    .filter(([, v]) => v !== undefined && typeof v !== 'function')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([spec, settings]);
+}
+
+/**
+ * Starts connecting to `hosts` with `options` (the `ssh:` settings of fraises.yaml), in the background:
+ * never throws, never rejects. A host already started with the same settings is not started twice.
+ */
+export function connectEarly(hosts: readonly string[], options: SshOptions = {}): void {
+  const todo = hosts.filter((h) => !pending.has(keyOf(h, options)));
+  if (todo.length === 0) return;
+  const loaded = import('./exec/ssh.js');
+  // one warning function for the call, as the provider passes one for the run: a warning (host key
+  // checking off) is printed once, not once per host
+  const relay: Early['relay'] = { target: null, buffered: [] };
+  const warn = (message: string): void => {
+    if (relay.target) relay.target(message);
+    else relay.buffered.push(message);
+  };
+  for (const host of todo) {
+    const own: SshOptions = { ...options, warn };
+    starting.add(own);
+    const promise = loaded.then(async ({ SshExecutor }) => {
+      const e = await SshExecutor.connect(host, own);
+      trace(`connected to ${host} (early)`);
+      return e;
+    });
+    // a failure is reported to whoever takes the connection; untaken, it is dropped
+    promise.catch(() => {});
+    pending.set(keyOf(host, options), { promise, relay });
+  }
+}
+
+/**
+ * The connection started early to `spec` with the same settings, or undefined (none was started, it was
+ * taken already, or `options` are the early connection's own). Its warnings, buffered until now, go to
+ * `options.warn` (or stderr, as `SshExecutor.connect` does without one) from here on.
+ */
+export function takeEarly(spec: string, options: SshOptions): Promise<SshExecutor> | undefined {
+  if (starting.has(options) || pending.size === 0) return undefined;
+  const key = keyOf(spec, options);
+  const early = pending.get(key);
+  if (!early) return undefined;
+  pending.delete(key);
+  trace(`took the early connection to ${spec}`);
+  if (!early.relay.target) {
+    const warn = options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
+    early.relay.target = warn;
+    for (const m of early.relay.buffered.splice(0)) warn(m);
+  }
+  return early.promise;
+}
+
+/** Closes the connections started early that nobody took, and forgets them. */
+export async function closeEarly(): Promise<void> {
+  const left = [...pending.values()];
+  pending.clear();
+  await Promise.all(left.map((e) => e.promise.then((x) => x.close()).catch(() => {})));
+}
+
+/** How many early connections are waiting to be taken (tests). */
+export function earlyPending(): number {
+  return pending.size;
+}
