@@ -8,7 +8,8 @@
  * http://localhost:8000/health from the host, 20 tries 200 ms apart.
  *
  * `npx tsx bench/peers.ts`; BENCH_RUNS (default 3), BENCH_PEERS_HOSTS (default "3,12"; "3,12,48" needs
- * a 48-host lab: BENCH_LAB_HOSTS=48), BENCH_PEERS_BATCHES (default "1,4"). Writes bench/results/peers.json,
+ * a 48-host lab: BENCH_LAB_HOSTS=48), BENCH_PEERS_BATCHES (default "1,4"), BENCH_PEERS_BASELINE (another
+ * build's bin/fraisier.js, run side by side as the tool `before`). Writes bench/results/peers.json,
  * docs/benchmarks.md and docs/benchmarks-peers.svg.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,8 +22,13 @@ import { benchDir, benchYaml, fmtS, machine, median, ratio, repoRoot, runMain, s
 const N = Number(process.env['BENCH_RUNS'] ?? 3);
 const HOSTS = (process.env['BENCH_PEERS_HOSTS'] ?? '3,12').split(',').map(Number);
 const BATCHES = (process.env['BENCH_PEERS_BATCHES'] ?? '1,4').split(',').map(Number);
-/** Tools to run, by key: fraisier, bash, cm, cap, ansible (default: all, those installed). */
-const TOOLS = (process.env['BENCH_PEERS_TOOLS'] ?? 'fraisier,bash,cm,cap,ansible').split(',');
+/**
+ * Another Fraisier build to run side by side with this one (its `bin/fraisier.js`, e.g. a checkout of
+ * main, built): the tool `before`, for before/after ratios of a change in one run.
+ */
+const BASELINE = process.env['BENCH_PEERS_BASELINE'] ?? '';
+/** Tools to run, by key: fraisier, bash, cm, cap, ansible (default: all, those installed); `before` with BENCH_PEERS_BASELINE. */
+const TOOLS = [...(process.env['BENCH_PEERS_TOOLS'] ?? 'fraisier,bash,cm,cap,ansible').split(','), ...(BASELINE ? ['before'] : [])];
 /** Result name: several runs (e.g. one per host count) can sit side by side in docs/benchmarks.md. */
 const NAME = process.env['BENCH_PEERS_NAME'] ?? 'peers';
 
@@ -61,6 +67,18 @@ function tools(env: LabEnv, work: string): Tool[] {
     run: (_h, _b, v) =>
       sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
   });
+  if (BASELINE) {
+    let beforeDir = '';
+    list.push({
+      key: 'before',
+      name: 'Fraisier baseline (`BENCH_PEERS_BASELINE`)',
+      setup(hosts, batch) {
+        beforeDir = mkdtempSync(join(work, 'before-'));
+        writeFileSync(join(beforeDir, 'fraises.yaml'), benchYaml(env, hosts, batch));
+      },
+      run: (_h, _b, v) => sh(process.execPath, [BASELINE, 'deploy', 'app', 'bench', '--version', v], { cwd: beforeDir, env: { FORCE_COLOR: '0' } }),
+    });
+  }
   list.push({
     key: 'bash',
     name: 'bash, one `ssh` per call',

@@ -529,7 +529,8 @@ export class Deployer {
       knownGood = await store.knownGoodVersions(this.fraise, this.environment);
       try {
         // 2. Preflight: connect to every target and check it; a failure here changes no host.
-        await provider.open({ log: this.log, dryRun, signal: controller.signal });
+        const resolving = kind === 'rollback' && ref === undefined ? {} : { resolving: { ref } };
+        await provider.open({ log: this.log, dryRun, signal: controller.signal, ...resolving });
         trace('targets connected and preflight passed');
         if (kind === 'rollback' && ref === undefined) {
           version = openCanary?.stableVersion ?? (await this.rollbackTarget(ctx, previousVersion)) ?? '';

@@ -243,6 +243,13 @@ export interface ProviderSession {
   readonly log: Logger;
   readonly dryRun: boolean;
   readonly signal: AbortSignal;
+  /**
+   * Set when the deployment calls `resolveVersion(ref)` right after `open`: a provider may look the ref
+   * up, read-only, in the same round trip as its preflight instead of one of its own (bare_metal does,
+   * on its first host, with `git ls-remote`). Absent: nothing will be resolved (status, check, a
+   * rollback to the previous release).
+   */
+  readonly resolving?: { readonly ref: string | undefined };
 }
 
 /** The Deployer's side of a strategy: how it deploys one target, and how it waits. */

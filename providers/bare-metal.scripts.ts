@@ -81,8 +81,12 @@ ls -1tr | head -n "$((n > keep ? n - keep : 0))" | while IFS= read -r r; do
 done
 rm -rf .tmp-* 2>/dev/null || true`;
 
-/** One round trip per host before anything changes: who we are, what is live, and every check. */
-const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4
+/**
+ * One round trip per host before anything changes: who we are, what is live, and every check. With a
+ * repository as $5 (the first host of a deployment that resolves a version), also its refs, read-only
+ * (`git ls-remote`, one `ref=<sha> <name>` line each): the version is resolved without a round trip of its own.
+ */
+const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4; refsof=\${5:-}
 uid=$(id -u); echo "uid=$uid"
 cur=$(readlink "$app/current" 2>/dev/null) && echo "current=\${cur##*/}"
 if [ -e "$app" ]; then
@@ -127,6 +131,9 @@ EOF
       esac
     fi;;
 esac
+if [ -n "$refsof" ] && command -v git >/dev/null 2>&1 && refs=$(git ls-remote -- "$refsof" 2>/dev/null); then
+  printf '%s\n' "$refs" | sed 's/^/ref=/'; echo "refs=ok"
+fi
 exit 0`;
 
 /** Switch and restart in one round trip. Exit 3: release missing; exit 4: restart failed. */
@@ -178,8 +185,16 @@ exit 0`;
 
 /** The commands the bare_metal provider runs, as data (a unit test asserts them exactly). */
 export const bareMetalCommands = {
-  preflight: (app: string, git: boolean, service: ServiceManager): Command => ({
-    ...script(PREFLIGHT, app, git ? '1' : '0', service.type, service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : ''),
+  /** `refsOf`: also list that repository's refs (`git ls-remote`, read-only), to resolve the version in the same round trip. */
+  preflight: (app: string, git: boolean, service: ServiceManager, refsOf?: string): Command => ({
+    ...script(
+      PREFLIGHT,
+      app,
+      git ? '1' : '0',
+      service.type,
+      service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : '',
+      ...(refsOf ? [refsOf] : []),
+    ),
     readOnly: true,
     label: 'preflight checks',
   }),

@@ -149,6 +149,34 @@ async function resolveRemotely(e: Executor, repo: string, wanted: string, host: 
   return tag ?? sha.slice(0, 7);
 }
 
+/**
+ * Resolves a tag or branch name from `git ls-remote` lines (`<sha>\t<refname>`) as the host would with
+ * its mirror (bareMetalCommands.resolveRef): a tag before a branch of the same name; the version is the
+ * highest version-sorted tag (without "/") on that commit, else the commit's first 7 characters. Null when
+ * the name is neither a tag nor a branch (a sha, `main~1`...): the host resolves it.
+ */
+export function resolveFromRefs(lines: readonly string[], wanted: string): { sha: string; version: string } | null {
+  const tags = new Map<string, string>();
+  const heads = new Map<string, string>();
+  for (const line of lines) {
+    const [sha, name] = line.trim().split(/\s+/);
+    if (!sha || !name || !/^[0-9a-f]{40,64}$/.test(sha)) continue;
+    if (name.startsWith('refs/tags/')) {
+      const tag = name.slice('refs/tags/'.length);
+      // an annotated tag's commit is the peeled line (`^{}`), listed after the tag object's
+      if (tag.endsWith('^{}')) tags.set(tag.slice(0, -3), sha);
+      else if (!tags.has(tag)) tags.set(tag, sha);
+    } else if (name.startsWith('refs/heads/')) heads.set(name.slice('refs/heads/'.length), sha);
+  }
+  const sha = tags.get(wanted) ?? heads.get(wanted);
+  if (!sha) return null;
+  const tag = [...tags.entries()]
+    .filter(([name, s]) => s === sha && !name.includes('/'))
+    .map(([name]) => name)
+    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }))[0];
+  return { sha, version: tag ?? sha.slice(0, 7) };
+}
+
 /** A content hash of a directory: the default version of an artifact release. */
 function hashDir(dir: string): string {
   const h = createHash('sha256');
@@ -222,9 +250,13 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     return e;
   };
 
-  async function preflight(t: SshTarget, e: Executor): Promise<void> {
-    const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service));
+  /** The repository's refs (`<sha> <refname>`), listed by the first host's preflight; null when not listed. */
+  let listedRefs: string[] | null = null;
+
+  async function preflight(t: SshTarget, e: Executor, refsOf?: string): Promise<void> {
+    const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service, refsOf));
     const lines = r.stdout.split('\n');
+    if (refsOf && lines.includes('refs=ok')) listedRefs = lines.filter((l) => l.startsWith('ref=')).map((l) => l.slice('ref='.length));
     const value = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
     sudo.set(t.name, value('uid') !== '0');
     live.set(t.name, value('current') ?? null);
@@ -240,12 +272,15 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     async open(session: ProviderSession) {
       // one function for the run, so a warning (host key checking off) is printed once, not per host
       const ssh: SshOptions = { warn: (m) => session.log.warn(m), ...options.ssh };
+      listedRefs = null;
+      // the first host's preflight also lists the repository's refs (read-only) when a version is resolved next
+      const refsOf = session.resolving && !session.dryRun && options.source.type === 'git' ? options.source.repo : undefined;
       const opened = await Promise.allSettled(
-        targets.map(async (t) => {
+        targets.map(async (t, i) => {
           const real = options.connect ? await options.connect(t.host) : await SshExecutor.connect(t.host, ssh);
           const e: Executor = session.dryRun ? new DryRunExecutor(t.name, (l) => session.log.info(l), real) : real;
           executors.set(t.name, e);
-          await preflight(t, e);
+          await preflight(t, e, i === 0 ? refsOf : undefined);
         }),
       );
       const failures = new Map<string, FraisierError>();
@@ -266,6 +301,13 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       const first = targets[0]!;
       const e = exec(first);
       if (ctx.dryRun) return resolveRemotely(e, options.source.repo, wanted, first.name);
+      // a tag or branch found in the refs the first host's preflight listed: no round trip (the first
+      // host's prepare fetches the commit); anything else (a sha, an expression) is resolved on the host
+      const listed = listedRefs ? resolveFromRefs(listedRefs, wanted) : null;
+      if (listed) {
+        revision = listed.sha;
+        return listed.version;
+      }
       const real = e instanceof DryRunExecutor ? null : e;
       // Resolving needs the mirror; in a dry run without a mirror we name the ref itself.
       const r = await (real ?? e).run({ ...bareMetalCommands.resolveRef(app, options.source.repo, wanted), readOnly: true }, { check: false });

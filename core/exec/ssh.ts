@@ -8,7 +8,7 @@ import SSHConfig from 'ssh-config';
 import type { Client, ClientChannel } from 'ssh2';
 import { FraisierError } from '../errors.js';
 import { redact } from '../secret.js';
-import { quote, render, type Command } from './command.js';
+import { quote, Raw, render, type Command } from './command.js';
 import type { ExecResult, Executor, RunOptions } from './executor.js';
 import { KnownHosts } from './known-hosts.js';
 import { takeEarly } from '../connect-early.js';
@@ -48,8 +48,10 @@ export interface SshOptions {
   /**
    * Keep one shell open on each connection and run commands through it (one write and one read per
    * command) instead of opening a new SSH session for each (a channel open, an exec request, and sshd
-   * forking a session and a login shell on the host). Each command still runs in its own subshell with
-   * stdin from /dev/null, so `cd`, `export` or `exit` in one command never leak into the next. Commands
+   * forking a session and a login shell on the host). Stdin is /dev/null. A command made only of plain
+   * programs (e.g. `sh -c <script>`, `readlink`, `true`) runs in that shell directly, forking only for
+   * its program; any other (a `cd`, `export`, `exit`, raw shell text...) runs in a subshell of its own,
+   * so nothing in one command leaks into the next. Commands
    * that stream stdin or have a timeout, commands issued while the shell is busy, and hosts whose login
    * shell is not POSIX (checked once per connection) use a session of their own as before. Default true.
    */
@@ -357,7 +359,7 @@ export class SshExecutor implements Executor {
     this.openShell();
     const shell = this.shell;
     if (shell?.usable && options.input === undefined && !options.timeoutMs) {
-      const r = await shell.run(text).catch(async (e: unknown) => {
+      const r = await shell.run(text, runsInPlace(cmd)).catch(async (e: unknown) => {
         // the shell ended during the command: let the connection's own events say whether it was lost
         await new Promise((res) => setImmediate(res));
         if (this.shell === shell) this.shell = null;
@@ -530,13 +532,20 @@ class RemoteShell {
     return !this.ended && !this.busy;
   }
 
-  run(text: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  /**
+   * Runs one command. `inPlace` (see {@link runsInPlace}): the text is a list of plain commands that
+   * cannot change the shell's state, so it runs in a brace group, without forking a subshell (the fork
+   * and the wait for it were most of a command's time on the host); anything else runs in `( eval … )`.
+   */
+  run(text: string, inPlace = false): Promise<{ code: number; stdout: string; stderr: string }> {
     if (!this.usable) return Promise.reject(new Error(this.ended ? 'shell ended' : 'shell busy'));
     this.busy = true;
     return new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
       this.current = { out: [], err: [], outTail: '', errTail: '', outBytes: 0, errBytes: 0, code: null, outEnd: null, errEnd: null, resolve, reject };
       const m = this.marker;
-      this.channel.write(`( eval ${quote(text)} ) </dev/null; printf '%s %s\\n' ${m} "$?"; printf '%s\\n' ${m} >&2\n`);
+      const body = inPlace ? `{ ${text}\n}` : `( eval ${quote(text)} )`;
+      // one write: the command, then the exit status and the end markers (stdout first, then stderr)
+      this.channel.write(`${body} </dev/null; printf '%s %s\\n' ${m} "$?"; printf '%s\\n' ${m} >&2\n`);
     }).finally(() => {
       this.busy = false;
     });
@@ -583,6 +592,39 @@ class RemoteShell {
       this.channel.close();
     } catch {}
   }
+}
+
+/**
+ * Shell builtins and keywords (sh, bash, ksh, zsh) that change the shell running them (directory,
+ * variables, options, traps, limits, the shell itself) or parse their arguments as shell: a command
+ * starting with one of these runs in a subshell of the persistent shell, never in place.
+ */
+const STATEFUL_WORDS = new Set(
+  (
+    '. : [ [[ ]] { } ! alias autoload bg bind break builtin caller cd chdir command compgen complete compopt continue coproc ' +
+    'declare dirs disable disown do done elif else emulate enable esac eval exec exit export fc fg fi for function ' +
+    'functions getopts hash history if in integer jobs kill let limit local logout mapfile noglob nocorrect popd print ' +
+    'printf pushd read readarray readonly rehash repeat return select set setopt shift shopt source suspend test then ' +
+    'time times trap type typeset ulimit umask unalias unfunction unhash unlimit unset unsetopt until vared wait whence ' +
+    'where while zle zmodload'
+  ).split(' '),
+);
+
+/**
+ * True when a command can run in the persistent shell itself, without a subshell: no `cd` (cwd) or
+ * `export` (env), no raw shell text, and every step starts with the name of a program (not a builtin
+ * or keyword that could change the shell, see {@link STATEFUL_WORDS}). Such a command forks only for
+ * its program, as in a session of its own. `true` (the no-op) needs no fork at all.
+ */
+export function runsInPlace(cmd: Command): boolean {
+  if (cmd.cwd || (cmd.env && Object.keys(cmd.env).length > 0)) return false;
+  if (cmd.steps.length === 0) return false;
+  return cmd.steps.every((argv) => {
+    if (argv.some((a) => a instanceof Raw)) return false;
+    const first = argv[0];
+    if (typeof first !== 'string') return false;
+    return /^[A-Za-z0-9_./+-]+$/.test(first) && !STATEFUL_WORDS.has(first);
+  });
 }
 
 /** The error for a command that exited non-zero: the redacted command and the end of its output. */

@@ -69,6 +69,29 @@ test('passes at the first good attempt, printing each one, waiting retryDelay be
   assert.equal(clock.sleeps, [3000, 3000]);
 });
 
+test('the first attempt goes out as soon as the restart returned: no wait before it unless initialDelay says so', async () => {
+  const clock = new FakeClock();
+  const waitedBefore: number[] = [];
+  const check: HealthCheck = {
+    name: 'first',
+    async probe() {
+      waitedBefore.push(clock.sleeps.reduce((a, b) => a + b, 0));
+    },
+  };
+  assert.is(await runHealthPolicy({ checks: [check], retries: 3, retryDelay: '2s' }, target, ctx([], clock)), undefined);
+  assert.equal(waitedBefore, [0]);
+  const delayed = new FakeClock();
+  const at: number[] = [];
+  const later: HealthCheck = {
+    name: 'later',
+    async probe() {
+      at.push(delayed.sleeps.reduce((a, b) => a + b, 0));
+    },
+  };
+  await runHealthPolicy({ checks: [later], initialDelay: '1s' }, target, ctx([], delayed));
+  assert.equal(at, [1000]);
+});
+
 test('gives up after retries, or earlier at maxConsecutiveFailures', async () => {
   const a = flaky(100);
   const r = await runHealthPolicy({ checks: [a], retries: 4, retryDelay: 10 }, target, ctx([]));

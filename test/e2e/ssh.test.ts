@@ -115,6 +115,16 @@ test('commands through the persistent shell behave as in a session of their own'
   // output without a final newline, quotes, several lines, stderr; stdin is empty (never the command stream)
   const r = await e.run(command('sh', '-c', `printf "a'b\\nc"; printf e >&2; cat; exit 4`), { check: false });
   assert.equal([r.code, r.stdout, r.stderr], [4, "a'b\nc", 'e']);
+  // plain programs run in the shell itself (no subshell): stdin is empty, a failing step ends the chain
+  const chain = await e.run({ steps: [['cat'], ['sh', '-c', 'exit 5'], ['echo', 'not reached']] }, { check: false });
+  assert.equal([chain.code, chain.stdout], [5, '']);
+  const two = await e.run({
+    steps: [
+      ['echo', 'a'],
+      ['echo', 'b'],
+    ],
+  });
+  assert.is(two.stdout, 'a\nb\n');
   // a syntax error fails that command only
   const bad = await e.run(command(raw('if then')), { check: false });
   assert.is.not(bad.code, 0);
