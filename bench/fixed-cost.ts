@@ -212,7 +212,8 @@ ${profTable}
 
 Round trips per host for a deploy (bare_metal, git source): 1 SSH handshake, then preflight, prepare,
 activate (switch + restart in one command), the health probes (one forwarded channel each) and
-cleanup: 4 commands + the probes; the first host also resolves the version (one more command).`,
+cleanup: 4 commands + the probes, the first host included (its preflight also lists the repository's
+refs, so a tag or branch is resolved without a command of its own; other refs take one more).`,
         raw: { floor, runs, baseRuns, steps, profile: prof, profiledRun: profiled },
       });
     } finally {

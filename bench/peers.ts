@@ -140,7 +140,8 @@ function tools(env: LabEnv, work: string): Tool[] {
 /**
  * Round trips per host of one Fraisier deploy (in process through the SDK, untimed, same job as the CLI):
  * every command the executor runs and every health probe (a forwarded channel), counted per host. The SSH
- * handshake (one per host) comes on top. The first host also resolves the version.
+ * handshake (one per host) comes on top. A tag or branch is resolved from the refs the first host's
+ * preflight lists (no command of its own); any other ref takes one more command on the first host.
  */
 async function fraisierRoundTrips(env: LabEnv, hosts: string[], batch: number, version: string): Promise<{ first: number; other: number; probes: number }> {
   const counts = new Map<string, { commands: number; probes: number }>();
