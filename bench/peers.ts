@@ -56,29 +56,21 @@ const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdi
 function tools(env: LabEnv, work: string): Tool[] {
   const baseline = join(benchDir, 'rolling-baseline.sh');
   const list: Tool[] = [];
-  let fraisierDir = '';
-  list.push({
-    key: 'fraisier',
-    name: 'Fraisier (`fraisier deploy`)',
-    setup(hosts, batch) {
-      fraisierDir = mkdtempSync(join(work, 'fraisier-'));
-      writeFileSync(join(fraisierDir, 'fraises.yaml'), benchYaml(env, hosts, batch));
-    },
-    run: (_h, _b, v) =>
-      sh(process.execPath, [join(repoRoot, 'bin', 'fraisier.js'), 'deploy', 'app', 'bench', '--version', v], { cwd: fraisierDir, env: { FORCE_COLOR: '0' } }),
-  });
-  if (BASELINE) {
-    let beforeDir = '';
-    list.push({
-      key: 'before',
-      name: 'Fraisier baseline (`BENCH_PEERS_BASELINE`)',
+  /** A Fraisier build as a tool: its own workspace per configuration, `bin` run there. */
+  const fraisierTool = (key: string, name: string, bin: string): Tool => {
+    let dir = '';
+    return {
+      key,
+      name,
       setup(hosts, batch) {
-        beforeDir = mkdtempSync(join(work, 'before-'));
-        writeFileSync(join(beforeDir, 'fraises.yaml'), benchYaml(env, hosts, batch));
+        dir = mkdtempSync(join(work, `${key}-`));
+        writeFileSync(join(dir, 'fraises.yaml'), benchYaml(env, hosts, batch));
       },
-      run: (_h, _b, v) => sh(process.execPath, [BASELINE, 'deploy', 'app', 'bench', '--version', v], { cwd: beforeDir, env: { FORCE_COLOR: '0' } }),
-    });
-  }
+      run: (_h, _b, v) => sh(process.execPath, [bin, 'deploy', 'app', 'bench', '--version', v], { cwd: dir, env: { FORCE_COLOR: '0' } }),
+    };
+  };
+  list.push(fraisierTool('fraisier', 'Fraisier (`fraisier deploy`)', join(repoRoot, 'bin', 'fraisier.js')));
+  if (BASELINE) list.push(fraisierTool('before', 'Fraisier baseline (`BENCH_PEERS_BASELINE`)', BASELINE));
   list.push({
     key: 'bash',
     name: 'bash, one `ssh` per call',
