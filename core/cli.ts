@@ -45,14 +45,14 @@ async function loadPackage(command: Command): Promise<void> {
   trace('package loaded');
 }
 
+/** The commands that open the environment's provider (connect to its hosts); migrate, cancel and unlock do not. */
+const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status']);
+
 /**
  * Starts the SSH handshakes to the hosts of `fraises` in `env` (bare_metal environments, also as
  * members of a multi-provider one) while the deploy path loads, the store opens and the lock is taken:
  * see core/connect-early.ts. The config is validated already; nothing runs on a host before the lock.
  */
-/** The commands that open the environment's provider (connect to its hosts); migrate, cancel and unlock do not. */
-const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status']);
-
 function startConnections(config: LoadedConfig, fraises: readonly string[], env: string): void {
   if (process.env['FRAISIER_CONNECT_EARLY'] === '0') return;
   const hosts: string[] = [];
