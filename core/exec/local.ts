@@ -29,9 +29,7 @@ export class LocalExecutor implements Executor {
     const p = $({
       nothrow: true,
       quiet: true,
-      // Node's stdio pipes are sockets: a top-level bash (SHLVL unset or 0) with a socket on stdin
-      // believes sshd started it and reads ~/.bashrc, which can be slow or stall (a pyenv rehash lock).
-      ...(Number(process.env['SHLVL'] ?? 0) >= 1 ? {} : { env: { ...process.env, SHLVL: '1' } }),
+      ...nestedBash(),
       ...(options.input !== undefined ? { input: options.input as never } : {}),
       ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
     })`bash -c ${text}`;
@@ -52,14 +50,22 @@ export class LocalExecutor implements Executor {
   async close(): Promise<void> {}
 }
 
+/**
+ * The environment option of a local `bash -c`: Node's stdio pipes are sockets, and a top-level bash
+ * (SHLVL unset or 0) with a socket on stdin believes sshd started it and reads ~/.bashrc, which can be
+ * slow or stall (a pyenv rehash lock). SHLVL=1 when the caller's is not set already.
+ */
+function nestedBash(): { env?: NodeJS.ProcessEnv } {
+  return Number(process.env['SHLVL'] ?? 0) >= 1 ? {} : { env: { ...process.env, SHLVL: '1' } };
+}
+
 /** `bash -c text` with stdout kept as the chunks it arrived in (RunOptions.stdoutChunks): no zx, no string of the output. */
 function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', text], {
       stdio: [options.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      // as in run(): a top-level bash with a socket on stdin would read ~/.bashrc
-      ...(Number(process.env['SHLVL'] ?? 0) >= 1 ? {} : { env: { ...process.env, SHLVL: '1' } }),
+      ...nestedBash(),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
