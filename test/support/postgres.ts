@@ -8,7 +8,7 @@
  * with `freshDatabase()`, so tests never see each other's rows. The server is stopped by its pid.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,9 +64,89 @@ function run(argv: string[], timeoutMs = 120_000): Promise<void> {
   });
 }
 
-/** Starts a private PostgreSQL server. */
+const PREFIX = 'fraisier-pg-';
+
+/** Whether process `pid` exists. */
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The postmaster's pid from `dataDir`'s postmaster.pid, if that process is alive and is this cluster's postgres. */
+function livePostmaster(dataDir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return null;
+  }
+  if (!alive(pid)) return null;
+  try {
+    // a recycled pid is someone else's process: only a postgres started on this data directory counts
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dataDir) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Clusters left by test processes that died without stopping them (a file the runner killed on
+ * timeout, a runner killed itself, a file run on its own, whose exit handler stops the server but
+ * cannot wait to delete its directory): each cluster records the pid of the process that started it
+ * (`owner`); when that process is gone, the postmaster (checked by its command line) is killed and the
+ * directory deleted. A directory with no owner file (being set up, or an older layout) is deleted only
+ * when nothing runs on it and it is over an hour old. Returns the directories removed.
+ */
+export function sweepStaleClusters(dir = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const base = join(dir, name);
+    const dataDir = join(base, 'data');
+    let owner: number | null = null;
+    try {
+      owner = Number(readFileSync(join(base, 'owner'), 'utf8').trim());
+    } catch {
+      /* no owner file */
+    }
+    if (owner !== null && alive(owner)) continue;
+    const pm = livePostmaster(dataDir);
+    if (owner === null) {
+      let age = 0;
+      try {
+        age = Date.now() - statSync(base).mtimeMs;
+      } catch {
+        continue;
+      }
+      if (pm !== null || age < 3_600_000) continue;
+    } else if (pm !== null) {
+      try {
+        process.kill(pm, 'SIGKILL'); // its backends exit when they see the postmaster gone
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    rmSync(base, { recursive: true, force: true });
+    removed.push(base);
+  }
+  return removed;
+}
+
+/** Starts a private PostgreSQL server (after sweeping the clusters of dead test processes). */
 export async function startPostgres(): Promise<PgServer> {
-  const base = mkdtempSync(join(tmpdir(), 'fraisier-pg-'));
+  sweepStaleClusters();
+  const base = mkdtempSync(join(tmpdir(), PREFIX));
+  writeFileSync(join(base, 'owner'), `${process.pid}\n`);
   chmodSync(base, 0o755);
   const dataDir = join(base, 'data');
   const sockDir = join(base, 'sock');
