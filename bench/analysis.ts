@@ -187,7 +187,7 @@ async function roundBench(env: LabEnv | null, skipped: string): Promise<void> {
   const file = join(dir, 'access.json');
   writeFileSync(file, lines(1000, Date.now() - 60_000, 50_000)); // history before the analysis starts: skipped
   const ctx = benchContext();
-  const path = (name: string, connect?: () => Promise<Executor>, remote?: { host: string; ssh: SshOptions }): Path => ({
+  const path = (name: string, connect?: () => Promise<Executor>, remote?: { host: string; ssh: SshOptions; compress?: boolean }): Path => ({
     name,
     analysis: createAnalysis(
       {
@@ -207,7 +207,11 @@ async function roundBench(env: LabEnv | null, skipped: string): Promise<void> {
   // side by side on the same bytes, taking turns at going first
   const paths = [path('file'), path('pipe', async () => new LocalExecutor('nginx'))];
   // over SSH from lab host h1, which sees this machine's /tmp: the source's own connection (host + ssh options)
-  if (env) paths.push(path('ssh', undefined, { host: env.hosts[0]!.name, ssh: { configFile: env.sshConfig } }));
+  // plain (compress: false) and compressed on the host (gzip -1, the default when the host has gzip)
+  if (env) {
+    const remote = { host: env.hosts[0]!.name, ssh: { configFile: env.sshConfig } };
+    paths.push(path('ssh', undefined, { ...remote, compress: false }), path('ssh+gzip', undefined, remote));
+  }
   const parse: number[] = [];
   let bytes = 0;
   let verdict = '';
