@@ -652,6 +652,10 @@ export function nginxSource(options: NginxSourceOptions): MetricSource {
       const [size, tool] = r.stdout.trim().split('\n');
       offset = Number(size) || 0;
       gzip = tool === 'gzip';
+      // (a hand-made context in a test may have no log)
+      ctx.log?.info(
+        `source:nginx: reading ${file} on ${options.host ?? exec.name}${gzip ? ', compressed on the host (gzip -1)' : wantGzip ? ' uncompressed (no gzip on the host)' : ''}`,
+      );
     },
     async measure(q: MetricQuery): Promise<Measurement> {
       // one read per round, shared by every metric and both pools

@@ -17,7 +17,9 @@ import { LocalExecutor } from '../../core/exec/local.js';
 import { nginxSource } from '../../plugins/metrics/nginx.js';
 
 const servers = { h1: '10.0.0.1:8000', h2: '10.0.0.2:8000', h3: '10.0.0.3:8000' };
+const logged: string[] = [];
 const ctx = {
+  log: { info: (m: string) => logged.push(m), warn: () => {}, error: () => {} },
   traffic: null,
   canary: [{ name: 'h1', kind: 'ssh' }],
   stable: [
@@ -201,6 +203,7 @@ test('no gzip on the host: the read is plain, with the same measurements', async
     appendFileSync(file, block(1000, 2000));
     assert.equal(await measureAll(source, 999_000, 1003_000), await measureAll(reference, 999_000, 1003_000));
     assert.equal(exec.modes, ['yes', 'plain'], 'gzip was asked for, not found at the start, and the read is plain');
+    assert.equal(logged.at(-1), `source:nginx: reading ${file} on nginx uncompressed (no gzip on the host)`);
     await source.stop!();
     await reference.stop!();
   } finally {
