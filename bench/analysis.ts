@@ -263,16 +263,19 @@ async function roundBench(env: LabEnv | null, skipped: string): Promise<void> {
 One analysis round (\`measure()\`) with the \`nginx\` source: error rate and p99 latency of the canary
 (1 host) and of the stable pool (2 hosts), on a JSON access log that grew by ${LINES.toLocaleString('en')} lines
 (${(bytes / 1e6).toFixed(1)} MB) since the previous round. The round reads only the new bytes, scans them
-(the fields of nginx-lb's format read in place, no object per line) and summarises both pools. Three ways
+(the fields of nginx-lb's format read in place, no object per line) and summarises both pools. Four ways
 of reading, side by side on the same bytes in one run, taking turns at going first: **file**, what the
 source does when nginx runs on the machine running Fraisier (the file read from the offset); **pipe**,
-through an executor (the remote read's command in a local shell, no SSH); **ssh**, what the source does
-when nginx runs on another host: the read over its SSH connection to a bench-lab host (a network namespace
-on this machine: the link is a veth, so the network's own time is not in it, only SSH's).${
-    env ? '' : ` This run had no **ssh** row: ${skipped}.`
-  } Median of ${RUNS} rounds each. Target: under 200 ms. On a loaded machine the wall time grows with the load average; the CPU
-time of Fraisier's own process (reading, scanning, summarising; the \`sh\`/\`tail\` child not included)
-shows the work itself.
+through an executor (the remote read's command in a local shell, no SSH); **ssh**, the read over the
+source's SSH connection to a bench-lab host, plain (\`compress: false\`); **ssh+gzip**, the same compressed
+on the host (\`gzip -1\`, inflated here as it arrives: the default when the host has gzip). The lab host is a
+network namespace on this machine: the link is a veth, so a real network's time is not in the ssh rows
+(over a network the plain read moves ${(bytes / 1e6).toFixed(1)} MB, the compressed one ~30× less), and the
+host's side (sshd, \`tail\`, \`gzip\`) shares this machine's CPUs with Fraisier.${
+    env ? '' : ` This run had no **ssh** rows: ${skipped}.`
+  } Median of ${RUNS} rounds each. Target: under 200 ms. On a loaded machine the wall time grows with the
+load average; the CPU time of Fraisier's own process (reading, inflating, scanning, summarising; the
+processes of the shell and of the host not included) shows the work itself.
 
 ${table(
   ['lines per round', 'read', 'round, wall (median)', 'min', 'max', 'round, CPU of this process (median)', 'scanning alone (median)', 'target'],
