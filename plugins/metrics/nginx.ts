@@ -590,8 +590,10 @@ export function nginxSource(options: NginxSourceOptions): MetricSource {
       }
     }
     buffer = sink.pending;
+    // no `<size> <offset>` line: the read did not run as written (reading from 0 would count everything twice)
+    if (sink.from === null) throw failed(mark, 'the read printed nothing');
     // only whole lines: a line nginx is still writing is read next time
-    offset = (sink.from ?? 0) + sink.consumed;
+    offset = sink.from + sink.consumed;
   }
 
   function addressOf(t: Target): string | null {

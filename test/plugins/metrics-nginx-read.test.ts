@@ -250,4 +250,43 @@ test('a read or a gzip failing half-way is a source error naming the host and th
   }
 });
 
+test('a read that prints nothing (not even the size line) is a source error, not a read from the start of the file', async () => {
+  const dir = execFileSync('mktemp', ['-d']).toString().trim();
+  const file = `${dir}/access.json`;
+  try {
+    writeFileSync(file, block(990, 100));
+    const inner = new LocalExecutor('nginx');
+    let silent = false;
+    const exec: Executor = {
+      name: 'nginx',
+      stats: inner.stats,
+      connectTcp: (h, p) => inner.connectTcp(h, p),
+      close: async () => {},
+      run: async (cmd, o) => (silent ? { code: 0, stdout: '', stderr: '', stdoutChunks: [], durationMs: 0 } : inner.run(cmd, o)),
+    };
+    const source = nginxSource({ accessLog: file, servers, connect: async () => exec });
+    const reference = nginxSource({ accessLog: file, servers });
+    await source.start!(ctx);
+    await reference.start!(ctx);
+    appendFileSync(file, block(1000, 100));
+    silent = true;
+    const q = {
+      metric: 'error_rate' as const,
+      pool: 'canary' as const,
+      targets: [{ name: 'h1', kind: 'ssh' as const }],
+      version: 'v',
+      since: 0,
+      until: 1001_000,
+    };
+    await source.measure(q, ctx).then(
+      () => assert.unreachable('a silent read must fail'),
+      (e: Error) => assert.match(e.message, /reading .*access\.json on local: the read printed nothing/),
+    );
+    silent = false;
+    assert.equal(await measureAll(source, 0, 1002_000), await measureAll(reference, 0, 1002_000), 'then the lines since the start, once');
+  } finally {
+    execFileSync('rm', ['-rf', dir]);
+  }
+});
+
 test.run();
