@@ -3,7 +3,8 @@
  * - its own cost per interval: one round (error rate and p99 of the canary and the stable pool, so four
  *   metric queries) with the nginx source on a JSON access log that grew by 100,000 lines since the
  *   previous round (read from the file, as the source does when nginx runs on this machine, and, side by
- *   side, through an executor with `tail -c +N` in a local shell, as over SSH; scanned, summarised per
+ *   side, through an executor with `tail -c +N` in a local shell, and over SSH from a bench-lab host, which
+ *   sees the file through the lab's shared /tmp: the source's real remote path; scanned, summarised per
  *   pool). Target: under 200 ms.
  * - the abort: a real nginx (loopback, started and stopped by pid) with nginx-lb's weights and JSON access
  *   log in front of three local HTTP servers on free loopback ports (the canary answers 5xx on 20 % of its
@@ -11,7 +12,10 @@
  *   the canary strategy's abort writes (canary 0, stable 1) go through nginx-lb's `setWeights`. Measured:
  *   from the verdict to `setWeights` resolved (nginx reloaded, new workers serving), and to the last request
  *   that reached the canary server. Target: under 1 s.
- * No lab, no Prometheus needed: `npx tsx bench/analysis.ts` (`BENCH_ANALYSIS_ABORT_RUNS`, default 5).
+ * No Prometheus needed: `npx tsx bench/analysis.ts` (`BENCH_ANALYSIS_ABORT_RUNS`, default 5). The SSH path
+ * uses host h1 of the bench lab (bench/lib.ts: `BENCH_LAB_NET`/`BENCH_LAB_DIR`), brought up for it (one host,
+ * `BENCH_LAB_HOSTS`) unless it is up; without a lab (not root, no network namespaces) it is skipped, with
+ * the reason printed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,11 +26,12 @@ import { createAnalysis } from '../core/analysis/index.js';
 import type { Analysis, AnalysisContext } from '../core/analysis/types.js';
 import type { Executor } from '../core/exec/executor.js';
 import { LocalExecutor } from '../core/exec/local.js';
+import type { SshOptions } from '../core/exec/ssh.js';
 import { AccessLogStore, nginxSource } from '../plugins/metrics/nginx.js';
 import { nginxLb } from '../plugins/nginx-lb.js';
 import { type LocalNginx, startLocalNginx } from '../test/e2e/analysis-support.js';
 import { get, sleep } from '../test/e2e/traffic.js';
-import { fmtMs, machine, median, runMain, saveResult, section, table } from './lib.js';
+import { fmtMs, type LabEnv, machine, median, runMain, saveResult, section, table, withLab } from './lib.js';
 
 const LINES = Number(process.env['BENCH_ANALYSIS_LINES'] ?? 100_000);
 const RUNS = Number(process.env['BENCH_ANALYSIS_RUNS'] ?? 7);
@@ -75,6 +80,7 @@ interface AbortRun {
 
 /** From the failed verdict to all traffic on the stable servers, `runs` times (see the file comment). */
 async function abortBench(runs: number): Promise<AbortRun[]> {
+  if (runs === 0) return []; // BENCH_ANALYSIS_ABORT_RUNS=0: the round part only
   const hosts = { h1: await backend('h1', 5), h2: await backend('h2', 0), h3: await backend('h3', 0) };
   const local = Object.fromEntries(Object.entries(hosts).map(([h, b]) => [h, b.address]));
   let ngx: LocalNginx | undefined;
@@ -160,12 +166,28 @@ interface Path {
 }
 
 async function main(): Promise<void> {
+  // the SSH path needs the bench lab; without one the file and pipe paths still run
+  let ran = false;
+  try {
+    await withLab(async (env) => {
+      ran = true;
+      await roundBench(env, '');
+    });
+  } catch (err) {
+    if (ran) throw err;
+    const skipped = `the bench lab did not come up: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
+    console.log(`no SSH path: ${skipped}`);
+    await roundBench(null, skipped);
+  }
+}
+
+async function roundBench(env: LabEnv | null, skipped: string): Promise<void> {
   const m = machine();
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-analysis-'));
   const file = join(dir, 'access.json');
   writeFileSync(file, lines(1000, Date.now() - 60_000, 50_000)); // history before the analysis starts: skipped
   const ctx = benchContext();
-  const path = (name: string, connect?: () => Promise<Executor>): Path => ({
+  const path = (name: string, connect?: () => Promise<Executor>, remote?: { host: string; ssh: SshOptions; compress?: boolean }): Path => ({
     name,
     analysis: createAnalysis(
       {
@@ -173,7 +195,7 @@ async function main(): Promise<void> {
           { metric: 'error_rate', maxIncrease: 1 },
           { metric: 'response_latency_p99', maxRatio: 1.2 },
         ],
-        sources: [nginxSource({ accessLog: file, servers, ...(connect ? { connect } : {}) })],
+        sources: [nginxSource({ accessLog: file, servers, ...(connect ? { connect } : {}), ...remote })],
         failureLimit: 1_000_000,
         inconclusiveLimit: 1_000_000,
       },
@@ -182,8 +204,14 @@ async function main(): Promise<void> {
     rounds: [],
     cpu: [],
   });
-  // side by side on the same bytes, alternating which goes first
+  // side by side on the same bytes, taking turns at going first
   const paths = [path('file'), path('pipe', async () => new LocalExecutor('nginx'))];
+  // over SSH from lab host h1, which sees this machine's /tmp: the source's own connection (host + ssh options)
+  // plain (compress: false) and compressed on the host (gzip -1, the default when the host has gzip)
+  if (env) {
+    const remote = { host: env.hosts[0]!.name, ssh: { configFile: env.sshConfig } };
+    paths.push(path('ssh', undefined, { ...remote, compress: false }), path('ssh+gzip', undefined, remote));
+  }
   const parse: number[] = [];
   let bytes = 0;
   let verdict = '';
@@ -194,7 +222,7 @@ async function main(): Promise<void> {
       bytes = Buffer.byteLength(chunk);
       appendFileSync(file, chunk);
       await new Promise((res) => setTimeout(res, 30)); // every line is older than the round's end
-      for (const p of r % 2 ? [...paths].reverse() : paths) {
+      for (const p of [...paths.slice(r % paths.length), ...paths.slice(0, r % paths.length)]) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const s = await p.analysis.measure();
@@ -215,10 +243,13 @@ async function main(): Promise<void> {
     for (const p of paths) await p.analysis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const [fromFile, fromPipe] = paths as [Path, Path];
-  const med = median(fromFile.rounds);
+  const sshPath = paths.find((p) => p.name === 'ssh');
   console.log(
-    `analysis round on ${LINES} new access-log lines: median ${fmtMs(med)} wall, ${fmtMs(median(fromFile.cpu))} CPU in this process (runs ${fromFile.rounds.map((x) => fmtMs(x)).join(', ')}); through a shell pipe ${fmtMs(median(fromPipe.rounds))} wall, ${fmtMs(median(fromPipe.cpu))} CPU; scanning alone ${fmtMs(median(parse))}`,
+    `analysis round on ${LINES} new access-log lines (${(bytes / 1e6).toFixed(1)} MB), median wall / CPU in this process: ${paths
+      .map((p) => `${p.name} ${fmtMs(median(p.rounds))} / ${fmtMs(median(p.cpu))} (runs ${p.rounds.map((x) => fmtMs(x)).join(', ')})`)
+      .join(
+        '; ',
+      )}; scanning alone ${fmtMs(median(parse))}${sshPath ? `; ssh/file ${(median(sshPath.rounds) / median(paths[0]!.rounds)).toFixed(2)}×` : `; ssh skipped: ${skipped}`}`,
   );
   const loadRound = section('analysis cost per round');
   const aborts = await abortBench(ABORT_RUNS);
@@ -232,13 +263,19 @@ async function main(): Promise<void> {
 One analysis round (\`measure()\`) with the \`nginx\` source: error rate and p99 latency of the canary
 (1 host) and of the stable pool (2 hosts), on a JSON access log that grew by ${LINES.toLocaleString('en')} lines
 (${(bytes / 1e6).toFixed(1)} MB) since the previous round. The round reads only the new bytes, scans them
-(the fields of nginx-lb's format read in place, no object per line) and summarises both pools. Two ways
-of reading, side by side on the same bytes in one run: **file**, what the source does when nginx runs on
-the machine running Fraisier (the file read from the offset); **pipe**, through an executor (\`tail -c +N\`
-in a local shell, the way it reads over SSH; over SSH the transfer adds the link's time). Median of ${RUNS}
-rounds each. Target: under 200 ms. On a loaded machine the wall time grows with the load average; the CPU
-time of Fraisier's own process (reading, scanning, summarising; the \`sh\`/\`tail\` child not included)
-shows the work itself.
+(the fields of nginx-lb's format read in place, no object per line) and summarises both pools. Four ways
+of reading, side by side on the same bytes in one run, taking turns at going first: **file**, what the
+source does when nginx runs on the machine running Fraisier (the file read from the offset); **pipe**,
+through an executor (the remote read's command in a local shell, no SSH); **ssh**, the read over the
+source's SSH connection to a bench-lab host, plain (\`compress: false\`); **ssh+gzip**, the same compressed
+on the host (\`gzip -1\`, inflated here as it arrives: the default when the host has gzip). The lab host is a
+network namespace on this machine: the link is a veth, so a real network's time is not in the ssh rows
+(over a network the plain read moves ${(bytes / 1e6).toFixed(1)} MB, the compressed one ~30× less), and the
+host's side (sshd, \`tail\`, \`gzip\`) shares this machine's CPUs with Fraisier.${
+    env ? '' : ` This run had no **ssh** rows: ${skipped}.`
+  } Median of ${RUNS} rounds each. Target: under 200 ms. On a loaded machine the wall time grows with the
+load average; the CPU time of Fraisier's own process (reading, inflating, scanning, summarising; the
+processes of the shell and of the host not included) shows the work itself.
 
 ${table(
   ['lines per round', 'read', 'round, wall (median)', 'min', 'max', 'round, CPU of this process (median)', 'scanning alone (median)', 'target'],

@@ -29,6 +29,14 @@ export interface RunOptions {
    * check `stdoutChunks` before using it.
    */
   stdoutChunks?: boolean;
+  /**
+   * Hand each chunk of standard output to this function as it arrives, and keep none of it (`stdout` is
+   * empty, `stdoutChunks` absent or empty): a large output is consumed while the command still runs (the
+   * nginx source scans its access log as the bytes come in). The function must not throw; if it does,
+   * the command is stopped and the run rejects with that error. Executors that do not support it ignore
+   * it and fill `stdout` or `stdoutChunks` as usual: a caller whose function was never called reads those.
+   */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 /**

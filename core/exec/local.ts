@@ -16,7 +16,7 @@ export class LocalExecutor implements Executor {
 
   async run(cmd: Command, options: RunOptions = {}): Promise<ExecResult> {
     const text = render(cmd, { reveal: true });
-    if (options.stdoutChunks) {
+    if (options.stdoutChunks || options.onStdout) {
       const result = await runBytes(text, options);
       this.stats.commands++;
       this.stats.busyMs += result.durationMs;
@@ -59,7 +59,10 @@ function nestedBash(): { env?: NodeJS.ProcessEnv } {
   return Number(process.env['SHLVL'] ?? 0) >= 1 ? {} : { env: { ...process.env, SHLVL: '1' } };
 }
 
-/** `bash -c text` with stdout kept as the chunks it arrived in (RunOptions.stdoutChunks): no zx, no string of the output. */
+/**
+ * `bash -c text` with stdout kept as the chunks it arrived in (RunOptions.stdoutChunks), or handed to
+ * RunOptions.onStdout as it arrives: no zx, no string of the output.
+ */
 function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -76,7 +79,22 @@ function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
           child.kill('SIGTERM');
         }, options.timeoutMs)
       : undefined;
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    const onStdout = options.onStdout;
+    let sinkError: unknown;
+    child.stdout!.on(
+      'data',
+      onStdout
+        ? (d: Buffer) => {
+            if (sinkError !== undefined) return;
+            try {
+              onStdout(d);
+            } catch (e) {
+              sinkError = e;
+              child.kill('SIGTERM');
+            }
+          }
+        : (d: Buffer) => out.push(d),
+    );
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
@@ -84,6 +102,7 @@ function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (sinkError !== undefined) return reject(sinkError);
       resolve({
         code: timedOut ? 124 : (code ?? (signal ? 124 : 255)),
         stdout: '',

@@ -358,7 +358,7 @@ export class SshExecutor implements Executor {
     const started = performance.now();
     this.openShell();
     const shell = this.shell;
-    if (shell?.usable && options.input === undefined && !options.timeoutMs) {
+    if (shell?.usable && options.input === undefined && !options.timeoutMs && !options.onStdout) {
       const r = await shell.run(text, runsInPlace(cmd)).catch(async (e: unknown) => {
         // the shell ended during the command: let the connection's own events say whether it was lost
         await new Promise((res) => setImmediate(res));
@@ -400,7 +400,23 @@ export class SshExecutor implements Executor {
               channel.close();
             }, options.timeoutMs);
           }
-          channel.on('data', (d: Buffer) => out.push(d));
+          // RunOptions.onStdout: each chunk goes to the caller as it arrives, none is kept
+          const onStdout = options.onStdout;
+          let sinkError: unknown;
+          channel.on(
+            'data',
+            onStdout
+              ? (d: Buffer) => {
+                  if (sinkError !== undefined) return;
+                  try {
+                    onStdout(d);
+                  } catch (e) {
+                    sinkError = e;
+                    channel.close();
+                  }
+                }
+              : (d: Buffer) => out.push(d),
+          );
           channel.stderr.on('data', (d: Buffer) => err.push(d));
           channel.on('exit', (c: number | null, signal?: string) => {
             if (code === null) code = c ?? (signal ? 128 : 255);
@@ -408,11 +424,12 @@ export class SshExecutor implements Executor {
           channel.on('error', reject);
           channel.on('close', () => {
             if (timer) clearTimeout(timer);
+            if (sinkError !== undefined) return reject(sinkError);
             // no exit status and the connection is gone: the command's outcome is unknown, never "exited 255"
             if (code === null && this.lost !== null) return reject(lostError());
             resolve({
               code: code ?? 255,
-              ...(options.stdoutChunks ? { stdout: '', stdoutChunks: out } : { stdout: Buffer.concat(out).toString('utf8') }),
+              ...(options.stdoutChunks || onStdout ? { stdout: '', stdoutChunks: out } : { stdout: Buffer.concat(out).toString('utf8') }),
               stderr: Buffer.concat(err).toString('utf8'),
               durationMs: performance.now() - started,
             });

@@ -3,7 +3,8 @@
  * nginx (foreground, started and stopped by pid by this test, on a free loopback port) proxies to h1
  * (v3.0.0-errors: 5xx on 20 % of GET /) and h2 (the good v3.2.0); the upstream file is written by the
  * nginx-lb plugin with its `accessLog` option (setWeights 1:1, validated with nginx -t and reloaded). The
- * source reads the JSON access log (only the lines since it started) and judges h1 against h2.
+ * source reads the JSON access log (only the lines since it started) and judges h1 against h2; read over
+ * SSH from lab host h1 (compressed there), it measures what the file read measures.
  */
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -94,6 +95,41 @@ test('only lines logged since the source started count', async () => {
     assert.is(s.phase, 'inconclusive');
   } finally {
     await a.stop();
+    paused = false;
+  }
+});
+
+test('read over SSH from a lab host (the log seen through the shared /tmp), compressed on the host: the same measurements as the file', async () => {
+  paused = true;
+  await new Promise((r) => setTimeout(r, 300)); // in-flight requests land before the start
+  const lines: string[] = [];
+  const ctx = context(lines);
+  const local = nginxSource({ accessLog: ngx!.accessLog, servers });
+  const remote = nginxSource({ accessLog: ngx!.accessLog, servers, host: env.hosts[0]!.name, ssh: { configFile: env.sshConfig } });
+  try {
+    await local.start!(ctx);
+    await remote.start!(ctx);
+    const since = Date.now();
+    paused = false;
+    await new Promise((r) => setTimeout(r, 2000));
+    paused = true;
+    await new Promise((r) => setTimeout(r, 300));
+    const until = Date.now();
+    for (const [pool, targets] of [
+      ['canary', ctx.canary],
+      ['stable', ctx.stable],
+    ] as const) {
+      for (const metric of ['error_rate', 'response_latency_p99'] as const) {
+        const q = { metric, pool, targets, version: 'v', since, until };
+        const [a, b] = [await local.measure(q, ctx), await remote.measure(q, ctx)];
+        assert.equal({ ...b, values: b.values && [...b.values] }, { ...a, values: a.values && [...a.values] }, `${pool} ${metric}`);
+        assert.ok(a.samples > 0, `${pool} ${metric}: requests were logged`);
+      }
+    }
+    assert.ok(lines.includes(`source:nginx: reading ${ngx!.accessLog} on ${env.hosts[0]!.name}, compressed on the host (gzip -1)`), lines.join('\n'));
+  } finally {
+    await remote.stop!();
+    await local.stop!();
     paused = false;
   }
 });
