@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { plainArgs } from '../../core/argv.js';
@@ -169,6 +170,32 @@ test('through bin/fraisier.js: the fast path prints what the full CLI prints; a 
     rememberConfig(file, text, { state: {}, secrets: [] });
     assert.is(quickHistoryCli(['history', '-c', file]), table);
     assert.is(quickHistoryCli(['history', '-c', file], { ...process.env, FRAISIER_DATABASE_URL: 'postgres://u@127.0.0.1:1/none' }), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the quick read loads the SQLite addon without the package: the package still works after it in the same process', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-cold-addon-'));
+  try {
+    const file = join(dir, 'state.db');
+    await (await openStore({ path: file })).close();
+    const script = `
+      import { createRequire } from 'node:module';
+      import { quickHistory } from ${JSON.stringify(join(repoRoot, 'dist', 'core', 'state', 'read.js'))};
+      const require = createRequire(${JSON.stringify(join(repoRoot, 'core', 'state', 'read.ts'))});
+      const rows = quickHistory(${JSON.stringify(file)});
+      const quick = require.cache[require.resolve('better-sqlite3')] === undefined;
+      const Database = require('better-sqlite3');
+      const db = new Database(${JSON.stringify(file)});
+      let error;
+      try { db.prepare('select * from no_such_table'); } catch (e) { error = e; }
+      db.close();
+      console.log(JSON.stringify({ quick, rows, name: error?.constructor?.name, isSqliteError: error instanceof Database.SqliteError, code: error?.code }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), { quick: true, rows: [], name: 'SqliteError', isSqliteError: true, code: 'SQLITE_ERROR' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
