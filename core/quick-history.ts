@@ -101,6 +101,7 @@ export function quickHistoryCli(argv: readonly string[], env: NodeJS.ProcessEnv 
       limit: args.limit,
     });
     if (!rows) return undefined;
+    trace('state read (SQLite)');
     return `${args.json ? toJson(rows, 2) : formatHistory(rows)}\n`;
   } catch {
     return undefined;
