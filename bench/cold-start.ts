@@ -197,7 +197,7 @@ asks a host what it runs). \`status\` is never answered from the store: it conne
 
 ${t}
 
-Local overhead of \`status\` (its wall time − \`ssh h1 true\`): ${fmtMs(st - ssh)}; ${ratio(st, f)} \`node -e 0\`.
+\`status\` − \`ssh h1 true\` (its local set-up, and its round trips beyond one command: the preflight, then \`current\` and \`releases\`): ${fmtMs(st - ssh)}; ${ratio(st, f)} \`node -e 0\`.
 Its phases (\`FRAISIER_TRACE=1\`, median, ms since the process started): ${fmtPhases(phases)}.`;
       console.log(`\n${t}\n\nstatus: ${fmtPhases(phases)}`);
       return { markdown, raw: Object.fromEntries(commands.map((c, k) => [c.label, { ms: results[k]!.ms, phases: medianPhases(results[k]!) }])) };
