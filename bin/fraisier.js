@@ -13,6 +13,18 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
   process.stdout.write(`fraisier ${pkg.version}\n`);
   process.exit(0);
 }
+// `fraisier history` on an unchanged fraises.yaml and a current SQLite state file: answered by one
+// self-contained module (core/quick-history.ts) without loading the CLI. Anything else (another command
+// line, a changed config, PostgreSQL state, an error to report) gives undefined and the CLI runs as before.
+if (argv.includes('history')) {
+  const quick = await import('../dist/bundle/quick-history.js').catch(() => undefined);
+  const out = quick?.quickHistoryCli(argv);
+  if (out !== undefined) {
+    process.stdout.write(out);
+    trace('done (fast path), exit 0');
+    process.exit(0);
+  }
+}
 // One bundled entry (dist/bundle/cli.js, built by `npm run build`) for every command: it holds the
 // command list, the argv parser, the config loader and the read-only commands. The package itself (the
 // built-in providers, strategies and plugins, and the SSH stack under them) is loaded by the CLI only for

@@ -6,12 +6,12 @@
  *
  * What is kept, in `.fraisier/config-cache-<name>.json` beside the config file (only when that directory
  * exists: it holds the default state file): a hash of the inputs and the `state:` block (a SQLite path;
- * nothing else). Never for a file that names `plugins:` (their code may change), interpolates a secret
- * variable (PASSWORD, SECRET, TOKEN, KEY), holds a backslash (a YAML escape could hide a `${VAR}`), or
- * keeps its state in PostgreSQL. Anything that does not match exactly loads and validates the file as
+ * nothing else), the hash computed in JavaScript ({@link hash106}): loading node:crypto for it was a
+ * tenth of a cold `history`. Never for a file that names `plugins:` (their code may change),
+ * interpolates a secret variable (PASSWORD, SECRET, TOKEN, KEY), holds a backslash (a YAML escape could
+ * hide a `${VAR}`), or keeps its state in PostgreSQL. Anything that does not match exactly loads and validates the file as
  * before, so a broken config is still reported (exit 2).
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SECRET_NAME } from './find.js';
@@ -24,20 +24,48 @@ export interface CachedConfig {
   state: { path?: string };
 }
 
-const FORMAT = 1;
+const FORMAT = 2;
 
 function cacheFile(file: string): string {
   return path.join(path.dirname(file), '.fraisier', `config-cache-${path.basename(file).replace(/[^\w.-]/g, '_')}.json`);
 }
 
-/** This build of Fraisier: the module's own file (its size and mtime change with every build). */
+/**
+ * This build of Fraisier: the bundle's entry `cli.js` beside this module when there is one (dist/bundle/:
+ * the CLI chunks and the fast path of core/quick-history.ts, built together, see the same file), else
+ * the module's own file. Its size and mtime change with every build.
+ */
 function buildStamp(): string {
-  try {
-    const st = fs.statSync(new URL(import.meta.url));
-    return `${import.meta.url}:${st.size}:${st.mtimeMs}`;
-  } catch {
-    return import.meta.url;
+  for (const url of [new URL('./cli.js', import.meta.url), new URL(import.meta.url)]) {
+    try {
+      const st = fs.statSync(url);
+      return `${url.href}:${st.size}:${st.mtimeMs}`;
+    } catch {}
   }
+  return import.meta.url;
+}
+
+/**
+ * A hash of `text` in hex: cyrb53 (53 bits) with two seeds, and the length. Not cryptographic, and it
+ * need not be: whoever can write the cache can write the config itself. It tells an edited file from the
+ * one that validated; two texts that differ are not expected to share all three.
+ */
+export function hash106(text: string): string {
+  const lane = (seed: number): string => {
+    let h1 = 0xdeadbeef ^ seed;
+    let h2 = 0x41c6ce57 ^ seed;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+    h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+    h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0');
+  };
+  return `${lane(0)}${lane(0x9e3779b9)}${text.length.toString(16)}`;
 }
 
 /** The hash of everything the validation depends on, or undefined when the text must not be cached. */
@@ -46,9 +74,7 @@ function keyOf(file: string, text: string, env: NodeJS.ProcessEnv): string | und
   const names = [...new Set([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!))].sort();
   if (names.some((n) => SECRET_NAME.test(n))) return undefined;
   const vars = names.map((n) => [n, env[n] ?? null]);
-  return createHash('sha256')
-    .update(JSON.stringify([FORMAT, buildStamp(), path.resolve(file), text, vars]))
-    .digest('hex');
+  return hash106(JSON.stringify([FORMAT, buildStamp(), path.resolve(file), text, vars]));
 }
 
 /**

@@ -115,6 +115,66 @@ export function storeOptions(location: StateLocation, now?: () => number, databa
   };
 }
 
+/** The calls {@link quickHistory} makes on a SQLite file: those of a better-sqlite3 `Database`. */
+type SqliteHandle = Pick<BetterSqlite3.Database, 'prepare' | 'pragma' | 'close'>;
+
+/** The native addon's database, as better-sqlite3 12's lib/database.js constructs and calls it. */
+interface Addon {
+  isInitialized?: boolean;
+  setErrorConstructor(ctor: unknown): void;
+  Database: new (
+    filename: string,
+    filenameGiven: string,
+    anonymous: boolean,
+    readonly: boolean,
+    fileMustExist: boolean,
+    timeout: number,
+    verbose: null,
+    buffer: null,
+  ) => { prepare(sql: string, db: unknown, pragma: boolean): BetterSqlite3.Statement; close(): void };
+}
+
+/**
+ * Opens an existing SQLite `file` for {@link quickHistory}. With better-sqlite3 12 (the version this
+ * was written against, checked in its package.json) and its addon built at build/Release, the addon is
+ * loaded directly, as better-sqlite3's own lib/database.js calls it, without that JavaScript wrapper (a
+ * dozen modules, and the `bindings` package that searches for the addon): on a loaded machine loading
+ * them was the largest part of a cold `fraisier history`. Anything else opens through the package.
+ */
+function openSqlite(file: string): SqliteHandle {
+  // required, not imported: an ESM import of a CommonJS package first scans its source for its exports
+  const require = createRequire(import.meta.url);
+  let addon: Addon | undefined;
+  try {
+    const pkg = require.resolve('better-sqlite3/package.json');
+    if (/^12\./.test((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '')) {
+      const dir = path.dirname(pkg);
+      addon = require(path.join(dir, 'build', 'Release', 'better_sqlite3.node')) as Addon;
+      if (!addon.isInitialized) {
+        // what lib/database.js does on its first open: the same error class, so the package works after this
+        addon.setErrorConstructor(require(path.join(dir, 'lib', 'sqlite-error.js')));
+        addon.isInitialized = true;
+      }
+    }
+  } catch {
+    addon = undefined; // another layout (a prebuilt addon elsewhere): the package finds it
+  }
+  if (!addon) return new (require('better-sqlite3') as typeof BetterSqlite3)(file);
+  const db = new addon.Database(file, file, false, false, false, 5000, null, null);
+  const handle: SqliteHandle = {
+    prepare: ((sql: string) => db.prepare(sql, handle, false)) as SqliteHandle['prepare'],
+    pragma: ((source: string, options?: { simple?: boolean }) => {
+      const stmt = db.prepare(`PRAGMA ${source}`, handle, true);
+      return options?.simple ? stmt.pluck().get() : stmt.all();
+    }) as SqliteHandle['pragma'],
+    close: () => {
+      db.close();
+      return handle as BetterSqlite3.Database;
+    },
+  };
+  return handle;
+}
+
 /**
  * Past deployments, newest first, read straight from a SQLite state file with better-sqlite3: the same
  * rows as `StateStore.history`, opened the same way (WAL, busy timeout, `quick_check`). Only for the
@@ -124,12 +184,10 @@ export function storeOptions(location: StateLocation, now?: () => number, databa
  */
 export function quickHistory(file: string, q: { fraise?: string; environment?: string; limit?: number } = {}): Deployment[] | undefined {
   if (file === ':memory:' || !fs.existsSync(file) || !writable(file)) return undefined;
-  let db: BetterSqlite3.Database | undefined;
+  let db: SqliteHandle | undefined;
   try {
     prepareFile(file);
-    // required, not imported: an ESM import of a CommonJS package first scans its source for its exports
-    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
-    db = new Database(file);
+    db = openSqlite(file);
     db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     if (db.pragma('quick_check(1)', { simple: true }) !== 'ok') return undefined;
