@@ -173,7 +173,7 @@ export async function main(): Promise<void> {
       );
       const at = (rs: Run[], k: string) => median(rs.map((r) => r.trace[k] ?? NaN).filter(Number.isFinite));
       const traceTable = table(
-        base ? ['phase reached (`FRAISIER_TRACE=1`)', 'ms since start', 'baseline'] : ['phase reached (`FRAISIER_TRACE=1`)', 'ms since start'],
+        base ? ['phase reached (`FRAISIER_TRACE=ssh`)', 'ms since start', 'baseline'] : ['phase reached (`FRAISIER_TRACE=ssh`)', 'ms since start'],
         phaseNames.map((k) => (base ? [k, fmtMs(at(runs, k)), fmtMs(at(baseRuns, k))] : [k, fmtMs(at(runs, k))])),
       );
       // where the fixed cost goes: local work vs waiting on the host, from the trace of each run
