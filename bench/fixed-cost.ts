@@ -38,7 +38,7 @@ function deploy(cwd: string, version: string, extra: string[] = [], path = bin):
     const t0 = performance.now();
     const child = spawn(process.execPath, [...extra, path, 'deploy', 'app', 'bench', '--version', version], {
       cwd,
-      env: { ...process.env, FORCE_COLOR: '0', FRAISIER_TRACE: '1' },
+      env: { ...process.env, FORCE_COLOR: '0', FRAISIER_TRACE: 'ssh' },
     });
     let out = '';
     let setupMs = NaN;
@@ -56,7 +56,14 @@ function deploy(cwd: string, version: string, extra: string[] = [], path = bin):
       for (const m of line.matchAll(/(\w+) (\d+)ms/g)) phases[m[1]!] = Number(m[2]);
       const remoteMs = (phases['prepare'] ?? 0) + (phases['activate'] ?? 0) + (phases['health'] ?? 0);
       const trace: Record<string, number> = {};
-      for (const m of out.matchAll(/^\[trace\] (\d+) ms (.*)$/gm)) trace[m[2]!.replace(/ to h1\b/, '').replace(/\d+ host\(s\)/, 'the hosts')] ??= Number(m[1]);
+      for (const m of out.matchAll(/^\[trace\] (\d+) ms (.*)$/gm))
+        trace[
+          m[2]!
+            .replace(/ to h1\b/, '')
+            .replace(/^ssh h1: (?:Inbound: |Outbound: )?/, 'ssh: ')
+            .replace(/(Trying|ident:) .*/, '$1 …')
+            .replace(/\d+ host\(s\)/, 'the hosts')
+        ] ??= Number(m[1]);
       resolve({ wallMs, remoteMs, phases, setupMs, trace });
     });
   });
@@ -166,8 +173,35 @@ export async function main(): Promise<void> {
       );
       const at = (rs: Run[], k: string) => median(rs.map((r) => r.trace[k] ?? NaN).filter(Number.isFinite));
       const traceTable = table(
-        base ? ['phase reached (`FRAISIER_TRACE=1`)', 'ms since start', 'baseline'] : ['phase reached (`FRAISIER_TRACE=1`)', 'ms since start'],
+        base ? ['phase reached (`FRAISIER_TRACE=ssh`)', 'ms since start', 'baseline'] : ['phase reached (`FRAISIER_TRACE=ssh`)', 'ms since start'],
         phaseNames.map((k) => (base ? [k, fmtMs(at(runs, k)), fmtMs(at(baseRuns, k))] : [k, fmtMs(at(runs, k))])),
+      );
+      // where the fixed cost goes: local work vs waiting on the host, from the trace of each run
+      const breakdown = (r: Run): Record<string, number> => {
+        const t = (k: string) => r.trace[k] ?? NaN;
+        const connecting = t('connecting to the hosts');
+        const sshLoaded = t('SSH code loaded, handshakes started');
+        const lock = t('lock taken');
+        const connected = t('connected (early)');
+        const ready = Math.max(lock, connected, t('took the early connection'));
+        const cleaned = t('old releases cleaned up');
+        return {
+          'node start, until bin/fraisier.js runs': t('node started, bin/fraisier.js running'),
+          'local: CLI modules, fraises.yaml read and validated': connecting - t('node started, bin/fraisier.js running'),
+          'local: SSH code loaded (the handshake starts after it)': sshLoaded - connecting,
+          'local: package, state store, lock (the handshake runs meanwhile)': lock - (Number.isFinite(sshLoaded) ? sshLoaded : connecting),
+          'waiting on the host: the handshake, after the lock': Math.max(0, connected - lock),
+          'waiting on the host: preflight (and the version resolved)': t('version resolved') - ready,
+          'remote phases (prepare + activate + health)': r.remoteMs,
+          'waiting on the host: cleanup of old releases': cleaned - t('strategy done'),
+          'local: history, closing, exit': t('done, exit 0') - cleaned,
+        };
+      };
+      const parts = Object.keys(breakdown(runs[0]!));
+      const part = (rs: Run[], k: string) => median(rs.map((r) => breakdown(r)[k]!).filter(Number.isFinite));
+      const breakdownTable = table(
+        base ? ['part of a one-host deploy (trace)', 'median', 'baseline'] : ['part of a one-host deploy (trace)', 'median'],
+        parts.map((k) => (base ? [k, fmtMs(part(runs, k)), fmtMs(part(baseRuns, k))] : [k, fmtMs(part(runs, k))])),
       );
       const names = Object.keys(steps[0]!);
       const stepTable = table(
@@ -181,7 +215,7 @@ export async function main(): Promise<void> {
         ['where the CPU time went (self time)', 'ms'],
         prof.rows.map(([k, ms]) => [k, fmtMs(ms)]),
       );
-      console.log(`\n${main}\n\n${traceTable}\n\n${stepTable}\n\n${profTable}`);
+      console.log(`\n${main}\n\n${breakdownTable}\n\n${traceTable}\n\n${stepTable}\n\n${profTable}`);
       saveResult({
         name: 'fixed-cost',
         order: 2,
@@ -193,10 +227,17 @@ check 20 × 200 ms; ${N} runs alternating v1.0.0 / v1.1.0, each after one \`node
 
 ${main}
 
-When each phase was reached (\`FRAISIER_TRACE=1\`, core/trace.ts; medians of the same runs). The SSH handshake
-starts at "connecting to the hosts", right after fraises.yaml is validated, and runs while the package
-loads, the store opens and the lock is taken ("connected (early)"); the first command on the host is the
-preflight, after the lock.
+Where the time goes, from the same traces (\`FRAISIER_TRACE=ssh\`): local work, and what the command
+waits on the host for. The handshake runs during the local set-up; only what is left of it after the lock
+is waiting (a baseline without these trace points shows \`-\`).
+
+${breakdownTable}
+
+When each phase was reached (\`FRAISIER_TRACE=ssh\`, core/trace.ts; medians of the same runs). The SSH code
+loads right after fraises.yaml is validated ("connecting to the hosts"); the handshake then starts and
+runs while the package loads (in steps, yielding to the event loop), the store opens and the lock is
+taken ("connected (early)"; the \`ssh:\` rows are its round trips); the first command on the host is
+the preflight, after the lock.
 
 ${traceTable}
 

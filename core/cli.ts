@@ -38,10 +38,17 @@ async function appFromYaml(config: LoadedConfig, fraise: string): Promise<Deploy
 /**
  * Loads the package (the built-in providers', strategies' and plugins' implementations register
  * themselves) for the commands that use targets; the read-only ones (history, stats, ...) never need it.
+ * It loads in steps (package-steps.ts), in the order a deploy needs them, yielding to the event loop
+ * between steps: an SSH handshake started early (core/connect-early.ts) then progresses while the
+ * package loads, instead of its packets waiting for one long synchronous evaluation to end.
  */
 async function loadPackage(command: Command): Promise<void> {
   if (READ_ONLY_COMMANDS.includes(command.name)) return;
-  await import('../index.js');
+  const { PACKAGE_STEPS } = await import('../package-steps.js');
+  for (const step of PACKAGE_STEPS) {
+    await step();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
   trace('package loaded');
 }
 
@@ -52,8 +59,10 @@ const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status'])
  * Starts the SSH handshakes to the hosts of `fraises` in `env` (bare_metal environments, also as
  * members of a multi-provider one) while the deploy path loads, the store opens and the lock is taken:
  * see core/connect-early.ts. The config is validated already; nothing runs on a host before the lock.
+ * Resolves once the SSH code is loaded and the connections are under way, so that the caller loads the
+ * package after the handshakes started, not before.
  */
-function startConnections(config: LoadedConfig, fraises: readonly string[], env: string): void {
+async function startConnections(config: LoadedConfig, fraises: readonly string[], env: string): Promise<void> {
   if (process.env['FRAISIER_CONNECT_EARLY'] === '0') return;
   const hosts: string[] = [];
   const add = (e: NormalizedEnvironment | undefined): void => {
@@ -63,8 +72,8 @@ function startConnections(config: LoadedConfig, fraises: readonly string[], env:
   };
   for (const f of fraises) add(config.fraises[f]?.environments[env]);
   if (hosts.length > 0) {
-    connectEarly([...new Set(hosts)], config.ssh);
     trace(`connecting to ${hosts.length} host(s)`);
+    await connectEarly([...new Set(hosts)], config.ssh);
   }
 }
 
@@ -245,7 +254,7 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
       if (command.scope === 'environment' && CONNECTING_COMMANDS.has(command.name)) {
         const words = [String(a['fraise']), String(a['env']), ...(command.runMany ? more : [])];
-        startConnections(config, words.slice(0, -1), words[words.length - 1]!);
+        await startConnections(config, words.slice(0, -1), words[words.length - 1]!);
       }
       await loadPackage(command);
       if (command.scope === 'environment' && command.runMany && more.length > 0) {

@@ -36,10 +36,12 @@ function keyOf(spec: string, options: SshOptions): string {
 }
 
 /**
- * Starts connecting to `hosts` with `options` (the `ssh:` settings of fraises.yaml), in the background:
- * never throws, never rejects. A host already started with the same settings is not started twice.
+ * Starts connecting to `hosts` with `options` (the `ssh:` settings of fraises.yaml), in the background;
+ * resolves once the SSH code is loaded and every connection is under way (its socket opening), never
+ * rejects: a failure goes to whoever takes the connection. A host already started with the same settings
+ * is not started twice.
  */
-export function connectEarly(hosts: readonly string[], options: SshOptions = {}): void {
+export async function connectEarly(hosts: readonly string[], options: SshOptions = {}): Promise<void> {
   const todo = hosts.filter((h) => !pending.has(keyOf(h, options)));
   if (todo.length === 0) return;
   const loaded = import('./exec/ssh.js');
@@ -62,6 +64,9 @@ export function connectEarly(hosts: readonly string[], options: SshOptions = {})
     promise.catch(() => {});
     pending.set(keyOf(host, options), { promise, relay });
   }
+  // the `then` callbacks above (SshExecutor.connect up to opening its socket) run before this resumes
+  await loaded.catch(() => {});
+  trace('SSH code loaded, handshakes started');
 }
 
 /**

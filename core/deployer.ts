@@ -624,6 +624,7 @@ export class Deployer {
         },
       };
       await strategy.run(ctx, runner);
+      trace('strategy done');
       // Held in canary: the canary hosts stay on the new release, and no old release is pruned.
       if (held && !dryRun) status = 'canary';
 
@@ -635,6 +636,7 @@ export class Deployer {
             provider.finalize(t, ctx).catch((err) => this.log.warn(`cleanup of old releases failed: ${asFraisierError(err).message}`, t.name)),
           ),
         );
+        trace('old releases cleaned up');
       }
     } catch (err) {
       failure = asFraisierError(err);
@@ -736,10 +738,12 @@ export class Deployer {
         this.log.error(`${kind === 'deploy' ? 'Deployment' : 'Rollback'} failed`);
       }
       await history.finish(states.values(), { status, error: failure?.message ?? null, ...(result.providers ? { providers: result.providers } : {}) });
+      trace('history written');
     } finally {
       history.detach();
       await provider.close().catch(() => {});
       await lock.release();
+      trace('connections closed, lock released');
       external?.removeEventListener('abort', onExternal);
       if (handleSignals) for (const [sig, fn] of signalHandlers) process.off(sig, fn);
     }

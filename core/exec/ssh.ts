@@ -12,6 +12,7 @@ import { quote, Raw, render, type Command } from './command.js';
 import type { ExecResult, Executor, RunOptions } from './executor.js';
 import { KnownHosts } from './known-hosts.js';
 import { takeEarly } from '../connect-early.js';
+import { trace } from '../trace.js';
 
 /** How Fraisier finds and trusts SSH hosts. Defaults follow OpenSSH. */
 export interface SshOptions {
@@ -162,6 +163,10 @@ function warnInsecure(host: ResolvedHost, options: SshOptions): void {
 
 const DEFAULT_IDENTITIES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome);
 
+/** The ssh2 debug messages that `FRAISIER_TRACE=ssh` traces: one per round trip of the handshake. */
+const HANDSHAKE_STEPS =
+  /^(Client: Trying|Socket connected|Remote ident|Outbound: Sending KEXINIT|Handshake completed|Inbound: Received (SERVICE_ACCEPT|USERAUTH_\w+))/;
+
 function connectConfig(host: ResolvedHost, options: SshOptions, hostKeyProblem: { message: string | null }): Record<string, unknown> {
   const known = new KnownHosts(host.knownHostsFiles);
   const { keys, revoked } = known.lookup(host.hostname, host.port);
@@ -176,10 +181,20 @@ function connectConfig(host: ResolvedHost, options: SshOptions, hostKeyProblem: 
     uniqueId: `${host.user}@${host.hostname}:${host.port}#${Math.random()}`,
     hoppingTool: 'native',
   };
+  // FRAISIER_TRACE=ssh: the handshake's steps in the trace (core/trace.ts), to see what it waits on;
+  // only these steps, never a command line (it could hold a secret)
+  if (process.env['FRAISIER_TRACE'] === 'ssh') {
+    cfg['debug'] = (m: string) => {
+      if (HANDSHAKE_STEPS.test(m)) trace(`ssh ${host.alias}: ${m.replace(/ \(.*$/, '')}`);
+    };
+  }
   const identities = host.identityFiles.length > 0 ? host.identityFiles : DEFAULT_IDENTITIES.filter((f) => existsSync(f));
   const identity = identities.find((f) => existsSync(f));
   if (identity) cfg['privateKey'] = readFileSync(identity);
   if (process.env['SSH_AUTH_SOCK']) cfg['agent'] = process.env['SSH_AUTH_SOCK'];
+  // ssh2 asks for the "none" method first (one round trip that a server requiring a key always
+  // refuses); offer the key, then the agent, and "none" last: the same methods, one round trip less
+  if (cfg['privateKey'] || cfg['agent']) cfg['authHandler'] = [...(cfg['privateKey'] ? ['publickey'] : []), ...(cfg['agent'] ? ['agent'] : []), 'none'];
   if (host.strict) {
     const types = hostKeyAlgorithms(keys.map((k) => k.type));
     if (types.length > 0) cfg['algorithms'] = { serverHostKey: types };

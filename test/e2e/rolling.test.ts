@@ -45,7 +45,7 @@ test.before(async () => {
 });
 
 test('first deploy puts v1.0.0 on every host and the app serves it', async () => {
-  const r = await run(process.execPath, [bin, 'deploy', 'app', 'production', '--version', 'v1.0.0'], { cwd: ws, env: { FRAISIER_TRACE: '1' } });
+  const r = await run(process.execPath, [bin, 'deploy', 'app', 'production', '--version', 'v1.0.0'], { cwd: ws, env: { FRAISIER_TRACE: 'ssh' } });
   assert.is(r.code, 0, r.out);
   assert.match(r.stdout, 'Health checks passed!');
   assert.match(r.stdout, 'Deployment successful! (none) → v1.0.0');
@@ -57,6 +57,16 @@ test('first deploy puts v1.0.0 on every host and the app serves it', async () =>
   assert.ok(at('connecting to 3 host(s)') < at('lock taken'), phases.join('\n'));
   for (const h of ['h1', 'h2', 'h3']) assert.ok(at(`took the early connection to ${h}`) > at('lock taken'), phases.join('\n'));
   assert.ok(at('lock taken') < at('targets connected and preflight passed'), phases.join('\n'));
+  // the SSH code loads and the handshakes start before the package loads (it then loads in steps, so
+  // the handshakes progress meanwhile); the key is offered first: no refused "none" attempt
+  for (const h of ['h1', 'h2', 'h3']) {
+    const trying = phases.findIndex((p) => p.startsWith(`ssh ${h}: Client: Trying`));
+    assert.ok(trying >= 0 && trying < at('package loaded'), phases.join('\n'));
+    assert.ok(at(`ssh ${h}: Inbound: Received USERAUTH_SUCCESS`) > trying, phases.join('\n'));
+    assert.is(at(`ssh ${h}: Inbound: Received USERAUTH_FAILURE`), -1, phases.join('\n'));
+  }
+  // the handshake's trace never shows a command line (it could hold a secret)
+  assert.not.match(r.stderr, /CHANNEL_REQUEST|sh -c|supervisorctl/);
   for (const h of await allHosts(env)) {
     assert.is(h.current, 'v1.0.0');
     assert.is(h.serving, 'v1.0.0');
