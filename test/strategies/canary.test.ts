@@ -149,7 +149,7 @@ test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, th
     { h1: 0, h2: 1, h3: 1 },
     { h1: 2, h2: 9, h3: 9 },
     { h1: 2, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.is(entries.filter((e) => /^analysis: canary 0.1 % vs stable 0.1 % \(limit \+0.5\): PASS$/.test(e.message)).length, 2);
   assert.is(await store.currentVersion('api', 'production'), 'v1.1.0');
@@ -249,7 +249,7 @@ test('--canary-only stops in canary; a plain deploy is refused; --complete-rollo
   assert.equal(second.activations(), ['h2:v1.1.0', 'h3:v1.1.0'], 'the canary host is taken over, not redeployed');
   assert.equal(second.weights, [
     { h1: 2, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.is(await first.store.openCanary('api', 'production'), null);
   const rows = await first.store.history({ fraise: 'api', environment: 'production' });
@@ -288,7 +288,7 @@ test('rollback during a canary: traffic to stable, then only the canary host goe
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
   assert.equal(weights.slice(2), [
     { h1: 0, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.ok(order.lastIndexOf('weights {"h1":0,"h2":1,"h3":1}') < order.lastIndexOf('h1: Deploying') || !order.includes('h1: Deploying'));
   assert.is(await store.openCanary('api', 'production'), null);
@@ -464,7 +464,7 @@ test('gate before_step: a non-zero exit halts before the traffic increase, with 
   assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
   assert.equal(weights.slice(2), [
     { h1: 2, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.ok(order.includes('-: gate before_step: approved by fraisier promote'));
   assert.is(readFileSync(envFile, 'utf8').trim().split('\n').length, 2, 'the approved gate is not asked again');
