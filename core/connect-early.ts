@@ -18,6 +18,8 @@ import { trace } from './trace.js';
 
 interface Early {
   promise: Promise<SshExecutor>;
+  /** How the connection attempt ended, once it did: the connection, or when it failed (performance.now()). */
+  settled: { executor: SshExecutor } | { failedAt: number } | null;
   /** Forwards the connection's warnings to whoever takes it; buffers them until then. */
   relay: { target: ((message: string) => void) | null; buffered: string[] };
 }
@@ -60,19 +62,32 @@ export async function connectEarly(hosts: readonly string[], options: SshOptions
       trace(`connected to ${host} (early)`);
       return e;
     });
+    const early: Early = { promise, settled: null, relay };
     // a failure is reported to whoever takes the connection; untaken, it is dropped
-    promise.catch(() => {});
-    pending.set(keyOf(host, options), { promise, relay });
+    promise.then(
+      (executor) => (early.settled = { executor }),
+      () => (early.settled = { failedAt: performance.now() }),
+    );
+    pending.set(keyOf(host, options), early);
   }
   // the `then` callbacks above (SshExecutor.connect up to opening its socket) run before this resumes
   await loaded.catch(() => {});
   trace('SSH code loaded, handshakes started');
 }
 
+/** A failed early attempt older than this is tried again when taken (the host may be back after a lock wait). */
+export const STALE_FAILURE_MS = 5000;
+
 /**
  * The connection started early to `spec` with the same settings, or undefined (none was started, it was
  * taken already, or `options` are the early connection's own). Its warnings, buffered until now, go to
  * `options.warn` (or stderr, as `SshExecutor.connect` does without one) from here on.
+ *
+ * Also undefined, so that the caller connects again (once, through the normal path and its strict host
+ * key check), when the early connection is no use by now: it was closed or errored since it connected
+ * (sshd restarted, host rebooted, network blip while `--wait-lock` awaited the lock; it is closed), or it
+ * failed more than {@link STALE_FAILURE_MS} ago. A recent failure is handed over as is: its error is the
+ * one a connection made now would give.
  */
 export function takeEarly(spec: string, options: SshOptions): Promise<SshExecutor> | undefined {
   if (starting.has(options) || pending.size === 0) return undefined;
@@ -80,6 +95,16 @@ export function takeEarly(spec: string, options: SshOptions): Promise<SshExecuto
   const early = pending.get(key);
   if (!early) return undefined;
   pending.delete(key);
+  const s = early.settled;
+  if (s && 'executor' in s && !s.executor.connected) {
+    trace(`the early connection to ${spec} was lost before it was taken: connecting again`);
+    void s.executor.close().catch(() => {});
+    return undefined;
+  }
+  if (s && 'failedAt' in s && performance.now() - s.failedAt > STALE_FAILURE_MS) {
+    trace(`the early connection to ${spec} failed ${Math.round(performance.now() - s.failedAt)} ms ago: connecting again`);
+    return undefined;
+  }
   trace(`took the early connection to ${spec}`);
   if (!early.relay.target) {
     const warn = options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));

@@ -183,6 +183,11 @@ export class Deployer {
      * {@link PostDeployError}, which fails the deployment (and rolls it back if it asks to).
      */
     postDeploy: new AsyncSeriesHook<[DeployResult]>(['result']),
+    /**
+     * Instead of postDeploy when the deployment stopped with a canary open (status `canary`): not complete,
+     * so no success hook fires; plugins close what preDeploy opened. A throw is a warning.
+     */
+    held: new AsyncSeriesHook<[DeployResult]>(['result']),
     /** After a failure and the targets' rollback. Every tap runs even if one throws; errors are aggregated. */
     rollback: new AsyncSeriesHook<[DeployContext, Error]>(['context', 'error']),
     /** Last, on failure: notifications. */
@@ -703,7 +708,12 @@ export class Deployer {
     let result = buildResult();
 
     try {
-      if ((status === 'succeeded' || status === 'canary') && !dryRun) {
+      // A canary held for a human (promote or rollback) is not complete: postDeploy (post-deploy hooks,
+      // the success notification) fires at the end of the promotion; now only the held hook.
+      if (status === 'canary' && !dryRun) {
+        await this.hooks.held.promise(result).catch((err) => this.log.warn(`held: ${asFraisierError(err).message}`));
+      }
+      if (status === 'succeeded' && !dryRun) {
         try {
           await this.hooks.postDeploy.promise(result);
         } catch (err) {

@@ -342,6 +342,13 @@ export interface DeployHooks {
    * `PostDeployError` (core/errors.ts), which fails the deployment (and rolls it back if it asks to).
    */
   readonly postDeploy: AsyncSeriesHook<[DeployResult]>;
+  /**
+   * Instead of postDeploy when the deployment stopped with a canary open (status `canary`: held for
+   * `fraisier promote` or `rollback`, or `--canary-only`), lock still held: the deployment is not complete,
+   * so no success hook fires; close what preDeploy opened. postDeploy fires at the end of the promotion.
+   * A throw is a warning.
+   */
+  readonly held: AsyncSeriesHook<[DeployResult]>;
   /** After a failure and the targets' rollback. Every tap runs even if one throws; errors are aggregated. */
   readonly rollback: AsyncSeriesHook<[DeployContext, Error]>;
   /** Last, on failure: notifications. A throw is a warning. */

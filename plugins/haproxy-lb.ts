@@ -148,7 +148,7 @@ interface Session {
 /**
  * The haproxy-lb traffic plugin. Taps preDeploy (connect, check the socket and the servers), beforeTarget
  * (drain, wait for sessions to end), afterTarget (ready), rollback (drained servers ready, live pool back)
- * and postDeploy/failed (close).
+ * and postDeploy/held/failed (close).
  */
 export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
   checkPath('socket', options?.socket);
@@ -445,6 +445,10 @@ export function haproxyLb(options: HaproxyLbOptions): HaproxyLbPlugin {
       );
 
       hooks.postDeploy.tapPromise(HAPROXY_LB, async () => {
+        await serial(close);
+      });
+      // A canary held for promote/rollback: the deployment is not complete, but this run is over.
+      hooks.held.tapPromise(HAPROXY_LB, async () => {
         await serial(close);
       });
       hooks.failed.tap(HAPROXY_LB, () => {

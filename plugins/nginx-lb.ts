@@ -271,7 +271,7 @@ interface Session {
 
 /**
  * The nginx-lb traffic plugin. Taps preDeploy (connect, check nginx runs), beforeTarget (mark down,
- * reload, drain), afterTarget (mark up, reload), rollback (everything up) and postDeploy/failed (close).
+ * reload, drain), afterTarget (mark up, reload), rollback (everything up) and postDeploy/held/failed (close).
  */
 export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
   if (!options || typeof options.file !== 'string' || !options.file.startsWith('/')) {
@@ -560,6 +560,10 @@ export function nginxLb(options: NginxLbOptions): NginxLbPlugin {
       );
 
       hooks.postDeploy.tapPromise(NGINX_LB, async () => {
+        await serial(close);
+      });
+      // A canary held for promote/rollback: the deployment is not complete, but this run is over.
+      hooks.held.tapPromise(NGINX_LB, async () => {
         await serial(close);
       });
       hooks.failed.tap(NGINX_LB, () => {

@@ -295,8 +295,8 @@ function anyRolledBack(ctx: DeployContext): boolean {
 
 /**
  * The notifications plugin: taps `preDeploy` (start), `postDeploy` (success, or rollback for a
- * `fraisier rollback`), `rollback` (failure or cancel, then rollback when hosts went back) and `failed`
- * (failure, when no rollback ran). Sends in the background; waits for what is in flight at the end of a
+ * `fraisier rollback`), `held` (a canary stopped for a human: nothing sent, `start` awaited), `rollback`
+ * (failure or cancel, then rollback when hosts went back) and `failed` (failure, when no rollback ran). Sends in the background; waits for what is in flight at the end of a
  * deployment, at most `flushTimeout`. A notifier that cannot deliver warns; it never fails a deployment.
  * Dry runs send nothing.
  */
@@ -385,6 +385,12 @@ export function notify(options: NotifyOptions): Plugin {
           },
           host.log,
         );
+        await flush(host.log);
+      });
+      // A canary held for promote/rollback: no event of its own (success comes with the promotion), but
+      // `start` may still be in flight: awaited here, as at the end of any deployment.
+      host.hooks.held.tapPromise('plugin:notify', async (result: DeployResult) => {
+        if (result.dryRun) return;
         await flush(host.log);
       });
       host.hooks.rollback.tapPromise('plugin:notify', async (ctx, err) => {

@@ -194,11 +194,15 @@ export function canary(options: CanaryOptions = {}): Strategy {
     return { canaryPool, stablePool };
   }
 
-  /** Sets the weights for `percent` % to the canary pool (or every host even with `percent` null). */
+  /**
+   * Sets the weights for `percent` % to the canary pool; with `percent` null, resets them (`{}`): every
+   * host back at the load balancer's configured weight (HAProxy's `weight` in haproxy.cfg, nginx's none),
+   * the even split the fleet had before the canary.
+   */
   async function route(ctx: DeployContext, traffic: TrafficSwitch, canaryPool: Target[], stablePool: Target[], percent: number | null): Promise<void> {
     await ctx.fence();
     if (percent === null) {
-      await traffic.setWeights!(Object.fromEntries(ctx.targets.map((t) => [t.name, 1])), ctx);
+      await traffic.setWeights!({}, ctx);
       return;
     }
     const w = canaryWeights(percent, canaryPool.length, stablePool.length, maxWeight);

@@ -9,6 +9,8 @@
  * Traffic: loopback (client → nginx) and the lab's own addresses (nginx → the hosts' :8000).
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Analysis, AnalysisContext, AnalysisStatus } from '../../core/analysis/types.js';
@@ -199,9 +201,12 @@ test('fraisier: bad canary YAML exits 2 naming the file and key, and changes not
 });
 
 test('fraisier: --canary-only, a plain deploy refused, status, --complete-rollout from a second process; then rollback during a canary', async () => {
-  const ws = workspace(canaryYaml());
+  // A post-deployment hook: it runs once the canary completes (the promotion), never while it is held.
+  const ws = workspace(canaryYaml('        post_deployment_hooks:\n          - { name: smoke, command: \'echo "$FRAISIER_VERSION" >> post-deploy.log\' }\n'));
+  const postDeployed = () => (existsSync(join(ws, 'post-deploy.log')) ? readFileSync(join(ws, 'post-deploy.log'), 'utf8') : '');
   const only = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v1.2.0', '--canary-only');
   assert.is(only.code, 0, only.out);
+  assert.is(postDeployed(), '', `no post-deployment hook while the canary is held:\n${only.out}`);
   assert.match(only.out, /deploy app\/production canary in/);
   assert.equal(await current(), ['v1.2.0', 'v1.1.0', 'v1.1.0']);
   // weighted: max_fails=0 on every server while the traffic is shifted (docs/nginx.md, canary under keep-alive load)
@@ -221,6 +226,7 @@ test('fraisier: --canary-only, a plain deploy refused, status, --complete-rollou
   const done = await fraisier(ws, 'deploy', 'app', 'production', '--complete-rollout');
   assert.is(done.code, 0, done.out);
   assert.equal(await current(), ['v1.2.0', 'v1.2.0', 'v1.2.0']);
+  assert.is(postDeployed(), 'v1.2.0\n', 'the post-deployment hook ran once, when the promotion completed');
   assert.not.match(ngx.upstream(), 'weight=');
 
   // Rollback during a canary: traffic to stable, then only the canary host goes back.
@@ -231,6 +237,7 @@ test('fraisier: --canary-only, a plain deploy refused, status, --complete-rollou
   assert.is(rb.code, 0, rb.out);
   assert.match(rb.out, 'all traffic back to the stable hosts (h2, h3)');
   assert.equal(await current(), ['v1.2.0', 'v1.2.0', 'v1.2.0']);
+  assert.is(postDeployed(), 'v1.2.0\n', 'neither the held nor the removed canary of v1.1.0 ran it');
   assert.not.match(ngx.upstream(), 'weight=');
   assert.not.match(ngx.upstream(), 'down');
   const history = await fraisier(ws, 'history', '--fraise', 'app', '--env', 'production', '--json');

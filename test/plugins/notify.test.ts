@@ -17,6 +17,8 @@ import { exec } from '../../core/health.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { registerSecret } from '../../core/secret.js';
 import { openStore } from '../../core/state/store.js';
+import type { Strategy } from '../../core/types.js';
+import { canary } from '../../strategies/canary.js';
 import { rolling } from '../../strategies/rolling.js';
 import { notify, signature, type NotifierOptions } from '../../plugins/notify.js';
 import { recordedBareMetal } from '../support/recorded-hosts.js';
@@ -64,7 +66,7 @@ function verified(r: Received, secret: string): boolean {
   return sig.length === expected.length && timingSafeEqual(Buffer.from(sig), Buffer.from(expected));
 }
 
-async function setup(notifiers: NotifierOptions[], opts: { unhealthy?: string[]; flushTimeout?: number } = {}) {
+async function setup(notifiers: NotifierOptions[], opts: { unhealthy?: string[]; flushTimeout?: number; strategy?: Strategy } = {}) {
   const hosts = recordedBareMetal({ hosts: ['h1', 'h2'], appPath: '/srv/app', program: 'app', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
   const store = await openStore({ path: ':memory:' });
   const entries: LogEntry[] = [];
@@ -72,7 +74,7 @@ async function setup(notifiers: NotifierOptions[], opts: { unhealthy?: string[];
     fraise: 'app',
     environment: 'production',
     provider: hosts.provider,
-    strategy: rolling({ batchSize: 1 }),
+    strategy: opts.strategy ?? rolling({ batchSize: 1 }),
     health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
     plugins: [notify({ notifiers, sleep: async () => {}, ...(opts.flushTimeout !== undefined ? { flushTimeout: opts.flushTimeout } : {}) })],
     store,
@@ -145,6 +147,22 @@ test('a successful deploy sends start then success to a signed webhook, a Slack 
     assert.type(embed.color, 'number');
     assert.ok(embed.fields.every((f: { name: string; value: string }) => f.name.length > 0 && f.value.length > 0 && f.value.length <= 1024));
     assert.ok(!Number.isNaN(Date.parse(embed.timestamp)));
+  } finally {
+    await rx.close();
+  }
+});
+
+test('a canary held for promote sends start only; success comes once, with the promotion', async () => {
+  const rx = await receiver();
+  try {
+    const { deployer, text } = await setup([{ type: 'webhook', url: `${rx.url}/hook`, secret: SECRET }], { strategy: canary({ instances: 1, steps: [{}] }) });
+    const held = await deployer.deploy({ version: 'v1.1.0' });
+    assert.is(held.status, 'canary', text());
+    const events = () => rx.got.filter((g) => g.path === '/hook').map((h) => `${h.json['event']} ${h.json['version']}`);
+    assert.equal(events(), ['start v1.1.0'], 'no success while the canary waits for promote (and start was delivered before the run ended)');
+    const promoted = await deployer.deploy({ canary: 'complete' });
+    assert.is(promoted.status, 'succeeded', text());
+    assert.equal(events(), ['start v1.1.0', 'start v1.1.0', 'success v1.1.0']);
   } finally {
     await rx.close();
   }

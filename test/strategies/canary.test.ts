@@ -16,6 +16,7 @@ import { registerSecret } from '../../core/secret.js';
 import { Locks } from '../../core/state/lock.js';
 import { openStore, type StateStore } from '../../core/state/store.js';
 import type { Plugin, TrafficSwitch } from '../../core/types.js';
+import { commandHook } from '../../plugins/hooks.js';
 import { canary, canaryWeights, shareOf, type CanaryOptions } from '../../strategies/canary.js';
 import { recordedBareMetal } from '../support/recorded-hosts.js';
 
@@ -73,7 +74,9 @@ function scriptedAnalysis(phases: AnalysisPhase[], events: string[]): (ctx: Anal
 }
 
 /** Three recorded hosts; the history says v1.0.0 is live. */
-async function setup(opts: Partial<CanaryOptions> & { phases?: AnalysisPhase[]; traffic?: boolean; unhealthy?: string[]; store?: StateStore } = {}) {
+async function setup(
+  opts: Partial<CanaryOptions> & { phases?: AnalysisPhase[]; traffic?: boolean; unhealthy?: string[]; store?: StateStore; plugins?: Plugin[] } = {},
+) {
   const rec = recordedBareMetal({ hosts: ['h1', 'h2', 'h3'], appPath: '/srv/api', program: 'api', ...(opts.unhealthy ? { unhealthy: opts.unhealthy } : {}) });
   const store = opts.store ?? (await openStore({ path: ':memory:' }));
   if (!opts.store) {
@@ -92,7 +95,7 @@ async function setup(opts: Partial<CanaryOptions> & { phases?: AnalysisPhase[]; 
   const order: string[] = [];
   const traffic = fakeTraffic(order);
   const entries: LogEntry[] = [];
-  const { phases, traffic: withTraffic, unhealthy: _u, store: _s, ...options } = opts;
+  const { phases, traffic: withTraffic, unhealthy: _u, store: _s, plugins: extra, ...options } = opts;
   const deployer = new Deployer({
     fraise: 'api',
     environment: 'production',
@@ -106,7 +109,7 @@ async function setup(opts: Partial<CanaryOptions> & { phases?: AnalysisPhase[]; 
       ...options,
     }),
     health: { checks: [exec('health-probe')], retries: 1, retryDelay: '1s' },
-    plugins: withTraffic === false ? [] : [traffic.plugin],
+    plugins: [...(withTraffic === false ? [] : [traffic.plugin]), ...(extra ?? [])],
     store,
     clock: new FakeClock(),
     sinks: [memorySink(entries), (e) => order.push(`${e.target ?? '-'}: ${e.message}`)],
@@ -149,7 +152,7 @@ test('a good canary: h1 first, traffic 10 % then 50 %, analysis at each step, th
     { h1: 0, h2: 1, h3: 1 },
     { h1: 2, h2: 9, h3: 9 },
     { h1: 2, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.is(entries.filter((e) => /^analysis: canary 0.1 % vs stable 0.1 % \(limit \+0.5\): PASS$/.test(e.message)).length, 2);
   assert.is(await store.currentVersion('api', 'production'), 'v1.1.0');
@@ -249,7 +252,7 @@ test('--canary-only stops in canary; a plain deploy is refused; --complete-rollo
   assert.equal(second.activations(), ['h2:v1.1.0', 'h3:v1.1.0'], 'the canary host is taken over, not redeployed');
   assert.equal(second.weights, [
     { h1: 2, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.is(await first.store.openCanary('api', 'production'), null);
   const rows = await first.store.history({ fraise: 'api', environment: 'production' });
@@ -288,7 +291,7 @@ test('rollback during a canary: traffic to stable, then only the canary host goe
   assert.equal([...live.values()], ['v1.0.0', 'v1.0.0', 'v1.0.0']);
   assert.equal(weights.slice(2), [
     { h1: 0, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.ok(order.lastIndexOf('weights {"h1":0,"h2":1,"h3":1}') < order.lastIndexOf('h1: Deploying') || !order.includes('h1: Deploying'));
   assert.is(await store.openCanary('api', 'production'), null);
@@ -315,6 +318,55 @@ test('a step without pause waits for promote; promote without an open canary is 
     assert.is((err as FraisierError).code, 'E_USAGE');
     assert.match((err as FraisierError).message, 'no canary is open in api/production');
   }
+});
+
+/** Records which end-of-run hooks fired (postDeploy, held, rollback), with the run's status. */
+function endHooks(events: string[]): Plugin {
+  return {
+    name: 'plugin:end-hooks',
+    apply(host) {
+      host.hooks.postDeploy.tapPromise('plugin:end-hooks', async (r) => void events.push(`postDeploy ${r.kind} ${r.toVersion} ${r.status}`));
+      host.hooks.held.tapPromise('plugin:end-hooks', async (r) => void events.push(`held ${r.toVersion} ${r.status}`));
+      host.hooks.rollback.tapPromise('plugin:end-hooks', async (ctx) => void events.push(`rollback ${ctx.version}`));
+    },
+  };
+}
+
+/** A real post-deploy command hook (what `hooks: post_deploy:` builds) appending the version it saw to a file. */
+function postDeployHook(): { plugin: Plugin; ran: () => string | null } {
+  const file = join(mkdtempSync(join(tmpdir(), 'fraisier-canary-post-')), 'post-deploy.log');
+  const plugin = commandHook({ name: 'smoke', when: 'postDeploy', command: `echo "$FRAISIER_VERSION" >> '${file}'` });
+  return { plugin, ran: () => (existsSync(file) ? readFileSync(file, 'utf8') : null) };
+}
+
+test('a canary held for promote is not complete: postDeploy (and a post-deploy hook) fires once, at the end of the promotion', async () => {
+  const events: string[] = [];
+  const post = postDeployHook();
+  const { deployer } = await setup({ steps: [{ weight: 10, pause: '1m' }, { weight: 50 }], plugins: [endHooks(events), post.plugin] });
+  const held = await deployer.deploy({ version: 'v1.1.0' });
+  assert.is(held.status, 'canary');
+  assert.equal(events, ['held v1.1.0 canary'], 'only the held hook: the deployment waits for a human');
+  assert.is(post.ran(), null, 'no post-deploy hook while the canary waits for promote');
+  const promoted = await deployer.deploy({ canary: 'complete' });
+  assert.is(promoted.status, 'succeeded', JSON.stringify(promoted.error));
+  assert.equal(events, ['held v1.1.0 canary', 'postDeploy deploy v1.1.0 succeeded']);
+  assert.is(post.ran(), 'v1.1.0\n', 'the post-deploy hook ran once, when the promotion completed');
+});
+
+test('--canary-only then rollback: no post-deploy hook for the canary; a failed verdict fires the rollback hook, never postDeploy', async () => {
+  const events: string[] = [];
+  const post = postDeployHook();
+  const first = await setup({ duration: '2m', plugins: [endHooks(events), post.plugin] });
+  assert.is((await first.deployer.deploy({ version: 'v1.1.0', canary: 'only' })).status, 'canary');
+  assert.is((await first.deployer.rollback()).status, 'succeeded');
+  assert.equal(events, ['held v1.1.0 canary', 'postDeploy rollback v1.0.0 succeeded']);
+  assert.is(post.ran(), null, 'a post-deploy hook is for deployments, not for the rollback that removed the canary');
+
+  events.length = 0;
+  const second = await setup({ phases: ['failed'], plugins: [endHooks(events), post.plugin] });
+  assert.is((await second.deployer.deploy({ version: 'v1.1.0' })).status, 'rolled_back');
+  assert.equal(events, ['rollback v1.1.0']);
+  assert.is(post.ran(), null);
 });
 
 test('without a traffic plugin the canary gets its natural share, said once', async () => {
@@ -464,7 +516,7 @@ test('gate before_step: a non-zero exit halts before the traffic increase, with 
   assert.equal([...live.values()], ['v1.1.0', 'v1.1.0', 'v1.1.0']);
   assert.equal(weights.slice(2), [
     { h1: 2, h2: 1, h3: 1 },
-    { h1: 1, h2: 1, h3: 1 },
+    {}, // reset: every host at the load balancer's configured weight
   ]);
   assert.ok(order.includes('-: gate before_step: approved by fraisier promote'));
   assert.is(readFileSync(envFile, 'utf8').trim().split('\n').length, 2, 'the approved gate is not asked again');
