@@ -135,8 +135,23 @@ interface Addon {
 }
 
 /**
+ * Whether the installed better-sqlite3 calls its addon exactly as {@link openSqlite} does (the database's
+ * constructor, `prepare` and `pragma`): the addon's interface is internal, so it is used directly only
+ * when the package's own source shows these calls (three small files read; any difference, and the
+ * package opens the file itself).
+ */
+function callsAddonAsExpected(dir: string): boolean {
+  const read = (f: string) => fs.readFileSync(path.join(dir, 'lib', ...f.split('/')), 'utf8');
+  return (
+    read('database.js').includes('new addon.Database(filename, filenameGiven, anonymous, readonly, fileMustExist, timeout, verbose || null, buffer || null)') &&
+    read('methods/wrappers.js').includes('this[cppdb].prepare(sql, this, false)') &&
+    read('methods/pragma.js').includes('this[cppdb].prepare(`PRAGMA ${source}`, this, true)')
+  );
+}
+
+/**
  * Opens an existing SQLite `file` for {@link quickHistory}. With better-sqlite3 12 (the version this
- * was written against, checked in its package.json) and its addon built at build/Release, the addon is
+ * was written against, checked in its package.json and in its source: {@link callsAddonAsExpected}) and its addon built at build/Release, the addon is
  * loaded directly, as better-sqlite3's own lib/database.js calls it, without that JavaScript wrapper (a
  * dozen modules, and the `bindings` package that searches for the addon): on a loaded machine loading
  * them was the largest part of a cold `fraisier history`. Anything else opens through the package.
@@ -147,8 +162,8 @@ function openSqlite(file: string): SqliteHandle {
   let addon: Addon | undefined;
   try {
     const pkg = require.resolve('better-sqlite3/package.json');
-    if (/^12\./.test((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '')) {
-      const dir = path.dirname(pkg);
+    const dir = path.dirname(pkg);
+    if (/^12\./.test((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: string }).version ?? '') && callsAddonAsExpected(dir)) {
       addon = require(path.join(dir, 'build', 'Release', 'better_sqlite3.node')) as Addon;
       if (!addon.isInitialized) {
         // what lib/database.js does on its first open: the same error class, so the package works after this
