@@ -121,6 +121,20 @@ export async function closeEarly(): Promise<void> {
   await Promise.all(left.map((e) => e.promise.then((x) => x.close()).catch(() => {})));
 }
 
+/**
+ * Where the early connection to `spec` with `options` stands, or undefined when none waits to be taken
+ * (tests, which wait on it rather than on time): its handshake under way, connected, lost since it
+ * connected, or failed.
+ */
+export function earlyState(spec: string, options: SshOptions): 'connecting' | 'connected' | 'lost' | 'failed' | undefined {
+  const early = pending.get(keyOf(spec, options));
+  if (!early) return undefined;
+  const s = early.settled;
+  if (!s) return 'connecting';
+  if ('failedAt' in s) return 'failed';
+  return s.executor.connected ? 'connected' : 'lost';
+}
+
 /** How many early connections are waiting to be taken (tests). */
 export function earlyPending(): number {
   return pending.size;

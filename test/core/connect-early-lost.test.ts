@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { STALE_FAILURE_MS, closeEarly, connectEarly, earlyPending } from '../../core/connect-early.js';
+import { STALE_FAILURE_MS, closeEarly, connectEarly, earlyPending, earlyState } from '../../core/connect-early.js';
 import { command } from '../../core/exec/command.js';
 import { FraisierError } from '../../core/errors.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
@@ -89,7 +89,7 @@ function setup(dir: string, port: number, hostKey: string): SshOptions {
 
 const waitFor = async (what: string, ok: () => boolean) => {
   for (let i = 0; !ok(); i++) {
-    if (i > 500) throw new Error(`timed out waiting for ${what}`);
+    if (i > 6000) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 };
@@ -102,10 +102,11 @@ test('an early connection the host closed before it was taken: connect opens a n
   try {
     const options = setup(dir, server.port, server.hostKey);
     connectEarly(['web'], options);
-    await waitFor('the early connection', () => server.connections() === 1);
-    await new Promise((r) => setTimeout(r, 200)); // its handshake done: it waits to be taken, as during a lock wait
+    // its handshake done: it waits to be taken, as during a lock wait
+    await waitFor('the early connection', () => earlyState('web', options) === 'connected');
+    assert.is(server.connections(), 1);
     server.dropAll(); // sshd restarted while the lock was awaited
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the client to see the connection closed', () => earlyState('web', options) === 'lost');
     const warnings: string[] = [];
     const exec = await SshExecutor.connect('web', { ...options, warn: (m) => warnings.push(m) });
     try {
@@ -135,10 +136,9 @@ test('the new connection goes through the strict host key check: a host whose ke
   try {
     const options = setup(dir, server.port, server.hostKey);
     connectEarly(['web'], options);
-    await waitFor('the early connection', () => server.connections() === 1);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the early connection', () => earlyState('web', options) === 'connected');
     server.dropAll();
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the client to see the connection closed', () => earlyState('web', options) === 'lost');
     // the host came back with another key (or another machine answers at its address)
     const other = utils.generateKeyPairSync('ed25519').public.split(' ')[1]!;
     writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${server.port} ssh-ed25519 ${other}\n`);
@@ -168,8 +168,8 @@ test(`an early attempt that failed more than ${STALE_FAILURE_MS} ms before it is
     // the early attempt fails: the host refuses logins (sshd still starting, host rebooting)
     server.refuse(true);
     connectEarly(['web'], options);
-    await waitFor('the early attempt', () => server.connections() === 1);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('the early attempt to fail', () => earlyState('web', options) === 'failed');
+    assert.is(server.connections(), 1);
     // the lock wait: the clock moves past the stale limit; meanwhile the host came back
     const offset = STALE_FAILURE_MS + 1000;
     performance.now = () => realNow() + offset;
@@ -186,8 +186,8 @@ test(`an early attempt that failed more than ${STALE_FAILURE_MS} ms before it is
     performance.now = realNow;
     server.refuse(true);
     connectEarly(['web'], options);
-    await waitFor('the early attempt', () => server.connections() === 3);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('the early attempt to fail', () => earlyState('web', options) === 'failed');
+    assert.is(server.connections(), 3);
     const err = await SshExecutor.connect('web', { ...options, warn: () => {} }).then(
       () => null,
       (e: unknown) => e,
