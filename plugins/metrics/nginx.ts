@@ -391,7 +391,9 @@ export function summarise(entries: readonly AccessLogEntry[], addresses: Readonl
 
 /**
  * Prints `<size> <offset used>` then the bytes of `file` from `offset` (from 0 if the file shrank:
- * rotated). With `gzip`, all of that goes through `gzip -1` on the host, and the command fails (non-zero)
+ * rotated) to its end: bytes nginx appends meanwhile may come too, and a line cut at the end is not
+ * counted (the offset moves by whole lines only), so no `head -c` bounds the read (one copy of every
+ * byte fewer on the host). With `gzip`, all of that goes through `gzip -1` on the host, and the command fails (non-zero)
  * when either the read or gzip does (POSIX sh has no pipefail: each side reports its status).
  */
 export function readSinceCommand(file: string, offset: number, gzip = false) {
@@ -399,7 +401,7 @@ export function readSinceCommand(file: string, offset: number, gzip = false) {
     ...command(
       'sh',
       '-c',
-      'f=$1; off=$2; r() { if [ ! -e "$f" ]; then echo "0 0"; return 0; fi; size=$(stat -c %s "$f") || return 1; if [ "$size" -lt "$off" ]; then off=0; fi; echo "$size $off"; if [ "$size" -gt "$off" ]; then tail -c +"$((off + 1))" "$f" | head -c "$((size - off))"; fi; }; ' +
+      'f=$1; off=$2; r() { if [ ! -e "$f" ]; then echo "0 0"; return 0; fi; size=$(stat -c %s "$f") || return 1; if [ "$size" -lt "$off" ]; then off=0; fi; echo "$size $off"; if [ "$size" -gt "$off" ]; then tail -c +"$((off + 1))" "$f"; fi; }; ' +
         'if [ "$3" != gzip ]; then r; exit; fi; ' +
         '{ st=$( { { r; echo "$?" >&3; } | { gzip -1 >&4; echo "$?" >&3; }; } 3>&1 ); } 4>&1; for s in $st; do [ "$s" = 0 ] || exit "$s"; done',
       'sh',
