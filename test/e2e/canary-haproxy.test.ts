@@ -14,7 +14,6 @@
  * The analysis uses the default probe (Fraisier's own requests to each host): no monitoring system.
  * Traffic: loopback (wrk → HAProxy) and the lab's own addresses (HAProxy and the probe → the hosts' :8000).
  */
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +21,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isDrain, isMaint, parseServersState } from '../../plugins/haproxy-lb.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
-import { allHosts, bin, fraisier, lab, resetHosts, workspace } from './helpers.js';
+import { allHosts, fraisier, fraisierLive, lab, resetHosts, workspace } from './helpers.js';
 import { type Haproxy, type KeepAliveResult, sleep, startHaproxy, startKeepAliveLoad } from './traffic.js';
 
 let env: LabEnv;
@@ -75,29 +74,7 @@ function canaryShare(a: Snapshot, b: Snapshot): { share: number; total: number }
 const pids = async () => Promise.all(env.hosts.map(async (h) => (await hostExec(env, h.name, 'supervisorctl pid app')).stdout.trim()));
 
 /** `fraisier <args>` in the workspace, `onLine` called with each output line as it is printed. */
-function cli(args: string[], onLine: (line: string) => void = () => {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: ws, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let partial = '';
-    const take = (d: Buffer) => {
-      out += d;
-      partial += d;
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) onLine(l);
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (partial) onLine(partial);
-      resolve({ code: code ?? 1, out });
-    });
-  });
-}
+const cli = (args: string[], onLine?: (line: string) => void) => fraisierLive(ws, args, onLine, CLI_MS);
 
 /** The canary fraises.yaml behind the test HAProxy (`strategy`: the lines after `supervisor_program`). */
 function yaml(strategy: string, lb = true): string {

@@ -26,7 +26,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { renderUpstream } from '../../plugins/nginx-lb.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
-import { allHosts, bin, fraisier, lab, resetHosts, workspace } from './helpers.js';
+import { allHosts, fraisier, fraisierLive, lab, resetHosts, workspace } from './helpers.js';
 import { freePort, get, type KeepAliveResult, sleep, startKeepAliveLoad } from './traffic.js';
 
 let env: LabEnv;
@@ -86,29 +86,7 @@ const pids = async () => Promise.all(env.hosts.map(async (h) => (await hostExec(
  * `fraisier <args>` in the workspace, calling `onLine` with each output line as it is printed (the test
  * follows the canary's steps live); resolves with the exit code and the whole output.
  */
-function cli(args: string[], onLine: (line: string) => void = () => {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: ws, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let partial = '';
-    const take = (d: Buffer) => {
-      out += d;
-      partial += d;
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) onLine(l);
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (partial) onLine(partial);
-      resolve({ code: code ?? 1, out });
-    });
-  });
-}
+const cli = (args: string[], onLine?: (line: string) => void) => fraisierLive(ws, args, onLine, CLI_MS);
 
 /** The canary fraises.yaml for the lab behind the test nginx (`sources`: an indented `metrics_sources:` block; default the nginx source). */
 function yaml(options: { schedule: string; analysis: string; metrics?: string; sources?: string; errorThreshold?: number; batchSize?: number }): string {

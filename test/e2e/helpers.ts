@@ -39,6 +39,40 @@ export function run(cmd: string, args: string[], options: { cwd: string; env?: N
   });
 }
 
+/**
+ * `fraisier <args>` in `cwd`, calling `onLine` with each line of its output (stdout and stderr, as they are
+ * printed) while it runs, so that a test can follow a deployment live (a canary's steps); resolves with
+ * the exit code and the whole output. Killed after `timeoutMs`.
+ */
+export function fraisierLive(
+  cwd: string,
+  args: string[],
+  onLine: (line: string) => void = () => {},
+  timeoutMs = 600_000,
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let partial = '';
+    const take = (d: Buffer) => {
+      out += d;
+      partial += d;
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) onLine(l);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (partial) onLine(partial);
+      resolve({ code: code ?? 1, out });
+    });
+  });
+}
+
 /** `fraisier <args>` in `cwd`, through the real bin script. */
 export function fraisier(cwd: string, ...args: string[]): Promise<Run> {
   return run(process.execPath, [bin, ...args], { cwd });
