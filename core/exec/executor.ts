@@ -56,3 +56,27 @@ export interface Executor {
   readonly stats: { commands: number; busyMs: number };
   close(): Promise<void>;
 }
+
+/**
+ * The `data` listener of a command's standard output, for executors: with {@link RunOptions.onStdout}
+ * each chunk goes to the caller and none is kept (a sink that throws stops the command through `stop`,
+ * and `failure()` then holds its error, for the run to reject with); without, chunks go into `out`.
+ */
+export function stdoutListener(
+  onStdout: RunOptions['onStdout'],
+  out: Buffer[],
+  stop: () => void,
+): { listener: (chunk: Buffer) => void; failure: () => { error: unknown } | undefined } {
+  if (!onStdout) return { listener: (d) => out.push(d), failure: () => undefined };
+  let failed: { error: unknown } | undefined;
+  const listener = (d: Buffer): void => {
+    if (failed) return;
+    try {
+      onStdout(d);
+    } catch (error) {
+      failed = { error };
+      stop();
+    }
+  };
+  return { listener, failure: () => failed };
+}

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { connectTcp } from './tcp.js';
 import { render, type Command } from './command.js';
-import type { ExecResult, Executor, RunOptions } from './executor.js';
+import { stdoutListener, type ExecResult, type Executor, type RunOptions } from './executor.js';
 import { commandError } from './ssh.js';
 
 /** Runs commands on the deploying machine through bash (zx). Used for the `local` target and LB hosts on this machine. */
@@ -79,22 +79,8 @@ function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
           child.kill('SIGTERM');
         }, options.timeoutMs)
       : undefined;
-    const onStdout = options.onStdout;
-    let sinkError: unknown;
-    child.stdout!.on(
-      'data',
-      onStdout
-        ? (d: Buffer) => {
-            if (sinkError !== undefined) return;
-            try {
-              onStdout(d);
-            } catch (e) {
-              sinkError = e;
-              child.kill('SIGTERM');
-            }
-          }
-        : (d: Buffer) => out.push(d),
-    );
+    const stdout = stdoutListener(options.onStdout, out, () => child.kill('SIGTERM'));
+    child.stdout!.on('data', stdout.listener);
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
@@ -102,7 +88,8 @@ function runBytes(text: string, options: RunOptions): Promise<ExecResult> {
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      if (sinkError !== undefined) return reject(sinkError);
+      const failure = stdout.failure();
+      if (failure) return reject(failure.error);
       resolve({
         code: timedOut ? 124 : (code ?? (signal ? 124 : 255)),
         stdout: '',

@@ -9,7 +9,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import { FraisierError } from '../errors.js';
 import { redact } from '../secret.js';
 import { quote, Raw, render, type Command } from './command.js';
-import type { ExecResult, Executor, RunOptions } from './executor.js';
+import { stdoutListener, type ExecResult, type Executor, type RunOptions } from './executor.js';
 import { KnownHosts } from './known-hosts.js';
 import { takeEarly } from '../connect-early.js';
 import { trace } from '../trace.js';
@@ -416,22 +416,8 @@ export class SshExecutor implements Executor {
             }, options.timeoutMs);
           }
           // RunOptions.onStdout: each chunk goes to the caller as it arrives, none is kept
-          const onStdout = options.onStdout;
-          let sinkError: unknown;
-          channel.on(
-            'data',
-            onStdout
-              ? (d: Buffer) => {
-                  if (sinkError !== undefined) return;
-                  try {
-                    onStdout(d);
-                  } catch (e) {
-                    sinkError = e;
-                    channel.close();
-                  }
-                }
-              : (d: Buffer) => out.push(d),
-          );
+          const stdout = stdoutListener(options.onStdout, out, () => channel.close());
+          channel.on('data', stdout.listener);
           channel.stderr.on('data', (d: Buffer) => err.push(d));
           channel.on('exit', (c: number | null, signal?: string) => {
             if (code === null) code = c ?? (signal ? 128 : 255);
@@ -439,12 +425,13 @@ export class SshExecutor implements Executor {
           channel.on('error', reject);
           channel.on('close', () => {
             if (timer) clearTimeout(timer);
-            if (sinkError !== undefined) return reject(sinkError);
+            const failure = stdout.failure();
+            if (failure) return reject(failure.error);
             // no exit status and the connection is gone: the command's outcome is unknown, never "exited 255"
             if (code === null && this.lost !== null) return reject(lostError());
             resolve({
               code: code ?? 255,
-              ...(options.stdoutChunks || onStdout ? { stdout: '', stdoutChunks: out } : { stdout: Buffer.concat(out).toString('utf8') }),
+              ...(options.stdoutChunks || options.onStdout ? { stdout: '', stdoutChunks: out } : { stdout: Buffer.concat(out).toString('utf8') }),
               stderr: Buffer.concat(err).toString('utf8'),
               durationMs: performance.now() - started,
             });

@@ -14,7 +14,6 @@
  * The analysis uses the default probe (Fraisier's own requests to each host): no monitoring system.
  * Traffic: loopback (wrk → HAProxy) and the lab's own addresses (HAProxy and the probe → the hosts' :8000).
  */
-import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -22,7 +21,7 @@ import * as assert from 'uvu/assert';
 import { isDrain, isMaint, parseServersState } from '../../plugins/haproxy-lb.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { allHosts, fraisier, fraisierLive, lab, resetHosts, workspace } from './helpers.js';
-import { type Haproxy, type KeepAliveResult, sleep, startHaproxy, startKeepAliveLoad } from './traffic.js';
+import { appCounters, type Haproxy, type KeepAliveResult, sleep, startHaproxy, startKeepAliveLoad } from './traffic.js';
 
 let env: LabEnv;
 let hap: Haproxy;
@@ -38,30 +37,8 @@ function servered(): string[] {
   );
 }
 
-/** The app's GET / answers so far on one host (its /metrics), retried while it restarts. */
-async function appRequests(address: string): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const text = await new Promise<string>((resolve, reject) => {
-      const req = http.get({ host: address, port: env.appPort, path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve(body));
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-    }).catch((e: Error) => (attempt < 20 ? null : Promise.reject(e)));
-    if (text === null) {
-      await sleep(100);
-      continue;
-    }
-    let n = 0;
-    for (const m of text.matchAll(/^http_requests_total\{code="\d+",path="\/"\} (\d+)$/gm)) n += Number(m[1]);
-    return n;
-  }
-}
-
-const snapshot = async () => Object.fromEntries(await Promise.all(env.hosts.map(async (h) => [h.name, await appRequests(h.address)] as const)));
+const snapshot = async () =>
+  Object.fromEntries(await Promise.all(env.hosts.map(async (h) => [h.name, (await appCounters(h.address, env.appPort)).requests] as const)));
 type Snapshot = Awaited<ReturnType<typeof snapshot>>;
 
 /** The canary's (h1's) share in percent of the GET / answers between two snapshots, and the total. */

@@ -19,7 +19,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -27,7 +26,7 @@ import * as assert from 'uvu/assert';
 import { renderUpstream } from '../../plugins/nginx-lb.js';
 import { hostExec, type LabEnv } from '../lab/lab.js';
 import { allHosts, fraisier, fraisierLive, lab, resetHosts, workspace } from './helpers.js';
-import { freePort, get, type KeepAliveResult, sleep, startKeepAliveLoad } from './traffic.js';
+import { appCounters, freePort, get, type KeepAliveResult, sleep, startKeepAliveLoad } from './traffic.js';
 
 let env: LabEnv;
 let dir: string;
@@ -40,31 +39,8 @@ const accessLog = () => join(dir, 'access.json');
 const CLI_MS = 600_000; // a canary deployment under load on a loaded 2-core machine takes minutes
 const current = async () => (await allHosts(env)).map((h) => h.current);
 
-/** The app's own counters on one host: GET / answers so far, and the release it runs (from its /metrics). */
-async function appCounters(address: string): Promise<{ requests: number; version: string }> {
-  for (let attempt = 0; ; attempt++) {
-    const text = await new Promise<string>((resolve, reject) => {
-      const req = http.get({ host: address, port: env.appPort, path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve(body));
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-    }).catch((e: Error) => (attempt < 20 ? null : Promise.reject(e)));
-    if (text === null) {
-      await sleep(100); // the app is restarting
-      continue;
-    }
-    let requests = 0;
-    for (const m of text.matchAll(/^http_requests_total\{code="\d+",path="\/"\} (\d+)$/gm)) requests += Number(m[1]);
-    return { requests, version: /^app_version_info\{version="([^"]+)"\}/m.exec(text)?.[1] ?? '?' };
-  }
-}
-
 /** Every host's counters at one moment. */
-const snapshot = async () => Object.fromEntries(await Promise.all(env.hosts.map(async (h) => [h.name, await appCounters(h.address)] as const)));
+const snapshot = async () => Object.fromEntries(await Promise.all(env.hosts.map(async (h) => [h.name, await appCounters(h.address, env.appPort)] as const)));
 type Snapshot = Awaited<ReturnType<typeof snapshot>>;
 
 /** Share (percent) of the GET / answers between two snapshots that `pick` hosts gave, and the total. */

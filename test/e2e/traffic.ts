@@ -36,6 +36,32 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The sample app's own counters on one host, from its /metrics: the GET / answers so far (every status
+ * code) and the release it runs. Retried (20 times, 100 ms apart) while the app restarts.
+ */
+export async function appCounters(address: string, port: number): Promise<{ requests: number; version: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = http.get({ host: address, port, path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+    }).catch((e: Error) => (attempt < 20 ? null : Promise.reject(e)));
+    if (text === null) {
+      await sleep(100); // the app is restarting
+      continue;
+    }
+    let requests = 0;
+    for (const m of text.matchAll(/^http_requests_total\{code="\d+",path="\/"\} (\d+)$/gm)) requests += Number(m[1]);
+    return { requests, version: /^app_version_info\{version="([^"]+)"\}/m.exec(text)?.[1] ?? '?' };
+  }
+}
+
 export type Answer = { status: number; body: string } | { error: string };
 
 /** One GET on host:port (a new connection; 127.0.0.1 or a lab address only): status and body, or the socket error. */

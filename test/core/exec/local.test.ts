@@ -32,4 +32,28 @@ test('a local command does not read ~/.bashrc, even when started with SHLVL=0', 
   }
 });
 
+test('onStdout: chunks go to the caller and none is kept; a sink that throws stops the command and is its error', async () => {
+  const local = new LocalExecutor();
+  const seen: Buffer[] = [];
+  const r = await local.run(command(raw('printf "a%.0s" $(seq 1 100000)')), { onStdout: (d) => seen.push(d) });
+  assert.is(Buffer.concat(seen).length, 100_000);
+  assert.is(r.stdout, '');
+  // `yes` never ends by itself: the run settles only because the throwing sink stopped it
+  const boom = new Error('sink full');
+  let calls = 0;
+  const err = await local
+    .run(command(raw('yes')), {
+      onStdout: () => {
+        calls++;
+        throw boom;
+      },
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  assert.is(err, boom);
+  assert.is(calls, 1);
+});
+
 test.run();
