@@ -97,7 +97,7 @@ export interface SloReport {
   results: SloResult[];
 }
 
-/** Reads the finished deployments of kind `deploy` started since `days` ago, per fraise (and environment). */
+/** Reads the finished deployments of kind `deploy` started since `days` ago (cancelled ones left out), per fraise (and environment). */
 export async function measure(store: StateStore, q: { fraise?: string; days: number; now?: number }): Promise<SloMeasure[]> {
   const since = (q.now ?? Date.now()) - q.days * 86_400_000;
   let query = store.db
@@ -105,6 +105,8 @@ export async function measure(store: StateStore, q: { fraise?: string; days: num
     .select(['fraise', 'status', 'duration_ms'])
     .where('kind', '=', 'deploy')
     .where('finished_at', 'is not', null)
+    // as in `fraisier stats`: a deployment a person cancelled is neither a success nor a failure
+    .where('status', '!=', 'cancelled')
     .where('started_at', '>=', since);
   if (q.fraise !== undefined) query = query.where('fraise', '=', q.fraise);
   const rows = await query.orderBy('fraise').execute();

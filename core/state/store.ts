@@ -172,7 +172,7 @@ export interface DeployEvent {
 export interface Stats {
   /** The fraise. */
   fraise: string;
-  /** Finished deployments of kind `deploy` in the window. */
+  /** Finished deployments of kind `deploy` in the window, cancelled ones left out. */
   total: number;
   /** Of which succeeded. */
   succeeded: number;
@@ -523,7 +523,8 @@ export class StateStore {
 
   /**
    * Statistics per fraise (sorted by name) over the finished deployments of kind `deploy` started in
-   * the last `days` days (default 30). Mean and p95 (nearest rank: the ⌈0.95·n⌉-th smallest) are over
+   * the last `days` days (default 30), cancelled ones left out (a person stopped them: neither a success
+   * nor a failure). Mean and p95 (nearest rank: the ⌈0.95·n⌉-th smallest) are over
    * the deployments that have a duration (interrupted ones have none).
    */
   async stats(q: { fraise?: string; days?: number } = {}): Promise<Stats[]> {
@@ -535,6 +536,8 @@ export class StateStore {
           .select(['fraise', 'status', 'duration_ms'])
           .where('kind', '=', 'deploy')
           .where('finished_at', 'is not', null)
+          // a cancelled deployment (`fraisier cancel`, Ctrl-C) was stopped by a person: neither a success nor a failure
+          .where('status', '!=', 'cancelled')
           .where('started_at', '>=', since);
         if (q.fraise !== undefined) w = w.where('fraise', '=', q.fraise);
         return w;

@@ -100,6 +100,7 @@ for (const backend of backends) {
         ['rolled_back', 60],
         ['failed', 900],
         ['lock_lost', 45],
+        ['cancelled', 1200], // a person stopped it: not counted, its duration not in the p99
       ]);
       await seed(store, clock, 'api', 'production', [['failed', 10]], 40); // outside a 30-day window
       await seed(store, clock, 'etl', 'production', [['succeeded', 20]]);

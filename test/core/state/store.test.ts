@@ -351,7 +351,7 @@ each('stats: counts, rates, mean and nearest-rank p95 on a known data set', asyn
   const T0 = Date.UTC(2026, 0, 1);
   const clock = fakeClock(T0);
   const store = await b.open({ now: clock.now });
-  const finished = async (over: Partial<NewDeployment>, ms: number, status: 'succeeded' | 'failed' | 'rolled_back') => {
+  const finished = async (over: Partial<NewDeployment>, ms: number, status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled') => {
     const id = await store.recordDeployment(dep(over));
     clock.advance(ms);
     await store.finishDeployment(id, { status });
@@ -364,8 +364,9 @@ each('stats: counts, rates, mean and nearest-rank p95 on a known data set', asyn
   const durations = [700, 1900, 100, 1300, 2000, 400, 1100, 300, 1600, 800, 200, 1500, 900, 1800, 500, 1200, 600, 1700, 1000, 1400];
   const statuses = durations.map((_, i) => (i === 3 || i === 8 ? 'failed' : i === 5 || i === 13 ? 'rolled_back' : 'succeeded'));
   for (let i = 0; i < durations.length; i++) await finished({ toVersion: `v${i}` }, durations[i]!, statuses[i] as 'succeeded');
-  // not counted: a rollback, and one still running
+  // not counted: a rollback, one still running, and one a person cancelled
   await finished({ kind: 'rollback' }, 50_000, 'succeeded');
+  await finished({ toVersion: 'cancelled' }, 60_000, 'cancelled');
   await store.recordDeployment(dep({ toVersion: 'running' }));
   // another fraise, in another environment
   await finished({ fraise: 'worker', environment: 'staging' }, 3000, 'succeeded');
