@@ -50,6 +50,7 @@ export function buildMetricSources(y: MetricSourcesYaml | undefined, config?: Pi
           accessLog: n.accessLog,
           ...(n.host !== undefined ? { host: n.host } : {}),
           ...(n.servers !== undefined ? { servers: n.servers } : {}),
+          ...(n.compress !== undefined ? { compress: n.compress } : {}),
           ...(config?.ssh ? { ssh: config.ssh } : {}),
         }),
       );

@@ -81,6 +81,11 @@ const NginxSchema = Type.Object(
     host: Type.Optional(NonEmptyString()),
     /** Upstream address per instance. Default: `load_balancer.servers`. */
     servers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), NonEmptyString())),
+    /**
+     * Compress each read on the nginx host (`gzip -1`): `auto` (default: over SSH, when the host has
+     * gzip), `true` or `false`. See NginxSourceOptions.compress.
+     */
+    compress: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('auto')])),
   },
   { additionalProperties: false },
 );
@@ -102,7 +107,7 @@ export interface MetricSourcesYaml {
   readonly probe?: { url?: string; rate?: number; timeoutMs?: number };
   readonly host?: { port?: number };
   readonly prometheus?: { url: string; metrics: Record<string, { query: string; samples?: string }>; timeoutMs?: number; addresses?: Record<string, string> };
-  readonly nginx?: { accessLog: string; host?: string; servers?: Record<string, string> };
+  readonly nginx?: { accessLog: string; host?: string; servers?: Record<string, string>; compress?: boolean | 'auto' };
 }
 
 declare module '../../core/registry.js' {
@@ -122,7 +127,7 @@ type Block = {
       timeout?: number | string;
       addresses?: Record<string, string>;
     };
-    nginx?: { access_log?: string; host?: string; servers?: Record<string, string> };
+    nginx?: { access_log?: string; host?: string; servers?: Record<string, string>; compress?: boolean | 'auto' };
   };
 };
 
@@ -194,7 +199,12 @@ function normalize(block: Block, ctx: YamlContext): MetricSourcesYaml | undefine
     const servers = y.nginx.servers ?? lb?.servers;
     if (servers === undefined)
       throw ctx.error(at('nginx'), "the nginx source needs each instance's upstream address: set load_balancer.servers or metrics_sources.nginx.servers");
-    out.nginx = { accessLog, ...(host !== undefined ? { host } : {}), servers: { ...servers } };
+    out.nginx = {
+      accessLog,
+      ...(host !== undefined ? { host } : {}),
+      servers: { ...servers },
+      ...(y.nginx.compress !== undefined ? { compress: y.nginx.compress } : {}),
+    };
   }
   return out;
 }

@@ -60,6 +60,9 @@ test('metrics_sources: sources in the order written, nginx defaults from the loa
     buildMetricSources(y)!.map((s) => s.name),
     ['source:prometheus', 'source:nginx', 'source:probe', 'source:host'],
   );
+  assert.is(envOf(yaml('metrics_sources:\n  nginx: { compress: false }')).metricsSources!.nginx!.compress, false);
+  assert.is(envOf(yaml('metrics_sources:\n  nginx: { compress: auto }')).metricsSources!.nginx!.compress, 'auto');
+  assert.is(envOf(yaml(`metrics_sources:\n  nginx: {}`)).metricsSources!.nginx!.compress, undefined, 'unset: the source applies its default, auto');
   assert.is(envOf(yaml('')).metricsSources, undefined, 'no block: the analysis keeps its defaults');
   assert.is(buildMetricSources(undefined), undefined);
 });
@@ -78,6 +81,8 @@ test('metrics_sources bad input: unknown PromQL variable, bad URL with its passw
   assert.not.ok(redact('ops:Hunter2-secret').includes('Hunter2-secret'), 'the password is redacted from any later output too');
   const n = configError(yaml('metrics_sources:\n  nginx: {}', ''));
   assert.match(n.message, /metrics_sources\.nginx: the nginx source needs the JSON access log/);
+  const z = configError(yaml('metrics_sources:\n  nginx: { compress: gzip }'));
+  assert.match(z.message, /conf\/fraises\.yaml: .*metrics_sources\.nginx\.compress/);
   const k = configError(yaml('metrics_sources:\n  datadog: { api_key: x }'));
   assert.match(k.message, /metrics_sources/);
   assert.match(k.message, /datadog/);
