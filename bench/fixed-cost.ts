@@ -187,9 +187,10 @@ export async function main(): Promise<void> {
         const cleaned = t('old releases cleaned up');
         return {
           'node start, until bin/fraisier.js runs': t('node started, bin/fraisier.js running'),
-          'local: CLI modules, fraises.yaml read and validated': connecting - t('node started, bin/fraisier.js running'),
-          'local: SSH code loaded (the handshake starts after it)': sshLoaded - connecting,
-          'local: package, state store, lock (the handshake runs meanwhile)': lock - (Number.isFinite(sshLoaded) ? sshLoaded : connecting),
+          'local: code loaded (the CLI; from dist/bundle/cli.cjs, the package too)': t('modules loaded') - t('node started, bin/fraisier.js running'),
+          'local: fraises.yaml read and validated': connecting - t('modules loaded'),
+          'local: SSH code loaded or evaluated (the handshake starts after it)': sshLoaded - connecting,
+          'local: package evaluated, state store, lock (the handshake runs meanwhile)': lock - (Number.isFinite(sshLoaded) ? sshLoaded : connecting),
           'waiting on the host: the handshake, after the lock': Math.max(0, connected - lock),
           'waiting on the host: preflight (and the version resolved)': t('version resolved') - ready,
           'remote phases (prepare + activate + health)': r.remoteMs,
