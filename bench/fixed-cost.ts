@@ -96,6 +96,7 @@ function profileSummary(dir: string): { wallMs: number; rows: [string, number][]
           .replace(/.*node_modules\/([^/]+)\/.*/, 'npm: $1')
           .replace(/.*\/dist\/bundle\/.*/, 'fraisier (dist/bundle)')
           .replace(/.*\/dist\/.*/, 'fraisier (dist, unbundled)')
+          .replace(/^node:vm$/, 'compiling dist/bundle/cli.cjs (vm.Script, with the code cache)')
           .replace(/^node:.*/, 'node internals (module loader, streams, ...)')
       : `(${fn || 'native'})`;
     if (['(program)', '(idle)', '(garbage collector)'].includes(fn)) cat = fn === '(idle)' ? '(idle: waiting on the network / hosts)' : fn;
@@ -224,7 +225,9 @@ export async function main(): Promise<void> {
         date: new Date().toISOString(),
         machine: { ...m, load: startLoad },
         markdown: `\`fraisier deploy app bench\` (bin/fraisier.js, dist/bundle) to one lab host, supervisor restart, http health
-check 20 × 200 ms; ${N} runs alternating v1.0.0 / v1.1.0, each after one \`node -e 0\`; medians.
+check 20 × 200 ms; ${N} runs alternating v1.0.0 / v1.1.0, each after one \`node -e 0\`; medians. The command
+runs from \`dist/bundle/cli.cjs\`, the CLI and the package in one file compiled with V8's code cache
+(bin/cli-loader.js), which the untimed first deploy writes, as a user's first deploy of a build does.
 
 ${main}
 
