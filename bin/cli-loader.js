@@ -25,25 +25,35 @@ export function loadCli() {
   } catch {
     return undefined;
   }
-  const useCache = process.env.FRAISIER_COMPILE_CACHE !== '0';
+  let useCache = process.env.FRAISIER_COMPILE_CACHE !== '0';
   let cacheFile;
   let cachedData;
   if (useCache) {
-    // the bundle's identity without hashing its megabytes: every build writes a new file (new ctime)
-    const st = statSync(file);
-    const key = `${st.size}-${st.ino}-${Math.round(st.ctimeMs)}-${Math.round(st.mtimeMs)}-${process.version}-${process.arch}`;
-    const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-    cacheFile = join(base, 'fraisier', `cli-${key.replace(/[^\w.-]/g, '_')}.v8cache`);
     try {
-      cachedData = readFileSync(cacheFile);
+      // the bundle's identity without hashing its megabytes: every build writes a new file (new ctime)
+      const st = statSync(file);
+      const key = `${st.size}-${st.ino}-${Math.round(st.ctimeMs)}-${Math.round(st.mtimeMs)}-${process.version}-${process.arch}`;
+      const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+      cacheFile = join(base, 'fraisier', `cli-${key.replace(/[^\w.-]/g, '_')}.v8cache`);
+    } catch {
+      useCache = false; // no home directory: no cache
+    }
+    try {
+      if (cacheFile) cachedData = readFileSync(cacheFile);
     } catch {}
   }
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
-    ...(cachedData ? { cachedData } : {}),
-  });
+  let script;
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  try {
+    script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+      filename: file,
+      ...(cachedData ? { cachedData } : {}),
+    });
+    // defines the bundle's modules; each is evaluated when first imported (the package after the config)
+    script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  } catch {
+    return undefined;
+  }
   const fresh = useCache && (!cachedData || script.cachedDataRejected === true);
   return {
     cli: module.exports,
@@ -57,7 +67,7 @@ export function loadCli() {
         const tmp = `${cacheFile}.${process.pid}.tmp`;
         writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
         renameSync(tmp, cacheFile);
-        // the caches of earlier builds, unused for a week (another install's cache stays while in use)
+        // the caches of earlier builds, written more than a week ago (another install's is made again once)
         const dir = dirname(cacheFile);
         for (const name of readdirSync(dir)) {
           const old = join(dir, name);

@@ -32,7 +32,7 @@ if (argv.includes('history')) {
 // that loading it overlaps the handshakes. The entry is dist/bundle/cli.cjs, the CLI and the package in
 // one file compiled with V8's code cache (bin/cli-loader.js); with plugins in fraises.yaml (they import
 // the package's ES modules) or without that file, the ES modules (dist/bundle/cli.js).
-const single = process.env.FRAISIER_SINGLE_FILE === '0' ? undefined : (await import('./cli-loader.js')).loadCli();
+const single = process.env.FRAISIER_SINGLE_FILE === '0' ? undefined : (await import('./cli-loader.js').catch(() => undefined))?.loadCli();
 if (single) trace(`CLI and package compiled (dist/bundle/cli.cjs, code cache: ${single.cache})`);
 const esm = () => import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
 const { runFraisierCli, RERUN_AS_ESM } = single?.cli ?? (await esm());
