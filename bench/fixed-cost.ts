@@ -96,6 +96,7 @@ function profileSummary(dir: string): { wallMs: number; rows: [string, number][]
           .replace(/.*node_modules\/([^/]+)\/.*/, 'npm: $1')
           .replace(/.*\/dist\/bundle\/.*/, 'fraisier (dist/bundle)')
           .replace(/.*\/dist\/.*/, 'fraisier (dist, unbundled)')
+          .replace(/^node:vm$/, 'compiling dist/bundle/cli.cjs (vm.Script, with the code cache)')
           .replace(/^node:.*/, 'node internals (module loader, streams, ...)')
       : `(${fn || 'native'})`;
     if (['(program)', '(idle)', '(garbage collector)'].includes(fn)) cat = fn === '(idle)' ? '(idle: waiting on the network / hosts)' : fn;
@@ -187,9 +188,10 @@ export async function main(): Promise<void> {
         const cleaned = t('old releases cleaned up');
         return {
           'node start, until bin/fraisier.js runs': t('node started, bin/fraisier.js running'),
-          'local: CLI modules, fraises.yaml read and validated': connecting - t('node started, bin/fraisier.js running'),
-          'local: SSH code loaded (the handshake starts after it)': sshLoaded - connecting,
-          'local: package, state store, lock (the handshake runs meanwhile)': lock - (Number.isFinite(sshLoaded) ? sshLoaded : connecting),
+          'local: code loaded (the CLI; from dist/bundle/cli.cjs, the package too)': t('modules loaded') - t('node started, bin/fraisier.js running'),
+          'local: fraises.yaml read and validated': connecting - t('modules loaded'),
+          'local: SSH code loaded or evaluated (the handshake starts after it)': sshLoaded - connecting,
+          'local: package evaluated, state store, lock (the handshake runs meanwhile)': lock - (Number.isFinite(sshLoaded) ? sshLoaded : connecting),
           'waiting on the host: the handshake, after the lock': Math.max(0, connected - lock),
           'waiting on the host: preflight (and the version resolved)': t('version resolved') - ready,
           'remote phases (prepare + activate + health)': r.remoteMs,
@@ -223,7 +225,9 @@ export async function main(): Promise<void> {
         date: new Date().toISOString(),
         machine: { ...m, load: startLoad },
         markdown: `\`fraisier deploy app bench\` (bin/fraisier.js, dist/bundle) to one lab host, supervisor restart, http health
-check 20 × 200 ms; ${N} runs alternating v1.0.0 / v1.1.0, each after one \`node -e 0\`; medians.
+check 20 × 200 ms; ${N} runs alternating v1.0.0 / v1.1.0, each after one \`node -e 0\`; medians. The command
+runs from \`dist/bundle/cli.cjs\`, the CLI and the package in one file compiled with V8's code cache
+(bin/cli-loader.js), which the untimed first deploy writes, as a user's first deploy of a build does.
 
 ${main}
 

@@ -25,15 +25,21 @@ if (argv.includes('history')) {
     process.exit(0);
   }
 }
-// One bundled entry (dist/bundle/cli.js, built by `npm run build`) for every command: it holds the
-// command list, the argv parser, the config loader and the read-only commands. The package itself (the
-// built-in providers, strategies and plugins, and the SSH stack under them) is loaded by the CLI only for
-// the commands that use targets, after fraises.yaml is validated and the SSH handshakes to its hosts
-// have started (core/connect-early.ts), so that loading it overlaps the handshakes.
-const cli = await import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
-const { runFraisierCli } = cli;
+// One bundled entry for every command: it holds the command list, the argv parser, the config loader
+// and the read-only commands. The package itself (the built-in providers, strategies and plugins, and the
+// SSH stack under them) is evaluated by the CLI only for the commands that use targets, after
+// fraises.yaml is validated and the SSH handshakes to its hosts have started (core/connect-early.ts), so
+// that loading it overlaps the handshakes. The entry is dist/bundle/cli.cjs, the CLI and the package in
+// one file compiled with V8's code cache (bin/cli-loader.js); with plugins in fraises.yaml (they import
+// the package's ES modules) or without that file, the ES modules (dist/bundle/cli.js).
+const single = process.env.FRAISIER_SINGLE_FILE === '0' ? undefined : (await import('./cli-loader.js').catch(() => undefined))?.loadCli();
+if (single) trace(`CLI and package compiled (dist/bundle/cli.cjs, code cache: ${single.cache})`);
+const esm = () => import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
+const { runFraisierCli, RERUN_AS_ESM } = single?.cli ?? (await esm());
 runFraisierCli(argv).then(
-  (code) => {
+  async (code) => {
+    if (single && code === RERUN_AS_ESM) code = await (await esm()).runFraisierCli(argv);
+    else single?.saveCache();
     trace(`done, exit ${code}`);
     process.exit(code);
   },

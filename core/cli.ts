@@ -88,6 +88,13 @@ export function toolVersion(): string {
   return 'unknown';
 }
 
+/**
+ * What {@link runFraisierCli} returns, in the single-file build of the CLI (dist/bundle/cli.cjs), when
+ * fraises.yaml lists plugins: nothing was done, and bin/fraisier.js runs the command again from the ES
+ * modules (see core/config/load.ts, EsmRequired). Never an exit status.
+ */
+export const RERUN_AS_ESM = -1;
+
 /** Exit status for an error: 2 bad input, 3 lock held, 1 anything else. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof FraisierError) {
@@ -291,6 +298,10 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
         );
       }
     } catch (err) {
+      if ((err as { code?: unknown } | undefined)?.code === 'E_ESM_REQUIRED') {
+        code = RERUN_AS_ESM;
+        return;
+      }
       printError(err, json);
       code = exitCodeFor(err);
     } finally {

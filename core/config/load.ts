@@ -132,6 +132,20 @@ export function readConfig(file: string): string {
   }
 }
 
+/** `true` in the single-file build of the CLI (dist/bundle/cli.cjs, esbuild's --define), absent elsewhere. */
+declare const FRAISIER_SINGLE_FILE: boolean | undefined;
+
+/**
+ * Thrown by the single-file build of the CLI when fraises.yaml lists plugins, before anything else is
+ * done: the command then runs from the ES modules, where the plugins and the CLI share one package.
+ */
+export class EsmRequired extends Error {
+  readonly code = 'E_ESM_REQUIRED';
+  constructor() {
+    super('plugins need the ES module build of the CLI');
+  }
+}
+
 /** Modules already imported (by URL) that registered something: importing one again registers nothing new. */
 const importedPlugins = new Set<string>();
 let tsxRegistered = false;
@@ -149,7 +163,12 @@ async function importPlugins(text: string, file: string, env: NodeJS.ProcessEnv)
   const baseDir = path.dirname(path.resolve(file));
   // The package first (its built-ins register), so that a plugin importing 'fraisier' registers only
   // what it registers itself, whichever command runs (the CLI loads the package late: core/cli.ts).
-  if ((list as string[]).length > 0) await import('../../index.js');
+  if ((list as string[]).length > 0) {
+    // The single-file CLI (dist/bundle/cli.cjs) holds its own copy of the package, while a plugin imports
+    // 'fraisier' (dist/bundle/index.js): the command is run again from the ES modules (bin/fraisier.js).
+    if (typeof FRAISIER_SINGLE_FILE !== 'undefined') throw new EsmRequired();
+    await import('../../index.js');
+  }
   for (const [i, spec] of (list as string[]).entries()) {
     const segs: Segment[] = ['plugins', i];
     const local = /^\.{0,2}\//.test(spec) || /\.[cm]?[jt]sx?$/.test(spec);
