@@ -528,11 +528,13 @@ export class Deployer {
     const pruned = new Set<string>();
     const prune =
       provider.prunesOnActivate && !dryRun && strategy.name !== 'strategy:canary'
-        ? (t: Target): { protect: string[] } => {
-            const from = states.get(t.name)!.fromVersion;
-            const back = Deployer.rollbackRelease(from, ctx.version, knownGood);
-            pruned.add(t.name);
-            return { protect: [...new Set([ctx.version, from, ctx.previousVersion, back].filter((v): v is string => !!v))] };
+        ? {
+            protect: (t: Target): string[] => {
+              const from = states.get(t.name)!.fromVersion;
+              const back = Deployer.rollbackRelease(from, ctx.version, knownGood);
+              return [...new Set([ctx.version, from, ctx.previousVersion, back].filter((v): v is string => !!v))];
+            },
+            done: (t: Target) => pruned.add(t.name),
           }
         : undefined;
     let failure: FraisierError | null = null;
@@ -868,7 +870,12 @@ export class Deployer {
     }
   }
 
-  private async deployTarget(t: Target, ctx: DeployContext, touched: Set<string>, prune?: (t: Target) => { protect: string[] }): Promise<void> {
+  private async deployTarget(
+    t: Target,
+    ctx: DeployContext,
+    touched: Set<string>,
+    prune?: { protect: (t: Target) => string[]; done: (t: Target) => void },
+  ): Promise<void> {
     const { provider } = this.options;
     const state = ctx.states.get(t.name)!;
     ctx.checkAborted();
@@ -884,7 +891,10 @@ export class Deployer {
       touched.add(t.name);
       await this.timed(t, ctx, 'before', () => this.hooks.beforeTarget.promise(t, ctx));
       await ctx.fence();
-      await this.timed(t, ctx, 'activate', () => (prune ? provider.activate(t, ctx.version, ctx, prune(t)) : provider.activate(t, ctx.version, ctx)));
+      await this.timed(t, ctx, 'activate', () =>
+        prune ? provider.activate(t, ctx.version, ctx, { protect: prune.protect(t) }) : provider.activate(t, ctx.version, ctx),
+      );
+      prune?.done(t);
       state.toVersion = ctx.version;
       state.status = 'activated';
       await this.checkHealth(t, ctx);

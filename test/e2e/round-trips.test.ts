@@ -54,8 +54,11 @@ test('a one-host deploy whose check fails changes nothing on the host and prints
   assert.equal(h1.releases, [], 'no release directory');
   assert.is(h1.current, null);
   const unknown = await fraisier(ws, 'deploy', 'app', 'one', '--version', 'v9.9.9');
-  assert.is(unknown.code, 2, unknown.out);
-  assert.match(unknown.out, `cannot resolve "v9.9.9" in ${env.appRepo} (on h1): unknown ref v9.9.9`);
+  const unknownOnThree = await fraisier(ws, 'deploy', 'app', 'production', '--version', 'v9.9.9');
+  const unresolved = `error[E_VERSION] cannot resolve "v9.9.9" in ${env.appRepo} (on h1): unknown ref v9.9.9`;
+  assert.match(unknown.out, unresolved);
+  assert.match(unknownOnThree.out, unresolved);
+  assert.is(unknown.code, unknownOnThree.code, 'the same exit status as the separate resolution');
   assert.equal((await hostState(env, 'h1')).releases, [], 'an unknown ref creates no release either');
 });
 
