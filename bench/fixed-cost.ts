@@ -193,9 +193,11 @@ export async function main(): Promise<void> {
           'local: SSH code loaded or evaluated (the handshake starts after it)': sshLoaded - connecting,
           'local: package evaluated, state store, lock (the handshake runs meanwhile)': lock - (Number.isFinite(sshLoaded) ? sshLoaded : connecting),
           'waiting on the host: the handshake, after the lock': Math.max(0, connected - lock),
-          'waiting on the host: preflight (and the version resolved)': t('version resolved') - ready,
+          // one host: preflight, resolution and prepare are one command; its prepare share is in the remote phases
+          'waiting on the host: preflight (and the version resolved)':
+            t('version resolved') - ready - (Number.isFinite(t('preflight, version and prepare in one command')) ? (r.phases['prepare'] ?? 0) : 0),
           'remote phases (prepare + activate + health)': r.remoteMs,
-          'waiting on the host: cleanup of old releases': cleaned - t('strategy done'),
+          'waiting on the host: cleanup of old releases (in the activate command since issue 13)': cleaned - t('strategy done'),
           'local: history, closing, exit': t('done, exit 0') - cleaned,
         };
       };
@@ -255,10 +257,12 @@ One deploy under \`node --cpu-prof\` (wall ${fmtMs(prof.wallMs)}), self time gro
 
 ${profTable}
 
-Round trips per host for a deploy (bare_metal, git source): 1 SSH handshake, then preflight, prepare,
-activate (switch + restart in one command), the health probes (one forwarded channel each) and
-cleanup: 4 commands + the probes, the first host included (its preflight also lists the repository's
-refs, so a tag or branch is resolved without a command of its own; other refs take one more).`,
+Round trips per host for a deploy (bare_metal, git source; docs/bare-metal.md): 1 SSH handshake, then
+on ONE host 2 commands (preflight + resolution + prepare; switch + restart + pruning of old releases),
+on several hosts 3 (preflight, prepare, switch + restart + pruning; a ref other than a tag or branch
+takes one more on the first host), plus the health probes (one forwarded channel each). The baseline
+(before issue 13) made 4: preflight, prepare, switch + restart, cleanup. On one host the "prepare"
+phase is the prepare's share of the first command (the host's clock times the checks before it).`,
         raw: { floor, runs, baseRuns, steps, profile: prof, profiledRun: profiled },
       });
     } finally {

@@ -519,6 +519,24 @@ export class Deployer {
     let ctx = this.context(kind, version, null, dryRun, force, controller.signal, states, fence, ledger);
     /** Releases that deployed successfully here, newest first: what a failed target goes back to. */
     let knownGood: string[] = [];
+    /**
+     * Old releases removed in the activation's own round trip (a provider with `prunesOnActivate`, not a
+     * canary, which prunes nothing while held): never the new release, the one the target ran, the
+     * previous deployment's or the one a rollback of this target would go to. Those targets are not
+     * finalized again at the end.
+     */
+    const pruned = new Set<string>();
+    const prune =
+      provider.prunesOnActivate && !dryRun && strategy.name !== 'strategy:canary'
+        ? {
+            protect: (t: Target): string[] => {
+              const from = states.get(t.name)!.fromVersion;
+              const back = Deployer.rollbackRelease(from, ctx.version, knownGood);
+              return [...new Set([ctx.version, from, ctx.previousVersion, back].filter((v): v is string => !!v))];
+            },
+            done: (t: Target) => pruned.add(t.name),
+          }
+        : undefined;
     let failure: FraisierError | null = null;
     let status: DeployResult['status'] = 'succeeded';
     /** The targets being deployed now, for the lock row's step (`status-all`). */
@@ -535,7 +553,10 @@ export class Deployer {
       try {
         // 2. Preflight: connect to every target and check it; a failure here changes no host.
         const resolving = kind === 'rollback' && ref === undefined ? {} : { resolving: { ref } };
-        await provider.open({ log: this.log, dryRun, signal: controller.signal, ...resolving });
+        // One target, prepared right after (no preDeploy hook that could stop the deployment first): the
+        // provider may check, resolve and prepare in one round trip (a failed check still changes nothing).
+        const prepareNext = kind === 'deploy' && !dryRun && provider.targets.length === 1 && !this.hooks.preDeploy.isUsed() && !ledger.open;
+        await provider.open({ log: this.log, dryRun, signal: controller.signal, ...resolving, ...(prepareNext ? { prepareNext } : {}) });
         trace('targets connected and preflight passed');
         if (kind === 'rollback' && ref === undefined) {
           version = openCanary?.stableVersion ?? (await this.rollbackTarget(ctx, previousVersion)) ?? '';
@@ -588,7 +609,7 @@ export class Deployer {
         // the hosts done while the deployment runs; the final rows are written again at the end.
         deployTarget: (t) => {
           working(t.name, true);
-          return this.deployTarget(t, ctx, touched).finally(() => {
+          return this.deployTarget(t, ctx, touched, prune).finally(() => {
             working(t.name, false);
             history.targetDone(states.get(t.name)!);
           });
@@ -637,9 +658,9 @@ export class Deployer {
       if (!dryRun && !held) {
         await fence();
         await Promise.all(
-          provider.targets.map((t) =>
-            provider.finalize(t, ctx).catch((err) => this.log.warn(`cleanup of old releases failed: ${asFraisierError(err).message}`, t.name)),
-          ),
+          provider.targets
+            .filter((t) => !pruned.has(t.name))
+            .map((t) => provider.finalize(t, ctx).catch((err) => this.log.warn(`cleanup of old releases failed: ${asFraisierError(err).message}`, t.name))),
         );
         trace('old releases cleaned up');
       }
@@ -849,7 +870,12 @@ export class Deployer {
     }
   }
 
-  private async deployTarget(t: Target, ctx: DeployContext, touched: Set<string>): Promise<void> {
+  private async deployTarget(
+    t: Target,
+    ctx: DeployContext,
+    touched: Set<string>,
+    prune?: { protect: (t: Target) => string[]; done: (t: Target) => void },
+  ): Promise<void> {
     const { provider } = this.options;
     const state = ctx.states.get(t.name)!;
     ctx.checkAborted();
@@ -865,7 +891,10 @@ export class Deployer {
       touched.add(t.name);
       await this.timed(t, ctx, 'before', () => this.hooks.beforeTarget.promise(t, ctx));
       await ctx.fence();
-      await this.timed(t, ctx, 'activate', () => provider.activate(t, ctx.version, ctx));
+      await this.timed(t, ctx, 'activate', () =>
+        prune ? provider.activate(t, ctx.version, ctx, { protect: prune.protect(t) }) : provider.activate(t, ctx.version, ctx),
+      );
+      prune?.done(t);
       state.toVersion = ctx.version;
       state.status = 'activated';
       await this.checkHealth(t, ctx);

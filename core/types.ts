@@ -223,8 +223,17 @@ export interface Provider {
   releases(target: Target, ctx: DeployContext): Promise<string[]>;
   /** Puts the release on the target without making it live (idempotent: nothing to do if present). */
   prepare(target: Target, version: string, ctx: DeployContext): Promise<void>;
-  /** Makes the release live: atomic switch, then restart. */
-  activate(target: Target, version: string, ctx: DeployContext): Promise<void>;
+  /**
+   * Makes the release live: atomic switch, then restart. With `prune` (passed only to a provider with
+   * {@link Provider.prunesOnActivate}): once switched and restarted, also prune old releases in the same
+   * step, never those in `prune.protect`; a failed prune is a warning, never a failed activation.
+   */
+  activate(target: Target, version: string, ctx: DeployContext, prune?: { readonly protect: readonly string[] }): Promise<void>;
+  /**
+   * True when `activate` can prune old releases itself (`prune`): the Deployer then does not call
+   * `finalize` for a target it activated that way, which saves a round trip per target.
+   */
+  readonly prunesOnActivate?: boolean;
   /** After success: prune old releases. */
   finalize(target: Target, ctx: DeployContext): Promise<void>;
   /** The executor for the target; valid between `open` and `close`. */
@@ -250,6 +259,13 @@ export interface ProviderSession {
    * rollback to the previous release).
    */
   readonly resolving?: { readonly ref: string | undefined };
+  /**
+   * Set when the deployment has exactly one target and prepares it right after resolving the version,
+   * with nothing in between that could stop it (a deploy, not a dry run, no preDeploy hook): a provider
+   * may then check, resolve and prepare in one round trip, provided a failed check still changes nothing
+   * and `resolveVersion` and `prepare` then report that round trip's outcome as their own.
+   */
+  readonly prepareNext?: boolean;
 }
 
 /** The Deployer's side of a strategy: how it deploys one target, and how it waits. */

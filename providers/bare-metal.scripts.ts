@@ -32,9 +32,8 @@ const LINK_SHARED = `for p in "$@"; do
   mkdir -p "$app/shared/$p"; rm -rf "\${tmp:?}/$p"; mkdir -p "$(dirname "$tmp/$p")"; ln -s "$app/shared/$p" "$tmp/$p"
 done`;
 
-const PREPARE_GIT = `set -e
-app=$1; v=$2; rev=$3; repo=$4; build=$5; shift 5
-rel="$app/releases/$v"
+/** Builds release $v from the mirror in "$app/repo" (fetched unless it has $rev); $@ are the shared paths. */
+const PREPARE_GIT_BODY = `rel="$app/releases/$v"
 [ -f "$rel/.fraisier-release" ] && exit 0
 mkdir -p "$app/releases" "$app/shared"
 # the mirror already has the resolved commit (the host that resolved the version just fetched): no second fetch
@@ -55,6 +54,10 @@ if [ -n "$build" ]; then (cd "$tmp" && sh -c "$build") || { rm -rf "$tmp"; echo 
 touch "$tmp/.fraisier-release"
 mv -T "$tmp" "$rel"`;
 
+const PREPARE_GIT = `set -e
+app=$1; v=$2; rev=$3; repo=$4; build=$5; shift 5
+${PREPARE_GIT_BODY}`;
+
 const PREPARE_ARTIFACT = `set -e
 app=$1; v=$2; build=$3; shift 3
 rel="$app/releases/$v"
@@ -68,8 +71,8 @@ touch "$tmp/.fraisier-release"
 rm -rf "$rel"
 mv -T "$tmp" "$rel"`;
 
-const CLEANUP = `app=$1; keep=$2; shift 2
-cd "$app/releases" 2>/dev/null || exit 0
+/** Removes the oldest releases beyond $keep, never "current" nor a release named in $@. */
+const CLEANUP_BODY = `cd "$app/releases" 2>/dev/null || exit 0
 cur=$(basename "$(readlink "$app/current" 2>/dev/null)" 2>/dev/null)
 # shellcheck disable=SC2012 # oldest first needs ls -t (find cannot sort by time); names are validated versions
 n=$(ls -1tr | wc -l)
@@ -81,12 +84,14 @@ ls -1tr | head -n "$((n > keep ? n - keep : 0))" | while IFS= read -r r; do
 done
 rm -rf .tmp-* 2>/dev/null || true`;
 
+const CLEANUP = `app=$1; keep=$2; shift 2
+${CLEANUP_BODY}`;
+
 /**
- * One round trip per host before anything changes: who we are, what is live, and every check. With a
- * repository as $5 (the first host of a deployment that resolves a version), also its refs, read-only
- * (`git ls-remote`, one `ref=<sha> <name>` line each): the version is resolved without a round trip of its own.
+ * Every preflight check, as a shell function reading $app, $git, $stype and $sname: prints `uid=`,
+ * `current=` and one `problem=<what>` line per failed check; changes nothing.
  */
-const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4; refsof=\${5:-}
+const PREFLIGHT_CHECKS = `preflight_checks() {
 uid=$(id -u); echo "uid=$uid"
 cur=$(readlink "$app/current" 2>/dev/null) && echo "current=\${cur##*/}"
 if [ -e "$app" ]; then
@@ -131,12 +136,27 @@ EOF
       esac
     fi;;
 esac
+}`;
+
+/**
+ * One round trip per host before anything changes: who we are, what is live, and every check. With a
+ * repository as $5 (the first host of a deployment that resolves a version), also its refs, read-only
+ * (`git ls-remote`, one `ref=<sha> <name>` line each): the version is resolved without a round trip of its own.
+ */
+const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4; refsof=\${5:-}
+${PREFLIGHT_CHECKS}
+preflight_checks
 if [ -n "$refsof" ] && command -v git >/dev/null 2>&1 && refs=$(git ls-remote -- "$refsof" 2>/dev/null); then
   printf '%s\n' "$refs" | sed 's/^/ref=/'; echo "refs=ok"
 fi
 exit 0`;
 
-/** Switch and restart in one round trip. Exit 3: release missing; exit 4: restart failed. */
+/**
+ * Switch and restart in one round trip. Exit 3: release missing; exit 4: restart failed. With $6 (keep)
+ * and the releases to protect after it: once the switch and the restart succeeded, also removes the old
+ * releases as {@link CLEANUP} does, in the same round trip; a failed cleanup prints `cleanup-failed=<why>`
+ * and leaves the exit status 0.
+ */
 const ACTIVATE = `app=$1; v=$2; stype=$3; sname=$4; sudo=$5
 [ -f "$app/releases/$v/.fraisier-release" ] || { echo "release $v is not on this host" >&2; exit 3; }
 touch "$app/releases/$v"
@@ -147,16 +167,18 @@ case "$stype" in
     out=$(supervisorctl restart "$sname" 2>&1)
     case "$out" in *"$sname: started"*) ;; *) printf '%s\n' "$out" >&2; exit 4;; esac;;
   command) (cd "$app/current" && sh -c "$sname") || exit 4;;
-esac`;
+esac
+[ -n "\${6:-}" ] || exit 0
+shift 5; keep=$1; shift
+if ! out=$( (${CLEANUP_BODY}) 2>&1); then echo "cleanup-failed=$(printf '%s' "$out" | tail -n 1)"; fi
+exit 0`;
 
 /** Lists the releases, oldest first (nothing when there are none). */
 const RELEASES = `# shellcheck disable=SC2015 # on purpose: no releases directory and a failed ls both print nothing, exit 0
 cd "$1/releases" 2>/dev/null && ls -1tr || true`;
 
-/** Mirrors the repository on the host and resolves a ref ($3) to `<sha> <short> <tag-or-empty>`. */
-const RESOLVE_REF = `set -e
-app=$1; repo=$2; ref=$3
-mkdir -p "$app"
+/** Mirrors $repo in "$app/repo" and resolves $ref there: $sha, $short (7 characters) and $tag (the highest version-sorted tag without "/" on it, or empty). Needs set -e. */
+const RESOLVE = `mkdir -p "$app"
 if [ -d "$app/repo" ]; then
   git -C "$app/repo" remote set-url origin "$repo"
   git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
@@ -165,8 +187,41 @@ else
 fi
 sha=$(git -C "$app/repo" rev-parse --verify --quiet "$ref^{commit}") || { echo "unknown ref $ref" >&2; exit 3; }
 tag=$(git -C "$app/repo" tag --points-at "$sha" --sort=-v:refname | grep -v / | head -n 1 || true)
-short=$(git -C "$app/repo" rev-parse --short=7 "$sha")
+short=$(git -C "$app/repo" rev-parse --short=7 "$sha")`;
+
+/** Mirrors the repository on the host and resolves a ref ($3) to `<sha> <short> <tag-or-empty>`. */
+const RESOLVE_REF = `set -e
+app=$1; repo=$2; ref=$3
+${RESOLVE}
 echo "$sha $short $tag"`;
+
+/**
+ * Preflight, version resolution and prepare in ONE round trip, for a deployment with a single host.
+ * The checks run first; a failed one prints its `problem=` lines and stops (exit 0) before anything is
+ * created, fetched or built. Then `checked=ok` (and `checks-ns=<start> <end>`: when the checks ran, in
+ * nanoseconds, so the prepare's own time can be told apart), the ref resolved on the mirror as {@link RESOLVE_REF}
+ * does (`resolved=<sha> <short> <tag>`; an unknown ref exits 3 before any release directory exists), and
+ * the release built as {@link PREPARE_GIT} builds it. A version the deployer would refuse (see
+ * validateVersion) prints `prepared=no` and builds nothing.
+ */
+const PREFLIGHT_PREPARE_GIT = `app=$1; git=$2; stype=$3; sname=$4; repo=$5; ref=$6; build=$7; shift 7
+${PREFLIGHT_CHECKS}
+t0=$(date +%s%N 2>/dev/null)
+checks=$(preflight_checks)
+printf '%s\\n' "$checks"
+if printf '%s\\n' "$checks" | grep -q '^problem='; then exit 0; fi
+echo "checked=ok"
+echo "checks-ns=$t0 $(date +%s%N 2>/dev/null)"
+set -e
+${RESOLVE}
+echo "resolved=$sha $short $tag"
+v=\${tag:-$short}
+case "$v" in
+  [!A-Za-z0-9]*|*[!A-Za-z0-9._+-]*|*..*|*.lock) echo "prepared=no"; exit 0;;
+esac
+if [ "\${#v}" -gt 200 ]; then echo "prepared=no"; exit 0; fi
+rev=$sha
+${PREPARE_GIT_BODY}`;
 
 /**
  * After a failed command: is the disk under the app path full? Free space (`df`) and a 64 KB test write
@@ -199,7 +254,8 @@ export const bareMetalCommands = {
     label: 'preflight checks',
   }),
   /** Switch `current` and restart the service, in one command. */
-  activate: (app: string, v: string, service: ServiceManager, sudo: boolean): Command => ({
+  /** With `prune`: then also remove the releases beyond `keep`, never `current` nor one in `protect` (as {@link bareMetalCommands.cleanup}). */
+  activate: (app: string, v: string, service: ServiceManager, sudo: boolean, prune?: { keep: number; protect: readonly string[] }): Command => ({
     ...script(
       ACTIVATE,
       app,
@@ -207,6 +263,7 @@ export const bareMetalCommands = {
       service.type,
       service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : service.restart,
       sudo ? '1' : '0',
+      ...(prune ? [String(prune.keep), ...prune.protect] : []),
     ),
     label: `switch to ${v} and restart`,
   }),
@@ -220,6 +277,24 @@ export const bareMetalCommands = {
   prepareArtifact: (app: string, v: string, build: string, shared: string[]): Command => ({
     ...script(PREPARE_ARTIFACT, app, v, build, ...shared),
     label: `unpack release ${v}`,
+  }),
+  /**
+   * Preflight, resolution of `ref` and prepare of the release it names, in one round trip (a deployment
+   * with one host): see PREFLIGHT_PREPARE_GIT. A failed check stops before anything changes.
+   */
+  preflightPrepareGit: (app: string, service: ServiceManager, repo: string, ref: string, build: string, shared: string[]): Command => ({
+    ...script(
+      PREFLIGHT_PREPARE_GIT,
+      app,
+      '1',
+      service.type,
+      service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : '',
+      repo,
+      ref,
+      build,
+      ...shared,
+    ),
+    label: `preflight checks, resolve ${ref} and prepare the release`,
   }),
   /** Mirror the repository on the host and resolve a ref to `<sha> <tag-or-empty>`. */
   resolveRef: (app: string, repo: string, ref: string): Command => ({ ...script(RESOLVE_REF, app, repo, ref), label: `resolve ${ref}` }),
@@ -235,5 +310,6 @@ export const bareMetalScripts: Readonly<Record<string, string>> = {
   ACTIVATE,
   RELEASES,
   RESOLVE_REF,
+  PREFLIGHT_PREPARE_GIT,
   SPACE_PROBE,
 };

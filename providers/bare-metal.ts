@@ -9,12 +9,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { command, type Command } from '../core/exec/command.js';
 import { bareMetalCommands, script, SPACE_PROBE } from './bare-metal.scripts.js';
-import type { Executor, RunOptions } from '../core/exec/executor.js';
+import type { ExecResult, Executor, RunOptions } from '../core/exec/executor.js';
 import { DryRunExecutor } from '../core/exec/recording.js';
 import { SshExecutor, commandError, type SshOptions } from '../core/exec/ssh.js';
 import { FraisierError, TargetErrors, asFraisierError } from '../core/errors.js';
 import { appPathProblem, hostProblem, normalAppPath, sharedListProblem } from '../core/config/checks.js';
 import type { DeployContext, Provider, ProviderSession, Target } from '../core/types.js';
+import { trace } from '../core/trace.js';
 
 /** Releases come from a git repository, fetched on each host (Capistrano's `repo/` mirror). */
 export interface GitSource {
@@ -252,6 +253,57 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
 
   /** The repository's refs (`<sha> <refname>`), listed by the first host's preflight; null when not listed. */
   let listedRefs: string[] | null = null;
+  /**
+   * A one-host deployment's preflight, resolution and prepare in one round trip (session.prepareNext):
+   * the ref it resolved, and the command's result, read by resolveVersion and prepare. Null otherwise.
+   */
+  let folded: { wanted: string; result: ExecResult; version: string | null; prepared: boolean; checksMs: number } | null = null;
+
+  /**
+   * Runs {@link bareMetalCommands.preflightPrepareGit} on the only host. Throws the preflight error when a
+   * check failed (nothing changed); any other outcome is kept for resolveVersion and prepare to report
+   * as they would have.
+   */
+  async function preflightPrepare(t: SshTarget, e: Executor, repo: string, wanted: string): Promise<void> {
+    const cmd = bareMetalCommands.preflightPrepareGit(app, options.service, repo, wanted, build, shared);
+    const r = await e.run(cmd, { check: false });
+    const lines = r.stdout.split('\n');
+    const value = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+    // an answer without the checks' lines (not this script's): nothing is kept, the usual round trips follow
+    if (value('uid') === undefined) return preflight(t, e);
+    sudo.set(t.name, value('uid') !== '0');
+    live.set(t.name, value('current') ?? null);
+    const problems = lines.filter((l) => l.startsWith('problem=')).map((l) => l.slice('problem='.length));
+    if (problems.length > 0)
+      throw new FraisierError('E_PREFLIGHT', `preflight failed on ${t.name}: ${problems.join('; ')}`, { target: t.name, step: 'preflight' });
+    if (!lines.includes('checked=ok')) return;
+    const [sha, short, tag] = (value('resolved') ?? '').trim().split(/\s+/);
+    const version = sha ? tag || short || wanted : null;
+    if (sha) revision = sha;
+    // the checks' share of the round trip (from the host's clock), so the prepare phase times the prepare only
+    const [from, to] = (value('checks-ns') ?? '').split(' ');
+    const checksMs = from && to && /^\d+$/.test(from) && /^\d+$/.test(to) ? Number((BigInt(to) - BigInt(from)) / 1_000_000n) : 0;
+    folded = { wanted, result: r, version, prepared: version !== null && r.code === 0 && !lines.includes('prepared=no'), checksMs };
+    trace('preflight, version and prepare in one command');
+  }
+
+  /** The error of a resolution on the host that failed (a full disk is named as such); a dry run without a mirror names the ref itself. */
+  async function failedResolution(e: Executor, host: string, wanted: string, r: ExecResult, dryRun: boolean): Promise<string> {
+    const repo = (options.source as GitSource).repo;
+    if (r.code !== 0) {
+      const full = await diskFull(e, host, app, `resolving ${wanted} (git fetch into ${app}/repo)`, r.stderr + '\n' + r.stdout);
+      if (full) throw full;
+    }
+    if (dryRun && r.code === 0) return wanted;
+    throw new FraisierError(
+      'E_VERSION',
+      `cannot resolve ${JSON.stringify(wanted)} in ${repo} (on ${host}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`,
+      {
+        target: host,
+        hint: 'check the tag, branch or sha exists and was pushed',
+      },
+    );
+  }
 
   async function preflight(t: SshTarget, e: Executor, refsOf?: string): Promise<void> {
     const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service, refsOf));
@@ -273,6 +325,10 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       // one function for the run, so a warning (host key checking off) is printed once, not per host
       const ssh: SshOptions = { warn: (m) => session.log.warn(m), ...options.ssh };
       listedRefs = null;
+      folded = null;
+      // one host, its prepare next: preflight, resolution and prepare in one round trip (a failed check changes nothing)
+      const fold =
+        session.prepareNext && session.resolving && !session.dryRun && targets.length === 1 && options.source.type === 'git' ? options.source : undefined;
       // the first host's preflight also lists the repository's refs (read-only) when a version is resolved next
       const refsOf = session.resolving && !session.dryRun && options.source.type === 'git' ? options.source.repo : undefined;
       const opened = await Promise.allSettled(
@@ -280,7 +336,8 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
           const real = options.connect ? await options.connect(t.host) : await SshExecutor.connect(t.host, ssh);
           const e: Executor = session.dryRun ? new DryRunExecutor(t.name, (l) => session.log.info(l), real) : real;
           executors.set(t.name, e);
-          await preflight(t, e, i === 0 ? refsOf : undefined);
+          if (fold) await preflightPrepare(t, e, fold.repo, session.resolving?.ref ?? fold.branch ?? 'main');
+          else await preflight(t, e, i === 0 ? refsOf : undefined);
         }),
       );
       const failures = new Map<string, FraisierError>();
@@ -301,6 +358,10 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       const first = targets[0]!;
       const e = exec(first);
       if (ctx.dryRun) return resolveRemotely(e, options.source.repo, wanted, first.name);
+      // resolved by open's one round trip: its answer, or its error as the resolution round trip reports it
+      const f = folded?.wanted === wanted ? folded : null;
+      if (f?.version) return f.version;
+      if (f) return failedResolution(e, first.name, wanted, f.result, false);
       // a tag or branch found in the refs the first host's preflight listed: no round trip (the first
       // host's prepare fetches the commit); anything else (a sha, an expression) is resolved on the host
       const listed = listedRefs ? resolveFromRefs(listedRefs, wanted) : null;
@@ -311,21 +372,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       const real = e instanceof DryRunExecutor ? null : e;
       // Resolving needs the mirror; in a dry run without a mirror we name the ref itself.
       const r = await (real ?? e).run({ ...bareMetalCommands.resolveRef(app, options.source.repo, wanted), readOnly: true }, { check: false });
-      if (r.code !== 0) {
-        const full = await diskFull(real ?? e, first.name, app, `resolving ${wanted} (git fetch into ${app}/repo)`, r.stderr + '\n' + r.stdout);
-        if (full) throw full;
-      }
-      if (r.code !== 0 || !r.stdout.trim()) {
-        if (ctx.dryRun && r.code === 0) return wanted;
-        throw new FraisierError(
-          'E_VERSION',
-          `cannot resolve ${JSON.stringify(wanted)} in ${options.source.repo} (on ${first.name}): ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`,
-          {
-            target: first.name,
-            hint: 'check the tag, branch or sha exists and was pushed',
-          },
-        );
-      }
+      if (r.code !== 0 || !r.stdout.trim()) return failedResolution(real ?? e, first.name, wanted, r, ctx.dryRun);
       const [sha, short, tag] = r.stdout.trim().split(/\s+/);
       revision = sha ?? '';
       return tag || short || wanted;
@@ -356,6 +403,21 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
         throw (await diskFull(e, t.name, app, `preparing release ${version}`, r.stderr + '\n' + r.stdout)) ?? commandError(t.name, cmd, r);
       };
       if (options.source.type === 'git') {
+        // already built by open's one round trip: its outcome, reported as this prepare would report it
+        const f = folded && ctx.kind === 'deploy' && folded.version === version ? folded : null;
+        if (f) {
+          folded = null;
+          if (f.prepared) {
+            ctx.time(t, 'prepare', Math.max(0, f.result.durationMs - f.checksMs));
+            return;
+          }
+          if (f.result.code !== 0) {
+            const cmd = bareMetalCommands.prepareGit(app, version, revision, options.source.repo, build, shared);
+            // the checks' and the resolution's lines are not the prepare's output
+            const r = { ...f.result, stdout: f.result.stdout.replace(/^(uid|current|checked|checks-ns|resolved)=.*\n?/gm, '') };
+            throw (await diskFull(e, t.name, app, `preparing release ${version}`, r.stderr + '\n' + r.stdout)) ?? commandError(t.name, cmd, r);
+          }
+        }
         await prepareRun(bareMetalCommands.prepareGit(app, version, ctx.kind === 'deploy' ? revision : '', options.source.repo, build, shared));
         return;
       }
@@ -366,9 +428,14 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       await prepareRun(bareMetalCommands.prepareArtifact(app, version, build, shared), createReadStream(archive));
     },
 
-    async activate(t, version, ctx) {
+    prunesOnActivate: true,
+
+    async activate(t, version, ctx, prune) {
       live.delete(t.name);
-      const r = await exec(t).run(bareMetalCommands.activate(app, version, options.service, sudo.get(t.name) ?? false), { check: false });
+      const r = await exec(t).run(
+        bareMetalCommands.activate(app, version, options.service, sudo.get(t.name) ?? false, prune ? { keep, protect: prune.protect } : undefined),
+        { check: false },
+      );
       if (r.code !== 0) {
         const full = await diskFull(exec(t), t.name, app, `switching to ${version}`, r.stderr + '\n' + r.stdout);
         if (full) throw full;
@@ -379,6 +446,8 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
         });
       }
       ctx.log.info(`switched to ${version} and restarted`, t.name);
+      const cleanup = r.stdout.split('\n').find((l) => l.startsWith('cleanup-failed='));
+      if (cleanup !== undefined) ctx.log.warn(`cleanup of old releases failed: ${cleanup.slice('cleanup-failed='.length) || 'no reason given'}`, t.name);
     },
 
     async finalize(t, ctx) {
