@@ -250,6 +250,12 @@ export interface ProviderSession {
    * rollback to the previous release).
    */
   readonly resolving?: { readonly ref: string | undefined };
+  /**
+   * Set when the caller reads every target's releases right after `open` and changes nothing
+   * (`fraisier status`): a provider may list them in the same round trip as its preflight, so that
+   * `releases(t)` answers without one of its own (bare_metal does).
+   */
+  readonly listing?: boolean;
 }
 
 /** The Deployer's side of a strategy: how it deploys one target, and how it waits. */
