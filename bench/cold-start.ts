@@ -171,7 +171,8 @@ async function statusBench(): Promise<{ markdown: string; raw: unknown }> {
     const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-cold-status-'));
     try {
       writeFileSync(join(dir, 'fraises.yaml'), benchYaml(env, ['h1']));
-      // a live release on h1, so that status reads a current link and a releases directory
+      // a live release on h1, so that status reads a current link and a releases directory (the deploy
+      // also creates .fraisier/: the untimed first status records the config and h1's address in its cache)
       const d = spawnSync(process.execPath, [bin, 'deploy', 'app', 'bench', '--version', 'v1.2.0'], { cwd: dir, encoding: 'utf8' });
       if (d.status !== 0) throw new Error(`fraisier deploy failed: ${d.stdout}${d.stderr}`);
       const commands: Cmd[] = [
@@ -197,7 +198,8 @@ asks a host what it runs). \`status\` is never answered from the store: it conne
 
 ${t}
 
-\`status\` − \`ssh h1 true\` (its local set-up, and its round trips beyond one command: the preflight, then \`current\` and \`releases\`): ${fmtMs(st - ssh)}; ${ratio(st, f)} \`node -e 0\`.
+\`status\` − \`ssh h1 true\` (its local set-up; on the host it runs one command, its preflight, which also lists the releases): ${fmtMs(st - ssh)}; status ÷ \`node -e 0\` ${ratio(st, f)}, status ÷ \`ssh h1 true\` ${ratio(st, ssh)}${baselineBin ? `; baseline ÷ \`node -e 0\` ${ratio(median(results[3]!.ms), f)}, this ÷ baseline ${ratio(st, median(results[3]!.ms))}` : ''}.
+Over an unchanged fraises.yaml, \`bin/fraisier.js\` opens the TCP connection to h1 before the CLI loads (core/early-sockets.ts).
 Its phases (\`FRAISIER_TRACE=1\`, median, ms since the process started): ${fmtPhases(phases)}.`;
       console.log(`\n${t}\n\nstatus: ${fmtPhases(phases)}`);
       return { markdown, raw: Object.fromEntries(commands.map((c, k) => [c.label, { ms: results[k]!.ms, phases: medianPhases(results[k]!) }])) };

@@ -25,6 +25,12 @@ if (argv.includes('history')) {
     process.exit(0);
   }
 }
+// TCP first (core/early-sockets.ts): for a command that connects to hosts (deploy, rollback, status, ...),
+// over an unchanged fraises.yaml (the validated-config cache), the TCP connections to its hosts open now,
+// so that they (and sshd's banner) overlap loading the CLI and the SSH code; ssh2 takes them over when the
+// handshakes start, nothing is written to them before. Any other case opens nothing.
+const early = await import('../dist/bundle/early-sockets.js').catch(() => undefined);
+early?.openEarlySockets(argv);
 // One bundled entry for every command: it holds the command list, the argv parser, the config loader
 // and the read-only commands. The package itself (the built-in providers, strategies and plugins, and the
 // SSH stack under them) is evaluated by the CLI only for the commands that use targets, after

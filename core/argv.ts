@@ -43,6 +43,9 @@ export const VALUE_OPTIONS: readonly string[] = [
  */
 export const READ_ONLY_COMMANDS: readonly string[] = [...COMMANDS.filter((c) => !c.usesTargets).map((c) => c.name), 'help'];
 
+/** Commands that connect to the hosts of the environment they name (see `EnvironmentCommand.connects`). */
+export const CONNECTING_COMMANDS: readonly string[] = COMMANDS.filter((c) => c.scope === 'environment' && c.connects).map((c) => c.name);
+
 /**
  * The positional words of an argv, in order: the arguments that are neither an option nor the value of
  * an option that takes one. Everything after `--` is positional.

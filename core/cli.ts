@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { DeployApp } from './app.js';
-import { positionalsOf, commandOf, plainArgs, READ_ONLY_COMMANDS } from './argv.js';
-import { closeEarly, connectEarly } from './connect-early.js';
+import { positionalsOf, commandOf, plainArgs, CONNECTING_COMMANDS, READ_ONLY_COMMANDS } from './argv.js';
+import { closeEarly, connectEarly, endpointsOf } from './connect-early.js';
 import {
   commandsOf,
   findCommand,
@@ -16,7 +16,7 @@ import {
   type OptionSpec,
   type StoreCommand,
 } from './commands/index.js';
-import { cachedConfig, rememberConfig } from './config/cache.js';
+import { cachedConfig, rememberConfig, rememberEndpoints } from './config/cache.js';
 import { findConfig } from './config/find.js';
 import type { LoadedConfig } from './config/load.js';
 import type { NormalizedEnvironment } from './registry.js';
@@ -52,9 +52,6 @@ async function loadPackage(command: Command): Promise<void> {
   trace('package loaded');
 }
 
-/** The commands that open the environment's provider (connect to its hosts); migrate, cancel and unlock do not. */
-const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status']);
-
 /**
  * Starts the SSH handshakes to the hosts of `fraises` in `env` (bare_metal environments, also as
  * members of a multi-provider one) while the deploy path loads, the store opens and the lock is taken:
@@ -62,7 +59,7 @@ const CONNECTING_COMMANDS = new Set(['deploy', 'promote', 'rollback', 'status'])
  * Resolves once the SSH code is loaded and the connections are under way, so that the caller loads the
  * package after the handshakes started, not before.
  */
-async function startConnections(config: LoadedConfig, fraises: readonly string[], env: string): Promise<void> {
+async function startConnections(config: LoadedConfig, fraises: readonly string[], env: string, text: string | undefined): Promise<void> {
   if (process.env['FRAISIER_CONNECT_EARLY'] === '0') return;
   const hosts: string[] = [];
   const add = (e: NormalizedEnvironment | undefined): void => {
@@ -74,6 +71,11 @@ async function startConnections(config: LoadedConfig, fraises: readonly string[]
   if (hosts.length > 0) {
     trace(`connecting to ${hosts.length} host(s)`);
     await connectEarly([...new Set(hosts)], config.ssh);
+    // where they are reached, for the next command's TCP connections before anything loads (core/early-sockets.ts)
+    if (text !== undefined) {
+      const endpoints = await endpointsOf([...new Set(hosts)], config.ssh);
+      rememberEndpoints(config.file, text, fraises, env, endpoints, config.ssh.configFile);
+    }
   }
 }
 
@@ -119,6 +121,9 @@ function processIo(json: boolean): CommandIo {
   };
 }
 
+/** The text each config remembered in the cache was validated from (for {@link rememberEndpoints}). */
+const validatedText = new WeakMap<LoadedConfig, string>();
+
 /**
  * Loads fraises.yaml and registers its secrets for redaction: the one place the `fraisier` command
  * reads its config.
@@ -130,7 +135,10 @@ async function loadFraises(file: string | undefined, remember = false): Promise<
   const text = readConfig(found);
   const config = await openConfig(found, process.env, text);
   for (const s of config.secrets) registerSecret(s);
-  if (remember) rememberConfig(found, text, config);
+  if (remember) {
+    rememberConfig(found, text, config);
+    validatedText.set(config, text);
+  }
   trace('config read and validated');
   return config;
 }
@@ -257,11 +265,12 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
           return;
         }
       }
-      const config = await loadFraises(a['config'] as string | undefined, command.name === 'history');
+      const connecting = command.scope === 'environment' && CONNECTING_COMMANDS.includes(command.name);
+      const config = await loadFraises(a['config'] as string | undefined, command.name === 'history' || connecting);
       const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
-      if (command.scope === 'environment' && CONNECTING_COMMANDS.has(command.name)) {
+      if (command.scope === 'environment' && connecting) {
         const words = [String(a['fraise']), String(a['env']), ...(command.runMany ? more : [])];
-        await startConnections(config, words.slice(0, -1), words[words.length - 1]!);
+        await startConnections(config, words.slice(0, -1), words[words.length - 1]!, validatedText.get(config));
       }
       await loadPackage(command);
       if (command.scope === 'environment' && command.runMany && more.length > 0) {

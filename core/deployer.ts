@@ -295,7 +295,8 @@ export class Deployer {
     let targets: StatusReport['targets'];
     try {
       try {
-        await provider.open({ log: this.log, dryRun: false, signal: controller.signal });
+        // listing: the releases come with each host's preflight, one round trip per host
+        await provider.open({ log: this.log, dryRun: false, signal: controller.signal, listing: true });
       } catch (err) {
         if (err instanceof TargetErrors) for (const [name, e] of err.byTarget) broken.set(name, e);
         else for (const t of provider.targets) broken.set(t.name, asFraisierError(err));

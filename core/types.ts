@@ -266,6 +266,12 @@ export interface ProviderSession {
    * and `resolveVersion` and `prepare` then report that round trip's outcome as their own.
    */
   readonly prepareNext?: boolean;
+  /**
+   * Set when the caller reads every target's releases right after `open` and changes nothing
+   * (`fraisier status`): a provider may list them in the same round trip as its preflight, so that
+   * `releases(t)` answers without one of its own (bare_metal does).
+   */
+  readonly listing?: boolean;
 }
 
 /** The Deployer's side of a strategy: how it deploys one target, and how it waits. */

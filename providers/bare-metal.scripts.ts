@@ -143,11 +143,16 @@ esac
  * repository as $5 (the first host of a deployment that resolves a version), also its refs, read-only
  * (`git ls-remote`, one `ref=<sha> <name>` line each): the version is resolved without a round trip of its own.
  */
-const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4; refsof=\${5:-}
+const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4; refsof=\${5:-}; listing=\${6:-}
 ${PREFLIGHT_CHECKS}
 preflight_checks
 if [ -n "$refsof" ] && command -v git >/dev/null 2>&1 && refs=$(git ls-remote -- "$refsof" 2>/dev/null); then
   printf '%s\n' "$refs" | sed 's/^/ref=/'; echo "refs=ok"
+fi
+# the releases, oldest first, as RELEASES lists them (fraisier status: no round trip of its own)
+if [ -n "$listing" ]; then
+  # shellcheck disable=SC2015 # on purpose, as in RELEASES: no releases directory and a failed ls both list nothing
+  (cd "$app/releases" 2>/dev/null && ls -1tr || true) | sed 's/^/release=/'; echo "releases=ok"
 fi
 exit 0`;
 
@@ -240,15 +245,20 @@ exit 0`;
 
 /** The commands the bare_metal provider runs, as data (a unit test asserts them exactly). */
 export const bareMetalCommands = {
-  /** `refsOf`: also list that repository's refs (`git ls-remote`, read-only), to resolve the version in the same round trip. */
-  preflight: (app: string, git: boolean, service: ServiceManager, refsOf?: string): Command => ({
+  /**
+   * `refsOf`: also list that repository's refs (`git ls-remote`, read-only), to resolve the version in the
+   * same round trip. `listReleases`: also list the releases (`release=<name>` lines, oldest first, then
+   * `releases=ok`), for `fraisier status`.
+   */
+  preflight: (app: string, git: boolean, service: ServiceManager, refsOf?: string, listReleases = false): Command => ({
     ...script(
       PREFLIGHT,
       app,
       git ? '1' : '0',
       service.type,
       service.type === 'systemd' ? service.unit : service.type === 'supervisor' ? service.program : '',
-      ...(refsOf ? [refsOf] : []),
+      ...(refsOf || listReleases ? [refsOf ?? ''] : []),
+      ...(listReleases ? ['1'] : []),
     ),
     readOnly: true,
     label: 'preflight checks',

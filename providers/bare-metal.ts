@@ -226,6 +226,8 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
   const sudo = new Map<string, boolean>();
   /** What preflight saw live on each target; forgotten at the target's first activation. */
   const live = new Map<string, string | null>();
+  /** The releases preflight listed on each target (ProviderSession.listing); each list is used once. */
+  const listed = new Map<string, string[]>();
   let revision = '';
   const archives = new Map<string, Promise<string>>();
 
@@ -305,10 +307,19 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     );
   }
 
-  async function preflight(t: SshTarget, e: Executor, refsOf?: string): Promise<void> {
-    const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service, refsOf));
+  async function preflight(t: SshTarget, e: Executor, refsOf?: string, listReleases = false): Promise<void> {
+    const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service, refsOf, listReleases));
     const lines = r.stdout.split('\n');
     if (refsOf && lines.includes('refs=ok')) listedRefs = lines.filter((l) => l.startsWith('ref=')).map((l) => l.slice('ref='.length));
+    // as `releases` reads them: names, no dot files (a release being unpacked)
+    if (listReleases && lines.includes('releases=ok'))
+      listed.set(
+        t.name,
+        lines
+          .filter((l) => l.startsWith('release='))
+          .map((l) => l.slice('release='.length).trim())
+          .filter((n) => n && !n.startsWith('.')),
+      );
     const value = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
     sudo.set(t.name, value('uid') !== '0');
     live.set(t.name, value('current') ?? null);
@@ -329,6 +340,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
       // one host, its prepare next: preflight, resolution and prepare in one round trip (a failed check changes nothing)
       const fold =
         session.prepareNext && session.resolving && !session.dryRun && targets.length === 1 && options.source.type === 'git' ? options.source : undefined;
+      listed.clear();
       // the first host's preflight also lists the repository's refs (read-only) when a version is resolved next
       const refsOf = session.resolving && !session.dryRun && options.source.type === 'git' ? options.source.repo : undefined;
       const opened = await Promise.allSettled(
@@ -337,7 +349,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
           const e: Executor = session.dryRun ? new DryRunExecutor(t.name, (l) => session.log.info(l), real) : real;
           executors.set(t.name, e);
           if (fold) await preflightPrepare(t, e, fold.repo, session.resolving?.ref ?? fold.branch ?? 'main');
-          else await preflight(t, e, i === 0 ? refsOf : undefined);
+          else await preflight(t, e, i === 0 ? refsOf : undefined, session.listing === true);
         }),
       );
       const failures = new Map<string, FraisierError>();
@@ -387,6 +399,11 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
     },
 
     async releases(t) {
+      const known = listed.get(t.name);
+      if (known) {
+        listed.delete(t.name);
+        return known;
+      }
       const r = await exec(t).run(bareMetalCommands.releases(app));
       return r.stdout
         .split('\n')

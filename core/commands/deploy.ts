@@ -25,6 +25,7 @@ export const deploy: EnvironmentCommand = {
   frontEnds: ['fraisier', 'script'],
   changesHosts: true,
   usesTargets: true,
+  connects: true,
   options: {
     version: { type: 'string', describe: 'git ref (tag, branch, sha) or artifact version; default: the configured branch' },
     force: { type: 'boolean', default: false, describe: 'skip health checks, and deploy outside the deploy windows or in a freeze (emergency)' },

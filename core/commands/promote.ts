@@ -13,6 +13,7 @@ export const promote: EnvironmentCommand = {
   frontEnds: ['fraisier', 'script'],
   changesHosts: true,
   usesTargets: true,
+  connects: true,
   options: {
     force: { type: 'boolean', default: false, describe: 'skip health checks (emergency)' },
     'dry-run': { type: 'boolean', default: false, describe: 'print the plan, change nothing' },

@@ -10,6 +10,7 @@ export const rollback: EnvironmentCommand = {
   frontEnds: ['fraisier', 'script'],
   changesHosts: true,
   usesTargets: true,
+  connects: true,
   options: {
     to: { type: 'string', describe: 'release to go back to; default: the newest earlier release that succeeded' },
     force: { type: 'boolean', default: false, describe: 'skip health checks (emergency)' },

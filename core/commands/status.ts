@@ -8,6 +8,7 @@ export const status: EnvironmentCommand = {
   frontEnds: ['fraisier', 'script'],
   changesHosts: false,
   usesTargets: true,
+  connects: true,
   options: {},
   async run(app, env, _args, io) {
     const { formatStatus, toJson } = await import('../report.js');

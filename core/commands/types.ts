@@ -87,6 +87,13 @@ interface CommandBase {
  */
 export interface EnvironmentCommand extends CommandBase {
   scope: 'environment';
+  /**
+   * True when the command opens the environment's provider, i.e. connects to its hosts (`deploy`,
+   * `promote`, `rollback`, `status`; not `migrate`, `cancel`, `unlock`): `fraisier` then opens the TCP
+   * connections and starts the SSH handshakes before it loads the code that uses them
+   * (core/early-sockets.ts, core/connect-early.ts).
+   */
+  connects?: boolean;
   /** Runs the command; resolves with the exit status. Throws a `FraisierError` for bad input. */
   run(app: DeployApp, env: string, args: CommandArgs, io: CommandIo): Promise<number>;
   /**

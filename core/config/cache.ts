@@ -11,8 +11,14 @@
  * interpolates a secret variable (PASSWORD, SECRET, TOKEN, KEY), holds a backslash (a YAML escape could
  * hide a `${VAR}`), or keeps its state in PostgreSQL. Anything that does not match exactly loads and validates the file as
  * before, so a broken config is still reported (exit 2).
+ *
+ * The commands that connect (`deploy`, `status`, ...) also record, per fraises and environment, the
+ * address and port their hosts were reached at ({@link rememberEndpoints}), stamped with the SSH config
+ * file they were resolved through: the next such command opens its TCP connections from them before it
+ * loads anything (core/early-sockets.ts).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { SECRET_NAME } from './find.js';
 
@@ -22,6 +28,65 @@ export interface CachedConfig {
   baseDir: string;
   /** The `state:` block as loaded (a SQLite path, or none: the default). */
   state: { path?: string };
+  /**
+   * Where the hosts of a command's fraises and environment were reached last time (see
+   * {@link rememberEndpoints}), by {@link targetsKey}; only while the SSH config they were resolved
+   * through is unchanged. Absent when none was recorded or the SSH config changed.
+   */
+  endpoints?: Record<string, Endpoint[]>;
+}
+
+/** A TCP endpoint an SSH host is reached at: its address (after the SSH config's HostName) and port. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** What the SSH config file looked like when endpoints were resolved through it. */
+interface SshConfigStamp {
+  /** The `ssh.config_file` setting (null: the default `~/.ssh/config`). */
+  setting: string | null;
+  /** That setting as an absolute path. */
+  file: string;
+  /** Its size and mtime, or `absent`. */
+  stamp: string;
+}
+
+/** The key of a command's targets in {@link CachedConfig.endpoints}: its fraises, then the environment. */
+export function targetsKey(fraises: readonly string[], environment: string): string {
+  return JSON.stringify([...fraises, environment]);
+}
+
+/** The SSH config file a `configFile` setting names, as core/exec/ssh.ts reads it (default `~/.ssh/config`). */
+function sshConfigFile(setting: string | null): string {
+  const p = setting ?? '~/.ssh/config';
+  return path.resolve(p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p);
+}
+
+function statStamp(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'absent';
+  }
+}
+
+/**
+ * The stamp of the SSH config file now, or undefined when endpoints must not be cached through it: it
+ * includes other files or has `Match` blocks (whose answer can change without this file changing).
+ */
+function sshConfigStamp(setting: string | null): SshConfigStamp | undefined {
+  const file = sshConfigFile(setting);
+  const stamp = statStamp(file);
+  if (stamp !== 'absent') {
+    try {
+      if (/^\s*(include|match)\b/im.test(fs.readFileSync(file, 'utf8'))) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return { setting, file, stamp };
 }
 
 const FORMAT = 2;
@@ -85,14 +150,46 @@ export function cachedConfig(file: string, env: NodeJS.ProcessEnv = process.env)
   try {
     const key = keyOf(file, fs.readFileSync(file, 'utf8'), env);
     if (!key) return undefined;
-    const entry = JSON.parse(fs.readFileSync(cacheFile(file), 'utf8')) as { key?: string; state?: { path?: unknown } };
+    const entry = JSON.parse(fs.readFileSync(cacheFile(file), 'utf8')) as Entry;
     if (entry.key !== key || typeof entry.state !== 'object' || entry.state === null) return undefined;
     const statePath = entry.state.path;
     if (statePath !== undefined && typeof statePath !== 'string') return undefined;
-    return { baseDir: path.dirname(path.resolve(file)), state: statePath === undefined ? {} : { path: statePath } };
+    const hit: CachedConfig = { baseDir: path.dirname(path.resolve(file)), state: statePath === undefined ? {} : { path: statePath } };
+    const early = entry.early;
+    if (early && typeof early === 'object' && early.ssh && early.targets) {
+      const { setting, file: sshFile, stamp } = early.ssh;
+      if ((setting === null || typeof setting === 'string') && sshConfigFile(setting) === sshFile && statStamp(sshFile) === stamp) {
+        hit.endpoints = early.targets;
+      }
+    }
+    return hit;
   } catch {
     return undefined;
   }
+}
+
+/** The cache file's content. */
+interface Entry {
+  key?: string;
+  state?: { path?: unknown };
+  /** Endpoints of the hosts, and the SSH config they were resolved through (see {@link rememberEndpoints}). */
+  early?: { ssh?: SshConfigStamp; targets?: Record<string, Endpoint[]> };
+}
+
+function readEntry(file: string): Entry | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(cacheFile(file), 'utf8')) as Entry;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeEntry(file: string, entry: Entry): void {
+  const target = cacheFile(file);
+  if (!fs.statSync(path.dirname(target)).isDirectory()) return;
+  const tmp = `${target}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, target);
 }
 
 /**
@@ -109,10 +206,43 @@ export function rememberConfig(
   try {
     const key = keyOf(file, text, env);
     if (!key) return;
-    const target = cacheFile(file);
-    if (!fs.statSync(path.dirname(target)).isDirectory()) return;
-    const tmp = `${target}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${JSON.stringify({ key, state: loaded.state.path === undefined ? {} : { path: loaded.state.path } })}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, target);
+    const state = loaded.state.path === undefined ? {} : { path: loaded.state.path };
+    // the same file validated again: the entry stands (with the endpoints recorded since)
+    const old = readEntry(file);
+    if (old?.key === key && JSON.stringify(old.state) === JSON.stringify(state)) return;
+    writeEntry(file, { key, state });
+  } catch {}
+}
+
+/**
+ * Records where the hosts of `fraises` in `environment` were reached (`endpoints`, resolved through the
+ * SSH config file that the `ssh.config_file` setting names), in the entry of `file` as validated from
+ * `text`: the next command over the same fraises and environment opens its TCP connections from these
+ * before it loads anything (core/early-sockets.ts). Does nothing when the entry is not this validation's
+ * (see {@link rememberConfig}), when the SSH config includes other files or has `Match` blocks, or when
+ * the same endpoints are recorded already; never throws.
+ */
+export function rememberEndpoints(
+  file: string,
+  text: string,
+  fraises: readonly string[],
+  environment: string,
+  endpoints: readonly Endpoint[],
+  sshConfigSetting: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): void {
+  try {
+    const key = keyOf(file, text, env);
+    const entry = readEntry(file);
+    if (!key || !entry || entry.key !== key) return;
+    const ssh = sshConfigStamp(sshConfigSetting ?? null);
+    if (!ssh) return;
+    const same = JSON.stringify(entry.early?.ssh) === JSON.stringify(ssh);
+    const targets = same ? { ...entry.early?.targets } : {};
+    const k = targetsKey(fraises, environment);
+    const list = endpoints.map((e) => ({ host: e.host, port: e.port }));
+    if (same && JSON.stringify(targets[k]) === JSON.stringify(list)) return;
+    targets[k] = list;
+    writeEntry(file, { ...entry, early: { ssh, targets } });
   } catch {}
 }

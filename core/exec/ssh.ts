@@ -11,7 +11,7 @@ import { redact } from '../secret.js';
 import { quote, Raw, render, type Command } from './command.js';
 import { stdoutListener, type ExecResult, type Executor, type RunOptions } from './executor.js';
 import { KnownHosts } from './known-hosts.js';
-import { takeEarly } from '../connect-early.js';
+import { takeEarly, takeEarlySocket } from '../connect-early.js';
 import { trace } from '../trace.js';
 
 /** How Fraisier finds and trusts SSH hosts. Defaults follow OpenSSH. */
@@ -162,6 +162,9 @@ function warnInsecure(host: ResolvedHost, options: SshOptions): void {
 }
 
 const DEFAULT_IDENTITIES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome);
+
+/** `FRAISIER_TRACE=ssh`: the handshake's steps and each command's label in the trace. */
+const TRACE_SSH = process.env['FRAISIER_TRACE'] === 'ssh';
 
 /** The ssh2 debug messages that `FRAISIER_TRACE=ssh` traces: one per round trip of the handshake. */
 const HANDSHAKE_STEPS =
@@ -330,6 +333,12 @@ export class SshExecutor implements Executor {
     if (insecure) warnInsecure(insecure, options);
     const problems = chain.map(() => ({ message: null as string | null }));
     const configs = chain.map((h, i) => connectConfig(h, options, problems[i]!));
+    // a TCP connection `fraisier` opened to this address before its code loaded (core/early-sockets.ts):
+    // ssh2 starts the handshake on it (nothing was written to it); the host key check is the same
+    if (chain.length === 1) {
+      const sock = takeEarlySocket(host.hostname, host.port);
+      if (sock) configs[0]!['sock'] = sock;
+    }
     const client = new SSH2Promise(configs as never, true);
     let conn: SshConnectionLike;
     try {
@@ -371,6 +380,8 @@ export class SshExecutor implements Executor {
         hint: `the command may or may not have finished on ${this.name}; once it answers again, fraisier status shows what it runs`,
       });
     const started = performance.now();
+    // FRAISIER_TRACE=ssh: one line per command run on the host (its label, never its text: it could hold a secret)
+    if (TRACE_SSH) trace(`ssh ${this.name}: run ${cmd.label ?? 'a command'}`);
     this.openShell();
     const shell = this.shell;
     if (shell?.usable && options.input === undefined && !options.timeoutMs && !options.onStdout) {
