@@ -24,7 +24,8 @@ export type { LabEnv } from '../test/lab/lab.js';
 /** Hosts in the bench lab: 12, or BENCH_LAB_HOSTS (48 for bench/peers.ts at 48 hosts; lab.sh allows up to 50). */
 export const LAB_HOSTS = Number(process.env['BENCH_LAB_HOSTS'] ?? 12);
 
-function labIsUp(): boolean {
+/** True when the bench lab is up and every host answers (`lab.sh status`). */
+export function labIsUp(): boolean {
   return spawnSync('bash', [join(repoRoot, 'test/lab/lab.sh'), 'status'], { stdio: 'ignore', env: process.env }).status === 0;
 }
 
@@ -102,7 +103,7 @@ export interface Result {
 
 export function saveResult(r: Result): void {
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, `${r.name}.json`), JSON.stringify(r, null, 2) + '\n');
+  writeFileSync(join(resultsDir, `${r.name}.json`), `${JSON.stringify(r, null, 2)}\n`);
   writeDoc();
 }
 

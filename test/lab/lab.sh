@@ -166,16 +166,20 @@ cmd_down() {
 }
 
 # ---------------------------------------------------------------- up
+# heredoc_out: prints its stdin (a heredoc) with bash builtins only. `up` writes a few files per host, and
+# at 48 hosts on a loaded machine every `cat`/`cp`/`chmod` process counts (see FRAISIER_LAB_TIMING).
+heredoc_out() {
+  local text
+  IFS= read -r -d '' text || true
+  printf '%s' "$text"
+}
+
+# write_host_files I PUBKEY: one host's files (its directories exist already, made for every host at once)
 write_host_files() {
-  local i="$1" H="$LAB/hosts/h$1" a
-  a=$(addr_of "$i")
-  mkdir -p "$H/srv/app" "$H/srv/log" "$H/root/.ssh" "$H/etc-supervisor/conf.d" "$H/run"
-  chmod 0700 "$H/root" "$H/root/.ssh"
-  cp "$LAB/id_ed25519.pub" "$H/root/.ssh/authorized_keys"
-  chmod 0600 "$H/root/.ssh/authorized_keys"
+  local i="$1" H="$LAB/hosts/h$1" a="$NET.$((10 + $1))"
   ssh-keygen -q -t ed25519 -N '' -C "h$i" -f "$H/ssh_host_ed25519_key" </dev/null >/dev/null
 
-  cat >"$H/sshd_config" <<EOF
+  heredoc_out >"$H/sshd_config" <<EOF
 # fraisier lab host h$i
 ListenAddress $a
 Port 22
@@ -196,7 +200,7 @@ PrintMotd no
 PrintLastLog no
 EOF
 
-  cat >"$H/etc-supervisor/supervisord.conf" <<'EOF'
+  heredoc_out >"$H/etc-supervisor/supervisord.conf" <<'EOF'
 ; fraisier lab: supervisord for one lab host (seen as /etc/supervisor inside the host)
 [unix_http_server]
 file=/run/supervisor.sock
@@ -235,6 +239,9 @@ redirect_stderr=true
 [include]
 files = /etc/supervisor/conf.d/*.conf
 EOF
+  # root's authorized key, mode 0600 (the umask of this background subshell only)
+  umask 077
+  printf '%s\n' "$2" >"$H/root/.ssh/authorized_keys"
 }
 
 # runs inside: ip netns exec frlab-h$i unshare -m -u --propagation private sh -c "$INNER" sh LAB i
@@ -329,7 +336,17 @@ cmd_up() {
   build_app_repo >"$LAB/app-build.log" 2>&1 &
   local app_pid=$!
 
-  for ((i = 1; i <= n; i++)); do write_host_files "$i" & done
+  # every host's directories in one mkdir and one chmod, then each host's key and files in parallel
+  local dirs=() roots=() pub
+  for ((i = 1; i <= n; i++)); do
+    H="$LAB/hosts/h$i"
+    dirs+=("$H/srv/app" "$H/srv/log" "$H/root/.ssh" "$H/etc-supervisor/conf.d" "$H/run")
+    roots+=("$H/root" "$H/root/.ssh")
+  done
+  mkdir -p "${dirs[@]}"
+  chmod 0700 "${roots[@]}"
+  pub=$(<"$LAB/id_ed25519.pub")
+  for ((i = 1; i <= n; i++)); do write_host_files "$i" "$pub" & done
   wait_jobs_except "$app_pid"
 
   phase "host files done"
@@ -355,10 +372,10 @@ cmd_up() {
   : >"$kh"
   : >"$sc"
   for ((i = 1; i <= n; i++)); do
-    a=$(addr_of "$i")
+    a="$NET.$((10 + i))"
     read -r kt kb _ <"$LAB/hosts/h$i/ssh_host_ed25519_key.pub"
     echo "h$i,$a $kt $kb" >>"$kh"
-    cat >>"$sc" <<EOF
+    heredoc_out >>"$sc" <<EOF
 Host h$i
   HostName $a
   User root
