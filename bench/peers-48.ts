@@ -5,7 +5,7 @@
  * target; the slope per extra host between 12 and 48 for every tool and batch. Writes the section
  * "Fraisier against its peers: 12, 48 hosts" of docs/benchmarks.md (bench/results/peers-48.json).
  *
- *   npx tsx bench/peers-48.ts                           # BENCH_RUNS=3: about 25 min on an idle 2-CPU machine
+ *   BENCH_RUNS=1 npx tsx bench/peers-48.ts              # 26 min on an idle 2-CPU machine (2026-11-30); BENCH_RUNS=3 about an hour
  *   BENCH_PEERS_SKIP=ansible:48:1 npx tsx bench/peers-48.ts   # without Ansible's slowest cell
  *
  * Every setting of bench/peers.ts can still be overridden (BENCH_RUNS, BENCH_PEERS_TOOLS, BENCH_PEERS_SKIP,
