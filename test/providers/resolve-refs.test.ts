@@ -7,17 +7,11 @@ import { join } from 'node:path';
 import { resolveFromRefs } from '../../providers/bare-metal.js';
 import { bareMetalCommands } from '../../providers/bare-metal.scripts.js';
 import { render } from '../../core/exec/command.js';
+import { tempRepo } from '../support/git-repo.js';
 
 // A real repository: the refs come from `git ls-remote`, the expected answers from the host's own
 // resolution script (RESOLVE_REF, run here against a mirror of the same repository).
-const dir = mkdtempSync(join(tmpdir(), 'fraisier-refs-'));
-const repo = join(dir, 'repo');
-const git = (...args: string[]) =>
-  execFileSync('git', ['-C', repo, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  });
-execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+const { dir, repo, git } = tempRepo('fraisier-refs-');
 const commit = (msg: string) => {
   writeFileSync(join(repo, 'f'), msg);
   git('add', 'f');

@@ -12,8 +12,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeClock } from '../../core/clock.js';
 import { Deployer } from '../../core/deployer.js';
@@ -25,15 +24,9 @@ import { memorySink, type LogEntry } from '../../core/log.js';
 import { openStore } from '../../core/state/store.js';
 import { bareMetal, type BareMetalOptions } from '../../providers/bare-metal.js';
 import { rolling } from '../../strategies/rolling.js';
+import { tempRepo } from '../support/git-repo.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'fraisier-round-trips-'));
-const repo = join(dir, 'repo');
-const git = (...args: string[]) =>
-  execFileSync('git', ['-C', repo, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  });
-execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+const { dir, repo, git } = tempRepo('fraisier-round-trips-');
 for (const v of ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0']) {
   execFileSync('sh', ['-c', `echo ${v} > "$1/VERSION"`, 'sh', repo]);
   git('add', 'VERSION');
