@@ -182,9 +182,34 @@ exit 0`;
 const RELEASES = `# shellcheck disable=SC2015 # on purpose: no releases directory and a failed ls both print nothing, exit 0
 cd "$1/releases" 2>/dev/null && ls -1tr || true`;
 
-/** Mirrors $repo in "$app/repo" and resolves $ref there: $sha, $short (7 characters) and $tag (the highest version-sorted tag without "/" on it, or empty). Needs set -e. */
+/**
+ * A shell function reading $app and $repo: prints `mirror=current` when the mirror in "$app/repo" already
+ * has every branch and tag of $repo at the commit $repo has it (`git ls-remote`, read-only, against the
+ * mirror's own refs): the same branches, and every tag (a fetch never prunes tags, so the mirror may keep
+ * more). A fetch would then change nothing the resolution reads. Prints nothing when it does not, when
+ * there is no mirror yet or git, or when the repository cannot be listed (the fetch then runs, and fails,
+ * as before). Changes nothing.
+ */
+const MIRROR_CURRENT = `mirror_current() {
+[ -d "$app/repo" ] && command -v git >/dev/null 2>&1 || return 0
+{ git -C "$app/repo" show-ref --heads --tags -d 2>/dev/null; echo '='; git ls-remote --heads --tags -- "$repo" 2>/dev/null && echo '=listed'; } |
+  awk '$0 == "=" { remote = 1; next }
+    $0 == "=listed" { listed = 1; next }
+    !remote { if ($2 != "") { have[$2] = $1; if ($2 ~ /^refs\\/heads\\//) heads++ }; next }
+    $2 ~ /^refs\\/heads\\// { seen++ }
+    $2 ~ /^refs\\/(heads|tags)\\// && have[$2] != $1 { differ = 1 }
+    END { exit !(listed && !differ && seen == heads) }' && echo "mirror=current"
+return 0
+}`;
+
+/**
+ * Mirrors $repo in "$app/repo" and resolves $ref there: $sha, $short (7 characters) and $tag (the highest
+ * version-sorted tag without "/" on it, or empty). The fetch is skipped when the caller found the mirror
+ * current ($mirror = current, see {@link MIRROR_CURRENT}): it would have changed nothing. Needs set -e.
+ */
 const RESOLVE = `mkdir -p "$app"
-if [ -d "$app/repo" ]; then
+if [ -d "$app/repo" ] && [ "\${mirror:-}" = current ]; then :
+elif [ -d "$app/repo" ]; then
   git -C "$app/repo" remote set-url origin "$repo"
   git -C "$app/repo" fetch --quiet --prune --force --tags origin '+refs/heads/*:refs/heads/*'
 else
@@ -203,20 +228,29 @@ echo "$sha $short $tag"`;
 /**
  * Preflight, version resolution and prepare in ONE round trip, for a deployment with a single host.
  * The checks run first; a failed one prints its `problem=` lines and stops (exit 0) before anything is
- * created, fetched or built. Then `checked=ok` (and `checks-ns=<start> <end>`: when the checks ran, in
- * nanoseconds, so the prepare's own time can be told apart), the ref resolved on the mirror as {@link RESOLVE_REF}
- * does (`resolved=<sha> <short> <tag>`; an unknown ref exits 3 before any release directory exists), and
- * the release built as {@link PREPARE_GIT} builds it. A version the deployer would refuse (see
- * validateVersion) prints `prepared=no` and builds nothing.
+ * created, fetched or built. While they run, {@link MIRROR_CURRENT} asks the repository (read-only) whether
+ * the mirror is current (`mirror=current`); the script goes on only once both are done. Then `checked=ok`
+ * (and `checks-ns=<start> <end>`: when the checks ran, in nanoseconds, so the prepare's own time can be
+ * told apart), the ref resolved on the mirror as {@link RESOLVE_REF} does, without its fetch when the mirror
+ * was current (`resolved=<sha> <short> <tag>`; an unknown ref exits 3 before any release directory
+ * exists), and the release built as {@link PREPARE_GIT} builds it. A version the deployer would refuse
+ * (see validateVersion) prints `prepared=no` and builds nothing.
  */
 const PREFLIGHT_PREPARE_GIT = `app=$1; git=$2; stype=$3; sname=$4; repo=$5; ref=$6; build=$7; shift 7
 ${PREFLIGHT_CHECKS}
+${MIRROR_CURRENT}
 t0=$(date +%s%N 2>/dev/null)
-checks=$(preflight_checks)
-printf '%s\\n' "$checks"
-if printf '%s\\n' "$checks" | grep -q '^problem='; then exit 0; fi
+# the checks, and meanwhile (read-only, in the background) whether the mirror needs a fetch; the
+# pipeline ends when both did, and nothing below runs unless every check passed
+out=$(mirror_current | { preflight_checks </dev/null; echo "checks-ns=$t0 $(date +%s%N 2>/dev/null)"; cat; })
+printf '%s\\n' "$out"
+case "$out" in problem=*|*"
+problem="*) exit 0;;
+esac
 echo "checked=ok"
-echo "checks-ns=$t0 $(date +%s%N 2>/dev/null)"
+mirror=
+case "$out" in *"
+mirror=current"*) mirror=current;; esac
 set -e
 ${RESOLVE}
 echo "resolved=$sha $short $tag"

@@ -431,7 +431,7 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
           if (f.result.code !== 0) {
             const cmd = bareMetalCommands.prepareGit(app, version, revision, options.source.repo, build, shared);
             // the checks' and the resolution's lines are not the prepare's output
-            const r = { ...f.result, stdout: f.result.stdout.replace(/^(uid|current|checked|checks-ns|resolved)=.*\n?/gm, '') };
+            const r = { ...f.result, stdout: f.result.stdout.replace(/^(uid|current|checked|checks-ns|mirror|resolved)=.*\n?/gm, '') };
             throw (await diskFull(e, t.name, app, `preparing release ${version}`, r.stderr + '\n' + r.stdout)) ?? commandError(t.name, cmd, r);
           }
         }

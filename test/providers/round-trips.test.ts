@@ -12,7 +12,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeClock } from '../../core/clock.js';
 import { Deployer } from '../../core/deployer.js';
@@ -51,13 +51,13 @@ class Recorded implements Executor {
 }
 
 let apps = 0;
-async function setup(options: { service?: BareMetalOptions['service']; build?: string; preDeployHook?: boolean; hosts?: string[] } = {}) {
+async function setup(options: { service?: BareMetalOptions['service']; build?: string; preDeployHook?: boolean; hosts?: string[]; repo?: string } = {}) {
   const app = join(dir, `app${++apps}`);
   const host = new Recorded();
   const provider = bareMetal({
     hosts: options.hosts ?? ['web1'],
     appPath: app,
-    source: { type: 'git', repo },
+    source: { type: 'git', repo: options.repo ?? repo },
     service: options.service ?? { type: 'command', restart: 'true' },
     keepReleases: 2,
     ...(options.build ? { build: options.build } : {}),
@@ -102,6 +102,66 @@ test('one host: checks + resolution + prepare in one command, switch + restart +
   const main = await s.deployer.deploy({ version: 'main' });
   assert.is(main.toVersion, 'v1.3.0');
   assert.is(s.current(), 'releases/v1.3.0');
+});
+
+test('the one command fetches only when the mirror lacks a branch or tag as the repository has it now', async () => {
+  const own = tempRepo('fraisier-fetch-skip-');
+  const commit = (v: string) => {
+    execFileSync('sh', ['-c', `echo ${v} > "$1/VERSION"`, 'sh', own.repo]);
+    own.git('add', 'VERSION');
+    own.git('commit', '-qm', v);
+  };
+  for (const v of ['v1.0.0', 'v1.1.0']) {
+    commit(v);
+    own.git('tag', v);
+  }
+  const s = await setup({ repo: own.repo });
+  // every fetch (not the first clone) writes the mirror's FETCH_HEAD
+  const fetchHead = join(s.app, 'repo', 'FETCH_HEAD');
+  const deploy = async (version: string) => {
+    rmSync(fetchHead, { force: true });
+    s.host.labels.length = 0;
+    const r = await s.deployer.deploy({ version });
+    assert.is(r.status, 'succeeded', r.error?.message);
+    assert.equal(
+      s.host.labels.filter((l) => !l.startsWith('test -f /')),
+      [`preflight checks, resolve ${version} and prepare the release`, `switch to ${r.toVersion} and restart`],
+    );
+    return { version: r.toVersion, current: s.current(), fetched: existsSync(fetchHead) };
+  };
+  assert.equal(await deploy('v1.0.0'), { version: 'v1.0.0', current: 'releases/v1.0.0', fetched: false }, 'the first deploy clones');
+  assert.equal(await deploy('v1.1.0'), { version: 'v1.1.0', current: 'releases/v1.1.0', fetched: false }, 'the mirror has it: no fetch');
+  commit('v1.2.0');
+  own.git('tag', 'v1.2.0');
+  assert.equal(await deploy('v1.2.0'), { version: 'v1.2.0', current: 'releases/v1.2.0', fetched: true }, 'a new tag and commit: fetched');
+  assert.equal(await deploy('main'), { version: 'v1.2.0', current: 'releases/v1.2.0', fetched: false }, 'main as the mirror has it: no fetch');
+  // a new tag on a commit the mirror has: fetched, so the release is named after it as before
+  own.git('tag', 'v1.2.1', 'v1.2.0');
+  assert.equal(await deploy('main'), { version: 'v1.2.1', current: 'releases/v1.2.1', fetched: true }, 'a new tag on a known commit');
+  // main moved back to a commit the mirror has (a force push): the mirror's main is stale, so it fetches
+  own.git('update-ref', 'refs/heads/main', own.git('rev-parse', 'v1.0.0').trim());
+  assert.equal(await deploy('main'), { version: 'v1.0.0', current: 'releases/v1.0.0', fetched: true }, 'a branch moved to a known commit');
+  // a branch deleted in the repository is pruned from the mirror (a fetch), so it no longer resolves
+  own.git('branch', 'gone', 'v1.1.0');
+  assert.equal((await deploy('gone')).version, 'v1.1.0');
+  own.git('branch', '-D', 'gone');
+  const r = await s.deployer.deploy({ version: 'gone' });
+  assert.is(r.error?.message, `cannot resolve "gone" in ${own.repo} (on web1): unknown ref gone`);
+  assert.is(s.current(), 'releases/v1.1.0', 'nothing changed');
+  const rows = await s.store.history();
+  assert.equal(
+    rows.map((h) => [h.status, h.toVersion]),
+    [
+      ['failed', 'gone'],
+      ['succeeded', 'v1.1.0'],
+      ['succeeded', 'v1.0.0'],
+      ['succeeded', 'v1.2.1'],
+      ['succeeded', 'v1.2.0'],
+      ['succeeded', 'v1.2.0'],
+      ['succeeded', 'v1.1.0'],
+      ['succeeded', 'v1.0.0'],
+    ],
+  );
 });
 
 test('with a preDeploy hook (or more hosts) preflight and prepare stay apart, and the outcome is the same', async () => {
