@@ -165,9 +165,10 @@ export interface HealthPolicy {
 export const FIRST_LOOK_MS = 25;
 /**
  * Longest wait between two early looks: a service that starts listening 400 ms after its restart is seen
- * by 575 ms, not at 775 ms as with doubling alone (each look is one forwarded channel on the open connection).
+ * by 425 ms (looks after 25 ms, then every 50 ms), not at 575 ms as with looks 200 ms apart. Each look is
+ * one forwarded channel on the open connection, refused at once by the host while nothing listens.
  */
-export const MAX_LOOK_MS = 200;
+export const MAX_LOOK_MS = 50;
 
 /** Runs a policy against one target, printing each attempt; returns the failure or undefined. */
 export async function runHealthPolicy(policy: HealthPolicy, target: Target, ctx: DeployContext): Promise<HealthFailure | undefined> {
@@ -192,7 +193,7 @@ export async function runHealthPolicy(policy: HealthPolicy, target: Target, ctx:
 
   /**
    * The wait between two attempts. When the last attempt found nothing listening yet (the service is
-   * still starting), look again early, silently, at growing intervals (25 ms, 50 ms, 100 ms, then every 200 ms) within
+   * still starting), look again early, silently, after 25 ms, then every 50 ms, within
    * the same `retryDelay`: true as soon as a look passes (the next attempt passed early). A look that
    * fails any other way ends the looking and the rest of the delay is waited. Never longer than before:
    * the attempts, their count and the total delay are those of the policy.

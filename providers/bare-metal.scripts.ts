@@ -141,14 +141,18 @@ esac
 /**
  * One round trip per host before anything changes: who we are, what is live, and every check. With a
  * repository as $5 (the first host of a deployment that resolves a version), also its refs, read-only
- * (`git ls-remote`, one `ref=<sha> <name>` line each): the version is resolved without a round trip of its own.
+ * (`git ls-remote`, one `ref=<sha> <name>` line each, listed while the checks run and printed after their
+ * lines): the version is resolved without a round trip of its own.
  */
 const PREFLIGHT = `app=$1; git=$2; stype=$3; sname=$4; refsof=\${5:-}; listing=\${6:-}
 ${PREFLIGHT_CHECKS}
-preflight_checks
-if [ -n "$refsof" ] && command -v git >/dev/null 2>&1 && refs=$(git ls-remote -- "$refsof" 2>/dev/null); then
-  printf '%s\n' "$refs" | sed 's/^/ref=/'; echo "refs=ok"
-fi
+list_refs() {
+  if command -v git >/dev/null 2>&1 && refs=$(git ls-remote -- "$refsof" 2>/dev/null); then
+    printf '%s\n' "$refs" | sed 's/^/ref=/'; echo "refs=ok"
+  fi
+}
+# the refs are listed (read-only) while the checks run; printed after them
+if [ -n "$refsof" ]; then list_refs | { preflight_checks </dev/null; cat; }; else preflight_checks; fi
 # the releases, oldest first, as RELEASES lists them (fraisier status: no round trip of its own)
 if [ -n "$listing" ]; then
   # shellcheck disable=SC2015 # on purpose, as in RELEASES: no releases directory and a failed ls both list nothing

@@ -71,4 +71,17 @@ test('the preflight lists the refs only when asked', () => {
   assert.not.ok(run(join(dir, 'missing')).includes('refs=ok'));
 });
 
+test('the refs, listed while the checks run, come after every check line, failed checks included', () => {
+  const svc = { type: 'systemd', unit: 'fraisier-no-such-unit.service' } as const;
+  const out = execFileSync('sh', ['-c', render(bareMetalCommands.preflight(join(dir, 'app'), true, svc, repo), { reveal: true })], { encoding: 'utf8' });
+  const lines = out.trim().split('\n');
+  const keys = lines.map((l) => l.slice(0, l.indexOf('=')));
+  assert.is(keys[0], 'uid');
+  assert.ok(lines.includes('problem=systemd unit fraisier-no-such-unit.service is not known on this host (or sudo -n is not allowed)'), out);
+  // every check's line, then the refs, then refs=ok
+  const firstRef = keys.indexOf('ref');
+  assert.ok(firstRef > keys.lastIndexOf('problem'), out);
+  assert.equal(keys.slice(firstRef), [...refs.map(() => 'ref'), 'refs']);
+});
+
 test.run();
