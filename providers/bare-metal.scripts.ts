@@ -149,10 +149,11 @@ preflight_checks
 if [ -n "$refsof" ] && command -v git >/dev/null 2>&1 && refs=$(git ls-remote -- "$refsof" 2>/dev/null); then
   printf '%s\n' "$refs" | sed 's/^/ref=/'; echo "refs=ok"
 fi
-# the releases, oldest first, as RELEASES lists them (fraisier status: no round trip of its own)
+# the releases, oldest first, as RELEASES lists them (fraisier status: no round trip of its own): last,
+# after a \`releases=ok\` line, one name a line, as ls prints them (one process, no subshell nor sed)
 if [ -n "$listing" ]; then
-  # shellcheck disable=SC2015 # on purpose, as in RELEASES: no releases directory and a failed ls both list nothing
-  (cd "$app/releases" 2>/dev/null && ls -1tr || true) | sed 's/^/release=/'; echo "releases=ok"
+  echo "releases=ok"
+  if [ -d "$app/releases" ]; then ls -1tr -- "$app/releases" 2>/dev/null; fi
 fi
 exit 0`;
 
@@ -247,8 +248,8 @@ exit 0`;
 export const bareMetalCommands = {
   /**
    * `refsOf`: also list that repository's refs (`git ls-remote`, read-only), to resolve the version in the
-   * same round trip. `listReleases`: also list the releases (`release=<name>` lines, oldest first, then
-   * `releases=ok`), for `fraisier status`.
+   * same round trip. `listReleases`: also list the releases, for `fraisier status`: a `releases=ok` line,
+   * then the releases' names, oldest first, one a line, to the end of the output.
    */
   preflight: (app: string, git: boolean, service: ServiceManager, refsOf?: string, listReleases = false): Command => ({
     ...script(
