@@ -4,7 +4,8 @@
  * persistent shell. What a user reads:
  * - hosts never deployed to: no current release, no releases, exit 0;
  * - after two deploys: each host's current release and its releases oldest first (the order they went
- *   live, not the names' order), the same as on the hosts;
+ *   live, not the names' order), the same as on the hosts, over the connection started early and one
+ *   command per host;
  * - a host failing a check: the problem in its row, its current release and releases still read, exit 1.
  */
 import { test } from 'uvu';
@@ -15,9 +16,9 @@ import { bin, hostState, lab, labYaml, resetHosts, run, workspace, type Run } fr
 let env: LabEnv;
 let ws: string;
 
-/** `fraisier <args>` in the workspace; a generous timeout for a loaded machine. */
+/** `fraisier <args>` in the workspace (FRAISIER_TRACE=ssh: the trace on stderr); a generous timeout for a loaded machine. */
 function fraisier(...args: string[]): Promise<Run> {
-  return run(process.execPath, [bin, ...args], { cwd: ws, timeoutMs: 600_000 });
+  return run(process.execPath, [bin, ...args], { cwd: ws, env: { FRAISIER_TRACE: 'ssh' }, timeoutMs: 600_000 });
 }
 
 interface StatusJson {
@@ -74,6 +75,16 @@ test('after two deploys: each host its current release and its releases in the o
   const text = await fraisier('status', 'app', 'production');
   assert.is(text.code, 0, text.out);
   assert.match(text.stdout, 'app / production: v1.0.0');
+  // one connection per host, the one started as soon as fraises.yaml was validated (status's connections
+  // and the provider's have the same settings: no persistent shell), and one command on it
+  for (const h of ['h1', 'h2', 'h3']) {
+    assert.match(text.stderr, `took the early connection to ${h}`);
+    assert.equal(
+      [...text.stderr.matchAll(new RegExp(`ssh ${h}: run (.*)$`, 'gm'))].map((m) => m[1]),
+      ['preflight checks'],
+      text.stderr,
+    );
+  }
   for (const h of ['h1', 'h2', 'h3']) assert.match(text.stdout, new RegExp(`^  ${h}\\s+v1\\.0\\.0\\s+v1\\.1\\.0 v1\\.0\\.0\\s+ok$`, 'm'));
   const { code, report, out } = await statusJson('production');
   assert.is(code, 0, out);
