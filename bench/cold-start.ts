@@ -10,15 +10,16 @@
  * - `status` on a one-host lab config (BENCH_LAB_NET / BENCH_LAB_DIR, bench/lib.ts; `BENCH_COLD_STATUS=0`
  *   skips it), against `node -e 0` and `ssh h1 true` (OpenSSH: its own start, a handshake, one command):
  *   `status` connects to its hosts (it reports what is live), so its floor is a handshake; its local
- *   overhead is status − `ssh h1 true`.
+ *   overhead is status − `ssh h1 true`. Also on BENCH_COLD_STATUS_HOSTS hosts (default 3: one connection
+ *   and one command each, in parallel).
  * `BENCH_COLD_BASELINE=<another checkout, built>`: its `history` (and `status`) run too, interleaved.
  * `npx tsx bench/cold-start.ts`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchYaml, fmtMs, machine, median, ratio, repoRoot, runMain, saveResult, section, table, withLab } from './lib.js';
+import { benchYaml, fmtMs, LAB_HOSTS, machine, median, ratio, repoRoot, runMain, saveResult, section, table, withLab } from './lib.js';
 
 const RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 10);
 const bin = join(repoRoot, 'bin', 'fraisier.js');
@@ -166,20 +167,49 @@ ${fmtMs(tail(empty))} for the empty module, so the exit adds ${fmtMs(tail(fast) 
   };
 }
 
+/** Hosts of the many-host `status` row: BENCH_COLD_STATUS_HOSTS (default 3; 0 or 1 leaves the row out), at most the lab's. */
+const STATUS_HOSTS = Math.min(Number(process.env['BENCH_COLD_STATUS_HOSTS'] ?? 3), LAB_HOSTS);
+
 async function statusBench(): Promise<{ markdown: string; raw: unknown }> {
   return withLab(async (env) => {
     const dir = mkdtempSync(join(tmpdir(), 'fraisier-bench-cold-status-'));
+    const hosts = Array.from({ length: STATUS_HOSTS }, (_, i) => `h${i + 1}`);
+    // the many-host config in a directory of its own (its own state and config cache)
+    const many = join(dir, 'many');
     try {
       writeFileSync(join(dir, 'fraises.yaml'), benchYaml(env, ['h1']));
-      // a live release on h1, so that status reads a current link and a releases directory (the deploy
-      // also creates .fraisier/: the untimed first status records the config and h1's address in its cache)
-      const d = spawnSync(process.execPath, [bin, 'deploy', 'app', 'bench', '--version', 'v1.2.0'], { cwd: dir, encoding: 'utf8' });
-      if (d.status !== 0) throw new Error(`fraisier deploy failed: ${d.stdout}${d.stderr}`);
+      // a live release on each host, so that status reads a current link and a releases directory (the
+      // deploy also creates .fraisier/: the untimed first status records the config and the hosts'
+      // addresses in its cache)
+      const deploy = (cwd: string) => {
+        const d = spawnSync(process.execPath, [bin, 'deploy', 'app', 'bench', '--version', 'v1.2.0'], { cwd, encoding: 'utf8' });
+        if (d.status !== 0) throw new Error(`fraisier deploy failed: ${d.stdout}${d.stderr}`);
+      };
+      deploy(dir);
+      if (hosts.length > 1) {
+        mkdirSync(many);
+        writeFileSync(join(many, 'fraises.yaml'), benchYaml(env, hosts, hosts.length));
+        deploy(many);
+      }
+      // the baseline in copies of its own (the same history): one config cache per fraises.yaml, and each
+      // build makes its own, so that runs in turn in one directory would throw each other's away
+      const copyFor = (from: string): string => {
+        const to = join(from, 'base');
+        mkdirSync(join(to, '.fraisier'), { recursive: true });
+        copyFileSync(join(from, 'fraises.yaml'), join(to, 'fraises.yaml'));
+        copyFileSync(join(from, '.fraisier', 'state.db'), join(to, '.fraisier', 'state.db'));
+        return to;
+      };
+      const baseOne = baselineBin ? copyFor(dir) : dir;
+      const baseMany = baselineBin && hosts.length > 1 ? copyFor(many) : many;
+      const n = hosts.length;
       const commands: Cmd[] = [
         node('`node -e 0` (floor)', ['-e', '0'], dir),
         { label: '`ssh h1 true` (OpenSSH)', file: 'ssh', args: ['-F', env.sshConfig, '-o', 'BatchMode=yes', 'h1', 'true'], cwd: dir },
         node('`fraisier status app bench`', [bin, 'status', 'app', 'bench'], dir),
-        ...(baselineBin ? [node(`\`fraisier status\`, baseline (${baselineDir})`, [baselineBin, 'status', 'app', 'bench'], dir)] : []),
+        ...(baselineBin ? [node(`\`fraisier status\`, baseline (${baselineDir})`, [baselineBin, 'status', 'app', 'bench'], baseOne)] : []),
+        ...(n > 1 ? [node(`\`fraisier status app bench\`, ${n} hosts`, [bin, 'status', 'app', 'bench'], many)] : []),
+        ...(n > 1 && baselineBin ? [node(`\`fraisier status\`, ${n} hosts, baseline`, [baselineBin, 'status', 'app', 'bench'], baseMany)] : []),
       ];
       const results = timeAll(commands);
       const f = median(results[0]!.ms);
@@ -190,16 +220,26 @@ async function statusBench(): Promise<{ markdown: string; raw: unknown }> {
         return [c.label, fmtMs(x), fmtMs(Math.min(...xs)), fmtMs(Math.max(...xs)), k === 0 ? '1.00×' : ratio(x, f), k === 0 ? '-' : ratio(x, ssh)];
       });
       const t = table(['command', 'median', 'min', 'max', 'vs node -e 0', 'vs ssh h1 true'], rows);
+      const at = (label: string) => commands.findIndex((c) => c.label.startsWith(label));
       const st = median(results[2]!.ms);
+      const base = baselineBin ? median(results[3]!.ms) : NaN;
+      const stMany = n > 1 ? median(results[at(`\`fraisier status app bench\`, ${n} hosts`)]!.ms) : NaN;
+      const baseManyMs = n > 1 && baselineBin ? median(results[at(`\`fraisier status\`, ${n} hosts, baseline`)]!.ms) : NaN;
       const phases = medianPhases(results[2]!);
-      const markdown = `\`fraisier status\` on a one-host lab config (h1, one live release), ${RUNS} runs of each, interleaved, with \`node -e 0\`
-and OpenSSH's \`ssh h1 true\` (the client's start, a handshake and one command: the floor of anything that
-asks a host what it runs). \`status\` is never answered from the store: it connects.
+      const markdown = `\`fraisier status\` on a one-host lab config (h1, one live release)${n > 1 ? ` and on ${n} hosts (h1–h${n})` : ''}, ${RUNS} runs of each,
+interleaved, with \`node -e 0\` and OpenSSH's \`ssh h1 true\` (the client's start, a handshake and one command: the
+floor of anything that asks a host what it runs). \`status\` is never answered from the store: it connects.
 
 ${t}
 
-\`status\` − \`ssh h1 true\` (its local set-up; on the host it runs one command, its preflight, which also lists the releases): ${fmtMs(st - ssh)}; status ÷ \`node -e 0\` ${ratio(st, f)}, status ÷ \`ssh h1 true\` ${ratio(st, ssh)}${baselineBin ? `; baseline ÷ \`node -e 0\` ${ratio(median(results[3]!.ms), f)}, this ÷ baseline ${ratio(st, median(results[3]!.ms))}` : ''}.
-Over an unchanged fraises.yaml, \`bin/fraisier.js\` opens the TCP connection to h1 before the CLI loads (core/early-sockets.ts).
+\`status\` − \`ssh h1 true\` (its local set-up; on the host it runs one command, its preflight, which also lists the releases): ${fmtMs(st - ssh)}; status ÷ \`node -e 0\` ${ratio(st, f)}, **status ÷ \`ssh h1 true\` ${ratio(st, ssh)}**${baselineBin ? `; baseline ÷ \`ssh h1 true\` ${ratio(base, ssh)}, this ÷ baseline ${ratio(st, base)}` : ''}.${
+        n > 1
+          ? `
+On ${n} hosts (one connection and one command each, in parallel): ${fmtMs(stMany)}, ${ratio(stMany, ssh)} \`ssh h1 true\`, ${fmtMs(stMany - st)} more than one host${baselineBin ? `; baseline ${fmtMs(baseManyMs)}, this ÷ baseline ${ratio(stMany, baseManyMs)}` : ''}.`
+          : ''
+      }
+Over an unchanged fraises.yaml, \`bin/fraisier.js\` opens the TCP connection to h1 before the CLI loads (core/early-sockets.ts);
+status's connections keep no persistent shell (one command per host), and its preflight lists the releases with one \`ls\`.
 Its phases (\`FRAISIER_TRACE=1\`, median, ms since the process started): ${fmtPhases(phases)}.`;
       console.log(`\n${t}\n\nstatus: ${fmtPhases(phases)}`);
       return { markdown, raw: Object.fromEntries(commands.map((c, k) => [c.label, { ms: results[k]!.ms, phases: medianPhases(results[k]!) }])) };

@@ -19,6 +19,7 @@ import {
 import { cachedConfig, rememberConfig, rememberEndpoints } from './config/cache.js';
 import { findConfig } from './config/find.js';
 import type { LoadedConfig } from './config/load.js';
+import type { SshOptions } from './exec/ssh.js';
 import type { NormalizedEnvironment } from './registry.js';
 import { FraisierError, formatError } from './errors.js';
 import { consoleSink } from './log.js';
@@ -59,7 +60,13 @@ async function loadPackage(command: Command): Promise<void> {
  * Resolves once the SSH code is loaded and the connections are under way, so that the caller loads the
  * package after the handshakes started, not before.
  */
-async function startConnections(config: LoadedConfig, fraises: readonly string[], env: string, text: string | undefined): Promise<void> {
+async function startConnections(
+  config: LoadedConfig,
+  fraises: readonly string[],
+  env: string,
+  text: string | undefined,
+  ssh: SshOptions = config.ssh,
+): Promise<void> {
   if (process.env['FRAISIER_CONNECT_EARLY'] === '0') return;
   const hosts: string[] = [];
   const add = (e: NormalizedEnvironment | undefined): void => {
@@ -70,7 +77,7 @@ async function startConnections(config: LoadedConfig, fraises: readonly string[]
   for (const f of fraises) add(config.fraises[f]?.environments[env]);
   if (hosts.length > 0) {
     trace(`connecting to ${hosts.length} host(s)`);
-    await connectEarly([...new Set(hosts)], config.ssh);
+    await connectEarly([...new Set(hosts)], ssh);
     // where they are reached, for the next command's TCP connections before anything loads (core/early-sockets.ts)
     if (text !== undefined) {
       const endpoints = await endpointsOf([...new Set(hosts)], config.ssh);
@@ -270,7 +277,10 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
       if (command.scope === 'environment' && connecting) {
         const words = [String(a['fraise']), String(a['env']), ...(command.runMany ? more : [])];
-        await startConnections(config, words.slice(0, -1), words[words.length - 1]!, validatedText.get(config));
+        // status runs one command per host: its connections keep no persistent shell, as the provider's
+        // own options say for a listing session (providers/bare-metal.ts), so that it takes these
+        const ssh = command.name === 'status' ? { ...config.ssh, persistentShell: false } : config.ssh;
+        await startConnections(config, words.slice(0, -1), words[words.length - 1]!, validatedText.get(config), ssh);
       }
       await loadPackage(command);
       if (command.scope === 'environment' && command.runMany && more.length > 0) {

@@ -269,7 +269,9 @@ export interface ProviderSession {
   /**
    * Set when the caller reads every target's releases right after `open` and changes nothing
    * (`fraisier status`): a provider may list them in the same round trip as its preflight, so that
-   * `releases(t)` answers without one of its own (bare_metal does).
+   * `releases(t)` answers without one of its own (bare_metal does). Nothing else runs on the targets
+   * after it: a provider need not set anything up for later commands (bare_metal connects with
+   * `persistentShell: false`: no second session per host for a shell nothing would use).
    */
   readonly listing?: boolean;
 }

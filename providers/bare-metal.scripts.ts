@@ -89,10 +89,17 @@ ${CLEANUP_BODY}`;
 
 /**
  * Every preflight check, as a shell function reading $app, $git, $stype and $sname: prints `uid=`,
- * `current=` and one `problem=<what>` line per failed check; changes nothing.
+ * `current=` and one `problem=<what>` line per failed check; changes nothing. It starts few processes
+ * (each costs a fork and an exec, tens of ms on a loaded host): the effective uid is read from
+ * /proc/self/status by the shell itself (`id -u` where there is no /proc), and the supervisor check
+ * reads its files with the shell's own `read` and `test -nt`, not grep and find.
  */
 const PREFLIGHT_CHECKS = `preflight_checks() {
-uid=$(id -u); echo "uid=$uid"
+uid=
+# shellcheck disable=SC2034 # r (the real uid) is read only to reach the effective one
+while read -r k r e _; do if [ "$k" = Uid: ]; then uid=$e; break; fi; done </proc/self/status 2>/dev/null
+case "$uid" in ''|*[!0-9]*) uid=$(id -u);; esac
+echo "uid=$uid"
 cur=$(readlink "$app/current" 2>/dev/null) && echo "current=\${cur##*/}"
 if [ -e "$app" ]; then
   [ -d "$app" ] || echo "problem=$app exists and is not a directory"
@@ -126,8 +133,23 @@ EOF
       # shellcheck disable=SC2086 # the include line is a list of globs, relative to the config's directory
       for g in $inc; do case $g in /*) ;; *) g="\${c%/*}/$g";; esac; for x in $g; do if [ -f "$x" ]; then set -- "$@" "$x"; fi; done; done
     fi
-    if [ -n "$pidf" ] && [ -S "$sock" ] && read -r pid 2>/dev/null <"$pidf" && kill -0 "$pid" 2>/dev/null && grep -qs supervisord "/proc/$pid/cmdline" &&
-      grep -qsxF "[program:$sname]" "$@" && [ -z "$(find "$@" -newer "$pidf" 2>/dev/null)" ]; then :
+    # the pid is supervisord's (its name, else its command line), [program:$sname] is a line of one of the
+    # files, and none of them is as new as the pidfile (same second or later: not known to be loaded)
+    known=
+    if [ -n "$pidf" ] && [ -S "$sock" ] && read -r pid 2>/dev/null <"$pidf" && kill -0 "$pid" 2>/dev/null; then
+      comm=; read -r comm 2>/dev/null <"/proc/$pid/comm" || true
+      case "$comm" in supervisord*) known=1;; *) if grep -qs supervisord "/proc/$pid/cmdline"; then known=1; fi;; esac
+    fi
+    if [ -n "$known" ]; then
+      known=
+      for x in "$@"; do
+        # shellcheck disable=SC3013 # -nt is in dash, bash, ksh and busybox; a shell without it fails the test: supervisorctl decides
+        [ "$pidf" -nt "$x" ] || { known=; break; }
+        [ -n "$known" ] && continue
+        while IFS= read -r l || [ -n "$l" ]; do if [ "$l" = "[program:$sname]" ]; then known=1; break; fi; done 2>/dev/null <"$x"
+      done
+    fi
+    if [ -n "$known" ]; then :
     else
       out=$(supervisorctl status "$sname" 2>&1); rc=$?
       case "$out" in
@@ -153,10 +175,11 @@ list_refs() {
 }
 # the refs are listed (read-only) while the checks run; printed after them
 if [ -n "$refsof" ]; then list_refs | { preflight_checks </dev/null; cat; }; else preflight_checks; fi
-# the releases, oldest first, as RELEASES lists them (fraisier status: no round trip of its own)
+# the releases, oldest first, as RELEASES lists them (fraisier status: no round trip of its own): last,
+# after a \`releases=ok\` line, one name a line, as ls prints them (one process, no subshell nor sed)
 if [ -n "$listing" ]; then
-  # shellcheck disable=SC2015 # on purpose, as in RELEASES: no releases directory and a failed ls both list nothing
-  (cd "$app/releases" 2>/dev/null && ls -1tr || true) | sed 's/^/release=/'; echo "releases=ok"
+  echo "releases=ok"
+  if [ -d "$app/releases" ]; then ls -1tr -- "$app/releases" 2>/dev/null; fi
 fi
 exit 0`;
 
@@ -341,8 +364,8 @@ exit 0`;
 export const bareMetalCommands = {
   /**
    * `refsOf`: also list that repository's refs (`git ls-remote`, read-only), to resolve the version in the
-   * same round trip. `listReleases`: also list the releases (`release=<name>` lines, oldest first, then
-   * `releases=ok`), for `fraisier status`.
+   * same round trip. `listReleases`: also list the releases, for `fraisier status`: a `releases=ok` line,
+   * then the releases' names, oldest first, one a line, to the end of the output.
    */
   preflight: (app: string, git: boolean, service: ServiceManager, refsOf?: string, listReleases = false): Command => ({
     ...script(

@@ -309,15 +309,18 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
 
   async function preflight(t: SshTarget, e: Executor, refsOf?: string, listReleases = false): Promise<void> {
     const r = await e.run(bareMetalCommands.preflight(app, options.source.type === 'git', options.service, refsOf, listReleases));
-    const lines = r.stdout.split('\n');
+    const all = r.stdout.split('\n');
+    // the releases come last, after `releases=ok`: every line before it is the checks' (or the refs')
+    const mark = listReleases ? all.indexOf('releases=ok') : -1;
+    const lines = mark < 0 ? all : all.slice(0, mark);
     if (refsOf && lines.includes('refs=ok')) listedRefs = lines.filter((l) => l.startsWith('ref=')).map((l) => l.slice('ref='.length));
     // as `releases` reads them: names, no dot files (a release being unpacked)
-    if (listReleases && lines.includes('releases=ok'))
+    if (mark >= 0)
       listed.set(
         t.name,
-        lines
-          .filter((l) => l.startsWith('release='))
-          .map((l) => l.slice('release='.length).trim())
+        all
+          .slice(mark + 1)
+          .map((n) => n.trim())
           .filter((n) => n && !n.startsWith('.')),
       );
     const value = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
@@ -334,7 +337,10 @@ export function bareMetal(options: BareMetalOptions): Provider & { readonly targ
 
     async open(session: ProviderSession) {
       // one function for the run, so a warning (host key checking off) is printed once, not per host
-      const ssh: SshOptions = { warn: (m) => session.log.warn(m), ...options.ssh };
+      // listing (`fraisier status`): the preflight is the only command per host, so no persistent shell
+      // (its session would be opened on each host for nothing); the CLI starts status's early connections
+      // with the same setting (core/cli.ts), so that they are the ones taken here
+      const ssh: SshOptions = { warn: (m) => session.log.warn(m), ...options.ssh, ...(session.listing ? { persistentShell: false } : {}) };
       listedRefs = null;
       folded = null;
       // one host, its prepare next: preflight, resolution and prepare in one round trip (a failed check changes nothing)
