@@ -3,10 +3,11 @@
 // cache. Reading that file and deserialising its cache is most of what a deploy does on this machine
 // before its first remote command, and both grow with the file, so the file is kept small:
 // - minified (whitespace, syntax and local names); ASCII only, so that the loader reads it as latin1, a
-//   one-byte string. Not esbuild's `keepNames`: its ~2,000 `__name()` calls made a command's CPU 0.3x
-//   higher than the file's, not lower (the code run by `fraisier check` in one process: 274 ms against
-//   194 ms without, medians of 3); no code of the bundle's commands reads a function's or class's
-//   `.name` (ssh2's server side does, which Fraisier never runs), and errors set theirs explicitly;
+//   one-byte string. Not esbuild's `keepNames`: its ~2,000 `__name()` calls cost more CPU than the
+//   smaller file saves (loading the file and running `fraisier check` in one process, each code cache
+//   made by one `check`: 240 ms of CPU with it, 189 ms without, 233 ms for the unminified file; medians
+//   of 5 on a loaded machine); no code of the bundle's commands reads a function's or class's `.name`
+//   (ssh2's server side does, which Fraisier never runs), and errors set theirs explicitly;
 // - already wrapped in the function the loader calls (`(function (exports, require, module, __filename,
 //   __dirname) {...})`): the loader compiles the file's text as read, where concatenating a wrapper
 //   made V8 copy the whole source once more;
