@@ -10,7 +10,7 @@
  * `npx tsx bench/fixed-cost.ts` (needs dist/: `npm run build`).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchDir, benchYaml, fmtMs, machine, median, repoRoot, runMain, saveResult, section, table, withLab, type LabEnv } from './lib.js';
@@ -219,7 +219,16 @@ export async function main(): Promise<void> {
         ['where the CPU time went (self time)', 'ms'],
         prof.rows.map(([k, ms]) => [k, fmtMs(ms)]),
       );
-      console.log(`\n${main}\n\n${breakdownTable}\n\n${traceTable}\n\n${stepTable}\n\n${profTable}`);
+      // the one file the command reads and compiles (its size drives the read and the code cache's deserialisation)
+      const cliKb = (dir: string) => {
+        try {
+          return `${Math.round(statSync(join(dir, 'dist', 'bundle', 'cli.cjs')).size / 1024)} kB`;
+        } catch {
+          return '-';
+        }
+      };
+      const cliSize = `dist/bundle/cli.cjs, the file the command compiles: ${cliKb(repoRoot)}${baselineDir ? ` (baseline: ${cliKb(baselineDir)})` : ''}.`;
+      console.log(`\n${main}\n\n${cliSize}\n\n${breakdownTable}\n\n${traceTable}\n\n${stepTable}\n\n${profTable}`);
       saveResult({
         name: 'fixed-cost',
         order: 2,
@@ -256,6 +265,8 @@ ${stepTable}
 One deploy under \`node --cpu-prof\` (wall ${fmtMs(prof.wallMs)}), self time grouped by module:
 
 ${profTable}
+
+${cliSize}
 
 Round trips per host for a deploy (bare_metal, git source; docs/bare-metal.md): 1 SSH handshake, then
 on ONE host 2 commands (preflight + resolution + prepare; switch + restart + pruning of old releases),

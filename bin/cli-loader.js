@@ -20,7 +20,9 @@ export function loadCli() {
   let source;
   try {
     file = fileURLToPath(new URL('../dist/bundle/cli.cjs', import.meta.url));
-    // ASCII only (esbuild --charset=ascii): decoded as latin1, a one-byte string, cheaper than utf8
+    // ASCII only (esbuild's charset: 'ascii'): decoded as latin1, a one-byte string, cheaper than utf8.
+    // The file is one function expression (scripts/bundle-cli.mjs wraps the bundle at build time), compiled
+    // as read: no wrapper concatenated here, which made V8 copy the whole source once more.
     source = readFileSync(file, 'latin1');
   } catch {
     return undefined;
@@ -45,7 +47,7 @@ export function loadCli() {
   let script;
   const module = { exports: {} };
   try {
-    script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    script = new vm.Script(source, {
       filename: file,
       ...(cachedData ? { cachedData } : {}),
     });

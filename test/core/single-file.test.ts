@@ -101,4 +101,19 @@ fraises:
   }
 });
 
+test('yargs, kept out of the one file (dist/bundle/cli-yargs.cjs): help, a completion script and a usage error print what the ES modules print', async () => {
+  const ws = join(dir, 'yargs');
+  mkdirSync(ws);
+  writeFileSync(join(ws, 'fraises.yaml'), config);
+  for (const args of [['--help'], ['deploy', '--help'], ['completion'], ['deploy', 'api']]) {
+    const single = await fraisier(ws, args);
+    const esm = await fraisier(ws, args, { FRAISIER_SINGLE_FILE: '0' });
+    assert.ok(cacheStatus(single.stderr), `${args.join(' ')}: ran from the one file\n${single.stderr}`);
+    assert.is(single.code, esm.code, `${args.join(' ')}\n${single.out}`);
+    assert.is(single.stdout, esm.stdout, args.join(' '));
+    assert.is(single.stderr.replace(/^\[trace\].*\n/gm, ''), esm.stderr.replace(/^\[trace\].*\n/gm, ''), args.join(' '));
+  }
+  assert.match((await fraisier(ws, ['--help'])).stdout, 'fraisier deploy <fraise> <env>');
+});
+
 test.run();
