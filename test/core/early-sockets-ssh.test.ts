@@ -29,15 +29,15 @@ interface Sshd {
   close: () => Promise<void>;
 }
 
-/** Accepts any key; answers every exec with "ok". */
-async function sshd(): Promise<Sshd> {
+/** Accepts any key (none with `refuse`); answers every exec with "ok". */
+async function sshd(refuse = false): Promise<Sshd> {
   const key = utils.generateKeyPairSync('ed25519');
   let connections = 0;
   let logins = 0;
   const server = new Server({ hostKeys: [key.private] }, (client) => {
     connections++;
     client.on('error', () => {});
-    client.on('authentication', (ctx) => ctx.accept());
+    client.on('authentication', (ctx) => (refuse ? ctx.reject(['publickey']) : ctx.accept()));
     client.on('ready', () => {
       logins++;
       client.on('session', (accept) => {
@@ -162,7 +162,28 @@ test('a host key refused early: the same E_HOST_KEY as a connection made then', 
     assert.is((early as FraisierError).code, 'E_HOST_KEY');
     assert.is((early as FraisierError).message, (late as FraisierError).message);
     assert.match((early as FraisierError).message, 'has CHANGED');
+    assert.is(d.connections(), 2, 'the early connection gave the error: none made again');
     assert.is(d.logins(), 0);
+  } finally {
+    await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('a login refused early: the same E_UNREACHABLE as a connection made then', async () => {
+  const d = await sshd(true);
+  const w = workspace(d);
+  try {
+    await record(w);
+    const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
+    assert.is(openEarlySockets(argv(w), env, load), 1);
+    const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
+    assert.ok(early instanceof FraisierError && late instanceof FraisierError);
+    assert.is((early as FraisierError).code, 'E_UNREACHABLE');
+    assert.is((early as FraisierError).message, (late as FraisierError).message);
+    assert.match((early as FraisierError).message, 'cannot log in to a as deploy');
+    assert.is(d.connections(), 2, 'the early connection gave the error: none made again');
   } finally {
     await closeEarly();
     await d.close();
