@@ -34,7 +34,7 @@ if (argv.includes('history')) {
 const loader = await import('./cli-loader.js').catch(() => undefined);
 const early = await import('../dist/bundle/early-sockets.js').catch(() => undefined);
 early?.openEarlySockets(argv, process.env, loader?.loadSsh2);
-await early?.handshakesUnderWay();
+await early?.handshakesUnderWay?.();
 // One bundled entry for every command: it holds the command list, the argv parser, the config loader
 // and the read-only commands. The package itself (the built-in providers, strategies and plugins, and the
 // SSH stack under them) is evaluated by the CLI only for the commands that use targets, after
@@ -44,6 +44,8 @@ await early?.handshakesUnderWay();
 // the package's ES modules) or without that file, the ES modules (dist/bundle/cli.js).
 const single = process.env.FRAISIER_SINGLE_FILE === '0' ? undefined : loader?.loadCli();
 if (single) trace(`CLI and package compiled (dist/bundle/cli.cjs, code cache: ${single.cache})`);
+// the host's replies that arrived during the compile are handled now, and the handshake's next packets sent
+await early?.handshakesUnderWay?.();
 const esm = () => import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
 const { runFraisierCli, RERUN_AS_ESM } = single?.cli ?? (await esm());
 runFraisierCli(argv).then(

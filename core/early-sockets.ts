@@ -25,25 +25,29 @@ import { findConfig } from './config/find.js';
 import { earlySockets, startHandshake } from './early-ssh.js';
 import { trace } from './trace.js';
 
-/** How many SSH handshakes the last {@link openEarlySockets} started. */
-let earlyHandshakes = 0;
+/** The handshakes {@link openEarlySockets} starts (once the sockets' connects were issued), until they are. */
+let starting: Promise<number> = Promise.resolve(0);
 
 /**
- * Resolves after one turn of the event loop when {@link openEarlySockets} started SSH handshakes, at once
- * otherwise: the sockets' connections complete in that turn and ssh2 sends its first packets (its
- * identification and key exchange offer), so that the host answers while the CLI compiles (a synchronous
- * compile during which no packet is handled).
+ * Resolves once the SSH handshakes {@link openEarlySockets} asked for are started, and one turn of the
+ * event loop later when there are any: the sockets' connections complete in that turn and ssh2 sends its
+ * first packets (its identification and key exchange offer), so that the host answers while the CLI
+ * compiles (a synchronous compile during which no packet is handled).
  */
-export function handshakesUnderWay(): Promise<void> {
-  return earlyHandshakes > 0 ? new Promise((resolve) => setImmediate(resolve)) : Promise.resolve();
+export async function handshakesUnderWay(): Promise<void> {
+  if ((await starting) > 0) {
+    // two: the first may run in the check phase of the loop turn we are in, after its poll; the second
+    // runs after the next turn's poll, which handles the completed connects
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /**
  * Opens a TCP connection to each host the command line `argv` will connect to, when the config cache
  * knows them; returns how many it opened. Never throws. With `ssh2` (a function that loads ssh2: the
- * one the CLI will use, bin/cli-loader.js), the SSH handshake starts at once on the sockets of the hosts
- * whose connection settings the cache recorded (core/early-ssh.ts); without it, or for the other hosts,
- * nothing is written to a socket.
+ * one the CLI will use, bin/cli-loader.js), the SSH handshake starts on the next tick (await
+ * {@link handshakesUnderWay}) on the sockets of the hosts whose connection settings the cache recorded
+ * (core/early-ssh.ts); without it, or for the other hosts, nothing is written to a socket.
  */
 export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, ssh2?: () => { Client: typeof Client }): number {
   try {
@@ -70,15 +74,29 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
       socket.on('error', () => {});
       opened.push({ host, port, ssh, socket });
     }
-    // every socket first, then ssh2 (loading it takes longer than the TCP handshakes: they are done by then)
-    let handshakes = 0;
-    for (const { host, port, ssh, socket } of opened) {
-      // the whole SSH handshake at once, when the cache says how (core/early-ssh.ts); else the socket waits
-      if (ssh && ssh2 && startHandshake(ssh2().Client, ssh, socket, env)) handshakes++;
-      else registry.push({ host, port, socket });
+    trace(`TCP connections opened to ${opened.length} host(s) (config cache)`);
+    const plain = opened.filter((o) => o.ssh === undefined || !ssh2);
+    registry.push(...plain.map(({ host, port, socket }) => ({ host, port, socket })));
+    const withSsh = opened.filter((o) => !plain.includes(o));
+    if (withSsh.length > 0) {
+      // after Node issued the sockets' connects (on the next tick): the TCP handshakes run while ssh2 loads
+      starting = new Promise((resolve) =>
+        process.nextTick(() => {
+          let n = 0;
+          let lib: { Client: typeof Client } | undefined;
+          try {
+            lib = ssh2!();
+          } catch {}
+          for (const { host, port, ssh, socket } of withSsh) {
+            // the whole SSH handshake at once (core/early-ssh.ts); else the socket waits to be taken
+            if (lib?.Client && startHandshake(lib.Client, ssh, socket, env)) n++;
+            else registry.push({ host, port, socket });
+          }
+          trace(`SSH handshakes started to ${n} host(s) (config cache)`);
+          resolve(n);
+        }),
+      );
     }
-    trace(`TCP connections opened to ${opened.length} host(s) (config cache)${handshakes > 0 ? `, SSH handshakes started to ${handshakes}` : ''}`);
-    earlyHandshakes = handshakes;
     return opened.length;
   } catch {
     return 0;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { cachedConfig, rememberConfig, rememberEndpoints, targetsKey } from '../../core/config/cache.js';
 import { closeEarly, endpointsOf } from '../../core/connect-early.js';
-import { openEarlySockets } from '../../core/early-sockets.js';
+import { handshakesUnderWay, openEarlySockets } from '../../core/early-sockets.js';
 import { FraisierError } from '../../core/errors.js';
 import { command } from '../../core/exec/command.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
@@ -116,6 +116,7 @@ test('the handshake starts before anything asks for it, and SshExecutor.connect 
   try {
     await record(w);
     assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
     await until(() => d.logins() === 1);
     assert.is(d.logins(), 1, 'logged in before the CLI asked');
     const e = await SshExecutor.connect('a', w.options);
@@ -135,6 +136,7 @@ test('the CLI connecting with other settings closes the early connection and con
   try {
     await record(w);
     assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
     await until(() => d.connections() === 1);
     const e = await SshExecutor.connect('a', { ...w.options, connectTimeout: 7 });
     assert.is((await e.run(command('echo', 'ok'))).stdout, 'ok\n');
@@ -157,6 +159,7 @@ test('a host key refused early: the same E_HOST_KEY as a connection made then', 
     writeFileSync(w.knownHosts, `[127.0.0.1]:${d.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
     const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
     assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
     const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
     assert.ok(early instanceof FraisierError && late instanceof FraisierError);
     assert.is((early as FraisierError).code, 'E_HOST_KEY');
@@ -178,6 +181,7 @@ test('a login refused early: the same E_UNREACHABLE as a connection made then', 
     await record(w);
     const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
     assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
     const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
     assert.ok(early instanceof FraisierError && late instanceof FraisierError);
     assert.is((early as FraisierError).code, 'E_UNREACHABLE');
@@ -201,6 +205,7 @@ test('no handshake early for a key with a passphrase, or a key file changed sinc
     await record(w);
     writeFileSync(w.identity, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
     assert.is(openEarlySockets(argv(w), env, load), 1, 'the TCP connection still opens early');
+    await handshakesUnderWay();
     await new Promise((r) => setTimeout(r, 100));
     assert.is(d.logins(), 0, 'no login before the CLI asks');
   } finally {
