@@ -33,7 +33,8 @@ if (argv.includes('history')) {
 // with its code cache: bin/cli-loader.js), once for the early handshakes and the CLI.
 const loader = await import('./cli-loader.js').catch(() => undefined);
 const early = await import('../dist/bundle/early-sockets.js').catch(() => undefined);
-early?.openEarlySockets(argv, process.env, loader?.loadSsh2);
+// FRAISIER_EARLY_HANDSHAKE=0: the TCP connections only (the handshake starts once fraises.yaml is validated)
+early?.openEarlySockets(argv, process.env, process.env.FRAISIER_EARLY_HANDSHAKE === '0' ? undefined : loader?.loadSsh2);
 await early?.handshakesUnderWay?.();
 // One bundled entry for every command: it holds the command list, the argv parser, the config loader
 // and the read-only commands. The package itself (the built-in providers, strategies and plugins, and the
