@@ -110,9 +110,17 @@ export async function main(): Promise<void> {
   const m = machine();
   await withLab(async (env) => {
     const ws = mkdtempSync(join(tmpdir(), 'fraisier-bench-fixed-'));
+    let wsBase = ws;
     try {
       writeFileSync(join(ws, 'fraises.yaml'), yaml(env));
       await deploy(ws, 'v1.2.0'); // untimed: mirror, state file, a live release
+      // the baseline in a workspace of its own: each build keeps its validated-config cache (core/config/cache.ts,
+      // which records the early connections), where one workspace would have each build invalidate the other's
+      if (baselineBin) {
+        wsBase = mkdtempSync(join(tmpdir(), 'fraisier-bench-fixed-base-'));
+        writeFileSync(join(wsBase, 'fraises.yaml'), yaml(env));
+        await deploy(wsBase, 'v1.2.0', [], baselineBin);
+      }
       const runs: Run[] = [];
       const baseRuns: Run[] = [];
       const floor: number[] = [];
@@ -121,7 +129,7 @@ export async function main(): Promise<void> {
       for (let i = 0; i < N; i++) {
         floor.push(nodeFloor());
         if (baselineBin) {
-          const b = await deploy(ws, next(), [], baselineBin);
+          const b = await deploy(wsBase, next(), [], baselineBin);
           baseRuns.push(b);
           console.log(`  baseline deploy ${v}: ${fmtMs(b.wallMs)} (set-up until "Deploying" ${fmtMs(b.setupMs)}, remote phases ${fmtMs(b.remoteMs)})`);
         }
@@ -278,6 +286,7 @@ phase is the prepare's share of the first command (the host's clock times the ch
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });
+      if (wsBase !== ws) rmSync(wsBase, { recursive: true, force: true });
     }
   });
 }

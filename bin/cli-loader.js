@@ -14,14 +14,44 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
-/** `{ cli, saveCache }`: the bundle's exports, and a function that writes the code cache when it was missing or rejected. */
+/**
+ * `{ cli, saveCache }`: the bundle's exports, and a function that writes the code caches when they were missing or
+ * rejected. The CLI's `require('ssh2')` gets dist/bundle/ssh2.cjs ({@link loadSsh2}): one ssh2 for the CLI and the SSH
+ * handshakes bin/fraisier.js started before it (core/early-ssh.ts), loaded once and with a code cache too.
+ */
 export function loadCli() {
+  const loaded = loadBundle('cli', (req) => Object.assign((id) => (id === 'ssh2' ? (loadSsh2() ?? req(id)) : req(id)), req));
+  if (!loaded) return undefined;
+  return {
+    cli: loaded.exports,
+    cache: loaded.cache,
+    saveCache() {
+      loaded.saveCache();
+      for (const b of bundles.values()) b?.saveCache();
+    },
+  };
+}
+
+/** The bundles loaded besides the CLI, by name (null: could not be loaded). */
+const bundles = new Map();
+function once(name) {
+  if (!bundles.has(name)) bundles.set(name, loadBundle(name) ?? null);
+  return bundles.get(name) ?? undefined;
+}
+
+/** ssh2 (dist/bundle/ssh2.cjs, with its code cache), loaded once for the early handshakes and the CLI; undefined if it cannot be. */
+export function loadSsh2() {
+  return once('ssh2')?.exports;
+}
+
+/** Loads dist/bundle/<name>.cjs with its code cache; `hook` wraps the `require` it is given. */
+function loadBundle(name, hook = (req) => req) {
   let file;
   let source;
   try {
-    file = fileURLToPath(new URL('../dist/bundle/cli.cjs', import.meta.url));
+    file = fileURLToPath(new URL(`../dist/bundle/${name}.cjs`, import.meta.url));
     // ASCII only (esbuild's charset: 'ascii'): decoded as latin1, a one-byte string, cheaper than utf8.
-    // The file is one function expression (scripts/bundle-cli.mjs wraps the bundle at build time), compiled
+    // The file is one function expression (scripts/bundle-cli.mjs wraps each bundle at build time), compiled
     // as read: no wrapper concatenated here, which made V8 copy the whole source once more.
     source = readFileSync(file, 'latin1');
   } catch {
@@ -36,7 +66,7 @@ export function loadCli() {
       const st = statSync(file);
       const key = `${st.size}-${st.ino}-${Math.round(st.ctimeMs)}-${Math.round(st.mtimeMs)}-${process.version}-${process.arch}`;
       const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-      cacheFile = join(base, 'fraisier', `cli-${key.replace(/[^\w.-]/g, '_')}.v8cache`);
+      cacheFile = join(base, 'fraisier', `${name}-${key.replace(/[^\w.-]/g, '_')}.v8cache`);
     } catch {
       useCache = false; // no home directory: no cache
     }
@@ -52,13 +82,13 @@ export function loadCli() {
       ...(cachedData ? { cachedData } : {}),
     });
     // defines the bundle's modules; each is evaluated when first imported (the package after the config)
-    script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+    script.runInThisContext()(module.exports, hook(createRequire(file)), module, file, dirname(file));
   } catch {
     return undefined;
   }
   const fresh = useCache && (!cachedData || script.cachedDataRejected === true);
   return {
-    cli: module.exports,
+    exports: module.exports,
     /** 'hit', 'rejected' (made for another source or V8: made again after this run), 'none' or 'off'. */
     cache: !useCache ? 'off' : !cachedData ? 'none' : script.cachedDataRejected ? 'rejected' : 'hit',
     /** After the command ran: writes the code cache if there was none (or V8 rejected it). Errors are ignored. */
@@ -71,9 +101,10 @@ export function loadCli() {
         renameSync(tmp, cacheFile);
         // the caches of earlier builds, written more than a week ago (another install's is made again once)
         const dir = dirname(cacheFile);
-        for (const name of readdirSync(dir)) {
-          const old = join(dir, name);
-          if (/^cli-.*\.v8cache$/.test(name) && old !== cacheFile && statSync(old).mtimeMs < Date.now() - 7 * 86400_000) unlinkSync(old);
+        for (const entry of readdirSync(dir)) {
+          const old = join(dir, entry);
+          if (entry.startsWith(`${name}-`) && entry.endsWith('.v8cache') && old !== cacheFile && statSync(old).mtimeMs < Date.now() - 7 * 86400_000)
+            unlinkSync(old);
         }
       } catch {}
     },

@@ -27,10 +27,15 @@ if (argv.includes('history')) {
 }
 // TCP first (core/early-sockets.ts): for a command that connects to hosts (deploy, rollback, status, ...),
 // over an unchanged fraises.yaml (the validated-config cache), the TCP connections to its hosts open now,
-// so that they (and sshd's banner) overlap loading the CLI and the SSH code; ssh2 takes them over when the
-// handshakes start, nothing is written to them before. Any other case opens nothing.
+// and for plain hosts the whole SSH handshake starts on them (core/early-ssh.ts: key exchange, strict host
+// key check, login), so that it overlaps compiling the CLI; the CLI takes the connection only when it would
+// make it with the same settings. Any other case opens nothing. ssh2 is loaded then (dist/bundle/ssh2.cjs,
+// with its code cache: bin/cli-loader.js), once for the early handshakes and the CLI.
+const loader = await import('./cli-loader.js').catch(() => undefined);
 const early = await import('../dist/bundle/early-sockets.js').catch(() => undefined);
-early?.openEarlySockets(argv);
+// FRAISIER_EARLY_HANDSHAKE=0: the TCP connections only (the handshake starts once fraises.yaml is validated)
+early?.openEarlySockets(argv, process.env, process.env.FRAISIER_EARLY_HANDSHAKE === '0' ? undefined : loader?.loadSsh2);
+await early?.handshakesUnderWay?.();
 // One bundled entry for every command: it holds the command list, the argv parser, the config loader
 // and the read-only commands. The package itself (the built-in providers, strategies and plugins, and the
 // SSH stack under them) is evaluated by the CLI only for the commands that use targets, after
@@ -38,8 +43,10 @@ early?.openEarlySockets(argv);
 // that loading it overlaps the handshakes. The entry is dist/bundle/cli.cjs, the CLI and the package in
 // one file compiled with V8's code cache (bin/cli-loader.js); with plugins in fraises.yaml (they import
 // the package's ES modules) or without that file, the ES modules (dist/bundle/cli.js).
-const single = process.env.FRAISIER_SINGLE_FILE === '0' ? undefined : (await import('./cli-loader.js').catch(() => undefined))?.loadCli();
+const single = process.env.FRAISIER_SINGLE_FILE === '0' ? undefined : loader?.loadCli();
 if (single) trace(`CLI and package compiled (dist/bundle/cli.cjs, code cache: ${single.cache})`);
+// the host's replies that arrived during the compile are handled now, and the handshake's next packets sent
+await early?.handshakesUnderWay?.();
 const esm = () => import('../dist/bundle/cli.js').catch(() => import('../dist/core/cli.js'));
 const { runFraisierCli, RERUN_AS_ESM } = single?.cli ?? (await esm());
 runFraisierCli(argv).then(

@@ -13,71 +13,53 @@
  * only the handshake, the host key check (strict as always) and the idle shell of the connection happen
  * early. A connection is started only after the whole file was validated.
  */
-import type { Socket } from 'node:net';
-import type { SshExecutor, SshOptions } from './exec/ssh.js';
+import type { Endpoint } from './config/cache.js';
+import { closeHandshakes, destroyEarlySockets, handshakeStamp, type HandshakeRecord } from './early-ssh.js';
+import type { ResolvedHost, SshExecutor, SshOptions } from './exec/ssh.js';
 import { trace } from './trace.js';
 
-/** A TCP connection opened before the CLI loaded (core/early-sockets.ts), not taken yet. */
-export interface EarlySocket {
-  /** The address and port it was opened to. */
-  host: string;
-  port: number;
-  socket: Socket;
-}
-
-/**
- * The sockets opened early, kept on `globalThis`: `bin/fraisier.js` opens them from one module graph and
- * the CLI may take them from another (the unbundled fallback).
- */
-export function earlySockets(): EarlySocket[] {
-  const g = globalThis as { [k: symbol]: EarlySocket[] | undefined };
-  const key = Symbol.for('fraisier.earlySockets');
-  let list = g[key];
-  if (!list) {
-    list = [];
-    g[key] = list;
-  }
-  return list;
-}
-
-/**
- * The socket opened early to `host`:`port`, or undefined. A socket that failed (or closed) is destroyed
- * and not handed out: the caller then connects as it would have without it. Nothing was ever written to
- * a socket handed out.
- */
-export function takeEarlySocket(host: string, port: number): Socket | undefined {
-  const list = earlySockets();
-  const i = list.findIndex((s) => s.host === host && s.port === port);
-  if (i < 0) return undefined;
-  const [{ socket }] = list.splice(i, 1) as [EarlySocket];
-  if (socket.destroyed || socket.readyState === 'closed' || socket.bytesWritten > 0) {
-    socket.destroy();
-    trace(`the TCP connection opened early to ${host}:${port} failed: connecting again`);
-    return undefined;
-  }
-  trace(`took the TCP connection opened early to ${host}:${port}${socket.connecting ? ' (still connecting)' : ''}`);
-  return socket;
-}
-
-/** Destroys the sockets opened early that nobody took. */
-export function destroyEarlySockets(): void {
-  for (const { socket } of earlySockets().splice(0)) socket.destroy();
-}
+export { destroyEarlySockets, earlySockets, takeEarlySocket, type EarlySocket } from './early-ssh.js';
 
 /**
  * The TCP endpoints `hosts` are reached at with `options` (after the SSH config's HostName and Port), for
- * the config cache; hosts reached through a ProxyJump, or that do not resolve, are left out.
+ * the config cache; hosts reached through a ProxyJump, or that do not resolve, are left out. For a plain
+ * host (strict host key checking, a key file without a passphrase or an agent), the endpoint also holds
+ * what `fraisier` needs to start its SSH handshake before the CLI loads (core/early-ssh.ts).
  */
-export async function endpointsOf(hosts: readonly string[], options: SshOptions = {}): Promise<{ host: string; port: number }[]> {
+export async function endpointsOf(hosts: readonly string[], options: SshOptions = {}): Promise<Endpoint[]> {
   const { resolveHost } = await import('./exec/ssh.js');
-  const out: { host: string; port: number }[] = [];
+  const out: Endpoint[] = [];
   for (const h of hosts) {
     try {
       const r = resolveHost(h, options);
-      if (!r.proxyJump) out.push({ host: r.hostname, port: r.port });
+      if (r.proxyJump) continue;
+      const ssh = r.strict ? await handshakeRecord(h, r, options) : undefined;
+      out.push({ host: r.hostname, port: r.port, ...(ssh ? { ssh } : {}) });
     } catch {}
   }
   return out;
+}
+
+/** The early handshake's record for `spec` (resolved as `host`), or undefined when its key needs a passphrase or there is no key nor agent. */
+async function handshakeRecord(spec: string, host: ResolvedHost, options: SshOptions): Promise<HandshakeRecord | undefined> {
+  const { identityOf } = await import('./exec/connect-config.js');
+  const identity = identityOf(host);
+  if (identity) {
+    const { readFileSync } = await import('node:fs');
+    const ssh2 = await import('ssh2');
+    const utils = ssh2.utils ?? (ssh2 as unknown as { default: typeof ssh2 }).default.utils;
+    const parsed = utils.parseKey(readFileSync(identity));
+    if (parsed instanceof Error) return undefined; // a passphrase (or a key ssh2 cannot read): nothing early
+  } else if (!process.env['SSH_AUTH_SOCK']) {
+    return undefined;
+  }
+  return {
+    spec,
+    host,
+    ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout }),
+    ...(options.keepaliveInterval === undefined ? {} : { keepaliveInterval: options.keepaliveInterval }),
+    stamp: handshakeStamp(host),
+  };
 }
 
 interface Early {
@@ -181,6 +163,7 @@ export function takeEarly(spec: string, options: SshOptions): Promise<SshExecuto
 /** Closes the connections started early that nobody took, and forgets them; destroys the sockets opened early nobody took. */
 export async function closeEarly(): Promise<void> {
   destroyEarlySockets();
+  closeHandshakes();
   const left = [...pending.values()];
   pending.clear();
   await Promise.all(left.map((e) => e.promise.then((x) => x.close()).catch(() => {})));

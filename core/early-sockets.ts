@@ -10,24 +10,46 @@
  * (after the SSH config's HostName and Port; never through a ProxyJump). Anything else (no cache, another
  * command line, a plugin, a secret) opens nothing, and the command runs as before.
  *
- * A socket is only opened here: no byte is written on it. `SshExecutor.connect` hands it to ssh2 when it
- * starts the handshake to that address and port (core/connect-early.ts {@link takeEarlySocket}), which
- * checks the host key as strictly as ever. A socket that failed to connect is not used (the connection is
+ * For a plain host (see core/early-ssh.ts) the SSH handshake starts on the socket at once, and the CLI
+ * takes the connection when its settings are the same. Any other socket is only opened here: no byte is
+ * written on it. `SshExecutor.connect` hands it to ssh2 when it starts the handshake to that address and
+ * port (core/connect-early.ts {@link takeEarlySocket}), which checks the host key as strictly as ever. A socket that failed to connect is not used (the connection is
  * made again, and fails or not, as without it); one nobody took is destroyed when the command ends.
  */
 import net from 'node:net';
+import type { Client } from 'ssh2';
 import { CONNECTING_COMMANDS, commandOf, plainArgs } from './argv.js';
 import { findCommand } from './commands/index.js';
 import { cachedConfig, targetsKey } from './config/cache.js';
 import { findConfig } from './config/find.js';
-import { earlySockets } from './connect-early.js';
+import { earlySockets, startHandshake } from './early-ssh.js';
 import { trace } from './trace.js';
+
+/** The handshakes {@link openEarlySockets} starts (once the sockets' connects were issued), until they are. */
+let starting: Promise<number> = Promise.resolve(0);
+
+/**
+ * Resolves once the SSH handshakes {@link openEarlySockets} asked for are started, and one turn of the
+ * event loop later when there are any: the sockets' connections complete in that turn and ssh2 sends its
+ * first packets (its identification and key exchange offer), so that the host answers while the CLI
+ * compiles (a synchronous compile during which no packet is handled).
+ */
+export async function handshakesUnderWay(): Promise<void> {
+  if ((await starting) > 0) {
+    // two: the first may run in the check phase of the loop turn we are in, after its poll; the second
+    // runs after the next turn's poll, which handles the completed connects
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 /**
  * Opens a TCP connection to each host the command line `argv` will connect to, when the config cache
- * knows them; returns how many it opened. Never throws, never writes to a socket.
+ * knows them; returns how many it opened. Never throws. With `ssh2` (a function that loads ssh2: the
+ * one the CLI will use, bin/cli-loader.js), the SSH handshake starts on the next tick (await
+ * {@link handshakesUnderWay}) on the sockets of the hosts whose connection settings the cache recorded
+ * (core/early-ssh.ts); without it, or for the other hosts, nothing is written to a socket.
  */
-export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): number {
+export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, ssh2?: () => { Client: typeof Client }): number {
   try {
     if (env['FRAISIER_CONNECT_EARLY'] === '0') return 0;
     const name = commandOf(argv);
@@ -44,15 +66,38 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
     const endpoints = cached?.endpoints?.[targetsKey(words.slice(0, -1), words[words.length - 1]!)];
     if (!endpoints || endpoints.length === 0) return 0;
     const registry = earlySockets();
-    for (const { host, port } of endpoints) {
+    const opened: { host: string; port: number; ssh: unknown; socket: net.Socket }[] = [];
+    for (const { host, port, ssh } of endpoints) {
       if (typeof host !== 'string' || !Number.isInteger(port)) continue;
       const socket = net.connect({ host, port });
       // a failure is seen by whoever takes the socket (it is destroyed then, and not used)
       socket.on('error', () => {});
-      registry.push({ host, port, socket });
+      opened.push({ host, port, ssh, socket });
     }
-    trace(`TCP connections opened to ${registry.length} host(s) (config cache)`);
-    return registry.length;
+    trace(`TCP connections opened to ${opened.length} host(s) (config cache)`);
+    const plain = opened.filter((o) => o.ssh === undefined || !ssh2);
+    registry.push(...plain.map(({ host, port, socket }) => ({ host, port, socket })));
+    const withSsh = opened.filter((o) => !plain.includes(o));
+    if (withSsh.length > 0) {
+      // after Node issued the sockets' connects (on the next tick): the TCP handshakes run while ssh2 loads
+      starting = new Promise((resolve) =>
+        process.nextTick(() => {
+          let n = 0;
+          let lib: { Client: typeof Client } | undefined;
+          try {
+            lib = ssh2!();
+          } catch {}
+          for (const { host, port, ssh, socket } of withSsh) {
+            // the whole SSH handshake at once (core/early-ssh.ts); else the socket waits to be taken
+            if (lib?.Client && startHandshake(lib.Client, ssh, socket, env)) n++;
+            else registry.push({ host, port, socket });
+          }
+          trace(`SSH handshakes started to ${n} host(s) (config cache)`);
+          resolve(n);
+        }),
+      );
+    }
+    return opened.length;
   } catch {
     return 0;
   }

@@ -70,12 +70,27 @@ await build({
   outfile: 'dist/bundle/cli.cjs',
   // import() becomes require(): the bundle's modules are evaluated when first needed, from the one file
   supported: { 'dynamic-import': false },
-  external: ['better-sqlite3', 'pg', 'zx', 'cpu-features', '*.node'],
+  // ssh2 is its own file (below): bin/cli-loader.js hands the CLI's require('ssh2') the one instance that
+  // bin/fraisier.js loaded for the handshakes it started before this file compiled (core/early-ssh.ts)
+  external: ['ssh2', 'better-sqlite3', 'pg', 'zx', 'cpu-features', '*.node'],
   alias: { '@heroku/socksv5': './core/exec/socksv5-lazy.cjs' },
-  plugins: [lazySsh2HttpAgents, yargsApart],
+  plugins: [yargsApart],
   define: { 'import.meta.url': '__fraisierImportMetaUrl', FRAISIER_SINGLE_FILE: 'true' },
   banner: {
     js: `(function (exports, require, module, __filename, __dirname) {${importMetaUrl}`,
   },
+  footer: { js: '\n})' },
+});
+
+await build({
+  ...common,
+  entryPoints: ['node_modules/ssh2/lib/index.js'],
+  outfile: 'dist/bundle/ssh2.cjs',
+  // whitespace only: ssh2 reads some functions' names, and its files stay readable in a stack trace
+  minify: false,
+  minifyWhitespace: true,
+  external: ['cpu-features', '*.node'],
+  plugins: [lazySsh2HttpAgents],
+  banner: { js: '(function (exports, require, module, __filename, __dirname) {' },
   footer: { js: '\n})' },
 });

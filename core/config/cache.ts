@@ -15,11 +15,14 @@
  * The commands that connect (`deploy`, `status`, ...) also record, per fraises and environment, the
  * address and port their hosts were reached at ({@link rememberEndpoints}), stamped with the SSH config
  * file they were resolved through: the next such command opens its TCP connections from them before it
- * loads anything (core/early-sockets.ts).
+ * loads anything (core/early-sockets.ts), and for plain hosts, where the SSH handshake to them starts
+ * from (resolved host, user, port, the key file's path (never the key), known_hosts files, timeouts),
+ * stamped with the key file and whether an agent is set (core/early-ssh.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { HandshakeRecord } from '../early-ssh.js';
 import { SECRET_NAME } from './find.js';
 
 /** What a hit gives: enough to read the history of the SQLite state file. */
@@ -40,6 +43,8 @@ export interface CachedConfig {
 export interface Endpoint {
   host: string;
   port: number;
+  /** For a plain host: what the SSH handshake started before the CLI loads needs (core/early-ssh.ts). */
+  ssh?: HandshakeRecord;
 }
 
 /** What the SSH config file looked like when endpoints were resolved through it. */
@@ -240,7 +245,7 @@ export function rememberEndpoints(
     const same = JSON.stringify(entry.early?.ssh) === JSON.stringify(ssh);
     const targets = same ? { ...entry.early?.targets } : {};
     const k = targetsKey(fraises, environment);
-    const list = endpoints.map((e) => ({ host: e.host, port: e.port }));
+    const list = endpoints.map((e) => ({ host: e.host, port: e.port, ...(e.ssh ? { ssh: e.ssh } : {}) }));
     if (same && JSON.stringify(targets[k]) === JSON.stringify(list)) return;
     targets[k] = list;
     writeEntry(file, { ...entry, early: { ssh, targets } });

@@ -6,12 +6,14 @@ import type { Duplex } from 'node:stream';
 import SSH2Promise from 'ssh2-promise';
 import SSHConfig from 'ssh-config';
 import type { Client, ClientChannel } from 'ssh2';
+
 import { FraisierError } from '../errors.js';
 import { redact } from '../secret.js';
 import { quote, Raw, render, type Command } from './command.js';
 import { stdoutListener, type ExecResult, type Executor, type RunOptions } from './executor.js';
-import { KnownHosts } from './known-hosts.js';
+import { connectConfig, handshakeKey, hostKeyAlgorithms, signFirst } from './connect-config.js';
 import { takeEarly, takeEarlySocket } from '../connect-early.js';
+import { takeHandshake } from '../early-ssh.js';
 import { trace } from '../trace.js';
 
 /** How Fraisier finds and trusts SSH hosts. Defaults follow OpenSSH. */
@@ -58,6 +60,8 @@ export interface SshOptions {
    */
   persistentShell?: boolean;
 }
+
+export { hostKeyAlgorithms };
 
 /** A host alias resolved through the SSH config. */
 export interface ResolvedHost {
@@ -120,28 +124,6 @@ export function resolveHost(spec: string, options: SshOptions = {}): ResolvedHos
   };
 }
 
-/**
- * The host key algorithms to ask for, from the key types in known_hosts. An `ssh-rsa` key is signed
- * with `rsa-sha2-512` or `rsa-sha2-256` by any OpenSSH of the last years (8.8 turned the SHA-1 `ssh-rsa`
- * signature off): all three are allowed, as OpenSSH does, so a host whose only key is RSA connects.
- */
-export function hostKeyAlgorithms(types: string[]): string[] {
-  const out = types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]));
-  return [...new Set(out)].filter((t) => SUPPORTED_HOST_KEYS.has(t));
-}
-
-/** The server host key algorithms ssh2 (1.x) can verify. */
-const SUPPORTED_HOST_KEYS = new Set([
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-  'ssh-dss',
-]);
-
 /** Warning functions that have already warned: one warning per function, i.e. per run. */
 const warned = new WeakSet<(message: string) => void>();
 
@@ -161,62 +143,8 @@ function warnInsecure(host: ResolvedHost, options: SshOptions): void {
   );
 }
 
-const DEFAULT_IDENTITIES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome);
-
 /** `FRAISIER_TRACE=ssh`: the handshake's steps and each command's label in the trace. */
 const TRACE_SSH = process.env['FRAISIER_TRACE'] === 'ssh';
-
-/** The ssh2 debug messages that `FRAISIER_TRACE=ssh` traces: one per round trip of the handshake. */
-const HANDSHAKE_STEPS =
-  /^(Client: Trying|Socket connected|Remote ident|Outbound: Sending KEXINIT|Handshake completed|Inbound: Received (SERVICE_ACCEPT|USERAUTH_\w+))/;
-
-function connectConfig(host: ResolvedHost, options: SshOptions, hostKeyProblem: { message: string | null }): Record<string, unknown> {
-  const known = new KnownHosts(host.knownHostsFiles);
-  const { keys, revoked } = known.lookup(host.hostname, host.port);
-  const cfg: Record<string, unknown> = {
-    host: host.hostname,
-    port: host.port,
-    username: host.user,
-    readyTimeout: (options.connectTimeout ?? 10) * 1000,
-    keepaliveInterval: (options.keepaliveInterval ?? 5) * 1000,
-    keepaliveCountMax: 3,
-    reconnect: false,
-    uniqueId: `${host.user}@${host.hostname}:${host.port}#${Math.random()}`,
-    hoppingTool: 'native',
-  };
-  // FRAISIER_TRACE=ssh: the handshake's steps in the trace (core/trace.ts), to see what it waits on;
-  // only these steps, never a command line (it could hold a secret)
-  if (process.env['FRAISIER_TRACE'] === 'ssh') {
-    cfg['debug'] = (m: string) => {
-      if (HANDSHAKE_STEPS.test(m)) trace(`ssh ${host.alias}: ${m.replace(/ \(.*$/, '')}`);
-    };
-  }
-  const identities = host.identityFiles.length > 0 ? host.identityFiles : DEFAULT_IDENTITIES.filter((f) => existsSync(f));
-  const identity = identities.find((f) => existsSync(f));
-  if (identity) cfg['privateKey'] = readFileSync(identity);
-  if (process.env['SSH_AUTH_SOCK']) cfg['agent'] = process.env['SSH_AUTH_SOCK'];
-  // ssh2 asks for the "none" method first (one round trip that a server requiring a key always
-  // refuses); offer the key, then the agent, and "none" last: the same methods, one round trip less
-  if (cfg['privateKey'] || cfg['agent']) cfg['authHandler'] = [...(cfg['privateKey'] ? ['publickey'] : []), ...(cfg['agent'] ? ['agent'] : []), 'none'];
-  if (host.strict) {
-    const types = hostKeyAlgorithms(keys.map((k) => k.type));
-    if (types.length > 0) cfg['algorithms'] = { serverHostKey: types };
-    cfg['hostVerifier'] = (key: Buffer): boolean => {
-      const b64 = key.toString('base64');
-      if (revoked.includes(b64)) {
-        hostKeyProblem.message = `the host key of ${host.alias} (${host.hostname}) is marked @revoked in known_hosts`;
-        return false;
-      }
-      if (keys.some((k) => k.key === b64)) return true;
-      hostKeyProblem.message =
-        keys.length === 0
-          ? `host key verification failed: ${host.alias} (${host.hostname}:${host.port}) is not in ${host.knownHostsFiles.join(', ')}`
-          : `host key verification failed: the host key of ${host.alias} (${host.hostname}:${host.port}) has CHANGED since it was recorded in ${keys[0]!.file}:${keys[0]!.line}; this may be an attack`;
-      return false;
-    };
-  }
-  return cfg;
-}
 
 interface SshConnectionLike {
   /** The ssh2 Client under ssh2-promise's connection. */
@@ -231,7 +159,8 @@ export class SshExecutor implements Executor {
   readonly name: string;
   readonly host: ResolvedHost;
   readonly stats = { commands: 0, busyMs: 0 };
-  private client: SSH2Promise;
+  /** What closes the connection (ssh2-promise's, or the handshake's taken over from `fraisier`'s early start). */
+  private client: { close(): Promise<unknown> };
   private conn: SshConnectionLike;
   private readonly options: SshOptions;
   /** Why the connection was lost (keepalive timeout, closed by the host), or null while it is up. */
@@ -242,7 +171,7 @@ export class SshExecutor implements Executor {
   private shell: RemoteShell | null = null;
   private shellStarted = false;
 
-  private constructor(name: string, host: ResolvedHost, client: SSH2Promise, conn: SshConnectionLike, options: SshOptions) {
+  private constructor(name: string, host: ResolvedHost, client: { close(): Promise<unknown> }, conn: SshConnectionLike, options: SshOptions) {
     this.name = name;
     this.host = host;
     this.client = client;
@@ -329,6 +258,19 @@ export class SshExecutor implements Executor {
       chain.unshift(hop);
       jump = hop.proxyJump;
     }
+    // the handshake `fraisier` started before its CLI loaded (core/early-ssh.ts), made with exactly these
+    // settings (else it was closed, and this connects as below)
+    if (chain.length === 1) {
+      const handshake = takeHandshake(spec, handshakeKey(host, options));
+      if (handshake) {
+        const outcome = await handshake.outcome;
+        if (!outcome.ok) throw connectFailure(spec, host, outcome.error, outcome.hostKeyProblem || undefined);
+        const sshConnection = handshake.client as SshConnectionLike['sshConnection'];
+        sshConnection._sock?.setNoDelay?.(true);
+        const closer = { close: async () => sshConnection.end() };
+        return new SshExecutor(spec, host, closer, { sshConnection }, options);
+      }
+    }
     const insecure = chain.find((h) => !h.strict);
     if (insecure) warnInsecure(insecure, options);
     const problems = chain.map(() => ({ message: null as string | null }));
@@ -342,25 +284,15 @@ export class SshExecutor implements Executor {
     const client = new SSH2Promise(configs as never, true);
     let conn: SshConnectionLike;
     try {
-      conn = (await client.connect()) as SshConnectionLike;
+      const connecting = client.connect();
+      // one host: its ssh2 client exists now (ssh2-promise makes it synchronously), before any login
+      // request: the signed request goes first (see signFirst)
+      if (chain.length === 1)
+        signFirst((client as unknown as { deregister?: { sshConnection?: { sshConnection?: unknown } }[] }).deregister?.[0]?.sshConnection?.sshConnection);
+      conn = (await connecting) as SshConnectionLike;
     } catch (err) {
       await client.close().catch(() => {});
-      const problem = problems.find((p) => p.message)?.message;
-      if (problem) {
-        throw new FraisierError('E_HOST_KEY', problem, {
-          target: spec,
-          hint: 'check the host really is who it claims, then update known_hosts (ssh-keygen -R, then ssh-keyscan)',
-        });
-      }
-      const e = err as { message?: string; level?: string; code?: string } | null;
-      const reason = e?.message ?? String(err);
-      if (e?.level === 'client-authentication') {
-        throw new FraisierError('E_UNREACHABLE', `cannot log in to ${spec} as ${host.user}: ${reason}`, {
-          target: spec,
-          hint: 'check IdentityFile in your SSH config, or that ssh-agent holds the key (SSH_AUTH_SOCK)',
-        });
-      }
-      throw new FraisierError('E_UNREACHABLE', `cannot connect to ${spec} (${host.hostname}:${host.port}): ${reason}`, { target: spec });
+      throw connectFailure(spec, host, err, problems.find((p) => p.message)?.message ?? undefined);
     }
     conn.sshConnection._sock?.setNoDelay?.(true);
     return new SshExecutor(spec, host, client, conn, options);
@@ -484,6 +416,25 @@ export class SshExecutor implements Executor {
     this.shell = null;
     await this.client.close().catch(() => {});
   }
+}
+
+/** The error of a connection that failed: the host key refused (`hostKeyProblem`), the login refused, or the host not reached. */
+function connectFailure(spec: string, host: ResolvedHost, err: unknown, hostKeyProblem: string | undefined): FraisierError {
+  if (hostKeyProblem) {
+    return new FraisierError('E_HOST_KEY', hostKeyProblem, {
+      target: spec,
+      hint: 'check the host really is who it claims, then update known_hosts (ssh-keygen -R, then ssh-keyscan)',
+    });
+  }
+  const e = err as { message?: string; level?: string; code?: string } | null;
+  const reason = e?.message ?? String(err);
+  if (e?.level === 'client-authentication') {
+    return new FraisierError('E_UNREACHABLE', `cannot log in to ${spec} as ${host.user}: ${reason}`, {
+      target: spec,
+      hint: 'check IdentityFile in your SSH config, or that ssh-agent holds the key (SSH_AUTH_SOCK)',
+    });
+  }
+  return new FraisierError('E_UNREACHABLE', `cannot connect to ${spec} (${host.hostname}:${host.port}): ${reason}`, { target: spec });
 }
 
 /**

@@ -1,0 +1,219 @@
+/**
+ * The SSH handshake started before the CLI loads (core/early-ssh.ts): from the connection settings the
+ * validated-config cache recorded, `openEarlySockets` starts the key exchange, the host key check and the
+ * login at once; `SshExecutor.connect` takes that connection only when it would connect with the same
+ * settings. A real SSH server (ssh2's, on 127.0.0.1 and a free port, its host key in a known_hosts file)
+ * counts the connections and the logins.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { cachedConfig, rememberConfig, rememberEndpoints, targetsKey } from '../../core/config/cache.js';
+import { closeEarly, endpointsOf } from '../../core/connect-early.js';
+import { handshakesUnderWay, openEarlySockets } from '../../core/early-sockets.js';
+import { FraisierError } from '../../core/errors.js';
+import { command } from '../../core/exec/command.js';
+import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
+
+const { Server, utils } = ssh2;
+const load = () => ssh2;
+
+interface Sshd {
+  port: number;
+  hostKey: string;
+  connections: () => number;
+  logins: () => number;
+  close: () => Promise<void>;
+}
+
+/** Accepts any key (none with `refuse`); answers every exec with "ok". */
+async function sshd(refuse = false): Promise<Sshd> {
+  const key = utils.generateKeyPairSync('ed25519');
+  let connections = 0;
+  let logins = 0;
+  const server = new Server({ hostKeys: [key.private] }, (client) => {
+    connections++;
+    client.on('error', () => {});
+    client.on('authentication', (ctx) => (refuse ? ctx.reject(['publickey']) : ctx.accept()));
+    client.on('ready', () => {
+      logins++;
+      client.on('session', (accept) => {
+        accept().on('exec', (acceptExec) => {
+          const channel = acceptExec();
+          channel.write('ok\n');
+          channel.exit(0);
+          channel.end();
+        });
+      });
+    });
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const pub = utils.parseKey(key.public);
+  if (pub instanceof Error || Array.isArray(pub)) throw new Error('host key');
+  return {
+    port: (server.address() as { port: number }).port,
+    hostKey: pub.getPublicSSH().toString('base64'),
+    connections: () => connections,
+    logins: () => logins,
+    close: () => new Promise((res) => server.close(() => res())),
+  };
+}
+
+const until = async (ok: () => boolean) => {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+};
+
+/** fraises.yaml over host a (127.0.0.1:`port` through an SSH config with a key file), its known_hosts, `.fraisier/`. */
+function workspace(d: Sshd, passphrase?: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-ssh-'));
+  mkdirSync(join(dir, '.fraisier'));
+  const identity = join(dir, 'id');
+  const pair = utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 16 } : undefined);
+  writeFileSync(identity, pair.private, { mode: 0o600 });
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `[127.0.0.1]:${d.port} ssh-ed25519 ${d.hostKey}\n`);
+  const sshConfig = join(dir, 'ssh_config');
+  writeFileSync(sshConfig, `Host a\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${identity}\n`);
+  const text = `ssh:\n  config: ${sshConfig}\n  known_hosts: ${knownHosts}\nfraises:\n  app:\n    git_repo: /tmp/x.git\n    app_path: /srv/app\n    environments:\n      production:\n        provider: bare_metal\n        instances: [a]\n        supervisor_program: app\n`;
+  const file = join(dir, 'fraises.yaml');
+  writeFileSync(file, text);
+  const options: SshOptions = { configFile: sshConfig, knownHostsFile: knownHosts };
+  return { dir, file, text, identity, privateKey: pair.private, knownHosts, options };
+}
+
+/** What the CLI records after validating the file and connecting to a. */
+async function record(w: ReturnType<typeof workspace>): Promise<void> {
+  rememberConfig(w.file, w.text, { state: {}, secrets: [] });
+  rememberEndpoints(w.file, w.text, ['app'], 'production', await endpointsOf(['a'], w.options), w.options.configFile);
+}
+
+const env = process.env;
+const argv = (w: ReturnType<typeof workspace>) => ['deploy', 'app', 'production', '-c', w.file];
+
+test('the cache records where the key file is, never the key', async () => {
+  const d = await sshd();
+  const w = workspace(d);
+  try {
+    await record(w);
+    const [e] = cachedConfig(w.file)?.endpoints?.[targetsKey(['app'], 'production')] ?? [];
+    assert.equal(e?.ssh?.host.identityFiles, [w.identity]);
+    assert.is(e?.ssh?.host.strict, true);
+    const cacheText = readFileSync(join(w.dir, '.fraisier', 'config-cache-fraises.yaml.json'), 'utf8');
+    const keyBody = w.privateKey.toString().split('\n')[1]!;
+    assert.not.ok(cacheText.includes(keyBody), 'no key material in the cache');
+  } finally {
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('the handshake starts before anything asks for it, and SshExecutor.connect takes it: one connection, one login', async () => {
+  const d = await sshd();
+  const w = workspace(d);
+  try {
+    await record(w);
+    assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
+    await until(() => d.logins() === 1);
+    assert.is(d.logins(), 1, 'logged in before the CLI asked');
+    const e = await SshExecutor.connect('a', w.options);
+    assert.is((await e.run(command('echo', 'ok'))).stdout, 'ok\n');
+    await e.close();
+    assert.is(d.connections(), 1);
+  } finally {
+    await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('the CLI connecting with other settings closes the early connection and connects as before', async () => {
+  const d = await sshd();
+  const w = workspace(d);
+  try {
+    await record(w);
+    assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
+    await until(() => d.connections() === 1);
+    const e = await SshExecutor.connect('a', { ...w.options, connectTimeout: 7 });
+    assert.is((await e.run(command('echo', 'ok'))).stdout, 'ok\n');
+    await e.close();
+    assert.is(d.connections(), 2);
+  } finally {
+    await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('a host key refused early: the same E_HOST_KEY as a connection made then', async () => {
+  const d = await sshd();
+  const w = workspace(d);
+  try {
+    await record(w);
+    const other = utils.parseKey(utils.generateKeyPairSync('ed25519').public);
+    if (other instanceof Error || Array.isArray(other)) throw new Error('key');
+    writeFileSync(w.knownHosts, `[127.0.0.1]:${d.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
+    const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
+    assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
+    const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
+    assert.ok(early instanceof FraisierError && late instanceof FraisierError);
+    assert.is((early as FraisierError).code, 'E_HOST_KEY');
+    assert.is((early as FraisierError).message, (late as FraisierError).message);
+    assert.match((early as FraisierError).message, 'has CHANGED');
+    assert.is(d.connections(), 2, 'the early connection gave the error: none made again');
+    assert.is(d.logins(), 0);
+  } finally {
+    await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('a login refused early: the same E_UNREACHABLE as a connection made then', async () => {
+  const d = await sshd(true);
+  const w = workspace(d);
+  try {
+    await record(w);
+    const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
+    assert.is(openEarlySockets(argv(w), env, load), 1);
+    await handshakesUnderWay();
+    const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
+    assert.ok(early instanceof FraisierError && late instanceof FraisierError);
+    assert.is((early as FraisierError).code, 'E_UNREACHABLE');
+    assert.is((early as FraisierError).message, (late as FraisierError).message);
+    assert.match((early as FraisierError).message, 'cannot log in to a as deploy');
+    assert.is(d.connections(), 2, 'the early connection gave the error: none made again');
+  } finally {
+    await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('no handshake early for a key with a passphrase, or a key file changed since it was recorded', async () => {
+  const d = await sshd();
+  const locked = workspace(d, 'secret');
+  const w = workspace(d);
+  try {
+    await record(locked);
+    assert.is(cachedConfig(locked.file)?.endpoints?.[targetsKey(['app'], 'production')]?.[0]?.ssh, undefined);
+    await record(w);
+    writeFileSync(w.identity, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    assert.is(openEarlySockets(argv(w), env, load), 1, 'the TCP connection still opens early');
+    await handshakesUnderWay();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(d.logins(), 0, 'no login before the CLI asks');
+  } finally {
+    await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+    rmSync(locked.dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
