@@ -47,6 +47,16 @@ export const READ_ONLY_COMMANDS: readonly string[] = [...COMMANDS.filter((c) => 
 export const CONNECTING_COMMANDS: readonly string[] = COMMANDS.filter((c) => c.scope === 'environment' && c.connects).map((c) => c.name);
 
 /**
+ * The words that name a command's fraises and environment, in order, from its parsed arguments:
+ * `deploy api etl worker production` gives `['api', 'etl', 'worker', 'production']` (the last word is the
+ * environment; more than one fraise only for a command that runs many, e.g. `deploy`).
+ */
+export function targetWords(command: Command, a: Record<string, unknown>): string[] {
+  const more = command.scope === 'environment' && command.runMany ? ((a['more'] as unknown[] | undefined) ?? []).map(String) : [];
+  return [String(a['fraise']), String(a['env']), ...more];
+}
+
+/**
  * The positional words of an argv, in order: the arguments that are neither an option nor the value of
  * an option that takes one. Everything after `--` is positional.
  */

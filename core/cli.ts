@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { DeployApp } from './app.js';
-import { positionalsOf, commandOf, plainArgs, CONNECTING_COMMANDS, READ_ONLY_COMMANDS } from './argv.js';
+import { positionalsOf, commandOf, plainArgs, targetWords, CONNECTING_COMMANDS, READ_ONLY_COMMANDS } from './argv.js';
 import { closeEarly, connectEarly, endpointsOf } from './connect-early.js';
 import {
   commandsOf,
@@ -274,18 +274,16 @@ export async function runFraisierCli(argv: string[]): Promise<number> {
       }
       const connecting = command.scope === 'environment' && CONNECTING_COMMANDS.includes(command.name);
       const config = await loadFraises(a['config'] as string | undefined, command.name === 'history' || connecting);
-      const more = ((a['more'] as unknown[] | undefined) ?? []).map(String);
+      const words = targetWords(command, a);
       if (command.scope === 'environment' && connecting) {
-        const words = [String(a['fraise']), String(a['env']), ...(command.runMany ? more : [])];
         // status runs one command per host: its connections keep no persistent shell, as the provider's
         // own options say for a listing session (providers/bare-metal.ts), so that it takes these
         const ssh = command.name === 'status' ? { ...config.ssh, persistentShell: false } : config.ssh;
         await startConnections(config, words.slice(0, -1), words[words.length - 1]!, validatedText.get(config), ssh);
       }
       await loadPackage(command);
-      if (command.scope === 'environment' && command.runMany && more.length > 0) {
+      if (command.scope === 'environment' && command.runMany && words.length > 2) {
         // `deploy api etl worker production`: the last word is the environment, every fraise is checked first
-        const words = [String(a['fraise']), String(a['env']), ...more];
         const env = words.pop()!;
         const unknown = words.filter((f) => !Object.hasOwn(config.fraises, f));
         if (unknown.length > 0) {

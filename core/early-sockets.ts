@@ -18,7 +18,7 @@
  */
 import net from 'node:net';
 import type { Client } from 'ssh2';
-import { CONNECTING_COMMANDS, commandOf, plainArgs } from './argv.js';
+import { CONNECTING_COMMANDS, commandOf, plainArgs, targetWords } from './argv.js';
 import { findCommand } from './commands/index.js';
 import { cachedConfig, targetsKey } from './config/cache.js';
 import { findConfig } from './config/find.js';
@@ -57,11 +57,7 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
     const command = findCommand('fraisier', name);
     const a = command ? plainArgs(command, 'fraisier', argv) : undefined;
     if (!command || !a) return 0;
-    const words = [
-      String(a['fraise']),
-      String(a['env']),
-      ...(command.scope === 'environment' && command.runMany ? ((a['more'] as unknown[] | undefined) ?? []).map(String) : []),
-    ];
+    const words = targetWords(command, a);
     const cached = cachedConfig(findConfig(a['config'] as string | undefined, env), env);
     const endpoints = cached?.endpoints?.[targetsKey(words.slice(0, -1), words[words.length - 1]!)];
     if (!endpoints || endpoints.length === 0) return 0;
