@@ -65,7 +65,7 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
     const opened: { host: string; port: number; ssh: unknown; socket: net.Socket }[] = [];
     for (const { host, port, ssh } of endpoints) {
       if (typeof host !== 'string' || !Number.isInteger(port)) continue;
-      const socket = net.connect({ host, port });
+      const socket = net.connect({ host, port, noDelay: true });
       // a failure is seen by whoever takes the socket (it is destroyed then, and not used)
       socket.on('error', () => {});
       opened.push({ host, port, ssh, socket });

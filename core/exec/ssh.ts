@@ -285,10 +285,14 @@ export class SshExecutor implements Executor {
     let conn: SshConnectionLike;
     try {
       const connecting = client.connect();
-      // one host: its ssh2 client exists now (ssh2-promise makes it synchronously), before any login
-      // request: the signed request goes first (see signFirst)
-      if (chain.length === 1)
-        signFirst((client as unknown as { deregister?: { sshConnection?: { sshConnection?: unknown } }[] }).deregister?.[0]?.sshConnection?.sshConnection);
+      // the first hop's ssh2 client exists now (ssh2-promise makes it synchronously), before any byte is
+      // sent: no Nagle on its TCP socket (see noDelay), and for one host the signed request goes first
+      // (see signFirst)
+      const first = (client as unknown as { deregister?: { sshConnection?: { sshConnection?: unknown } }[] }).deregister?.[0]?.sshConnection?.sshConnection as
+        | { _sock?: { setNoDelay?: (v: boolean) => void } }
+        | undefined;
+      first?._sock?.setNoDelay?.(true);
+      if (chain.length === 1) signFirst(first);
       conn = (await connecting) as SshConnectionLike;
     } catch (err) {
       await client.close().catch(() => {});

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
  */
 export function connectTcp(host: string, port: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host, port }, () => {
+    const s = connect({ host, port, noDelay: true }, () => {
       s.off('error', onError);
       resolve(s);
     });

@@ -16,64 +16,9 @@ import { STALE_FAILURE_MS, closeEarly, connectEarly, earlyPending, earlyState } 
 import { command } from '../../core/exec/command.js';
 import { FraisierError } from '../../core/errors.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
+import { testSshd } from '../support/sshd.js';
 
-const { Server, utils } = ssh2;
-
-interface Sshd {
-  port: number;
-  /** Public host key, base64 (the known_hosts form's key). */
-  hostKey: string;
-  connections: () => number;
-  /** While true, every login is refused (a host not ready yet). */
-  refuse: (on: boolean) => void;
-  /** Closes every connection open now, as an sshd restart does. */
-  dropAll: () => void;
-  close: () => Promise<void>;
-}
-
-/** A real SSH server: accepts any client key, runs `echo ok` style commands by answering "ok" and exit 0. */
-async function sshd(): Promise<Sshd> {
-  const key = utils.generateKeyPairSync('ed25519');
-  const open = new Set<{ end(): void }>();
-  let n = 0;
-  let refusing = false;
-  const server = new Server({ hostKeys: [key.private] }, (client) => {
-    n++;
-    open.add(client);
-    client.on('close', () => open.delete(client));
-    client.on('error', () => {});
-    client.on('authentication', (ctx) => (refusing ? ctx.reject([]) : ctx.accept()));
-    client.on('ready', () => {
-      client.on('session', (accept) => {
-        const session = accept();
-        session.on('exec', (acceptExec) => {
-          const channel = acceptExec();
-          channel.write('ok\n');
-          channel.exit(0);
-          channel.end();
-        });
-      });
-    });
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    hostKey: key.public.split(' ')[1]!,
-    connections: () => n,
-    refuse: (on) => {
-      refusing = on;
-    },
-    dropAll: () => {
-      for (const c of open) c.end();
-    },
-    close: () =>
-      new Promise((res) => {
-        for (const c of open) c.end();
-        server.close(() => res());
-      }),
-  };
-}
+const { utils } = ssh2;
 
 /** An SSH config for host `web` on the server, strict host key checking against a known_hosts file holding `hostKey`. */
 function setup(dir: string, port: number, hostKey: string): SshOptions {
@@ -96,7 +41,7 @@ const waitFor = async (what: string, ok: () => boolean) => {
 
 test('an early connection the host closed before it was taken: connect opens a new one (once) and the command runs', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-lost-'));
-  const server = await sshd();
+  const server = await testSshd();
   const env = { SSH_AUTH_SOCK: process.env['SSH_AUTH_SOCK'] };
   delete process.env['SSH_AUTH_SOCK'];
   try {
@@ -130,7 +75,7 @@ test('an early connection the host closed before it was taken: connect opens a n
 
 test('the new connection goes through the strict host key check: a host whose key changed meanwhile is refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-lost-'));
-  const server = await sshd();
+  const server = await testSshd();
   const agent = process.env['SSH_AUTH_SOCK'];
   delete process.env['SSH_AUTH_SOCK'];
   try {
@@ -159,7 +104,7 @@ test('the new connection goes through the strict host key check: a host whose ke
 
 test(`an early attempt that failed more than ${STALE_FAILURE_MS} ms before it is taken is tried again once; a recent failure is handed over`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-lost-'));
-  const server = await sshd();
+  const server = await testSshd();
   const agent = process.env['SSH_AUTH_SOCK'];
   delete process.env['SSH_AUTH_SOCK'];
   const realNow = performance.now.bind(performance);

@@ -17,64 +17,24 @@ import { handshakesUnderWay, openEarlySockets } from '../../core/early-sockets.j
 import { FraisierError } from '../../core/errors.js';
 import { command } from '../../core/exec/command.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
+import { type TestSshd, testSshd } from '../support/sshd.js';
 
-const { Server, utils } = ssh2;
+const { utils } = ssh2;
 const load = () => ssh2;
-
-interface Sshd {
-  port: number;
-  hostKey: string;
-  connections: () => number;
-  logins: () => number;
-  close: () => Promise<void>;
-}
-
-/** Accepts any key (none with `refuse`); answers every exec with "ok". */
-async function sshd(refuse = false): Promise<Sshd> {
-  const key = utils.generateKeyPairSync('ed25519');
-  let connections = 0;
-  let logins = 0;
-  const server = new Server({ hostKeys: [key.private] }, (client) => {
-    connections++;
-    client.on('error', () => {});
-    client.on('authentication', (ctx) => (refuse ? ctx.reject(['publickey']) : ctx.accept()));
-    client.on('ready', () => {
-      logins++;
-      client.on('session', (accept) => {
-        accept().on('exec', (acceptExec) => {
-          const channel = acceptExec();
-          channel.write('ok\n');
-          channel.exit(0);
-          channel.end();
-        });
-      });
-    });
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const pub = utils.parseKey(key.public);
-  if (pub instanceof Error || Array.isArray(pub)) throw new Error('host key');
-  return {
-    port: (server.address() as { port: number }).port,
-    hostKey: pub.getPublicSSH().toString('base64'),
-    connections: () => connections,
-    logins: () => logins,
-    close: () => new Promise((res) => server.close(() => res())),
-  };
-}
 
 const until = async (ok: () => boolean) => {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
 };
 
 /** fraises.yaml over host a (127.0.0.1:`port` through an SSH config with a key file), its known_hosts, `.fraisier/`. */
-function workspace(d: Sshd, passphrase?: string) {
+function workspace(d: TestSshd, passphrase?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-ssh-'));
   mkdirSync(join(dir, '.fraisier'));
   const identity = join(dir, 'id');
   const pair = utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 16 } : undefined);
   writeFileSync(identity, pair.private, { mode: 0o600 });
   const knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${d.port} ssh-ed25519 ${d.hostKey}\n`);
+  writeFileSync(knownHosts, d.knownHostsLine);
   const sshConfig = join(dir, 'ssh_config');
   writeFileSync(sshConfig, `Host a\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${identity}\n`);
   const text = `ssh:\n  config: ${sshConfig}\n  known_hosts: ${knownHosts}\nfraises:\n  app:\n    git_repo: /tmp/x.git\n    app_path: /srv/app\n    environments:\n      production:\n        provider: bare_metal\n        instances: [a]\n        supervisor_program: app\n`;
@@ -94,7 +54,7 @@ const env = process.env;
 const argv = (w: ReturnType<typeof workspace>) => ['deploy', 'app', 'production', '-c', w.file];
 
 test('the cache records where the key file is, never the key', async () => {
-  const d = await sshd();
+  const d = await testSshd();
   const w = workspace(d);
   try {
     await record(w);
@@ -111,7 +71,7 @@ test('the cache records where the key file is, never the key', async () => {
 });
 
 test('the handshake starts before anything asks for it, and SshExecutor.connect takes it: one connection, one login', async () => {
-  const d = await sshd();
+  const d = await testSshd();
   const w = workspace(d);
   try {
     await record(w);
@@ -131,7 +91,7 @@ test('the handshake starts before anything asks for it, and SshExecutor.connect 
 });
 
 test('the CLI connecting with other settings closes the early connection and connects as before', async () => {
-  const d = await sshd();
+  const d = await testSshd();
   const w = workspace(d);
   try {
     await record(w);
@@ -150,7 +110,7 @@ test('the CLI connecting with other settings closes the early connection and con
 });
 
 test('a host key refused early: the same E_HOST_KEY as a connection made then', async () => {
-  const d = await sshd();
+  const d = await testSshd();
   const w = workspace(d);
   try {
     await record(w);
@@ -175,7 +135,7 @@ test('a host key refused early: the same E_HOST_KEY as a connection made then', 
 });
 
 test('a login refused early: the same E_UNREACHABLE as a connection made then', async () => {
-  const d = await sshd(true);
+  const d = await testSshd({ refuse: true });
   const w = workspace(d);
   try {
     await record(w);
@@ -196,7 +156,7 @@ test('a login refused early: the same E_UNREACHABLE as a connection made then', 
 });
 
 test('no handshake early for a key with a passphrase, or a key file changed since it was recorded', async () => {
-  const d = await sshd();
+  const d = await testSshd();
   const locked = workspace(d, 'secret');
   const w = workspace(d);
   try {

@@ -13,54 +13,9 @@ import ssh2 from 'ssh2';
 import { signFirst } from '../../../core/exec/connect-config.js';
 import { command } from '../../../core/exec/command.js';
 import { SshExecutor } from '../../../core/exec/ssh.js';
+import { testSshd } from '../../support/sshd.js';
 
-const { Client, Server, utils } = ssh2;
-
-interface Sshd {
-  port: number;
-  hostKey: string;
-  /** The publickey requests received: signed or not (a query answered by USERAUTH_PK_OK). */
-  requests: ('signed' | 'query')[];
-  close: () => Promise<void>;
-}
-
-/** Accepts `clientKey` only (a query gets USERAUTH_PK_OK, a valid signature logs in); answers every exec with "ok". */
-async function sshd(clientKey: { getPublicSSH(): Buffer }): Promise<Sshd> {
-  const key = utils.generateKeyPairSync('ed25519');
-  const requests: Sshd['requests'] = [];
-  const server = new Server({ hostKeys: [key.private] }, (client) => {
-    client.on('error', () => {});
-    client.on('authentication', (ctx) => {
-      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
-      requests.push(ctx.signature ? 'signed' : 'query');
-      if (!ctx.key.data.equals(clientKey.getPublicSSH())) return ctx.reject(['publickey']);
-      if (!ctx.signature) return ctx.accept(); // USERAUTH_PK_OK
-      const pub = utils.parseKey(ctx.key.data);
-      if (!(pub instanceof Error) && !Array.isArray(pub) && ctx.blob && pub.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return ctx.accept();
-      ctx.reject(['publickey']);
-    });
-    client.on('ready', () => {
-      client.on('session', (accept) => {
-        accept().on('exec', (acceptExec) => {
-          const channel = acceptExec();
-          channel.write('ok\n');
-          channel.exit(0);
-          channel.end();
-        });
-      });
-    });
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const port = (server.address() as { port: number }).port;
-  const pub = utils.parseKey(key.public);
-  if (pub instanceof Error || Array.isArray(pub)) throw new Error('host key');
-  return {
-    port,
-    hostKey: pub.getPublicSSH().toString('base64'),
-    requests,
-    close: () => new Promise((res) => server.close(() => res())),
-  };
-}
+const { Client, utils } = ssh2;
 
 function setup(kind: 'ed25519' | 'rsa') {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-sign-first-'));
@@ -73,9 +28,9 @@ function setup(kind: 'ed25519' | 'rsa') {
 
 async function login(kind: 'ed25519' | 'rsa'): Promise<string[]> {
   const c = setup(kind);
-  const d = await sshd(c.publicKey);
+  const d = await testSshd({ clientKey: c.publicKey });
   try {
-    writeFileSync(join(c.dir, 'known_hosts'), `[127.0.0.1]:${d.port} ssh-ed25519 ${d.hostKey}\n`);
+    writeFileSync(join(c.dir, 'known_hosts'), d.knownHostsLine);
     writeFileSync(join(c.dir, 'ssh_config'), `Host h\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${c.identity}\n`);
     const e = await SshExecutor.connect('h', { configFile: join(c.dir, 'ssh_config'), knownHostsFile: join(c.dir, 'known_hosts') });
     try {
@@ -103,9 +58,9 @@ test('a signed request the server refuses: ssh2 goes on as before (the login fai
   const other = utils.generateKeyPairSync('ed25519');
   const otherPub = utils.parseKey(other.public);
   if (otherPub instanceof Error || Array.isArray(otherPub)) throw new Error('key');
-  const d = await sshd(otherPub);
+  const d = await testSshd({ clientKey: otherPub });
   try {
-    writeFileSync(join(c.dir, 'known_hosts'), `[127.0.0.1]:${d.port} ssh-ed25519 ${d.hostKey}\n`);
+    writeFileSync(join(c.dir, 'known_hosts'), d.knownHostsLine);
     writeFileSync(join(c.dir, 'ssh_config'), `Host h\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${c.identity}\n`);
     const err = await SshExecutor.connect('h', { configFile: join(c.dir, 'ssh_config'), knownHostsFile: join(c.dir, 'known_hosts') }).then(
       () => null,

@@ -1,0 +1,94 @@
+/**
+ * A real SSH server for unit tests: ssh2's `Server`, in this process, on 127.0.0.1 and a free port, with
+ * a fresh ed25519 host key. It answers every exec with "ok\n" and exit status 0, and records what a test
+ * asserts on: the TCP connections, the logins, and each `publickey` request (signed, or a query that
+ * USERAUTH_PK_OK answers). The SSH hosts of the end-to-end tests are the lab's OpenSSH (test/lab).
+ */
+import ssh2 from 'ssh2';
+
+const { Server, utils } = ssh2;
+
+export interface TestSshd {
+  port: number;
+  /** The public host key, base64 (the key field of a known_hosts line). */
+  hostKey: string;
+  /** A known_hosts line for this server. */
+  knownHostsLine: string;
+  connections: () => number;
+  logins: () => number;
+  /** The `publickey` requests received, in order: signed, or a query (answered by USERAUTH_PK_OK). */
+  requests: ('signed' | 'query')[];
+  /** While on, every login is refused (a host not ready yet, or a key it does not know). */
+  refuse: (on: boolean) => void;
+  /** Closes every connection open now, as an sshd restart does. */
+  dropAll: () => void;
+  close: () => Promise<void>;
+}
+
+export interface TestSshdOptions {
+  /** Accept only this client key (its public half), checking the signature; by default any key logs in. */
+  clientKey?: { getPublicSSH(): Buffer };
+  /** Refuse every login from the start (see `refuse`). */
+  refuse?: boolean;
+}
+
+export async function testSshd(options: TestSshdOptions = {}): Promise<TestSshd> {
+  const key = utils.generateKeyPairSync('ed25519');
+  const open = new Set<{ end(): void }>();
+  const requests: TestSshd['requests'] = [];
+  let connections = 0;
+  let logins = 0;
+  let refusing = options.refuse ?? false;
+  const server = new Server({ hostKeys: [key.private] }, (client) => {
+    connections++;
+    open.add(client);
+    client.on('close', () => open.delete(client));
+    client.on('error', () => {});
+    client.on('authentication', (ctx) => {
+      if (ctx.method === 'publickey') requests.push(ctx.signature ? 'signed' : 'query');
+      if (refusing || ctx.method !== 'publickey') return ctx.reject(['publickey']);
+      const wanted = options.clientKey;
+      if (!wanted) return ctx.accept();
+      if (!ctx.key.data.equals(wanted.getPublicSSH())) return ctx.reject(['publickey']);
+      if (!ctx.signature) return ctx.accept(); // USERAUTH_PK_OK
+      const pub = utils.parseKey(ctx.key.data);
+      if (!(pub instanceof Error) && !Array.isArray(pub) && ctx.blob && pub.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return ctx.accept();
+      ctx.reject(['publickey']);
+    });
+    client.on('ready', () => {
+      logins++;
+      client.on('session', (accept) => {
+        accept().on('exec', (acceptExec) => {
+          const channel = acceptExec();
+          channel.write('ok\n');
+          channel.exit(0);
+          channel.end();
+        });
+      });
+    });
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const port = (server.address() as { port: number }).port;
+  const pub = utils.parseKey(key.public);
+  if (pub instanceof Error || Array.isArray(pub)) throw new Error('test sshd: cannot read its own host key');
+  const hostKey = pub.getPublicSSH().toString('base64');
+  return {
+    port,
+    hostKey,
+    knownHostsLine: `[127.0.0.1]:${port} ssh-ed25519 ${hostKey}\n`,
+    connections: () => connections,
+    logins: () => logins,
+    requests,
+    refuse: (on) => {
+      refusing = on;
+    },
+    dropAll: () => {
+      for (const c of open) c.end();
+    },
+    close: () =>
+      new Promise((res) => {
+        for (const c of open) c.end();
+        server.close(() => res());
+      }),
+  };
+}
