@@ -11,18 +11,16 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { STALE_FAILURE_MS, closeEarly, connectEarly, earlyPending, earlyState } from '../../core/connect-early.js';
 import { command } from '../../core/exec/command.js';
 import { FraisierError } from '../../core/errors.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
-import { testSshd } from '../support/sshd.js';
+import { ed25519KeyPair, testSshd } from '../support/sshd.js';
 
-const { utils } = ssh2;
 
 /** An SSH config for host `web` on the server, strict host key checking against a known_hosts file holding `hostKey`. */
 function setup(dir: string, port: number, hostKey: string): SshOptions {
-  const client = utils.generateKeyPairSync('ed25519');
+  const client = ed25519KeyPair();
   writeFileSync(join(dir, 'id_ed25519'), client.private, { mode: 0o600 });
   writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ssh-ed25519 ${hostKey}\n`);
   writeFileSync(
@@ -85,7 +83,7 @@ test('the new connection goes through the strict host key check: a host whose ke
     server.dropAll();
     await waitFor('the client to see the connection closed', () => earlyState('web', options) === 'lost');
     // the host came back with another key (or another machine answers at its address)
-    const other = utils.generateKeyPairSync('ed25519').public.split(' ')[1]!;
+    const other = ed25519KeyPair().public.split(' ')[1]!;
     writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${server.port} ssh-ed25519 ${other}\n`);
     const err = await SshExecutor.connect('web', { ...options, warn: () => {} }).then(
       () => null,

@@ -17,7 +17,7 @@ import { handshakesUnderWay, openEarlySockets } from '../../core/early-sockets.j
 import { FraisierError } from '../../core/errors.js';
 import { command } from '../../core/exec/command.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
-import { type TestSshd, testSshd } from '../support/sshd.js';
+import { type TestSshd, ed25519KeyPair, testSshd } from '../support/sshd.js';
 
 const { utils } = ssh2;
 const load = () => ssh2;
@@ -31,7 +31,7 @@ function workspace(d: TestSshd, passphrase?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-ssh-'));
   mkdirSync(join(dir, '.fraisier'));
   const identity = join(dir, 'id');
-  const pair = utils.generateKeyPairSync('ed25519', passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 16 } : undefined);
+  const pair = ed25519KeyPair(passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 16 } : undefined);
   writeFileSync(identity, pair.private, { mode: 0o600 });
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, d.knownHostsLine);
@@ -114,7 +114,7 @@ test('a host key refused early: the same E_HOST_KEY as a connection made then', 
   const w = workspace(d);
   try {
     await record(w);
-    const other = utils.parseKey(utils.generateKeyPairSync('ed25519').public);
+    const other = utils.parseKey(ed25519KeyPair().public);
     if (other instanceof Error || Array.isArray(other)) throw new Error('key');
     writeFileSync(w.knownHosts, `[127.0.0.1]:${d.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
     const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
@@ -163,7 +163,7 @@ test('no handshake early for a key with a passphrase, or a key file changed sinc
     await record(locked);
     assert.is(cachedConfig(locked.file)?.endpoints?.[targetsKey(['app'], 'production')]?.[0]?.ssh, undefined);
     await record(w);
-    writeFileSync(w.identity, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    writeFileSync(w.identity, ed25519KeyPair().private, { mode: 0o600 });
     assert.is(openEarlySockets(argv(w), env, load), 1, 'the TCP connection still opens early');
     await handshakesUnderWay();
     await new Promise((r) => setTimeout(r, 100));

@@ -12,7 +12,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeployApp } from '../../core/app.js';
-import { http as httpCheck } from '../../core/health.js';
 import { memorySink, type LogEntry } from '../../core/log.js';
 import { bareMetal } from '../../providers/bare-metal.js';
 import { rolling } from '../../strategies/rolling.js';

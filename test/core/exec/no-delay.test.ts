@@ -22,9 +22,8 @@ import { handshakesUnderWay, openEarlySockets } from '../../../core/early-socket
 import { command } from '../../../core/exec/command.js';
 import { SshExecutor, type SshOptions } from '../../../core/exec/ssh.js';
 import { connectTcp } from '../../../core/exec/tcp.js';
-import { type TestSshd, testSshd } from '../../support/sshd.js';
+import { type TestSshd, ed25519KeyPair, testSshd } from '../../support/sshd.js';
 
-const { utils } = ssh2;
 
 const kSetNoDelay = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'kSetNoDelay');
 
@@ -51,7 +50,7 @@ async function workspace(d: TestSshd) {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-no-delay-'));
   mkdirSync(join(dir, '.fraisier'));
   const identity = join(dir, 'id');
-  writeFileSync(identity, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  writeFileSync(identity, ed25519KeyPair().private, { mode: 0o600 });
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, d.knownHostsLine);
   const sshConfig = join(dir, 'ssh_config');

@@ -13,13 +13,13 @@ import ssh2 from 'ssh2';
 import { signFirst } from '../../../core/exec/connect-config.js';
 import { command } from '../../../core/exec/command.js';
 import { SshExecutor } from '../../../core/exec/ssh.js';
-import { testSshd } from '../../support/sshd.js';
+import { ed25519KeyPair, testSshd } from '../../support/sshd.js';
 
 const { Client, utils } = ssh2;
 
 function setup(kind: 'ed25519' | 'rsa') {
   const dir = mkdtempSync(join(tmpdir(), 'fraisier-sign-first-'));
-  const pair = kind === 'rsa' ? utils.generateKeyPairSync('rsa', { bits: 2048 }) : utils.generateKeyPairSync('ed25519');
+  const pair = kind === 'rsa' ? utils.generateKeyPairSync('rsa', { bits: 2048 }) : ed25519KeyPair();
   const parsed = utils.parseKey(pair.public);
   if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('client key');
   writeFileSync(join(dir, 'id'), pair.private, { mode: 0o600 });
@@ -55,7 +55,7 @@ test('an RSA key file too, signed with the hash of the algorithm agreed (rsa-sha
 
 test('a signed request the server refuses: ssh2 goes on as before (the login fails with the usual error)', async () => {
   const c = setup('ed25519');
-  const other = utils.generateKeyPairSync('ed25519');
+  const other = ed25519KeyPair();
   const otherPub = utils.parseKey(other.public);
   if (otherPub instanceof Error || Array.isArray(otherPub)) throw new Error('key');
   const d = await testSshd({ clientKey: otherPub });

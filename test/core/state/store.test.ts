@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openStore } from '../../../core/state/store.js';
-import type { NewDeployment, StateStore } from '../../../core/state/store.js';
+import type { NewDeployment } from '../../../core/state/store.js';
 import { appliedMigrations, migrateToLatest, migrations } from '../../../core/state/migrations.js';
 import { each } from '../../support/backends.js';
 
