@@ -17,7 +17,6 @@ import { FraisierError } from '../../core/errors.js';
 import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
 import { ed25519KeyPair, testSshd } from '../support/sshd.js';
 
-
 /** An SSH config for host `web` on the server, strict host key checking against a known_hosts file holding `hostKey`. */
 function setup(dir: string, port: number, hostKey: string): SshOptions {
   const client = ed25519KeyPair();

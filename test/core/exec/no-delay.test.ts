@@ -24,7 +24,6 @@ import { SshExecutor, type SshOptions } from '../../../core/exec/ssh.js';
 import { connectTcp } from '../../../core/exec/tcp.js';
 import { type TestSshd, ed25519KeyPair, testSshd } from '../../support/sshd.js';
 
-
 const kSetNoDelay = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'kSetNoDelay');
 
 /** For every client socket to `port`: whether TCP_NODELAY was set when it wrote its first byte. */
