@@ -28,17 +28,41 @@ import { trace } from './trace.js';
 /** The handshakes {@link openEarlySockets} starts (once the sockets' connects were issued), until they are. */
 let starting: Promise<number> = Promise.resolve(0);
 
+/** The sockets of the handshakes started (ssh2 writes on them once its crypto is ready). */
+const started: net.Socket[] = [];
+
 /**
- * Resolves once the SSH handshakes {@link openEarlySockets} asked for are started, and one turn of the
- * event loop later when there are any: the sockets' connections complete in that turn and ssh2 sends its
- * first packets (its identification and key exchange offer), so that the host answers while the CLI
- * compiles (a synchronous compile during which no packet is handled).
+ * How long {@link handshakesUnderWay} waits, at most, for ssh2 to write its identification on each
+ * socket (~3-8 ms on an idle machine).
  */
-export async function handshakesUnderWay(): Promise<void> {
+const FIRST_WRITE_WAIT_MS = 40;
+
+/**
+ * Resolves once the SSH handshakes {@link openEarlySockets} asked for are started and have written their
+ * first packet, and one turn of the event loop later: the sockets' connections complete, ssh2 sends its
+ * identification, and the host's (with its key exchange offer), when it already arrived, is handled and
+ * answered, so that the host computes its part of the key exchange while the CLI compiles (a synchronous
+ * compile during which no packet is handled).
+ *
+ * ssh2 writes nothing before its crypto is ready: a WebAssembly module (Poly1305) it compiles when it
+ * loads, off the main thread, whose completion only a turn of the event loop handles. Without waiting for
+ * it here, while the loop is free, the identification went out only after the CLI compiled and the
+ * package loaded (~150 ms after the socket connected, seen with strace), and the whole handshake with it.
+ * The wait is bounded (`maxWaitMs`, {@link FIRST_WRITE_WAIT_MS} by default) and ends at once for a socket
+ * that failed.
+ */
+export async function handshakesUnderWay(maxWaitMs = FIRST_WRITE_WAIT_MS): Promise<void> {
   if ((await starting) > 0) {
-    // two: the first may run in the check phase of the loop turn we are in, after its poll; the second
+    // the first turn may run in the check phase of the loop turn we are in, before its poll; the second
     // runs after the next turn's poll, which handles the completed connects
     for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    const until = performance.now() + maxWaitMs;
+    while (started.some((s) => s.bytesWritten === 0 && !s.destroyed) && performance.now() < until) {
+      // a timer, not setImmediate: the loop sleeps in its poll until the crypto's completion wakes it
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    // the host's identification and key exchange offer, if here, are handled in this turn
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -76,6 +100,7 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
     const withSsh = opened.filter((o) => !plain.includes(o));
     if (withSsh.length > 0) {
       // after Node issued the sockets' connects (on the next tick): the TCP handshakes run while ssh2 loads
+      started.length = 0;
       starting = new Promise((resolve) =>
         process.nextTick(() => {
           let n = 0;
@@ -85,8 +110,10 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
           } catch {}
           for (const { host, port, ssh, socket } of withSsh) {
             // the whole SSH handshake at once (core/early-ssh.ts); else the socket waits to be taken
-            if (lib?.Client && startHandshake(lib.Client, ssh, socket, env)) n++;
-            else registry.push({ host, port, socket });
+            if (lib?.Client && startHandshake(lib.Client, ssh, socket, env)) {
+              n++;
+              started.push(socket);
+            } else registry.push({ host, port, socket });
           }
           trace(`SSH handshakes started to ${n} host(s) (config cache)`);
           resolve(n);

@@ -7,9 +7,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { cachedConfig, rememberConfig, rememberEndpoints, targetsKey } from '../../core/config/cache.js';
 import { closeEarly, endpointsOf } from '../../core/connect-early.js';
@@ -51,6 +53,7 @@ async function record(w: ReturnType<typeof workspace>): Promise<void> {
 }
 
 const env = process.env;
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const argv = (w: ReturnType<typeof workspace>) => ['deploy', 'app', 'production', '-c', w.file];
 
 test('the cache records where the key file is, never the key', async () => {
@@ -150,6 +153,41 @@ test('a login refused early: the same E_UNREACHABLE as a connection made then', 
     assert.is(d.connections(), 2, 'the early connection gave the error: none made again');
   } finally {
     await closeEarly();
+    await d.close();
+    rmSync(w.dir, { recursive: true, force: true });
+  }
+});
+
+test('in a fresh process, ssh2 has written its identification when handshakesUnderWay resolves (its crypto ready), before the CLI would compile', async () => {
+  // ssh2 writes nothing until a WebAssembly module it compiles at load is ready, which only a turn of the
+  // event loop completes: a process of its own, so that ssh2 loads there for the first time, as in `fraisier`
+  const d = await testSshd();
+  const w = workspace(d);
+  try {
+    await record(w);
+    const child = join(w.dir, 'child.mts');
+    writeFileSync(
+      child,
+      `import net from 'node:net';
+import { createRequire } from 'node:module';
+import { handshakesUnderWay, openEarlySockets } from ${JSON.stringify(join(repoRoot, 'core', 'early-sockets.ts'))};
+const require = createRequire(${JSON.stringify(join(repoRoot, 'package.json'))});
+let wrote = false;
+const write = net.Socket.prototype.write;
+net.Socket.prototype.write = function (...a) {
+  if (this.remotePort === ${d.port}) wrote = true;
+  return write.apply(this, a);
+};
+const opened = openEarlySockets(${JSON.stringify(argv(w))}, process.env, () => require('ssh2'));
+await handshakesUnderWay(60_000);
+process.stdout.write(JSON.stringify({ opened, wrote }));
+process.exit(0);
+`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', child], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), { opened: 1, wrote: true });
+  } finally {
     await d.close();
     rmSync(w.dir, { recursive: true, force: true });
   }
