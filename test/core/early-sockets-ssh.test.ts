@@ -8,18 +8,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
-import { cachedConfig, rememberConfig, rememberEndpoints, targetsKey } from '../../core/config/cache.js';
-import { closeEarly, endpointsOf } from '../../core/connect-early.js';
+import { cachedConfig, targetsKey } from '../../core/config/cache.js';
+import { closeEarly } from '../../core/connect-early.js';
 import { handshakesUnderWay, openEarlySockets } from '../../core/early-sockets.js';
 import { FraisierError } from '../../core/errors.js';
 import { command } from '../../core/exec/command.js';
-import { SshExecutor, type SshOptions } from '../../core/exec/ssh.js';
-import { type TestSshd, ed25519KeyPair, testSshd } from '../support/sshd.js';
+import { SshExecutor } from '../../core/exec/ssh.js';
+import { ed25519KeyPair, recordEndpoints, sshWorkspace, testSshd } from '../support/sshd.js';
 
 const { utils } = ssh2;
 const load = () => ssh2;
@@ -28,39 +27,14 @@ const until = async (ok: () => boolean) => {
   for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
 };
 
-/** fraises.yaml over host a (127.0.0.1:`port` through an SSH config with a key file), its known_hosts, `.fraisier/`. */
-function workspace(d: TestSshd, passphrase?: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'fraisier-early-ssh-'));
-  mkdirSync(join(dir, '.fraisier'));
-  const identity = join(dir, 'id');
-  const pair = ed25519KeyPair(passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 16 } : undefined);
-  writeFileSync(identity, pair.private, { mode: 0o600 });
-  const knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, d.knownHostsLine);
-  const sshConfig = join(dir, 'ssh_config');
-  writeFileSync(sshConfig, `Host a\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${identity}\n`);
-  const text = `ssh:\n  config: ${sshConfig}\n  known_hosts: ${knownHosts}\nfraises:\n  app:\n    git_repo: /tmp/x.git\n    app_path: /srv/app\n    environments:\n      production:\n        provider: bare_metal\n        instances: [a]\n        supervisor_program: app\n`;
-  const file = join(dir, 'fraises.yaml');
-  writeFileSync(file, text);
-  const options: SshOptions = { configFile: sshConfig, knownHostsFile: knownHosts };
-  return { dir, file, text, identity, privateKey: pair.private, knownHosts, options };
-}
-
-/** What the CLI records after validating the file and connecting to a. */
-async function record(w: ReturnType<typeof workspace>): Promise<void> {
-  rememberConfig(w.file, w.text, { state: {}, secrets: [] });
-  rememberEndpoints(w.file, w.text, ['app'], 'production', await endpointsOf(['a'], w.options), w.options.configFile);
-}
-
 const env = process.env;
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const argv = (w: ReturnType<typeof workspace>) => ['deploy', 'app', 'production', '-c', w.file];
 
 test('the cache records where the key file is, never the key', async () => {
   const d = await testSshd();
-  const w = workspace(d);
+  const w = sshWorkspace(d);
   try {
-    await record(w);
+    await recordEndpoints(w);
     const [e] = cachedConfig(w.file)?.endpoints?.[targetsKey(['app'], 'production')] ?? [];
     assert.equal(e?.ssh?.host.identityFiles, [w.identity]);
     assert.is(e?.ssh?.host.strict, true);
@@ -75,10 +49,10 @@ test('the cache records where the key file is, never the key', async () => {
 
 test('the handshake starts before anything asks for it, and SshExecutor.connect takes it: one connection, one login', async () => {
   const d = await testSshd();
-  const w = workspace(d);
+  const w = sshWorkspace(d);
   try {
-    await record(w);
-    assert.is(openEarlySockets(argv(w), env, load), 1);
+    await recordEndpoints(w);
+    assert.is(openEarlySockets(w.argv, env, load), 1);
     await handshakesUnderWay();
     await until(() => d.logins() === 1);
     assert.is(d.logins(), 1, 'logged in before the CLI asked');
@@ -95,10 +69,10 @@ test('the handshake starts before anything asks for it, and SshExecutor.connect 
 
 test('the CLI connecting with other settings closes the early connection and connects as before', async () => {
   const d = await testSshd();
-  const w = workspace(d);
+  const w = sshWorkspace(d);
   try {
-    await record(w);
-    assert.is(openEarlySockets(argv(w), env, load), 1);
+    await recordEndpoints(w);
+    assert.is(openEarlySockets(w.argv, env, load), 1);
     await handshakesUnderWay();
     await until(() => d.connections() === 1);
     const e = await SshExecutor.connect('a', { ...w.options, connectTimeout: 7 });
@@ -114,14 +88,14 @@ test('the CLI connecting with other settings closes the early connection and con
 
 test('a host key refused early: the same E_HOST_KEY as a connection made then', async () => {
   const d = await testSshd();
-  const w = workspace(d);
+  const w = sshWorkspace(d);
   try {
-    await record(w);
+    await recordEndpoints(w);
     const other = utils.parseKey(ed25519KeyPair().public);
     if (other instanceof Error || Array.isArray(other)) throw new Error('key');
     writeFileSync(w.knownHosts, `[127.0.0.1]:${d.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
     const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
-    assert.is(openEarlySockets(argv(w), env, load), 1);
+    assert.is(openEarlySockets(w.argv, env, load), 1);
     await handshakesUnderWay();
     const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
     assert.ok(early instanceof FraisierError && late instanceof FraisierError);
@@ -139,11 +113,11 @@ test('a host key refused early: the same E_HOST_KEY as a connection made then', 
 
 test('a login refused early: the same E_UNREACHABLE as a connection made then', async () => {
   const d = await testSshd({ refuse: true });
-  const w = workspace(d);
+  const w = sshWorkspace(d);
   try {
-    await record(w);
+    await recordEndpoints(w);
     const late = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
-    assert.is(openEarlySockets(argv(w), env, load), 1);
+    assert.is(openEarlySockets(w.argv, env, load), 1);
     await handshakesUnderWay();
     const early = await SshExecutor.connect('a', w.options).catch((e: unknown) => e);
     assert.ok(early instanceof FraisierError && late instanceof FraisierError);
@@ -162,9 +136,9 @@ test('in a fresh process, ssh2 has written its identification when handshakesUnd
   // ssh2 writes nothing until a WebAssembly module it compiles at load is ready, which only a turn of the
   // event loop completes: a process of its own, so that ssh2 loads there for the first time, as in `fraisier`
   const d = await testSshd();
-  const w = workspace(d);
+  const w = sshWorkspace(d);
   try {
-    await record(w);
+    await recordEndpoints(w);
     const child = join(w.dir, 'child.mts');
     writeFileSync(
       child,
@@ -178,7 +152,7 @@ net.Socket.prototype.write = function (...a) {
   if (this.remotePort === ${d.port}) wrote = true;
   return write.apply(this, a);
 };
-const opened = openEarlySockets(${JSON.stringify(argv(w))}, process.env, () => require('ssh2'));
+const opened = openEarlySockets(${JSON.stringify(w.argv)}, process.env, () => require('ssh2'));
 await handshakesUnderWay(60_000);
 process.stdout.write(JSON.stringify({ opened, wrote }));
 process.exit(0);
@@ -195,14 +169,14 @@ process.exit(0);
 
 test('no handshake early for a key with a passphrase, or a key file changed since it was recorded', async () => {
   const d = await testSshd();
-  const locked = workspace(d, 'secret');
-  const w = workspace(d);
+  const locked = sshWorkspace(d, 'secret');
+  const w = sshWorkspace(d);
   try {
-    await record(locked);
+    await recordEndpoints(locked);
     assert.is(cachedConfig(locked.file)?.endpoints?.[targetsKey(['app'], 'production')]?.[0]?.ssh, undefined);
-    await record(w);
+    await recordEndpoints(w);
     writeFileSync(w.identity, ed25519KeyPair().private, { mode: 0o600 });
-    assert.is(openEarlySockets(argv(w), env, load), 1, 'the TCP connection still opens early');
+    assert.is(openEarlySockets(w.argv, env, load), 1, 'the TCP connection still opens early');
     await handshakesUnderWay();
     await new Promise((r) => setTimeout(r, 100));
     assert.is(d.logins(), 0, 'no login before the CLI asks');

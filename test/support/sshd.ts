@@ -4,7 +4,13 @@
  * asserts on: the TCP connections, the logins, and each `publickey` request (signed, or a query that
  * USERAUTH_PK_OK answers). The SSH hosts of the end-to-end tests are the lab's OpenSSH (test/lab).
  */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
+import { rememberConfig, rememberEndpoints } from '../../core/config/cache.js';
+import { endpointsOf } from '../../core/connect-early.js';
+import type { SshOptions } from '../../core/exec/ssh.js';
 
 const { Server, utils } = ssh2;
 
@@ -104,4 +110,32 @@ export async function testSshd(options: TestSshdOptions = {}): Promise<TestSshd>
         server.close(() => res());
       }),
   };
+}
+
+/**
+ * A directory holding fraises.yaml with one environment, `app` / `production`, over host `a` (the test
+ * server, through an SSH config with a key file, optionally passphrase-protected), its known_hosts, and
+ * `.fraisier/`; `argv` deploys it.
+ */
+export function sshWorkspace(d: TestSshd, passphrase?: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'fraisier-ssh-'));
+  mkdirSync(join(dir, '.fraisier'));
+  const identity = join(dir, 'id');
+  const pair = ed25519KeyPair(passphrase ? { passphrase, cipher: 'aes256-ctr', rounds: 16 } : undefined);
+  writeFileSync(identity, pair.private, { mode: 0o600 });
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, d.knownHostsLine);
+  const sshConfig = join(dir, 'ssh_config');
+  writeFileSync(sshConfig, `Host a\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${identity}\n`);
+  const text = `ssh:\n  config: ${sshConfig}\n  known_hosts: ${knownHosts}\nfraises:\n  app:\n    git_repo: /tmp/x.git\n    app_path: /srv/app\n    environments:\n      production:\n        provider: bare_metal\n        instances: [a]\n        supervisor_program: app\n`;
+  const file = join(dir, 'fraises.yaml');
+  writeFileSync(file, text);
+  const options: SshOptions = { configFile: sshConfig, knownHostsFile: knownHosts };
+  return { dir, file, text, identity, privateKey: pair.private, knownHosts, options, argv: ['deploy', 'app', 'production', '-c', file] };
+}
+
+/** What the CLI records in the validated-config cache after validating the workspace's file and connecting to a. */
+export async function recordEndpoints(w: ReturnType<typeof sshWorkspace>): Promise<void> {
+  rememberConfig(w.file, w.text, { state: {}, secrets: [] });
+  rememberEndpoints(w.file, w.text, ['app'], 'production', await endpointsOf(['a'], w.options), w.options.configFile);
 }

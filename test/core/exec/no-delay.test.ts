@@ -11,18 +11,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { rememberConfig, rememberEndpoints } from '../../../core/config/cache.js';
-import { closeEarly, endpointsOf } from '../../../core/connect-early.js';
+import { closeEarly } from '../../../core/connect-early.js';
 import { handshakesUnderWay, openEarlySockets } from '../../../core/early-sockets.js';
 import { command } from '../../../core/exec/command.js';
-import { SshExecutor, type SshOptions } from '../../../core/exec/ssh.js';
+import { SshExecutor } from '../../../core/exec/ssh.js';
 import { connectTcp } from '../../../core/exec/tcp.js';
-import { type TestSshd, ed25519KeyPair, testSshd } from '../../support/sshd.js';
+import { recordEndpoints, sshWorkspace, testSshd } from '../../support/sshd.js';
 
 const kSetNoDelay = Object.getOwnPropertySymbols(new net.Socket()).find((s) => s.description === 'kSetNoDelay');
 
@@ -44,30 +41,12 @@ function firstWrites(port: number): { noDelay: boolean[]; restore: () => void } 
   };
 }
 
-/** fraises.yaml over host a (the test server, through an SSH config with a key file), recorded in the validated-config cache as the CLI records it. */
-async function workspace(d: TestSshd) {
-  const dir = mkdtempSync(join(tmpdir(), 'fraisier-no-delay-'));
-  mkdirSync(join(dir, '.fraisier'));
-  const identity = join(dir, 'id');
-  writeFileSync(identity, ed25519KeyPair().private, { mode: 0o600 });
-  const knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, d.knownHostsLine);
-  const sshConfig = join(dir, 'ssh_config');
-  writeFileSync(sshConfig, `Host a\n  HostName 127.0.0.1\n  Port ${d.port}\n  User deploy\n  IdentityFile ${identity}\n`);
-  const text = `ssh:\n  config: ${sshConfig}\n  known_hosts: ${knownHosts}\nfraises:\n  app:\n    git_repo: /tmp/x.git\n    app_path: /srv/app\n    environments:\n      production:\n        provider: bare_metal\n        instances: [a]\n        supervisor_program: app\n`;
-  const file = join(dir, 'fraises.yaml');
-  writeFileSync(file, text);
-  const options: SshOptions = { configFile: sshConfig, knownHostsFile: knownHosts };
-  rememberConfig(file, text, { state: {}, secrets: [] });
-  rememberEndpoints(file, text, ['app'], 'production', await endpointsOf(['a'], options), sshConfig);
-  return { dir, options, argv: ['deploy', 'app', 'production', '-c', file] };
-}
-
 /** Connects to a as the deploy would after `early` ran, runs one command, and returns the first writes seen. */
-async function login(early: (w: Awaited<ReturnType<typeof workspace>>) => Promise<void>): Promise<{ noDelay: boolean[]; connections: number }> {
+async function login(early: (w: ReturnType<typeof sshWorkspace>) => Promise<void>): Promise<{ noDelay: boolean[]; connections: number }> {
   assert.ok(kSetNoDelay, "this Node's net.Socket records TCP_NODELAY as kSetNoDelay");
   const d = await testSshd();
-  const w = await workspace(d);
+  const w = sshWorkspace(d);
+  await recordEndpoints(w);
   const watch = firstWrites(d.port);
   try {
     await early(w);
