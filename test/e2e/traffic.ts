@@ -20,6 +20,7 @@ import { memorySink, type LogEntry } from '../../core/log.js';
 import type { Plugin, Strategy } from '../../core/types.js';
 import { bareMetal, type BareMetalOptions } from '../../providers/bare-metal.js';
 import { rolling } from '../../strategies/rolling.js';
+import { parseServersState } from '../../plugins/haproxy-lb.js';
 import { renderUpstream } from '../../plugins/nginx-lb.js';
 import type { LabEnv } from '../lab/lab.js';
 
@@ -346,6 +347,12 @@ export interface Haproxy {
   conf: string;
   /** Runs one runtime-API line on the admin socket and returns the answer. */
   cli(line: string): string;
+  /**
+   * Resolves once HAProxy's own health checks (`check inter 1s`: 3 failures mark a server down, 2
+   * successes up again) see each of `servers` of backend `name` running; throws after `timeoutMs`.
+   * HAProxy starts before the lab's apps do, so a server may still be down when a test begins.
+   */
+  running(name: string, servers: readonly string[], timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -395,12 +402,23 @@ export async function startHaproxy(name: string, servers: Record<string, string>
     if (i > 100) throw new Error(`haproxy did not answer on 127.0.0.1:${port}: ${JSON.stringify(r)} ${stderr}`);
     await sleep(100);
   }
+  const cli = (line: string) => execFileSync('socat', ['-t', '5', 'stdio', `UNIX-CONNECT:${socket}`], { input: `${line}\n`, encoding: 'utf8' });
   return {
     dir,
     port,
     socket,
     conf,
-    cli: (line: string) => execFileSync('socat', ['-t', '5', 'stdio', `UNIX-CONNECT:${socket}`], { input: `${line}\n`, encoding: 'utf8' }),
+    cli,
+    async running(backend, names, timeoutMs = 30_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const state = parseServersState(cli(`show servers state ${backend}`));
+        const down = names.filter((n) => state.find((x) => x.name === n)?.op !== 2);
+        if (down.length === 0) return;
+        if (Date.now() > until) throw new Error(`haproxy: ${down.join(', ')} still not running after ${timeoutMs} ms: ${JSON.stringify(state)}`);
+        await sleep(200);
+      }
+    },
     async stop() {
       if (child.pid && child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
