@@ -48,8 +48,9 @@ const FIRST_WRITE_WAIT_MS = 40;
  * loads, off the main thread, whose completion only a turn of the event loop handles. Without waiting for
  * it here, while the loop is free, the identification went out only after the CLI compiled and the
  * package loaded (~150 ms after the socket connected, seen with strace), and the whole handshake with it.
- * The wait is bounded (`maxWaitMs`, {@link FIRST_WRITE_WAIT_MS} by default) and ends at once for a socket
- * that failed.
+ * The wait is bounded (`maxWaitMs`, {@link FIRST_WRITE_WAIT_MS} by default), and only for sockets already
+ * connected: not for one that failed, nor for one still connecting (a host further away than the lab's:
+ * its connection completes during the compile, and ssh2 writes then, its crypto ready by that time).
  */
 export async function handshakesUnderWay(maxWaitMs = FIRST_WRITE_WAIT_MS): Promise<void> {
   if ((await starting) > 0) {
@@ -57,7 +58,9 @@ export async function handshakesUnderWay(maxWaitMs = FIRST_WRITE_WAIT_MS): Promi
     // runs after the next turn's poll, which handles the completed connects
     for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
     const until = performance.now() + maxWaitMs;
-    while (started.some((s) => s.bytesWritten === 0 && !s.destroyed) && performance.now() < until) {
+    // only for connected sockets: one still connecting (a distant host) is written on when it connects,
+    // and the CLI compiles meanwhile
+    while (started.some((s) => s.bytesWritten === 0 && !s.destroyed && !s.connecting) && performance.now() < until) {
       // a timer, not setImmediate: the loop sleeps in its poll until the crypto's completion wakes it
       await new Promise((resolve) => setTimeout(resolve, 1));
     }

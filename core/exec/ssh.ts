@@ -286,8 +286,9 @@ export class SshExecutor implements Executor {
     try {
       const connecting = client.connect();
       // the first hop's ssh2 client exists now (ssh2-promise makes it synchronously), before any byte is
-      // sent: no Nagle on its TCP socket (see noDelay), and for one host the signed request goes first
-      // (see signFirst)
+      // sent: TCP_NODELAY on its socket (ssh2 writes each packet in three writes, which Nagle's algorithm
+      // held back for the host's delayed ACK: docs/bare-metal.md), and for one host the signed request
+      // goes first (see signFirst)
       const first = (client as unknown as { deregister?: { sshConnection?: { sshConnection?: unknown } }[] }).deregister?.[0]?.sshConnection?.sshConnection as
         | { _sock?: { setNoDelay?: (v: boolean) => void } }
         | undefined;
