@@ -875,6 +875,11 @@ async function openPostgres(url: string, now: () => number, databaseClock?: () =
   const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, idleTimeoutMillis: 5_000 });
   // An idle client losing its server emits 'error' on the pool; the next query reports it instead.
   pool.on('error', () => {});
+  // A client lent out (a query or a transaction holds it) has no 'error' listener of pg-pool's: the
+  // server ending its connection between two statements (a restart, pg_terminate_backend, a failover)
+  // was an unhandled 'error' that ended the process. The statement that uses it next fails instead, and
+  // the pool drops it when it comes back (pg marks it not queryable).
+  pool.on('connect', (client) => client.on('error', () => {}));
   try {
     const client = await pool.connect();
     client.release();
