@@ -89,7 +89,8 @@ test('haproxy-lb setWeights h1=1 h2=3 over the runtime API: h1 gets about 25 %, 
   await plugin.setWeights({ h1: 1, h2: 3 });
   const st = parseServersState(hap.cli('show servers state app')).map((x) => `${x.name}:${isMaint(x) ? 'maint' : isDrain(x) ? 'drain' : 'ready'}:${x.weight}`);
   assert.equal(st, ['h1:ready:1', 'h2:ready:3', 'h3:drain:1'], 'h1 weight 1, h2 weight 3, h3 drained');
-  // HAProxy's own checks may still count h1 or h2 down from before the first deploy started their apps
+  // HAProxy's own checks may still count h1 or h2 down (3 failed checks: down, 2 good ones: up again): their
+  // apps were stopped when it started, and the nginx test before redeploys them
   await hap.running('app', ['h1', 'h2']);
   await measure(hap.port, 'X-Fraisier-Server', quarter);
   const { deploy, entries } = labApp(env, ngx.dir, { plugins: [plugin], strategy: blueGreen({ blue: ['h1', 'h2'], green: ['h3'] }) });
