@@ -206,6 +206,11 @@ async function statusBench(): Promise<{ markdown: string; raw: unknown }> {
       const commands: Cmd[] = [
         node('`node -e 0` (floor)', ['-e', '0'], dir),
         { label: '`ssh h1 true` (OpenSSH)', file: 'ssh', args: ['-F', env.sshConfig, '-o', 'BatchMode=yes', 'h1', 'true'], cwd: dir },
+        node(
+          '`node bench/ssh-floor.cjs` (Node + ssh2: one login, `true`)',
+          [join(repoRoot, 'bench', 'ssh-floor.cjs'), env.hosts[0]!.address, env.identity],
+          dir,
+        ),
         node('`fraisier status app bench`', [bin, 'status', 'app', 'bench'], dir),
         ...(baselineBin ? [node(`\`fraisier status\`, baseline (${baselineDir})`, [baselineBin, 'status', 'app', 'bench'], baseOne)] : []),
         ...(n > 1 ? [node(`\`fraisier status app bench\`, ${n} hosts`, [bin, 'status', 'app', 'bench'], many)] : []),
@@ -221,18 +226,21 @@ async function statusBench(): Promise<{ markdown: string; raw: unknown }> {
       });
       const t = table(['command', 'median', 'min', 'max', 'vs node -e 0', 'vs ssh h1 true'], rows);
       const at = (label: string) => commands.findIndex((c) => c.label.startsWith(label));
-      const st = median(results[2]!.ms);
-      const base = baselineBin ? median(results[3]!.ms) : NaN;
+      const st = median(results[at('`fraisier status app bench`')]!.ms);
+      const floor = median(results[at('`node bench/ssh-floor.cjs`')]!.ms);
+      const base = baselineBin ? median(results[at('`fraisier status`, baseline')]!.ms) : NaN;
       const stMany = n > 1 ? median(results[at(`\`fraisier status app bench\`, ${n} hosts`)]!.ms) : NaN;
       const baseManyMs = n > 1 && baselineBin ? median(results[at(`\`fraisier status\`, ${n} hosts, baseline`)]!.ms) : NaN;
-      const phases = medianPhases(results[2]!);
+      const phases = medianPhases(results[at('`fraisier status app bench`')]!);
       const markdown = `\`fraisier status\` on a one-host lab config (h1, one live release)${n > 1 ? ` and on ${n} hosts (h1–h${n})` : ''}, ${RUNS} runs of each,
 interleaved, with \`node -e 0\` and OpenSSH's \`ssh h1 true\` (the client's start, a handshake and one command: the
-floor of anything that asks a host what it runs). \`status\` is never answered from the store: it connects.
+floor of anything that asks a host what it runs), and bench/ssh-floor.cjs (Node, ssh2, one login with a key, \`true\`, exit:
+no host key check, no config, no state; the least a Node program does to ask a host something). \`status\` is never
+answered from the store: it connects.
 
 ${t}
 
-\`status\` − \`ssh h1 true\` (its local set-up; on the host it runs one command, its preflight, which also lists the releases): ${fmtMs(st - ssh)}; status ÷ \`node -e 0\` ${ratio(st, f)}, **status ÷ \`ssh h1 true\` ${ratio(st, ssh)}**${baselineBin ? `; baseline ÷ \`ssh h1 true\` ${ratio(base, ssh)}, this ÷ baseline ${ratio(st, base)}` : ''}.${
+\`status\` − \`ssh h1 true\` (its local set-up; on the host it runs one command, its preflight, which also lists the releases): ${fmtMs(st - ssh)}; status ÷ \`node -e 0\` ${ratio(st, f)}, **status ÷ \`ssh h1 true\` ${ratio(st, ssh)}**; the Node + ssh2 floor ÷ \`node -e 0\` ${ratio(floor, f)}, status − that floor ${fmtMs(st - floor)}${baselineBin ? `; baseline ÷ \`ssh h1 true\` ${ratio(base, ssh)}, this ÷ baseline ${ratio(st, base)}` : ''}.${
         n > 1
           ? `
 On ${n} hosts (one connection and one command each, in parallel): ${fmtMs(stMany)}, ${ratio(stMany, ssh)} \`ssh h1 true\`, ${fmtMs(stMany - st)} more than one host${baselineBin ? `; baseline ${fmtMs(baseManyMs)}, this ÷ baseline ${ratio(stMany, baseManyMs)}` : ''}.`
