@@ -226,12 +226,13 @@ async function statusBench(): Promise<{ markdown: string; raw: unknown }> {
       });
       const t = table(['command', 'median', 'min', 'max', 'vs node -e 0', 'vs ssh h1 true'], rows);
       const at = (label: string) => commands.findIndex((c) => c.label.startsWith(label));
-      const st = median(results[at('`fraisier status app bench`')]!.ms);
+      const one = results[at('`fraisier status app bench`')]!;
+      const st = median(one.ms);
       const floor = median(results[at('`node bench/ssh-floor.cjs`')]!.ms);
       const base = baselineBin ? median(results[at('`fraisier status`, baseline')]!.ms) : NaN;
       const stMany = n > 1 ? median(results[at(`\`fraisier status app bench\`, ${n} hosts`)]!.ms) : NaN;
       const baseManyMs = n > 1 && baselineBin ? median(results[at(`\`fraisier status\`, ${n} hosts, baseline`)]!.ms) : NaN;
-      const phases = medianPhases(results[at('`fraisier status app bench`')]!);
+      const phases = medianPhases(one);
       const markdown = `\`fraisier status\` on a one-host lab config (h1, one live release)${n > 1 ? ` and on ${n} hosts (h1–h${n})` : ''}, ${RUNS} runs of each,
 interleaved, with \`node -e 0\` and OpenSSH's \`ssh h1 true\` (the client's start, a handshake and one command: the
 floor of anything that asks a host what it runs), and bench/ssh-floor.cjs (Node, ssh2, one login with a key, \`true\`, exit:

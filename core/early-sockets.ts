@@ -22,14 +22,11 @@ import { CONNECTING_COMMANDS, commandOf, plainArgs, targetWords } from './argv.j
 import { findCommand } from './commands/index.js';
 import { cachedConfig, targetsKey } from './config/cache.js';
 import { findConfig } from './config/find.js';
-import { earlySockets, startHandshake } from './early-ssh.js';
+import { earlySockets, handshakeSockets, startHandshake } from './early-ssh.js';
 import { trace } from './trace.js';
 
 /** The handshakes {@link openEarlySockets} starts (once the sockets' connects were issued), until they are. */
 let starting: Promise<number> = Promise.resolve(0);
-
-/** The sockets of the handshakes started (ssh2 writes on them once its crypto is ready). */
-const started: net.Socket[] = [];
 
 /**
  * How long {@link handshakesUnderWay} waits, at most, for ssh2 to write its identification on each
@@ -57,10 +54,11 @@ export async function handshakesUnderWay(maxWaitMs = FIRST_WRITE_WAIT_MS): Promi
     // the first turn may run in the check phase of the loop turn we are in, before its poll; the second
     // runs after the next turn's poll, which handles the completed connects
     for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    const sockets = handshakeSockets();
     const until = performance.now() + maxWaitMs;
     // only for connected sockets: one still connecting (a distant host) is written on when it connects,
     // and the CLI compiles meanwhile
-    while (started.some((s) => s.bytesWritten === 0 && !s.destroyed && !s.connecting) && performance.now() < until) {
+    while (sockets.some((s) => s.bytesWritten === 0 && !s.destroyed && !s.connecting) && performance.now() < until) {
       // a timer, not setImmediate: the loop sleeps in its poll until the crypto's completion wakes it
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
@@ -103,7 +101,6 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
     const withSsh = opened.filter((o) => !plain.includes(o));
     if (withSsh.length > 0) {
       // after Node issued the sockets' connects (on the next tick): the TCP handshakes run while ssh2 loads
-      started.length = 0;
       starting = new Promise((resolve) =>
         process.nextTick(() => {
           let n = 0;
@@ -113,10 +110,8 @@ export function openEarlySockets(argv: readonly string[], env: NodeJS.ProcessEnv
           } catch {}
           for (const { host, port, ssh, socket } of withSsh) {
             // the whole SSH handshake at once (core/early-ssh.ts); else the socket waits to be taken
-            if (lib?.Client && startHandshake(lib.Client, ssh, socket, env)) {
-              n++;
-              started.push(socket);
-            } else registry.push({ host, port, socket });
+            if (lib?.Client && startHandshake(lib.Client, ssh, socket, env)) n++;
+            else registry.push({ host, port, socket });
           }
           trace(`SSH handshakes started to ${n} host(s) (config cache)`);
           resolve(n);

@@ -203,6 +203,11 @@ function close(h: Handshake): void {
   h.socket.destroy();
 }
 
+/** The sockets of the handshakes started early and not taken yet. */
+export function handshakeSockets(): Socket[] {
+  return handshakes().map((h) => h.socket);
+}
+
 /** Closes the handshakes started early that nobody took. */
 export function closeHandshakes(): void {
   for (const h of handshakes().splice(0)) close(h);

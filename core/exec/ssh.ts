@@ -148,7 +148,7 @@ const TRACE_SSH = process.env['FRAISIER_TRACE'] === 'ssh';
 
 interface SshConnectionLike {
   /** The ssh2 Client under ssh2-promise's connection. */
-  sshConnection: Client & { _sock?: { setNoDelay?: (v: boolean) => void } };
+  sshConnection: Client;
 }
 
 /**
@@ -265,8 +265,8 @@ export class SshExecutor implements Executor {
       if (handshake) {
         const outcome = await handshake.outcome;
         if (!outcome.ok) throw connectFailure(spec, host, outcome.error, outcome.hostKeyProblem || undefined);
+        // its socket has had TCP_NODELAY since core/early-sockets.ts opened it
         const sshConnection = handshake.client as SshConnectionLike['sshConnection'];
-        sshConnection._sock?.setNoDelay?.(true);
         const closer = { close: async () => sshConnection.end() };
         return new SshExecutor(spec, host, closer, { sshConnection }, options);
       }
@@ -299,7 +299,6 @@ export class SshExecutor implements Executor {
       await client.close().catch(() => {});
       throw connectFailure(spec, host, err, problems.find((p) => p.message)?.message ?? undefined);
     }
-    conn.sshConnection._sock?.setNoDelay?.(true);
     return new SshExecutor(spec, host, client, conn, options);
   }
 

@@ -3,11 +3,12 @@
  * its first byte is written. ssh2 writes each encrypted packet as three writes (length, payload, MAC);
  * with Nagle's algorithm on, the second and third wait for the host's ACK of the first, which Linux
  * delays by up to 40 ms: every step of the login waited that long on the lab (a one-host deploy's
- * handshake took ~150 ms instead of ~30 ms; bench/fixed-cost.ts shows it). The three ways a connection is made are checked against a real SSH
- * server (test/support/sshd.ts): a plain connect, the TCP connection `fraisier` opens before its code
- * loads (core/early-sockets.ts), and the whole handshake started then (core/early-ssh.ts). What is read
- * is Node's own record of the option on the socket (the `kSetNoDelay` field net.Socket applies to its
- * handle), taken at the socket's first write.
+ * handshake took ~150 ms instead of ~30 ms; bench/fixed-cost.ts shows it). The three ways a login's
+ * connection is made are checked against a real SSH server (test/support/sshd.ts): a plain connect, the
+ * TCP connection `fraisier` opens before its code loads (core/early-sockets.ts), and the whole handshake
+ * started then (core/early-ssh.ts); and `connectTcp`, a health probe's connection to this machine. What
+ * is read is Node's own record of the option on the socket (the `kSetNoDelay` field net.Socket applies
+ * to its handle), taken at the socket's first write.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
